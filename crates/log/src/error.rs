@@ -1,0 +1,166 @@
+//! The one error type of the log. Every variant says what went wrong and where.
+
+use std::path::PathBuf;
+
+use crate::format::{FrameProblem, HeaderProblem};
+use crate::Lsn;
+
+/// What exactly is wrong at a damaged place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// The segment header is unreadable or invalid.
+    Header(HeaderProblem),
+    /// A frame failed a check.
+    Frame(FrameProblem),
+    /// A bad frame is followed by a valid one, so it is not a torn tail.
+    ValidFrameFollows {
+        /// The problem of the bad frame.
+        problem: FrameProblem,
+        /// Byte offset of the valid frame found after it.
+        valid_at: u64,
+    },
+    /// The segment file name does not match its header's base LSN.
+    NameMismatch {
+        /// The base LSN in the header.
+        header_base_lsn: Lsn,
+    },
+    /// The segment belongs to another log (different log id).
+    ForeignSegment,
+    /// The segment's payload codec differs from the one the owner expects.
+    CodecMismatch {
+        /// Codec id stored in the segment header.
+        found: u16,
+        /// Codec id the owner opened the log with.
+        expected: u16,
+    },
+    /// Segment sequence numbers are not consecutive.
+    SequenceGap {
+        /// The sequence number that should come next.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// The segment's base LSN does not continue the previous segment.
+    BaseLsnGap {
+        /// The LSN where the previous segment ended (or should have).
+        expected: Lsn,
+        /// The base LSN in the header.
+        found: Lsn,
+    },
+    /// A sealed segment ends before the next segment's base LSN: frames are missing.
+    SegmentEndsEarly {
+        /// LSN at which its frames end.
+        ends_at: Lsn,
+        /// Base LSN of the following segment.
+        next_base: Lsn,
+    },
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Header(p) => write!(f, "{p}"),
+            Damage::Frame(p) => write!(f, "{p}"),
+            Damage::ValidFrameFollows { problem, valid_at } => {
+                write!(f, "{problem}, and a valid frame follows at byte offset {valid_at} (damage, not a torn tail)")
+            }
+            Damage::NameMismatch { header_base_lsn } => {
+                write!(f, "file name does not match the header's base LSN {header_base_lsn}")
+            }
+            Damage::ForeignSegment => write!(f, "segment belongs to another log (log id differs)"),
+            Damage::CodecMismatch { found, expected } => {
+                write!(f, "segment payload codec {found}, expected {expected}")
+            }
+            Damage::SequenceGap { expected, found } => {
+                write!(f, "segment sequence {found}, expected {expected}")
+            }
+            Damage::BaseLsnGap { expected, found } => {
+                write!(f, "segment base LSN {found}, expected {expected}")
+            }
+            Damage::SegmentEndsEarly { ends_at, next_base } => {
+                write!(f, "sealed segment ends at LSN {ends_at} but the next segment starts at {next_base}")
+            }
+        }
+    }
+}
+
+/// Errors of the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// An operating-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What the log was doing.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes on disk are damaged or inconsistent. `idres verify` names all damage; repair
+    /// truncates after the last good LSN.
+    #[error("log damaged: segment {segment} at byte offset {offset}: {damage}")]
+    Corrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// Byte offset in that file.
+        offset: u64,
+        /// What is wrong.
+        damage: Damage,
+    },
+    /// An earlier write or fsync failed: the log refuses every later write, because after a failed
+    /// fsync the kernel may have dropped the dirty pages and no later fsync could tell.
+    #[error("log is poisoned by an earlier failure and accepts no more writes: {cause}")]
+    Poisoned {
+        /// The first failure.
+        cause: String,
+    },
+    /// A batch larger than the frame limit; nothing was written.
+    #[error("batch of {bytes} payload bytes exceeds the frame limit of {max} bytes")]
+    BatchTooLarge {
+        /// Payload bytes of the batch.
+        bytes: u64,
+        /// The configured limit.
+        max: u32,
+    },
+    /// Another process (or handle) holds the log open for writing.
+    #[error("log directory {path} is locked by another writer")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The options are inconsistent.
+    #[error("invalid log options: {0}")]
+    InvalidOptions(String),
+    /// The requested LSN lies outside the log.
+    #[error("LSN {lsn} is outside the log (it holds LSNs {start}..{end})")]
+    LsnOutOfRange {
+        /// The LSN asked for.
+        lsn: Lsn,
+        /// First LSN the log holds.
+        start: Lsn,
+        /// One past the last LSN the log holds.
+        end: Lsn,
+    },
+    /// Repair must cut between batches: the LSN lies inside a frame.
+    #[error("LSN {lsn} lies inside the batch {first}..{end}; truncate after {before} or after {last}", before = first.wrapping_sub(1), last = end - 1)]
+    NotABatchBoundary {
+        /// The LSN asked for.
+        lsn: Lsn,
+        /// First LSN of the batch that holds it.
+        first: Lsn,
+        /// One past its last LSN.
+        end: Lsn,
+    },
+}
+
+impl LogError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> LogError {
+        LogError::Io { op, path: path.into(), source }
+    }
+
+    pub(crate) fn corrupt(segment: impl Into<PathBuf>, offset: u64, damage: Damage) -> LogError {
+        LogError::Corrupt { segment: segment.into(), offset, damage }
+    }
+}

@@ -1,0 +1,117 @@
+//! idres-log: a segmented, append-only, crash-safe log of opaque record batches.
+//!
+//! The log stores **batches of opaque byte records**; it knows nothing about what a record means
+//! (the engine encodes records with `idres-model`'s codec and hands the log bytes). Every record
+//! gets a log sequence number (LSN), dense from 0. One batch is one frame on disk and is atomic:
+//! after a crash either all of its records are there or none are.
+//!
+//! - [`Log::open`] recovers a directory: checks every segment header, scans the last segment,
+//!   truncates a torn tail (reported in [`Log::recovery`]) and refuses anything else that is wrong
+//!   with [`LogError::Corrupt`] naming the segment and byte offset.
+//! - [`Log::append`] writes a [`BatchBuilder`] as one frame and syncs it per [`Durability`].
+//! - [`Log::reader`] / [`ReadHandle::reader`] read from any LSN without scanning the whole log.
+//! - [`verify`] checks every frame of a log directory; [`repair`] truncates after a given LSN.
+//!
+//! **Architecture invariant:** the log never decodes a record and never allocates a size read from
+//! disk before checking it against a limit and the file length.
+//!
+//! **Architecture invariant:** after a failed write or fsync the log is poisoned: every later
+//! append fails; nothing is reported durable that might not be.
+//!
+//! docs/FORMAT.md describes the bytes; docs/ARCHITECTURE.md the fsync steps.
+
+mod error;
+pub mod format;
+mod log;
+mod reader;
+mod segment;
+
+pub use error::{Damage, LogError};
+pub use log::{repair, verify, Appended, Durability, Log, LogOptions, RecoveryEvent, RepairReport, VerifyReport};
+pub use reader::{ReadFrame, ReadHandle, Reader};
+pub use segment::{SegmentInfo, SEGMENT_BYTES_LIMIT};
+
+/// A log sequence number: the position of a record in the log, from 0.
+pub type Lsn = u64;
+
+/// The records of one batch, collected before they are appended as one frame.
+///
+/// Records are stored back to back in one buffer; building a batch allocates only when the
+/// buffer grows. Reuse a builder with [`BatchBuilder::clear`].
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    schema: u16,
+    lens: Vec<u32>,
+    data: Vec<u8>,
+}
+
+impl BatchBuilder {
+    /// An empty batch whose payload follows the owner's `schema` version (stored in the frame).
+    pub fn new(schema: u16) -> BatchBuilder {
+        BatchBuilder { schema, lens: Vec::new(), data: Vec::new() }
+    }
+
+    /// Adds one record. Fails only if the record alone is larger than 4 GiB.
+    pub fn push(&mut self, record: &[u8]) -> Result<(), LogError> {
+        let len = u32::try_from(record.len())
+            .map_err(|_| LogError::BatchTooLarge { bytes: record.len() as u64, max: u32::MAX })?;
+        self.lens.push(len);
+        self.data.extend_from_slice(record);
+        Ok(())
+    }
+
+    /// Adds one record written by `write` straight into the batch buffer (no copy). If `write`
+    /// fails, the batch is left as it was.
+    pub fn push_with<E>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E>
+    where
+        E: From<LogError>,
+    {
+        let start = self.data.len();
+        if let Err(e) = write(&mut self.data) {
+            self.data.truncate(start);
+            return Err(e);
+        }
+        let written = self.data.len() - start;
+        match u32::try_from(written) {
+            Ok(len) => {
+                self.lens.push(len);
+                Ok(())
+            }
+            Err(_) => {
+                self.data.truncate(start);
+                Err(LogError::BatchTooLarge { bytes: written as u64, max: u32::MAX }.into())
+            }
+        }
+    }
+
+    /// Number of records in the batch.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// True if the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// The payload size this batch will have in its frame (record table included).
+    pub fn payload_bytes(&self) -> u64 {
+        4 + 4 * self.lens.len() as u64 + self.data.len() as u64
+    }
+
+    /// The payload schema version.
+    pub fn schema(&self) -> u16 {
+        self.schema
+    }
+
+    /// Removes every record, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.lens.clear();
+        self.data.clear();
+    }
+
+    pub(crate) fn encode_frame(&self, out: &mut Vec<u8>, first_lsn: Lsn) {
+        let lens = self.lens.iter().copied();
+        format::encode_frame(out, first_lsn, self.schema, self.lens.len() as u32, lens, std::iter::once(&self.data[..]));
+    }
+}

@@ -1,0 +1,220 @@
+//! Segment files on disk: their names, their headers, and the scan that tells a clean end, a torn
+//! tail and damage apart. Writing and reading whole logs live in `log.rs` and `reader.rs`.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Damage, LogError};
+use crate::format::{
+    decode_frame, find_valid_frame_after, is_zero_header, FrameProblem, FrameRef, SegmentHeader,
+    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
+use crate::Lsn;
+
+/// Suffix of segment files.
+pub(crate) const SEGMENT_SUFFIX: &str = ".seg";
+/// Suffix of a segment being created; such a file never holds acknowledged data.
+pub(crate) const TEMP_SUFFIX: &str = ".seg.tmp";
+
+/// The largest segment file the log reads or writes. Recovery reads the last segment whole, so
+/// this bounds the memory of an open.
+pub const SEGMENT_BYTES_LIMIT: u64 = 1 << 30;
+
+/// The largest frame payload any reader accepts, whatever the writer's configured limit was: a
+/// frame must fit inside one segment.
+pub(crate) const READ_PAYLOAD_LIMIT: u32 = (SEGMENT_BYTES_LIMIT as usize - SEGMENT_HEADER_BYTES - FRAME_HEADER_BYTES) as u32;
+
+/// `{base_lsn:020}.seg`: names sort in LSN order.
+pub(crate) fn segment_file_name(base_lsn: Lsn) -> String {
+    format!("{base_lsn:020}{SEGMENT_SUFFIX}")
+}
+
+fn parse_segment_name(name: &str) -> Option<Lsn> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One segment of the log, as its header describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Path of the segment file.
+    pub path: PathBuf,
+    /// Its checked header.
+    pub header: SegmentHeader,
+}
+
+/// The segment files of a directory, in LSN order, plus leftovers of interrupted creations.
+pub(crate) struct Listing {
+    pub segments: Vec<(Lsn, PathBuf)>,
+    pub temp_files: Vec<PathBuf>,
+}
+
+pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
+    let mut segments = Vec::new();
+    let mut temp_files = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| LogError::io("read directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("read directory", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(TEMP_SUFFIX) {
+            temp_files.push(entry.path());
+        } else if let Some(base) = parse_segment_name(name) {
+            segments.push((base, entry.path()));
+        }
+    }
+    segments.sort();
+    temp_files.sort();
+    Ok(Listing { segments, temp_files })
+}
+
+pub(crate) fn read_header(path: &Path) -> Result<SegmentHeader, LogError> {
+    let mut f = File::open(path).map_err(|e| LogError::io("open segment", path, e))?;
+    let mut buf = Vec::with_capacity(SEGMENT_HEADER_BYTES);
+    f.by_ref()
+        .take(SEGMENT_HEADER_BYTES as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| LogError::io("read segment header", path, e))?;
+    SegmentHeader::decode(&buf).map_err(|p| LogError::corrupt(path, 0, Damage::Header(p)))
+}
+
+/// Reads and cross-checks every segment header: names, log id, codec, sequence and base LSNs.
+pub(crate) fn check_headers(listing: &Listing, codec_id: Option<u16>) -> Result<Vec<SegmentInfo>, LogError> {
+    let mut out: Vec<SegmentInfo> = Vec::with_capacity(listing.segments.len());
+    for (name_base, path) in &listing.segments {
+        let header = read_header(path)?;
+        if header.base_lsn != *name_base {
+            return Err(LogError::corrupt(path, 24, Damage::NameMismatch { header_base_lsn: header.base_lsn }));
+        }
+        if let Some(expected) = codec_id {
+            if header.codec_id != expected {
+                return Err(LogError::corrupt(path, 10, Damage::CodecMismatch { found: header.codec_id, expected }));
+            }
+        }
+        if let Some(prev) = out.last() {
+            if header.log_id != prev.header.log_id {
+                return Err(LogError::corrupt(path, 32, Damage::ForeignSegment));
+            }
+            let expected_seq = prev.header.segment_seq.wrapping_add(1);
+            if header.segment_seq != expected_seq {
+                return Err(LogError::corrupt(
+                    path,
+                    16,
+                    Damage::SequenceGap { expected: expected_seq, found: header.segment_seq },
+                ));
+            }
+            // Sorting by name already orders base LSNs; equal bases cannot both parse from names.
+        }
+        out.push(SegmentInfo { path: path.clone(), header });
+    }
+    Ok(out)
+}
+
+pub(crate) fn read_whole(path: &Path) -> Result<Vec<u8>, LogError> {
+    let f = File::open(path).map_err(|e| LogError::io("open segment", path, e))?;
+    let len = f.metadata().map_err(|e| LogError::io("stat segment", path, e))?.len();
+    if len > SEGMENT_BYTES_LIMIT {
+        return Err(LogError::corrupt(
+            path,
+            0,
+            Damage::Frame(FrameProblem::PastEnd { frame_bytes: len, remaining: SEGMENT_BYTES_LIMIT }),
+        ));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(SEGMENT_BYTES_LIMIT).read_to_end(&mut buf).map_err(|e| LogError::io("read segment", path, e))?;
+    Ok(buf)
+}
+
+/// How the frames of a segment end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// After the last frame: nothing, or zeros only.
+    Clean,
+    /// The last segment ends in a frame that was being written when the process or machine died:
+    /// no valid frame follows it. Bytes `offset..garbage_end` are not part of the log.
+    Torn { offset: u64, garbage_end: u64, problem: FrameProblem },
+}
+
+/// Result of scanning one segment's frames.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan {
+    /// Byte offset just after the last valid frame.
+    pub end_offset: u64,
+    /// One past the LSN of the last valid frame's last record.
+    pub end_lsn: Lsn,
+    pub tail: Tail,
+}
+
+/// Walks the frames of one whole segment file in `buf`, checking every frame.
+///
+/// A bad frame is a torn tail only if this is the last segment and no valid frame follows it
+/// anywhere; every other bad frame is damage. `on_frame` sees each valid frame and its offset and
+/// may stop the scan early by returning `false`.
+pub(crate) fn scan_segment(
+    buf: &[u8],
+    path: &Path,
+    base_lsn: Lsn,
+    is_last: bool,
+    mut on_frame: impl FnMut(&FrameRef<'_>, u64) -> bool,
+) -> Result<Scan, LogError> {
+    let mut at = SEGMENT_HEADER_BYTES;
+    let mut lsn = base_lsn;
+    loop {
+        let rest = &buf[at.min(buf.len())..];
+        let problem = if rest.is_empty() {
+            return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean });
+        } else if rest.len() < FRAME_HEADER_BYTES || is_zero_header(rest) {
+            if rest.iter().all(|&b| b == 0) {
+                return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean });
+            }
+            // Zeros where a header should be, yet bytes follow: a write whose first page was lost,
+            // or a zeroed frame in front of valid ones. The search below tells which.
+            if rest.len() < FRAME_HEADER_BYTES {
+                FrameProblem::ShortHeader { remaining: rest.len() as u64 }
+            } else {
+                FrameProblem::BadLength { len: 0, max: READ_PAYLOAD_LIMIT }
+            }
+        } else {
+            match decode_frame(rest, lsn, READ_PAYLOAD_LIMIT) {
+                Ok(frame) => {
+                    if !on_frame(&frame, at as u64) {
+                        return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean });
+                    }
+                    lsn = frame.end_lsn();
+                    at += frame.header.frame_bytes() as usize;
+                    continue;
+                }
+                Err(p) => p,
+            }
+        };
+        // A frame whose checksum holds but whose content is wrong was written that way: no tear
+        // produces it.
+        let checksum_held = matches!(
+            problem,
+            FrameProblem::Kind(_) | FrameProblem::Flags(_) | FrameProblem::LsnGap { .. } | FrameProblem::RecordTable
+        ) || matches!(problem, FrameProblem::LsnOverflow);
+        if checksum_held {
+            return Err(LogError::corrupt(path, at as u64, Damage::Frame(problem)));
+        }
+        if let Some(valid) = find_valid_frame_after(buf, at + 1, lsn, READ_PAYLOAD_LIMIT) {
+            return Err(LogError::corrupt(
+                path,
+                at as u64,
+                Damage::ValidFrameFollows { problem, valid_at: valid as u64 },
+            ));
+        }
+        if !is_last {
+            return Err(LogError::corrupt(path, at as u64, Damage::Frame(problem)));
+        }
+        let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(at, |p| p + 1).max(at);
+        return Ok(Scan {
+            end_offset: at as u64,
+            end_lsn: lsn,
+            tail: Tail::Torn { offset: at as u64, garbage_end: garbage_end as u64, problem },
+        });
+    }
+}
