@@ -136,12 +136,7 @@ impl SegmentHeader {
         }
         let mut log_id = [0u8; 16];
         log_id.copy_from_slice(&b[32..48]);
-        Ok(SegmentHeader {
-            codec_id: u16_at(b, 10),
-            segment_seq: u64_at(b, 16),
-            base_lsn: u64_at(b, 24),
-            log_id,
-        })
+        Ok(SegmentHeader { codec_id: u16_at(b, 10), segment_seq: u64_at(b, 16), base_lsn: u64_at(b, 24), log_id })
     }
 }
 
@@ -452,14 +447,7 @@ mod tests {
 
     fn frame(first: Lsn, recs: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_frame(
-            &mut out,
-            first,
-            7,
-            recs.len() as u32,
-            recs.iter().map(|r| r.len() as u32),
-            recs.iter().copied(),
-        );
+        encode_frame(&mut out, first, 7, recs.len() as u32, recs.iter().map(|r| r.len() as u32), recs.iter().copied());
         out
     }
 

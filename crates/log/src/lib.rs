@@ -112,6 +112,13 @@ impl BatchBuilder {
 
     pub(crate) fn encode_frame(&self, out: &mut Vec<u8>, first_lsn: Lsn) {
         let lens = self.lens.iter().copied();
-        format::encode_frame(out, first_lsn, self.schema, self.lens.len() as u32, lens, std::iter::once(&self.data[..]));
+        format::encode_frame(
+            out,
+            first_lsn,
+            self.schema,
+            self.lens.len() as u32,
+            lens,
+            std::iter::once(&self.data[..]),
+        );
     }
 }

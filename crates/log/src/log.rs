@@ -622,8 +622,8 @@ pub struct RepairReport {
 
 /// Truncates the log in `dir` so that it keeps LSNs `0..=lsn` (`None`: keeps nothing).
 ///
-/// The cut must fall between two batches ([`LogError::NotABatchBoundary`] otherwise). Frames up to
-/// the cut are checked; damage before it is an error (choose an earlier LSN); whatever follows the
+/// The cut must fall between two batches ([`LogError::NotABatchBoundary`] otherwise). Every frame
+/// up to the cut is checked; damage before it is an error (choose an earlier LSN); whatever follows the
 /// cut, damaged or not, is discarded: zeroed in the cut segment, later segment files deleted.
 /// Takes the directory lock: the log must not be open.
 pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, LogError> {
@@ -636,19 +636,28 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     let listing = list_dir(dir)?;
     // Keep the first segment always (it carries the log id); keep the others that start below
     // the cut. Segments from the cut on are removed without reading them: they may be damaged.
-    let keep_count = listing
-        .segments
-        .iter()
-        .enumerate()
-        .filter(|(i, (base, _))| *i == 0 || *base < target_end)
-        .count();
+    let keep_count = listing.segments.iter().enumerate().filter(|(i, (base, _))| *i == 0 || *base < target_end).count();
     let kept = crate::segment::Listing { segments: listing.segments[..keep_count].to_vec(), temp_files: Vec::new() };
     let segments = check_headers(&kept, None)?;
     let Some(last) = segments.last() else {
         return Ok(RepairReport { end_lsn: 0, removed_segments: Vec::new(), cut: None });
     };
+    // Every frame that stays must be sound: check the kept segments before the cut one whole.
+    for pair in segments.windows(2) {
+        let (seg, next) = (&pair[0], &pair[1]);
+        let buf = read_whole(&seg.path)?;
+        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, false, |_, _| true)?;
+        if scan.end_lsn != next.header.base_lsn {
+            return Err(LogError::corrupt(
+                &seg.path,
+                scan.end_offset,
+                Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
+            ));
+        }
+    }
     let buf = read_whole(&last.path)?;
-    let mut cut_at: Option<u64> = if last.header.base_lsn == target_end { Some(SEGMENT_HEADER_BYTES as u64) } else { None };
+    let mut cut_at: Option<u64> =
+        if last.header.base_lsn == target_end { Some(SEGMENT_HEADER_BYTES as u64) } else { None };
     let mut spanning: Option<(Lsn, Lsn)> = None;
     let scan = if cut_at.is_some() {
         None
@@ -675,10 +684,8 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     };
     let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) as u64;
     drop(buf);
-    let file = OpenOptions::new()
-        .write(true)
-        .open(&last.path)
-        .map_err(|e| LogError::io("open segment", &last.path, e))?;
+    let file =
+        OpenOptions::new().write(true).open(&last.path).map_err(|e| LogError::io("open segment", &last.path, e))?;
     if garbage_end > cut {
         write_zeros(&file, &last.path, cut, garbage_end)?;
         file.sync_data().map_err(|e| LogError::io("fdatasync", &last.path, e))?;

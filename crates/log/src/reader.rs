@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::error::{Damage, LogError};
-use crate::format::{self, decode_frame, is_zero_header, FrameHeader, FrameProblem, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::format::{
+    self, decode_frame, is_zero_header, FrameHeader, FrameProblem, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
 use crate::segment::{SegmentInfo, READ_PAYLOAD_LIMIT};
 use crate::Lsn;
 
@@ -174,12 +176,17 @@ impl Reader {
         let file_len = file.metadata().map_err(|e| LogError::io("stat segment", &path, e))?.len();
         let mut w = Window { file, file_len, buf: Vec::new(), start: 0 };
         let r = w.ensure(&path, 0, SEGMENT_HEADER_BYTES)?;
-        let header = format::SegmentHeader::decode(&w.buf[r]).map_err(|p| LogError::corrupt(&path, 0, Damage::Header(p)))?;
+        let header =
+            format::SegmentHeader::decode(&w.buf[r]).map_err(|p| LogError::corrupt(&path, 0, Damage::Header(p)))?;
         if header != info.header {
             return Err(LogError::corrupt(&path, 0, Damage::ForeignSegment));
         }
         if header.base_lsn != self.expected {
-            return Err(LogError::corrupt(&path, 24, Damage::BaseLsnGap { expected: self.expected, found: header.base_lsn }));
+            return Err(LogError::corrupt(
+                &path,
+                24,
+                Damage::BaseLsnGap { expected: self.expected, found: header.base_lsn },
+            ));
         }
         self.window = Some(w);
         self.offset = SEGMENT_HEADER_BYTES as u64;
@@ -203,13 +210,18 @@ impl Reader {
         let Some(h) = FrameHeader::parse(bytes) else { return Ok(None) };
         let remaining = w.file_len - offset;
         if (h.len as usize) < format::PAYLOAD_BYTES_MIN || h.len > READ_PAYLOAD_LIMIT {
-            return Err(self.corrupt(offset, Damage::Frame(FrameProblem::BadLength { len: h.len, max: READ_PAYLOAD_LIMIT })));
+            return Err(
+                self.corrupt(offset, Damage::Frame(FrameProblem::BadLength { len: h.len, max: READ_PAYLOAD_LIMIT }))
+            );
         }
         if h.frame_bytes() > remaining {
-            return Err(self.corrupt(offset, Damage::Frame(FrameProblem::PastEnd { frame_bytes: h.frame_bytes(), remaining })));
+            return Err(
+                self.corrupt(offset, Damage::Frame(FrameProblem::PastEnd { frame_bytes: h.frame_bytes(), remaining }))
+            );
         }
         if h.first_lsn != self.expected {
-            return Err(self.corrupt(offset, Damage::Frame(FrameProblem::LsnGap { expected: self.expected, found: h.first_lsn })));
+            return Err(self
+                .corrupt(offset, Damage::Frame(FrameProblem::LsnGap { expected: self.expected, found: h.first_lsn })));
         }
         let mut c = [0u8; 4];
         c.copy_from_slice(&bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + 4]);

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Damage, LogError};
 use crate::format::{
-    decode_frame, find_valid_frame_after, is_zero_header, FrameProblem, FrameRef, SegmentHeader,
-    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    decode_frame, find_valid_frame_after, is_zero_header, FrameProblem, FrameRef, SegmentHeader, FRAME_HEADER_BYTES,
+    SEGMENT_HEADER_BYTES,
 };
 use crate::Lsn;
 
@@ -23,7 +23,8 @@ pub const SEGMENT_BYTES_LIMIT: u64 = 1 << 30;
 
 /// The largest frame payload any reader accepts, whatever the writer's configured limit was: a
 /// frame must fit inside one segment.
-pub(crate) const READ_PAYLOAD_LIMIT: u32 = (SEGMENT_BYTES_LIMIT as usize - SEGMENT_HEADER_BYTES - FRAME_HEADER_BYTES) as u32;
+pub(crate) const READ_PAYLOAD_LIMIT: u32 =
+    (SEGMENT_BYTES_LIMIT as usize - SEGMENT_HEADER_BYTES - FRAME_HEADER_BYTES) as u32;
 
 /// `{base_lsn:020}.seg`: names sort in LSN order.
 pub(crate) fn segment_file_name(base_lsn: Lsn) -> String {

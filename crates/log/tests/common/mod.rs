@@ -26,7 +26,12 @@ pub fn cases(default: u32) -> u32 {
 
 /// Small segments so that a few batches roll over.
 pub fn small_opts() -> LogOptions {
-    LogOptions { segment_bytes: 4096, frame_payload_bytes_max: 2048, durability: Durability::EveryBatch, ..LogOptions::default() }
+    LogOptions {
+        segment_bytes: 4096,
+        frame_payload_bytes_max: 2048,
+        durability: Durability::EveryBatch,
+        ..LogOptions::default()
+    }
 }
 
 pub fn batch(records: &[Vec<u8>]) -> BatchBuilder {
@@ -46,8 +51,11 @@ pub fn read_all(log: &Log, from: Lsn) -> Vec<(Lsn, Vec<u8>)> {
 
 /// The segment files of a log directory, in order.
 pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "seg")).collect();
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
     v.sort();
     v
 }
