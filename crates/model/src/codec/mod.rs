@@ -1,0 +1,263 @@
+//! The one place where entries become bytes and bytes become entries.
+//!
+//! Owns: the schema version, the codec id, the bincode configuration, the tag bytes ([`tag`]) and
+//! the limits applied while reading. Does not own: framing, checksums or batching (the log's
+//! business; it stores these bytes as opaque payloads with the schema version beside them), nor
+//! validity of ids and shapes (a decoded entry is what was written, see [`crate::validate`]).
+//!
+//! The encoding is bincode 2.0.1 native with [`CONFIG`]: little-endian, fixed-width integers,
+//! every length a `u64`. Each tag is a single `u8`, listed in [`tag`]; `FORMAT-model.md` (merged
+//! into docs/FORMAT.md) spells out the layout byte by byte. Changing any byte of it requires a
+//! new [`SCHEMA_VERSION`]; the committed fixtures in `tests/fixtures/` catch an accidental change.
+//!
+//! **Canonical:** every entry has exactly one encoding. Map keys must be strictly increasing,
+//! booleans and option tags are 0 or 1, floats finite, nothing may follow the entry; so
+//! `encode(decode(bytes)) == bytes` for every input that decodes.
+
+mod wire;
+
+use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
+use bincode::de::read::Reader;
+use bincode::de::{Decode, Decoder, DecoderImpl};
+use bincode::enc::write::Writer;
+use bincode::enc::{Encode, EncoderImpl};
+use bincode::error::{DecodeError, EncodeError};
+
+use crate::limits::RECORD_BYTES_MAX;
+use crate::record::Entry;
+
+/// Version of the record schema these functions read and write. Stored by the log beside each
+/// batch; any change of the encoded layout must bump it and keep reading the old one.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Identifies the codec: 1 = bincode 2.0.1 native encoding with [`CONFIG`]. Stored in log
+/// segment headers.
+pub const CODEC_ID: u16 = 1;
+
+/// The bincode configuration type of [`CONFIG`].
+pub type CodecConfig = Configuration<LittleEndian, Fixint, Limit<RECORD_BYTES_MAX>>;
+
+/// The one bincode configuration of record payloads: little-endian, fixed-width integers, and a
+/// decode limit of [`RECORD_BYTES_MAX`] bytes, so no claimed length can make the decoder allocate
+/// more than that.
+pub const CONFIG: CodecConfig =
+    bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<{ RECORD_BYTES_MAX }>();
+
+/// The tag bytes of the encoding. They are part of the on-disk format: never renumber one.
+pub mod tag {
+    /// `Option::None`.
+    pub const OPTION_NONE: u8 = 0;
+    /// `Option::Some`, followed by the value.
+    pub const OPTION_SOME: u8 = 1;
+
+    /// A uid in UUID form, followed by its 16 bytes.
+    pub const UID_UUID: u8 = 0;
+    /// A uid in text form, followed by a `u64` length and the bytes.
+    pub const UID_TEXT: u8 = 1;
+
+    /// A target naming a uid.
+    pub const TARGET_UID: u8 = 0;
+    /// A target naming a cid.
+    pub const TARGET_CID: u8 = 1;
+
+    /// `Value::Null`.
+    pub const VALUE_NULL: u8 = 0;
+    /// `Value::Bool`, followed by one byte 0 or 1.
+    pub const VALUE_BOOL: u8 = 1;
+    /// `Value::Int`, followed by an `i64`.
+    pub const VALUE_INT: u8 = 2;
+    /// `Value::Float`, followed by the `f64`'s bits as a `u64`.
+    pub const VALUE_FLOAT: u8 = 3;
+    /// `Value::String`, followed by a `u64` length and UTF-8 bytes.
+    pub const VALUE_STRING: u8 = 4;
+    /// `Value::List`, followed by a `u64` count and the values.
+    pub const VALUE_LIST: u8 = 5;
+    /// `Value::Map`, followed by a `u64` count and (key, value) pairs, keys strictly increasing.
+    pub const VALUE_MAP: u8 = 6;
+
+    /// `Record::Identify`. Record tags start at 1 so that a zero-filled buffer is no record.
+    pub const RECORD_IDENTIFY: u8 = 1;
+    /// `Record::Reset`.
+    pub const RECORD_RESET: u8 = 2;
+    /// `Record::Event`.
+    pub const RECORD_EVENT: u8 = 3;
+    /// `Record::Attributes`.
+    pub const RECORD_ATTRIBUTES: u8 = 4;
+    /// `Record::Merge`.
+    pub const RECORD_MERGE: u8 = 5;
+    /// `Record::Unmerge`.
+    pub const RECORD_UNMERGE: u8 = 6;
+    /// `Record::Unlink`.
+    pub const RECORD_UNLINK: u8 = 7;
+}
+
+/// What went wrong while encoding or decoding an entry.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The entry is larger than [`RECORD_BYTES_MAX`] (when encoding), or the input is (when
+    /// decoding, checked before anything is read).
+    #[error("entry is {len} bytes, over the limit of {max}")]
+    TooLarge {
+        /// The size in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The entry cannot be encoded because a value breaks a value limit (the same limits the
+    /// decoder enforces).
+    #[error("cannot encode entry: {}", encode_message(.source))]
+    Encode {
+        /// What bincode or the value check said.
+        source: EncodeError,
+    },
+    /// The bytes are not a valid entry.
+    #[error("cannot decode entry (failed after {offset} bytes): {}", decode_message(.source))]
+    Decode {
+        /// How many bytes had been read when the failure was found.
+        offset: usize,
+        /// What was wrong.
+        source: DecodeError,
+    },
+    /// A valid entry was followed by more bytes.
+    #[error("{trailing} trailing bytes after an entry of {consumed} bytes", trailing = .len - .consumed)]
+    TrailingBytes {
+        /// The size of the entry.
+        consumed: usize,
+        /// The size of the input.
+        len: usize,
+    },
+    /// The bytes were written under a schema this build does not read.
+    #[error("unsupported record schema version {found} (this build reads version {supported})")]
+    UnsupportedSchema {
+        /// The schema the bytes claim.
+        found: u16,
+        /// The one this build reads.
+        supported: u16,
+    },
+}
+
+/// Our own checks report through `Other` / `OtherString`; show their text without the variant
+/// wrapper (bincode's `Display` is its `Debug`).
+fn decode_message(error: &DecodeError) -> String {
+    match error {
+        DecodeError::Other(message) => (*message).to_owned(),
+        DecodeError::OtherString(message) => message.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// As [`decode_message`], for the value-limit errors the encoder reports.
+fn encode_message(error: &EncodeError) -> String {
+    match error {
+        EncodeError::Other(message) => (*message).to_owned(),
+        EncodeError::OtherString(message) => message.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Appends into a caller's buffer, but stops storing past the limit while still counting, so an
+/// oversized entry costs no memory and its exact size can be reported.
+struct BoundedAppend<'a> {
+    buf: &'a mut Vec<u8>,
+    written: usize,
+}
+
+impl Writer for BoundedAppend<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.written = self.written.saturating_add(bytes.len());
+        if self.written <= RECORD_BYTES_MAX {
+            self.buf.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Encodes an entry into a new buffer.
+///
+/// Fails (never panics) if the entry is over [`RECORD_BYTES_MAX`] or holds a value that breaks a
+/// value limit.
+pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
+    let mut buf = Vec::new();
+    encode_entry_into(entry, &mut buf)?;
+    Ok(buf)
+}
+
+/// Appends the encoding of an entry to `buf`, for building a batch without a buffer per entry.
+/// On error `buf` is left exactly as it was.
+pub fn encode_entry_into(entry: &Entry, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    let start = buf.len();
+    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0 }, CONFIG);
+    let encoded = entry.encode(&mut encoder);
+    let written = encoder.into_writer().written;
+    let result = match encoded {
+        Err(source) => Err(CodecError::Encode { source }),
+        Ok(()) if written > RECORD_BYTES_MAX => Err(CodecError::TooLarge { len: written, max: RECORD_BYTES_MAX }),
+        Ok(()) => Ok(()),
+    };
+    if result.is_err() {
+        buf.truncate(start);
+    }
+    result
+}
+
+/// A slice reader that knows its position, so that a decode error can say where it happened.
+struct PositionedReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl PositionedReader<'_> {
+    fn window(&self, n: usize) -> Option<&[u8]> {
+        self.bytes.get(self.pos..self.pos.checked_add(n)?)
+    }
+}
+
+impl Reader for PositionedReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), DecodeError> {
+        match self.window(out.len()) {
+            Some(src) => {
+                out.copy_from_slice(src);
+                self.pos += out.len();
+                Ok(())
+            }
+            None => {
+                Err(DecodeError::UnexpectedEnd { additional: out.len().saturating_sub(self.bytes.len() - self.pos) })
+            }
+        }
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.window(n)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.bytes.len());
+    }
+}
+
+/// Decodes one entry written under [`SCHEMA_VERSION`] that must fill `bytes` exactly.
+///
+/// Input longer than [`RECORD_BYTES_MAX`] is refused before anything is read. Ids are not
+/// validated (see [`crate::Uid::from_wire_bytes`]); values are held to their limits.
+pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
+    if bytes.len() > RECORD_BYTES_MAX {
+        return Err(CodecError::TooLarge { len: bytes.len(), max: RECORD_BYTES_MAX });
+    }
+    let mut decoder = DecoderImpl::new(PositionedReader { bytes, pos: 0 }, CONFIG, ());
+    let decoded = Entry::decode(&mut decoder);
+    let consumed = decoder.reader().pos;
+    match decoded {
+        Err(source) => Err(CodecError::Decode { offset: consumed, source }),
+        Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
+        Ok(entry) => Ok(entry),
+    }
+}
+
+/// Decodes one entry whose bytes were stored as written under `schema`; only
+/// [`SCHEMA_VERSION`] is readable by this build.
+pub fn decode_entry_with_schema(schema: u16, bytes: &[u8]) -> Result<Entry, CodecError> {
+    if schema != SCHEMA_VERSION {
+        return Err(CodecError::UnsupportedSchema { found: schema, supported: SCHEMA_VERSION });
+    }
+    decode_entry(bytes)
+}

@@ -1,0 +1,346 @@
+//! The two identifiers of the domain: [`Uid`] (a device / install) and [`Cid`] (a customer).
+//!
+//! Owns: the in-memory forms, the malformed-id rules of SEMANTICS §6 ([`IdError`]) and UUID
+//! canonicalisation of UIDs. Does not own: the blocked-value list (that is a configurable rule
+//! of the fold, see [`crate::validate`]) nor the bytes (see [`crate::codec`]).
+//!
+//! Two ways in, on purpose: `parse` is for the edge (Engine API, CLI) and returns only valid,
+//! canonical ids; `from_wire_bytes` takes whatever a log holds, unvalidated, so that the fold
+//! can reject a malformed id written elsewhere with reason `invalid_id` instead of the log
+//! becoming unreadable.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::limits::{CID_BYTES_MAX, UID_BYTES_MAX};
+
+/// Which kind of identifier an error or rejection is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdKind {
+    /// A device / install id ([`Uid`]).
+    Uid,
+    /// A customer id ([`Cid`]).
+    Cid,
+}
+
+impl IdKind {
+    /// `"uid"` or `"cid"`, as used in messages and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdKind::Uid => "uid",
+            IdKind::Cid => "cid",
+        }
+    }
+
+    /// The byte limit for this kind of id.
+    pub fn bytes_max(self) -> usize {
+        match self {
+            IdKind::Uid => UID_BYTES_MAX,
+            IdKind::Cid => CID_BYTES_MAX,
+        }
+    }
+}
+
+impl fmt::Display for IdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an id is malformed (SEMANTICS §6). The fold reports every one of these as `invalid_id`.
+///
+/// When several rules are broken, the first in this order is reported: empty, too long, not
+/// UTF-8, whitespace-only, leading whitespace, trailing whitespace, control character. Whitespace
+/// is Unicode `White_Space` (`char::is_whitespace`); control is category `Cc`
+/// (`char::is_control`), so a tab at the start is reported as leading whitespace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Zero bytes.
+    #[error("{kind} is empty")]
+    Empty {
+        /// Which id.
+        kind: IdKind,
+    },
+    /// More bytes than the limit of its kind.
+    #[error("{kind} is {len} bytes long, over the limit of {max}")]
+    TooLong {
+        /// Which id.
+        kind: IdKind,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit it broke.
+        max: usize,
+    },
+    /// Not valid UTF-8 (only possible for ids read from a log).
+    #[error("{kind} is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
+    NotUtf8 {
+        /// Which id.
+        kind: IdKind,
+        /// Length of the valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
+    /// Nothing but whitespace.
+    #[error("{kind} is whitespace only")]
+    WhitespaceOnly {
+        /// Which id.
+        kind: IdKind,
+    },
+    /// Starts with whitespace.
+    #[error("{kind} starts with whitespace")]
+    LeadingWhitespace {
+        /// Which id.
+        kind: IdKind,
+    },
+    /// Ends with whitespace.
+    #[error("{kind} ends with whitespace")]
+    TrailingWhitespace {
+        /// Which id.
+        kind: IdKind,
+    },
+    /// Contains a control character.
+    #[error("{kind} contains control character U+{code_point:04X} at byte offset {offset}")]
+    ControlCharacter {
+        /// Which id.
+        kind: IdKind,
+        /// The first control character found.
+        code_point: u32,
+        /// Its byte offset in the id.
+        offset: usize,
+    },
+}
+
+impl IdError {
+    /// Which kind of id the error is about.
+    pub fn kind(&self) -> IdKind {
+        match self {
+            IdError::Empty { kind }
+            | IdError::TooLong { kind, .. }
+            | IdError::NotUtf8 { kind, .. }
+            | IdError::WhitespaceOnly { kind }
+            | IdError::LeadingWhitespace { kind }
+            | IdError::TrailingWhitespace { kind }
+            | IdError::ControlCharacter { kind, .. } => *kind,
+        }
+    }
+}
+
+/// Applies the malformed rules of SEMANTICS §6 to raw id bytes; returns them as text when valid.
+fn check_id_bytes(bytes: &[u8], kind: IdKind) -> Result<&str, IdError> {
+    if bytes.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    let max = kind.bytes_max();
+    if bytes.len() > max {
+        return Err(IdError::TooLong { kind, len: bytes.len(), max });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| IdError::NotUtf8 { kind, valid_up_to: e.valid_up_to() })?;
+    if text.chars().all(char::is_whitespace) {
+        return Err(IdError::WhitespaceOnly { kind });
+    }
+    if text.starts_with(char::is_whitespace) {
+        return Err(IdError::LeadingWhitespace { kind });
+    }
+    if text.ends_with(char::is_whitespace) {
+        return Err(IdError::TrailingWhitespace { kind });
+    }
+    if let Some((offset, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(IdError::ControlCharacter { kind, code_point: u32::from(c), offset });
+    }
+    Ok(text)
+}
+
+/// A device / install id.
+///
+/// Two forms, which are also its two wire forms: 16 UUID bytes, or text bytes. A value of this
+/// type is not necessarily valid or canonical: one decoded from a log is exactly what the log
+/// holds. [`Uid::parse`] and [`Uid::canonical`] give the validated, canonical form, in which every
+/// text that the `uuid` crate parses has become [`Uid::Uuid`]; two canonical uids are the same
+/// device if and only if they are equal.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Uid {
+    /// A UUID, as its 16 bytes (RFC 9562 byte order, as `uuid::Uuid::as_bytes`).
+    Uuid([u8; 16]),
+    /// Any other id, as its bytes. Valid ones are UTF-8; ones read from a log may not be.
+    Text(Box<[u8]>),
+}
+
+impl Uid {
+    /// Validates `s` (SEMANTICS §6) and returns its canonical form: a UUID in any form the `uuid`
+    /// crate parses (hyphenated, simple, braced, urn, any case) becomes [`Uid::Uuid`].
+    pub fn parse(s: &str) -> Result<Uid, IdError> {
+        check_id_bytes(s.as_bytes(), IdKind::Uid)?;
+        Ok(Self::canonical_of_valid_text(s))
+    }
+
+    /// Wraps bytes exactly as found in a log: unvalidated, not canonicalised. Use
+    /// [`Uid::validate`] or [`Uid::canonical`] before trusting it.
+    pub fn from_wire_bytes(bytes: impl Into<Box<[u8]>>) -> Uid {
+        Uid::Text(bytes.into())
+    }
+
+    /// The uid of a UUID (always valid and canonical).
+    pub fn from_uuid(uuid: uuid::Uuid) -> Uid {
+        Uid::Uuid(*uuid.as_bytes())
+    }
+
+    /// Checks the malformed rules of SEMANTICS §6. A [`Uid::Uuid`] is always valid.
+    pub fn validate(&self) -> Result<(), IdError> {
+        match self {
+            Uid::Uuid(_) => Ok(()),
+            Uid::Text(bytes) => check_id_bytes(bytes, IdKind::Uid).map(|_| ()),
+        }
+    }
+
+    /// Validates and returns the canonical form: text that parses as a UUID becomes
+    /// [`Uid::Uuid`]; anything else valid is returned unchanged.
+    pub fn canonical(&self) -> Result<Uid, IdError> {
+        match self {
+            Uid::Uuid(_) => Ok(self.clone()),
+            Uid::Text(bytes) => {
+                let text = check_id_bytes(bytes, IdKind::Uid)?;
+                Ok(Self::canonical_of_valid_text(text))
+            }
+        }
+    }
+
+    fn canonical_of_valid_text(text: &str) -> Uid {
+        match uuid::Uuid::try_parse(text) {
+            Ok(uuid) => Uid::from_uuid(uuid),
+            Err(_) => Uid::Text(text.as_bytes().into()),
+        }
+    }
+
+    /// The UUID, if this uid is in UUID form (text that merely looks like one is not, until
+    /// canonicalised).
+    pub fn as_uuid(&self) -> Option<uuid::Uuid> {
+        match self {
+            Uid::Uuid(bytes) => Some(uuid::Uuid::from_bytes(*bytes)),
+            Uid::Text(_) => None,
+        }
+    }
+
+    /// The bytes of a text uid; `None` for the UUID form.
+    pub fn as_text_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Uid::Uuid(_) => None,
+            Uid::Text(bytes) => Some(bytes),
+        }
+    }
+}
+
+impl From<uuid::Uuid> for Uid {
+    fn from(uuid: uuid::Uuid) -> Uid {
+        Uid::from_uuid(uuid)
+    }
+}
+
+impl FromStr for Uid {
+    type Err = IdError;
+
+    /// The same as [`Uid::parse`].
+    fn from_str(s: &str) -> Result<Uid, IdError> {
+        Uid::parse(s)
+    }
+}
+
+/// UUIDs print lower-case hyphenated; text prints as-is, with invalid UTF-8 replaced by U+FFFD.
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uid::Uuid(bytes) => fmt::Display::fmt(&uuid::Uuid::from_bytes(*bytes).hyphenated(), f),
+            Uid::Text(bytes) => f.write_str(&String::from_utf8_lossy(bytes)),
+        }
+    }
+}
+
+impl fmt::Debug for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uid::Uuid(_) => write!(f, "Uid::Uuid({self})"),
+            Uid::Text(bytes) => write!(f, "Uid::Text({:?})", String::from_utf8_lossy(bytes)),
+        }
+    }
+}
+
+/// A customer id: bytes, compared byte for byte (`Bob` and `bob` are two customers; nothing is
+/// folded or trimmed). Like [`Uid`], a value may be unvalidated if it came from a log.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cid(Box<[u8]>);
+
+impl Cid {
+    /// Validates `s` (SEMANTICS §6) and returns it unchanged as a cid.
+    pub fn parse(s: &str) -> Result<Cid, IdError> {
+        check_id_bytes(s.as_bytes(), IdKind::Cid)?;
+        Ok(Cid(s.as_bytes().into()))
+    }
+
+    /// Wraps bytes exactly as found in a log: unvalidated. Use [`Cid::validate`] before trusting it.
+    pub fn from_wire_bytes(bytes: impl Into<Box<[u8]>>) -> Cid {
+        Cid(bytes.into())
+    }
+
+    /// Checks the malformed rules of SEMANTICS §6.
+    pub fn validate(&self) -> Result<(), IdError> {
+        check_id_bytes(&self.0, IdKind::Cid).map(|_| ())
+    }
+
+    /// The bytes, exactly.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The text, if the bytes are UTF-8 (always so for a valid cid).
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+}
+
+impl FromStr for Cid {
+    type Err = IdError;
+
+    /// The same as [`Cid::parse`].
+    fn from_str(s: &str) -> Result<Cid, IdError> {
+        Cid::parse(s)
+    }
+}
+
+/// Prints the text as-is, with invalid UTF-8 replaced by U+FFFD.
+impl fmt::Display for Cid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl fmt::Debug for Cid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cid({:?})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_order_reports_the_first_broken_rule() {
+        let check = |input: &[u8], expected: Result<(), IdError>| {
+            assert_eq!(check_id_bytes(input, IdKind::Cid).map(|_| ()), expected, "{input:?}");
+        };
+        let kind = IdKind::Cid;
+        check(b"", Err(IdError::Empty { kind }));
+        check(b" ", Err(IdError::WhitespaceOnly { kind }));
+        check(b"\t", Err(IdError::WhitespaceOnly { kind }));
+        check(b"\tx", Err(IdError::LeadingWhitespace { kind }));
+        check(b"x\n", Err(IdError::TrailingWhitespace { kind }));
+        check(b"a\x01b", Err(IdError::ControlCharacter { kind, code_point: 1, offset: 1 }));
+        check(b"\xff", Err(IdError::NotUtf8 { kind, valid_up_to: 0 }));
+        check(b"ok", Ok(()));
+    }
+
+    #[test]
+    fn debug_is_readable() {
+        let uid = Uid::parse("67E55044-10B1-426F-9247-BB680E5FE0C8").unwrap();
+        assert_eq!(format!("{uid:?}"), "Uid::Uuid(67e55044-10b1-426f-9247-bb680e5fe0c8)");
+        assert_eq!(format!("{:?}", Cid::parse("Bob").unwrap()), "Cid(\"Bob\")");
+    }
+}
