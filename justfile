@@ -1,0 +1,42 @@
+# The everyday commands. Each recipe is a plain cargo command you can copy.
+
+# List the recipes
+default:
+    @just --list
+
+# Build everything
+build:
+    cargo build --workspace --all-targets
+
+# The test suite (the README's test command)
+test:
+    cargo test --workspace
+
+# More proptest cases than CI runs
+test-deep cases="2000":
+    PROPTEST_CASES={{cases}} cargo test --workspace --release
+
+# Formatting and lints, as CI checks them
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Criterion benches (set IDRES_BENCH_DIR to put durable appends on a chosen disk)
+bench:
+    cargo bench -p idres-bench
+
+# Build the fuzz targets (stable toolchain; needs `cargo install cargo-fuzz --locked`)
+fuzz-build:
+    cd fuzz && cargo fuzz build --sanitizer none -O
+
+# Run one fuzz target, e.g. `just fuzz log_recover 300`
+fuzz target seconds="60":
+    cd fuzz && cargo fuzz run --sanitizer none -O {{target}} -- -max_total_time={{seconds}}
+
+# Everything CI runs
+ci:
+    bash .ci/run
