@@ -165,6 +165,8 @@ pub struct Log {
     recovery: Vec<RecoveryEvent>,
     frame_buf: Vec<u8>,
     shared: Arc<Shared>,
+    /// The next segment, being zero-filled on a background thread while this one fills.
+    preparing: Option<Preparing>,
     _lock: File,
     #[cfg(test)]
     fail_next: Option<FailPoint>,
@@ -216,6 +218,56 @@ fn create_segment(dir: &Path, header: SegmentHeader, opts: &LogOptions) -> Resul
     Ok(Active { file, path, header, write_offset: SEGMENT_HEADER_BYTES as u64, capacity, empty: true })
 }
 
+/// A segment file made ready off the append path: zero-filled to full size and fsynced, but with
+/// no header yet (its base LSN is known only at roll-over). Named `*.seg.tmp` until activated, so
+/// a crash leaves nothing that open would take for part of the log.
+struct Prepared {
+    file: File,
+    path: PathBuf,
+}
+
+fn prepare_segment(dir: &Path, seq: u64, size: u64) -> Result<Prepared, LogError> {
+    let path = dir.join(format!("prepared-{seq:020}{TEMP_SUFFIX}"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| LogError::io("create segment", &path, e))?;
+    write_zeros(&file, &path, 0, size)?;
+    file.sync_all().map_err(|e| LogError::io("fsync segment", &path, e))?;
+    Ok(Prepared { file, path })
+}
+
+/// Makes a prepared file the next segment: header, fdatasync, rename, fsync the directory.
+fn activate_segment(dir: &Path, prepared: Prepared, header: SegmentHeader, capacity: u64) -> Result<Active, LogError> {
+    let Prepared { file, path: tmp } = prepared;
+    file.write_all_at(&header.encode(), 0).map_err(|e| LogError::io("write segment header", &tmp, e))?;
+    file.sync_data().map_err(|e| LogError::io("fdatasync", &tmp, e))?;
+    let path = dir.join(segment_file_name(header.base_lsn));
+    fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
+    sync_dir(dir)?;
+    Ok(Active { file, path, header, write_offset: SEGMENT_HEADER_BYTES as u64, capacity, empty: true })
+}
+
+type Preparing = std::thread::JoinHandle<Result<Prepared, LogError>>;
+
+/// Starts preparing the segment with sequence number `seq` on a background thread.
+fn spawn_prepare(dir: &Path, seq: u64, opts: &LogOptions) -> Option<Preparing> {
+    if !opts.preallocate {
+        return None;
+    }
+    let (dir, size) = (dir.to_path_buf(), opts.segment_bytes);
+    std::thread::Builder::new().name("idres-log-prepare".into()).spawn(move || prepare_segment(&dir, seq, size)).ok()
+}
+
+fn join_prepared(handle: Preparing, dir: &Path) -> Result<Prepared, LogError> {
+    handle.join().unwrap_or_else(|_| {
+        Err(LogError::io("prepare segment", dir, std::io::Error::other("segment preparation thread panicked")))
+    })
+}
+
 fn new_log_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
 }
@@ -260,7 +312,9 @@ impl Log {
             written_end: AtomicU64::new(next_lsn),
             durable_end: AtomicU64::new(next_lsn),
         });
+        let preparing = spawn_prepare(&dir, active.header.segment_seq + 1, &opts);
         Ok(Log {
+            preparing,
             dir,
             payload_max: opts.effective_payload_max(),
             opts,
@@ -441,10 +495,18 @@ impl Log {
             base_lsn: self.next_lsn,
             log_id: self.active.header.log_id,
         };
-        let active = match create_segment(&self.dir, header, &self.opts) {
+        // Normally the next file is ready (zero-filled and synced in the background); only the
+        // header, one fdatasync, the rename and the directory fsync remain on the append path.
+        let created = match self.preparing.take() {
+            Some(handle) => join_prepared(handle, &self.dir)
+                .and_then(|p| activate_segment(&self.dir, p, header, self.opts.segment_bytes)),
+            None => create_segment(&self.dir, header, &self.opts),
+        };
+        let active = match created {
             Ok(a) => a,
             Err(e) => return Err(self.poison(e)),
         };
+        self.preparing = spawn_prepare(&self.dir, header.segment_seq + 1, &self.opts);
         if let Ok(mut segs) = self.shared.segments.write() {
             segs.push(SegmentInfo { path: active.path.clone(), header });
         }
@@ -465,6 +527,7 @@ impl Log {
     /// Syncs and closes the log.
     pub fn close(mut self) -> Result<(), LogError> {
         self.sync()
+        // Drop joins the segment preparation and removes its file.
     }
 
     #[cfg(test)]
@@ -478,6 +541,13 @@ impl Drop for Log {
         // Best effort: an explicit close() reports errors; a drop cannot.
         if self.poisoned.is_none() && self.synced_lsn < self.next_lsn {
             let _ = self.active.file.sync_data();
+        }
+        // A prepared file holds no data; removing it keeps a clean shutdown free of leftovers
+        // (open would remove it anyway, and report it).
+        if let Some(handle) = self.preparing.take() {
+            if let Ok(prepared) = join_prepared(handle, &self.dir) {
+                let _ = fs::remove_file(&prepared.path);
+            }
         }
     }
 }

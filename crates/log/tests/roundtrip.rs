@@ -100,6 +100,13 @@ fn rolls_over_and_reads_across_segments() {
     assert_eq!(all.len(), 20);
     assert!(all.iter().enumerate().all(|(i, (lsn, r))| *lsn == i as u64 && *r == rec));
     assert_eq!(read_all(&log, 13).first().map(|x| x.0), Some(13));
+    // The next segment was being prepared in the background; a clean shutdown leaves no trace.
+    drop(log);
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert!(names.iter().all(|n| n == "LOCK" || n.ends_with(".seg")), "leftovers: {names:?}");
+    assert_eq!(names.len(), segs.len() + 1);
 }
 
 #[test]
