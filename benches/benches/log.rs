@@ -4,7 +4,7 @@
 //!
 //! Durable appends run on a real disk: `IDRES_BENCH_DIR`, else the system temp directory.
 //! docs/PERFORMANCE.md has the figures, the machine and the command.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -75,14 +75,20 @@ fn read_sequential(c: &mut Criterion) {
     for chunk in entries.chunks(1024) {
         let mut b = BatchBuilder::new(SCHEMA_VERSION);
         for e in chunk {
-            b.push_with(|buf| encode_entry_into(e, buf).map_err(|_| idres_log::LogError::InvalidOptions("encode".into())))
-                .unwrap();
+            b.push_with(|buf| {
+                encode_entry_into(e, buf).map_err(|_| idres_log::LogError::InvalidOptions("encode".into()))
+            })
+            .unwrap();
         }
         bytes += b.payload_bytes() as usize;
         log.append(&b).unwrap();
     }
     log.sync().unwrap();
-    eprintln!("read bench: {RECORDS} records, {} bytes of payload, {:.0} bytes/record", bytes, bytes as f64 / RECORDS as f64);
+    eprintln!(
+        "read bench: {RECORDS} records, {} bytes of payload, {:.0} bytes/record",
+        bytes,
+        bytes as f64 / RECORDS as f64
+    );
     let handle = log.read_handle();
     let mut g = c.benchmark_group("read_sequential");
     g.sample_size(20).throughput(Throughput::Elements(RECORDS as u64));

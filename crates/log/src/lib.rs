@@ -19,6 +19,25 @@
 //! append fails; nothing is reported durable that might not be.
 //!
 //! docs/FORMAT.md describes the bytes; docs/ARCHITECTURE.md the fsync steps.
+//!
+//! ```
+//! use idres_log::{BatchBuilder, Log, LogOptions};
+//!
+//! # fn main() -> Result<(), idres_log::LogError> {
+//! let dir = tempfile::tempdir().map_err(|e| idres_log::LogError::InvalidOptions(e.to_string()))?;
+//! let mut log = Log::open(dir.path(), LogOptions::default())?;
+//! let mut batch = BatchBuilder::new(1);
+//! batch.push(b"first")?;
+//! batch.push(b"second")?;
+//! let appended = log.append(&batch)?; // one frame, fdatasynced before it returns
+//! assert_eq!((appended.first_lsn, appended.end_lsn), (0, 2));
+//!
+//! let mut records = Vec::new();
+//! log.reader(1)?.for_each_record(|lsn, bytes| records.push((lsn, bytes.to_vec())))?;
+//! assert_eq!(records, vec![(1, b"second".to_vec())]);
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 pub mod format;

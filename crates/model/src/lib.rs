@@ -15,6 +15,27 @@
 //! ids (the fold must be able to reject a malformed id found in a log), but it does hold every
 //! length and nesting depth to its limit before allocating or recursing.
 
+//!
+//! ```
+//! use idres_model::{decode_entry, encode_entry, Cid, Entry, IdValidator, Map, Record, Timestamp, Uid};
+//!
+//! // UUIDs in any form are one device; the edge validates ids before anything is appended.
+//! let uid = Uid::parse("{6BA7B810-9DAD-11D1-80B4-00C04FD430C8}").unwrap();
+//! assert_eq!(uid.to_string(), "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+//! let cid = Cid::parse("customer-42").unwrap();
+//!
+//! let entry = Entry {
+//!     appended_at: Timestamp::from_micros(1_700_000_000_000_000),
+//!     record: Record::Identify { uid: Some(uid), cid, attrs: Map::new(), ts: None },
+//! };
+//! let bytes = encode_entry(&entry).unwrap();
+//! assert_eq!(decode_entry(&bytes).unwrap(), entry);
+//!
+//! // Placeholder ids are a rule of the fold: they are valid on the wire but blocked.
+//! let blocked = Cid::parse("'null'").unwrap();
+//! assert_eq!(IdValidator::default().check_cid(&blocked).unwrap_err().reason(), "blocked_value");
+//! ```
+
 pub mod codec;
 pub mod id;
 pub mod limits;
