@@ -42,6 +42,13 @@ fn append_durable(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("log", n), &n, |b, _| b.iter(|| log.append(&batch).unwrap()));
         drop(log);
 
+        // The same without preallocation (a growing file): what the zero-filled segments buy.
+        let dir = bench_dir();
+        let opts = LogOptions { codec_id: idres_model::CODEC_ID, preallocate: false, ..LogOptions::default() };
+        let mut log = Log::open(dir.path(), opts).unwrap();
+        g.bench_with_input(BenchmarkId::new("log_growing_file", n), &n, |b, _| b.iter(|| log.append(&batch).unwrap()));
+        drop(log);
+
         // The reference: as many bytes as the frame, written with pwrite + fdatasync into a
         // preallocated file, no log around them. (The bytes' values do not matter to the disk.)
         let frame = vec![0x5Au8; batch.payload_bytes() as usize + idres_log::format::FRAME_HEADER_BYTES];
