@@ -26,6 +26,18 @@ pub enum Damage {
     },
     /// The segment belongs to another log (different log id).
     ForeignSegment,
+    /// The first segment is not segment 0 at LSN 0: earlier segment files are missing.
+    MissingStart {
+        /// Sequence number of the first segment found.
+        segment_seq: u64,
+        /// Its base LSN.
+        base_lsn: Lsn,
+    },
+    /// A base LSN beyond any real log.
+    BaseLsnTooLarge {
+        /// The base LSN in the header.
+        base_lsn: Lsn,
+    },
     /// The segment's payload codec differs from the one the owner expects.
     CodecMismatch {
         /// Codec id stored in the segment header.
@@ -68,6 +80,11 @@ impl std::fmt::Display for Damage {
                 write!(f, "file name does not match the header's base LSN {header_base_lsn}")
             }
             Damage::ForeignSegment => write!(f, "segment belongs to another log (log id differs)"),
+            Damage::MissingStart { segment_seq, base_lsn } => write!(
+                f,
+                "the log's first segment is segment {segment_seq} at LSN {base_lsn}, not segment 0 at LSN 0: earlier segments are missing"
+            ),
+            Damage::BaseLsnTooLarge { base_lsn } => write!(f, "base LSN {base_lsn} is beyond any real log"),
             Damage::CodecMismatch { found, expected } => {
                 write!(f, "segment payload codec {found}, expected {expected}")
             }
@@ -144,7 +161,9 @@ pub enum LogError {
         end: Lsn,
     },
     /// Repair must cut between batches: the LSN lies inside a frame.
-    #[error("LSN {lsn} lies inside the batch {first}..{end}; truncate after {before} or after {last}", before = first.wrapping_sub(1), last = end - 1)]
+    #[error("LSN {lsn} lies inside the batch {first}..{end}; truncate after {before} or after {last}",
+        before = match first.checked_sub(1) { Some(b) => b.to_string(), None => "nothing (keep no record)".to_string() },
+        last = end.saturating_sub(1))]
     NotABatchBoundary {
         /// The LSN asked for.
         lsn: Lsn,

@@ -347,9 +347,10 @@ pub fn decode_frame(buf: &[u8], expected_lsn: Lsn, payload_max: u32) -> Result<F
 }
 
 /// The records of a checked payload, in order.
+/// On a payload that did not pass [`check_record_table`] it yields what it can and never panics.
 pub fn records(payload: &[u8]) -> RecordIter<'_> {
     let count = if payload.len() >= COUNT_BYTES { u32_at(payload, 0) } else { 0 };
-    let table_end = COUNT_BYTES + count as usize * RECORD_LEN_BYTES;
+    let table_end = COUNT_BYTES.saturating_add((count as usize).saturating_mul(RECORD_LEN_BYTES));
     RecordIter { payload, count, index: 0, data_at: table_end }
 }
 
@@ -369,16 +370,18 @@ impl<'a> Iterator for RecordIter<'a> {
         if self.index >= self.count {
             return None;
         }
-        let len = u32_at(self.payload, COUNT_BYTES + self.index as usize * RECORD_LEN_BYTES) as usize;
-        let rec = self.payload.get(self.data_at..self.data_at + len)?;
+        // Reads through `get`: on a payload that was not checked this ends early, never panics.
+        let at = COUNT_BYTES + self.index as usize * RECORD_LEN_BYTES;
+        let len_bytes: [u8; 4] = self.payload.get(at..at + RECORD_LEN_BYTES)?.try_into().ok()?;
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        let rec = self.payload.get(self.data_at..self.data_at.checked_add(len)?)?;
         self.index += 1;
         self.data_at += len;
         Some(rec)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = (self.count - self.index) as usize;
-        (n, Some(n))
+        (0, Some(self.count.saturating_sub(self.index) as usize))
     }
 }
 

@@ -46,7 +46,9 @@ mod reader;
 mod segment;
 
 pub use error::{Damage, LogError};
-pub use log::{repair, verify, Appended, Durability, Log, LogOptions, RecoveryEvent, RepairReport, VerifyReport};
+pub use log::{
+    repair, verify, Appended, Durability, Log, LogOptions, RecoveryEvent, RepairReport, TailRecovery, VerifyReport,
+};
 pub use reader::{ReadFrame, ReadHandle, Reader};
 pub use segment::{SegmentInfo, SEGMENT_BYTES_LIMIT};
 

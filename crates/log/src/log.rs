@@ -7,14 +7,15 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Damage, LogError};
 use crate::format::{FrameProblem, SegmentHeader, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::reader::{ReadHandle, Reader, Shared};
 use crate::segment::{
-    check_headers, list_dir, read_whole, scan_segment, segment_file_name, SegmentInfo, Tail, SEGMENT_BYTES_LIMIT,
-    TEMP_SUFFIX,
+    check_headers, list_dir, read_whole, scan_segment, segment_file_name, Listing, SegmentInfo, Tail, TailPolicy,
+    SEGMENT_BYTES_LIMIT, TEMP_SUFFIX,
 };
 use crate::{BatchBuilder, Lsn};
 
@@ -22,6 +23,8 @@ use crate::{BatchBuilder, Lsn};
 const LOCK_FILE: &str = "LOCK";
 /// Zeros are written in chunks of this size when a segment is preallocated.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
+/// Prefix of a segment file prepared ahead of time: `prepared-{seq:020}.seg.tmp`.
+const PREPARED_PREFIX: &str = "prepared-";
 
 /// When appended frames are made durable with `fdatasync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +33,30 @@ pub enum Durability {
     /// durable. Callers get group commit by putting many records in one batch.
     EveryBatch,
     /// `fdatasync` at an append when at least this long has passed since the last one, and
-    /// whenever the owner calls [`Log::sync_if_due`]. Up to that long of acknowledged appends can
-    /// be lost in a machine crash (not in a process crash: the data is in the page cache).
+    /// whenever the owner calls [`Log::sync_if_due`]. A machine crash can lose the appends since
+    /// the last sync: up to about twice the interval if the owner calls `sync_if_due` at least
+    /// every interval, unbounded if nobody does. A process crash loses nothing (the data is in
+    /// the page cache).
     Interval(Duration),
     /// Only at segment roll-over, [`Log::sync`] and close. A machine crash may lose any unsynced
     /// appends; a process crash loses none.
     Never,
+}
+
+/// What open does with a bad frame in the last segment that is *not* a plain torn tail (a valid
+/// frame follows it, or its checksum holds but its content is wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TailRecovery {
+    /// Refuse to open ([`LogError::Corrupt`] naming segment and offset): the right choice for
+    /// [`Durability::EveryBatch`], where every acknowledged frame was synced and a bad frame
+    /// followed by good ones is damage.
+    #[default]
+    Strict,
+    /// Keep the longest valid prefix: cut off everything from the first bad frame of the last
+    /// segment and report it ([`RecoveryEvent::DamagedTailTruncated`]). For
+    /// [`Durability::Never`] / [`Durability::Interval`], where a machine crash can persist a later
+    /// frame and tear an earlier one; records after the cut were never promised durable.
+    PointInTime,
 }
 
 /// How a log is opened and written.
@@ -49,9 +70,12 @@ pub struct LogOptions {
     pub frame_payload_bytes_max: u32,
     /// When appends are synced.
     pub durability: Durability,
+    /// What open does with damage at the end of the last segment.
+    pub tail_recovery: TailRecovery,
     /// Write zeros over each new segment's full size before use. On ext4 an fdatasync into an
     /// already-allocated, already-written region needs no journal commit; measured here this
-    /// doubles group-commit throughput. Default true.
+    /// halves the sync time of large batches (docs/PERFORMANCE.md). The next segment is prepared
+    /// on a background thread once the active one is half full. Default true.
     pub preallocate: bool,
     /// The payload codec of the log's owner, stored in every segment header and checked on open.
     pub codec_id: u16,
@@ -63,6 +87,7 @@ impl Default for LogOptions {
             segment_bytes: 64 << 20,
             frame_payload_bytes_max: 16 << 20,
             durability: Durability::EveryBatch,
+            tail_recovery: TailRecovery::Strict,
             preallocate: true,
             codec_id: 0,
         }
@@ -107,6 +132,20 @@ pub enum RecoveryEvent {
         /// The LSN the log continues at.
         end_lsn: Lsn,
     },
+    /// Under [`TailRecovery::PointInTime`]: a bad frame that was not a plain tear (valid frames
+    /// followed it, or its checksum held) was cut off together with everything after it.
+    DamagedTailTruncated {
+        /// The last segment.
+        segment: PathBuf,
+        /// Byte offset of the bad frame.
+        offset: u64,
+        /// Bytes zeroed.
+        bytes: u64,
+        /// Why the frame did not parse.
+        problem: FrameProblem,
+        /// The LSN the log continues at.
+        end_lsn: Lsn,
+    },
     /// A segment file left half-created by a crash was removed (it never held data).
     TempSegmentRemoved {
         /// The removed file.
@@ -120,6 +159,11 @@ impl std::fmt::Display for RecoveryEvent {
             RecoveryEvent::TornTailTruncated { segment, offset, bytes, problem, end_lsn } => write!(
                 f,
                 "torn tail truncated: {} at byte offset {offset} ({bytes} bytes: {problem}); log continues at LSN {end_lsn}",
+                segment.display()
+            ),
+            RecoveryEvent::DamagedTailTruncated { segment, offset, bytes, problem, end_lsn } => write!(
+                f,
+                "DAMAGED tail discarded (point-in-time recovery): {} at byte offset {offset} ({bytes} bytes: {problem}); log continues at LSN {end_lsn}",
                 segment.display()
             ),
             RecoveryEvent::TempSegmentRemoved { path } => {
@@ -146,10 +190,26 @@ struct Active {
     header: SegmentHeader,
     /// Where the next frame goes.
     write_offset: u64,
-    /// Bytes the file is preallocated to (or its length).
-    capacity: u64,
     /// True if no frame has been written in this segment.
     empty: bool,
+}
+
+/// A segment file made ready off the append path: zero-filled to full size and fsynced, but with
+/// no header yet (its base LSN is known only at roll-over). Named `*.seg.tmp` until activated, so
+/// a crash leaves nothing that open would take for part of the log.
+struct Prepared {
+    file: File,
+    path: PathBuf,
+}
+
+/// The segment after the active one.
+enum Next {
+    /// Not started (the active segment is less than half full, or preallocation is off).
+    Idle,
+    /// Being zero-filled on a background thread.
+    Preparing(JoinHandle<Result<Prepared, LogError>>),
+    /// Ready to be activated (prepared earlier, possibly by a previous run).
+    Ready(Prepared),
 }
 
 /// An open, writable log. One per directory (a lock file keeps others out).
@@ -158,6 +218,7 @@ pub struct Log {
     opts: LogOptions,
     payload_max: u32,
     active: Active,
+    next: Next,
     next_lsn: Lsn,
     synced_lsn: Lsn,
     last_sync: Instant,
@@ -165,8 +226,6 @@ pub struct Log {
     recovery: Vec<RecoveryEvent>,
     frame_buf: Vec<u8>,
     shared: Arc<Shared>,
-    /// The next segment, being zero-filled on a background thread while this one fills.
-    preparing: Option<Preparing>,
     _lock: File,
     #[cfg(test)]
     fail_next: Option<FailPoint>,
@@ -177,11 +236,38 @@ pub struct Log {
 pub(crate) enum FailPoint {
     Write,
     Sync,
+    Prepare,
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
     let d = File::open(dir).map_err(|e| LogError::io("open directory", dir, e))?;
     d.sync_all().map_err(|e| LogError::io("fsync directory", dir, e))
+}
+
+/// Creates `dir` and its missing parents, fsyncing each new directory's parent so that the new
+/// entries survive a machine crash.
+fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        at = d.parent();
+    }
+    fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
+    for d in missing.iter().rev() {
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        sync_dir(&parent)?;
+    }
+    Ok(())
 }
 
 fn write_zeros(file: &File, path: &Path, from: u64, to: u64) -> Result<(), LogError> {
@@ -195,39 +281,39 @@ fn write_zeros(file: &File, path: &Path, from: u64, to: u64) -> Result<(), LogEr
     Ok(())
 }
 
-/// Creates a segment atomically: temp file, header, zeros, fsync, rename, fsync directory.
+/// Creates a segment atomically on the append path: temp file, header, zeros (when
+/// preallocating), fsync, rename, fsync directory.
 fn create_segment(dir: &Path, header: SegmentHeader, opts: &LogOptions) -> Result<Active, LogError> {
-    let name = segment_file_name(header.base_lsn);
-    let path = dir.join(&name);
+    let path = dir.join(segment_file_name(header.base_lsn));
     let tmp = dir.join(format!("{:020}{TEMP_SUFFIX}", header.base_lsn));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| LogError::io("create segment", &tmp, e))?;
-    file.write_all(&header.encode()).map_err(|e| LogError::io("write segment header", &tmp, e))?;
-    let capacity = if opts.preallocate { opts.segment_bytes } else { SEGMENT_HEADER_BYTES as u64 };
-    if opts.preallocate {
-        write_zeros(&file, &tmp, SEGMENT_HEADER_BYTES as u64, capacity)?;
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| LogError::io("create segment", &tmp, e))?;
+        file.write_all(&header.encode()).map_err(|e| LogError::io("write segment header", &tmp, e))?;
+        if opts.preallocate {
+            write_zeros(&file, &tmp, SEGMENT_HEADER_BYTES as u64, opts.segment_bytes)?;
+        }
+        file.sync_all().map_err(|e| LogError::io("fsync segment", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
+        sync_dir(dir)?;
+        Ok(Active { file, path: path.clone(), header, write_offset: SEGMENT_HEADER_BYTES as u64, empty: true })
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    file.sync_all().map_err(|e| LogError::io("fsync segment", &tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
-    sync_dir(dir)?;
-    Ok(Active { file, path, header, write_offset: SEGMENT_HEADER_BYTES as u64, capacity, empty: true })
+    result
 }
 
-/// A segment file made ready off the append path: zero-filled to full size and fsynced, but with
-/// no header yet (its base LSN is known only at roll-over). Named `*.seg.tmp` until activated, so
-/// a crash leaves nothing that open would take for part of the log.
-struct Prepared {
-    file: File,
-    path: PathBuf,
+fn prepared_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{PREPARED_PREFIX}{seq:020}{TEMP_SUFFIX}"))
 }
 
-fn prepare_segment(dir: &Path, seq: u64, size: u64) -> Result<Prepared, LogError> {
-    let path = dir.join(format!("prepared-{seq:020}{TEMP_SUFFIX}"));
+fn prepare_segment(path: PathBuf, size: u64) -> Result<Prepared, LogError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -235,34 +321,35 @@ fn prepare_segment(dir: &Path, seq: u64, size: u64) -> Result<Prepared, LogError
         .truncate(true)
         .open(&path)
         .map_err(|e| LogError::io("create segment", &path, e))?;
-    write_zeros(&file, &path, 0, size)?;
-    file.sync_all().map_err(|e| LogError::io("fsync segment", &path, e))?;
+    let done = write_zeros(&file, &path, 0, size)
+        .and_then(|()| file.sync_all().map_err(|e| LogError::io("fsync segment", &path, e)));
+    if let Err(e) = done {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(Prepared { file, path })
 }
 
 /// Makes a prepared file the next segment: header, fdatasync, rename, fsync the directory.
-fn activate_segment(dir: &Path, prepared: Prepared, header: SegmentHeader, capacity: u64) -> Result<Active, LogError> {
+fn activate_segment(dir: &Path, prepared: Prepared, header: SegmentHeader) -> Result<Active, LogError> {
     let Prepared { file, path: tmp } = prepared;
-    file.write_all_at(&header.encode(), 0).map_err(|e| LogError::io("write segment header", &tmp, e))?;
-    file.sync_data().map_err(|e| LogError::io("fdatasync", &tmp, e))?;
     let path = dir.join(segment_file_name(header.base_lsn));
-    fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
-    sync_dir(dir)?;
-    Ok(Active { file, path, header, write_offset: SEGMENT_HEADER_BYTES as u64, capacity, empty: true })
-}
-
-type Preparing = std::thread::JoinHandle<Result<Prepared, LogError>>;
-
-/// Starts preparing the segment with sequence number `seq` on a background thread.
-fn spawn_prepare(dir: &Path, seq: u64, opts: &LogOptions) -> Option<Preparing> {
-    if !opts.preallocate {
-        return None;
+    let result = (|| {
+        file.write_all_at(&header.encode(), 0).map_err(|e| LogError::io("write segment header", &tmp, e))?;
+        file.sync_data().map_err(|e| LogError::io("fdatasync", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
+        sync_dir(dir)
+    })();
+    match result {
+        Ok(()) => Ok(Active { file, path, header, write_offset: SEGMENT_HEADER_BYTES as u64, empty: true }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    let (dir, size) = (dir.to_path_buf(), opts.segment_bytes);
-    std::thread::Builder::new().name("idres-log-prepare".into()).spawn(move || prepare_segment(&dir, seq, size)).ok()
 }
 
-fn join_prepared(handle: Preparing, dir: &Path) -> Result<Prepared, LogError> {
+fn join_prepared(handle: JoinHandle<Result<Prepared, LogError>>, dir: &Path) -> Result<Prepared, LogError> {
     handle.join().unwrap_or_else(|_| {
         Err(LogError::io("prepare segment", dir, std::io::Error::other("segment preparation thread panicked")))
     })
@@ -272,27 +359,41 @@ fn new_log_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
 }
 
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LogError::io("open lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
+    }
+}
+
 impl Log {
     /// Opens the log in `dir`, creating the directory and a first segment if there is none.
     ///
     /// Recovery: every segment header is checked (magic, version, CRC, log id, codec, sequence,
-    /// name); the last segment is scanned frame by frame; a torn tail is zeroed and reported in
-    /// [`Log::recovery`]; any other damage is [`LogError::Corrupt`] and nothing is changed.
+    /// name; the first segment is segment 0 at LSN 0); the second-to-last segment must end where
+    /// the last one begins; the last segment is scanned frame by frame and synced. A torn tail is
+    /// zeroed and reported in [`Log::recovery`]. Any other damage is [`LogError::Corrupt`], and
+    /// then nothing in the directory is changed (apart from creating it and its lock file).
     pub fn open(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log, LogError> {
         opts.check()?;
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| LogError::io("create directory", &dir, e))?;
+        create_dir_durable(&dir)?;
         let lock = lock_dir(&dir)?;
-        let mut recovery = Vec::new();
         let listing = list_dir(&dir)?;
-        for tmp in &listing.temp_files {
-            fs::remove_file(tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
-            recovery.push(RecoveryEvent::TempSegmentRemoved { path: tmp.clone() });
+        let segments = check_headers(&listing, Some(opts.codec_id), true)?;
+        if let [.., prev, last] = &segments[..] {
+            check_sealed_end(prev, last.header.base_lsn)?;
         }
-        if !listing.temp_files.is_empty() {
-            sync_dir(&dir)?;
-        }
-        let segments = check_headers(&listing, Some(opts.codec_id))?;
+        let mut recovery = Vec::new();
         let (active, segments, next_lsn) = match segments.last() {
             None => {
                 let header =
@@ -306,19 +407,19 @@ impl Log {
                 (active, segments, end_lsn)
             }
         };
+        let next = adopt_temp_files(&dir, &listing, active.header.segment_seq, &opts, &mut recovery)?;
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             segments: RwLock::new(segments),
             written_end: AtomicU64::new(next_lsn),
             durable_end: AtomicU64::new(next_lsn),
         });
-        let preparing = spawn_prepare(&dir, active.header.segment_seq + 1, &opts);
-        Ok(Log {
-            preparing,
+        let mut log = Log {
             dir,
             payload_max: opts.effective_payload_max(),
             opts,
             active,
+            next,
             next_lsn,
             synced_lsn: next_lsn,
             last_sync: Instant::now(),
@@ -329,7 +430,9 @@ impl Log {
             _lock: lock,
             #[cfg(test)]
             fail_next: None,
-        })
+        };
+        log.maybe_prepare_next();
+        Ok(log)
     }
 
     /// What recovery did on open (empty after a clean shutdown).
@@ -359,7 +462,7 @@ impl Log {
 
     /// The segments of the log, oldest first; the last one is being written.
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        self.shared.segments.read().map(|s| s.clone()).unwrap_or_default()
+        self.shared.segments.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The failure that poisoned the log, if any.
@@ -384,7 +487,12 @@ impl Log {
     /// Appends `batch` as one frame (atomic on disk) and syncs it per the durability setting.
     ///
     /// An empty batch takes no LSN and writes nothing. A batch over the frame limit is refused
-    /// with nothing written. A failed write or sync poisons the log.
+    /// with nothing written; so is a batch when a new segment cannot be created (the log is not
+    /// poisoned then: no written data is in doubt, and a later append tries again).
+    ///
+    /// A failed write or sync poisons the log, and then the batch's outcome is **unknown**: it
+    /// was not acknowledged, yet it may be present after a restart. Under
+    /// [`Durability::EveryBatch`] readers see a batch only once it is synced.
     pub fn append(&mut self, batch: &BatchBuilder) -> Result<Appended, LogError> {
         self.check_poison()?;
         let first_lsn = self.next_lsn;
@@ -405,9 +513,10 @@ impl Log {
         let written = self.write_frame(&buf);
         self.frame_buf = buf;
         written?;
+        // Base LSNs are bounded (segment::BASE_LSN_LIMIT) and a segment holds at most 2^30
+        // records, so this cannot overflow.
         let end_lsn = first_lsn + batch.len() as u64;
         self.next_lsn = end_lsn;
-        self.shared.written_end.store(end_lsn, Ordering::Release);
         let durable = match self.opts.durability {
             Durability::EveryBatch => {
                 self.sync()?;
@@ -423,6 +532,8 @@ impl Log {
             }
             Durability::Never => false,
         };
+        self.shared.written_end.store(end_lsn, Ordering::Release);
+        self.maybe_prepare_next();
         Ok(Appended { first_lsn, end_lsn, durable })
     }
 
@@ -439,7 +550,6 @@ impl Log {
             return Err(self.poison(e));
         }
         self.active.write_offset += frame.len() as u64;
-        self.active.capacity = self.active.capacity.max(self.active.write_offset);
         self.active.empty = false;
         Ok(())
     }
@@ -456,8 +566,8 @@ impl Log {
             let e = LogError::io("fdatasync", &self.active.path, std::io::Error::other("injected fsync failure"));
             return Err(self.poison(e));
         }
-        // Without preallocation the file grows, and its size is metadata fdatasync must flush
-        // anyway; sync_data covers that on Linux.
+        // Without preallocation the file grows; fdatasync flushes the size too (it is needed to
+        // read the data back).
         if let Err(e) = self.active.file.sync_data() {
             let e = LogError::io("fdatasync", &self.active.path, e);
             return Err(self.poison(e));
@@ -480,6 +590,34 @@ impl Log {
         }
     }
 
+    /// Starts zero-filling the next segment in the background once the active one is half full:
+    /// short-lived opens never pay for it, and a long-running writer finds it ready at roll-over.
+    fn maybe_prepare_next(&mut self) {
+        if !self.opts.preallocate
+            || !matches!(self.next, Next::Idle)
+            || self.active.write_offset.saturating_mul(2) < self.opts.segment_bytes
+        {
+            return;
+        }
+        let path = prepared_path(&self.dir, self.active.header.segment_seq + 1);
+        let size = self.opts.segment_bytes;
+        #[cfg(test)]
+        if self.fail_next == Some(FailPoint::Prepare) {
+            self.fail_next = None;
+            let handle = std::thread::spawn(move || -> Result<Prepared, LogError> {
+                Err(LogError::io("create segment", path, std::io::Error::other("injected preparation failure")))
+            });
+            self.next = Next::Preparing(handle);
+            return;
+        }
+        let spawned =
+            std::thread::Builder::new().name("idres-log-prepare".into()).spawn(move || prepare_segment(path, size));
+        if let Ok(handle) = spawned {
+            self.next = Next::Preparing(handle);
+        }
+        // If no thread can be spawned, roll-over creates the segment itself.
+    }
+
     /// Seals the active segment (synced first, so sealed segments are always complete on disk)
     /// and starts the next one.
     fn roll_over(&mut self) -> Result<(), LogError> {
@@ -488,6 +626,7 @@ impl Log {
             return Err(self.poison(e));
         }
         self.synced_lsn = self.next_lsn;
+        self.last_sync = Instant::now();
         self.shared.durable_end.store(self.synced_lsn, Ordering::Release);
         let header = SegmentHeader {
             codec_id: self.active.header.codec_id,
@@ -497,19 +636,24 @@ impl Log {
         };
         // Normally the next file is ready (zero-filled and synced in the background); only the
         // header, one fdatasync, the rename and the directory fsync remain on the append path.
-        let created = match self.preparing.take() {
-            Some(handle) => join_prepared(handle, &self.dir)
-                .and_then(|p| activate_segment(&self.dir, p, header, self.opts.segment_bytes)),
+        // If its preparation failed, create it here. A failure to create an empty segment does
+        // not poison: no written data is in doubt.
+        let prepared = match std::mem::replace(&mut self.next, Next::Idle) {
+            Next::Ready(p) => Some(p),
+            Next::Preparing(handle) => join_prepared(handle, &self.dir).ok(),
+            Next::Idle => None,
+        };
+        let active = match prepared {
+            Some(p) => {
+                activate_segment(&self.dir, p, header).or_else(|_| create_segment(&self.dir, header, &self.opts))
+            }
             None => create_segment(&self.dir, header, &self.opts),
-        };
-        let active = match created {
-            Ok(a) => a,
-            Err(e) => return Err(self.poison(e)),
-        };
-        self.preparing = spawn_prepare(&self.dir, header.segment_seq + 1, &self.opts);
-        if let Ok(mut segs) = self.shared.segments.write() {
-            segs.push(SegmentInfo { path: active.path.clone(), header });
-        }
+        }?;
+        self.shared
+            .segments
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(SegmentInfo { path: active.path.clone(), header });
         self.active = active;
         Ok(())
     }
@@ -527,7 +671,7 @@ impl Log {
     /// Syncs and closes the log.
     pub fn close(mut self) -> Result<(), LogError> {
         self.sync()
-        // Drop joins the segment preparation and removes its file.
+        // Drop waits for a segment being prepared; the prepared file is kept for the next open.
     }
 
     #[cfg(test)]
@@ -542,33 +686,62 @@ impl Drop for Log {
         if self.poisoned.is_none() && self.synced_lsn < self.next_lsn {
             let _ = self.active.file.sync_data();
         }
-        // A prepared file holds no data; removing it keeps a clean shutdown free of leftovers
-        // (open would remove it anyway, and report it).
-        if let Some(handle) = self.preparing.take() {
-            if let Ok(prepared) = join_prepared(handle, &self.dir) {
-                let _ = fs::remove_file(&prepared.path);
-            }
+        // Wait for a preparation in flight so that no thread writes into the directory after the
+        // log is gone; its file stays for the next open to use.
+        if let Next::Preparing(handle) = std::mem::replace(&mut self.next, Next::Idle) {
+            let _ = handle.join();
         }
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| LogError::io("open lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked { path }),
-        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
+/// Checks that the frames of sealed segment `prev` end exactly where the next segment begins
+/// (frame headers only: a cheap walk that catches a sealed segment cut short or overrun).
+fn check_sealed_end(prev: &SegmentInfo, next_base: Lsn) -> Result<(), LogError> {
+    let (end, offset) = Reader::segment_end(prev)?;
+    if end != next_base {
+        return Err(LogError::corrupt(&prev.path, offset, Damage::SegmentEndsEarly { ends_at: end, next_base }));
     }
+    Ok(())
 }
 
-/// Scans the last segment, zeroes a torn tail, and makes it ready for appends.
+/// Removes leftovers of interrupted segment creations (reported), except a prepared file for
+/// the segment after the active one, which is kept and used at the next roll-over.
+fn adopt_temp_files(
+    dir: &Path,
+    listing: &Listing,
+    active_seq: u64,
+    opts: &LogOptions,
+    recovery: &mut Vec<RecoveryEvent>,
+) -> Result<Next, LogError> {
+    let mut next = Next::Idle;
+    let wanted = prepared_path(dir, active_seq + 1);
+    let mut removed = false;
+    for tmp in &listing.temp_files {
+        if *tmp == wanted && opts.preallocate && matches!(next, Next::Idle) {
+            let file = OpenOptions::new().read(true).write(true).open(tmp);
+            if let Ok(file) = file {
+                if file.metadata().map(|m| m.len()).ok() == Some(opts.segment_bytes) {
+                    next = Next::Ready(Prepared { file, path: tmp.clone() });
+                    continue;
+                }
+            }
+        }
+        fs::remove_file(tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
+        // A prepared file of another size or number is a leftover of other options, not of a
+        // crash: removing it is housekeeping, not recovery.
+        let is_prepared = tmp.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(PREPARED_PREFIX));
+        if !is_prepared {
+            recovery.push(RecoveryEvent::TempSegmentRemoved { path: tmp.clone() });
+        }
+        removed = true;
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(next)
+}
+
+/// Scans the last segment, cuts off a torn tail, syncs it, and makes it ready for appends.
 fn recover_last(
     last: &SegmentInfo,
     opts: &LogOptions,
@@ -577,7 +750,11 @@ fn recover_last(
     let path = &last.path;
     let buf = read_whole(path)?;
     let mut frames = 0u64;
-    let scan = scan_segment(&buf, path, last.header.base_lsn, true, |_, _| {
+    let policy = match opts.tail_recovery {
+        TailRecovery::Strict => TailPolicy::Strict,
+        TailRecovery::PointInTime => TailPolicy::PointInTime,
+    };
+    let scan = scan_segment(&buf, path, last.header.base_lsn, policy, |_, _| {
         frames += 1;
         true
     })?;
@@ -585,31 +762,25 @@ fn recover_last(
     let file =
         OpenOptions::new().read(true).write(true).open(path).map_err(|e| LogError::io("open segment", path, e))?;
     let file_len = file.metadata().map_err(|e| LogError::io("stat segment", path, e))?.len();
-    if let Tail::Torn { offset, garbage_end, problem } = &scan.tail {
+    if let Tail::Torn { offset, garbage_end, problem, damaged } = &scan.tail {
         write_zeros(&file, path, *offset, *garbage_end)?;
-        file.sync_data().map_err(|e| LogError::io("fdatasync", path, e))?;
-        recovery.push(RecoveryEvent::TornTailTruncated {
-            segment: path.clone(),
-            offset: *offset,
-            bytes: garbage_end - offset,
-            problem: problem.clone(),
-            end_lsn: scan.end_lsn,
+        let (segment, offset, bytes, problem, end_lsn) =
+            (path.clone(), *offset, garbage_end - offset, problem.clone(), scan.end_lsn);
+        recovery.push(if *damaged {
+            RecoveryEvent::DamagedTailTruncated { segment, offset, bytes, problem, end_lsn }
+        } else {
+            RecoveryEvent::TornTailTruncated { segment, offset, bytes, problem, end_lsn }
         });
     }
-    let mut capacity = file_len;
     if opts.preallocate && file_len < opts.segment_bytes {
         write_zeros(&file, path, file_len, opts.segment_bytes)?;
         file.sync_all().map_err(|e| LogError::io("fsync segment", path, e))?;
-        capacity = opts.segment_bytes;
     }
-    let active = Active {
-        file,
-        path: path.clone(),
-        header: last.header,
-        write_offset: scan.end_offset,
-        capacity,
-        empty: frames == 0,
-    };
+    // What is in the file may never have been synced (a crash under `Never`, or a write whose
+    // fsync failed in the previous run): sync it before anyone is told it is durable.
+    file.sync_data().map_err(|e| LogError::io("fdatasync", path, e))?;
+    let active =
+        Active { file, path: path.clone(), header: last.header, write_offset: scan.end_offset, empty: frames == 0 };
     Ok((active, scan.end_lsn))
 }
 
@@ -637,7 +808,7 @@ pub struct VerifyReport {
 pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyReport, LogError> {
     let dir = dir.as_ref();
     let listing = list_dir(dir)?;
-    let segments = check_headers(&listing, codec_id)?;
+    let segments = check_headers(&listing, codec_id, true)?;
     let mut report = VerifyReport {
         segments: segments.len(),
         frames: 0,
@@ -648,7 +819,7 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
     };
     report.end_lsn = report.start_lsn;
     for (i, seg) in segments.iter().enumerate() {
-        let is_last = i + 1 == segments.len();
+        let policy = if i + 1 == segments.len() { TailPolicy::Strict } else { TailPolicy::Sealed };
         if seg.header.base_lsn != report.end_lsn {
             return Err(LogError::corrupt(
                 &seg.path,
@@ -657,7 +828,7 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
             ));
         }
         let buf = read_whole(&seg.path)?;
-        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, is_last, |f, _| {
+        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |f, _| {
             report.frames += 1;
             report.frame_bytes += f.header.frame_bytes();
             true
@@ -693,8 +864,10 @@ pub struct RepairReport {
 /// Truncates the log in `dir` so that it keeps LSNs `0..=lsn` (`None`: keeps nothing).
 ///
 /// The cut must fall between two batches ([`LogError::NotABatchBoundary`] otherwise). Every frame
-/// up to the cut is checked; damage before it is an error (choose an earlier LSN); whatever follows the
-/// cut, damaged or not, is discarded: zeroed in the cut segment, later segment files deleted.
+/// up to the cut is checked; damage before it is an error (choose an earlier LSN); whatever
+/// follows the cut, damaged or not, is discarded. Crash-safe in its order: later segment files are
+/// deleted newest first and the directory fsynced before the cut segment's tail is zeroed, so an
+/// interrupted repair leaves either the old log's prefix or the repaired log, never a gap.
 /// Takes the directory lock: the log must not be open.
 pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, LogError> {
     let dir = dir.as_ref();
@@ -707,8 +880,8 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     // Keep the first segment always (it carries the log id); keep the others that start below
     // the cut. Segments from the cut on are removed without reading them: they may be damaged.
     let keep_count = listing.segments.iter().enumerate().filter(|(i, (base, _))| *i == 0 || *base < target_end).count();
-    let kept = crate::segment::Listing { segments: listing.segments[..keep_count].to_vec(), temp_files: Vec::new() };
-    let segments = check_headers(&kept, None)?;
+    let kept = Listing { segments: listing.segments[..keep_count].to_vec(), temp_files: Vec::new() };
+    let segments = check_headers(&kept, None, false)?;
     let Some(last) = segments.last() else {
         return Ok(RepairReport { end_lsn: 0, removed_segments: Vec::new(), cut: None });
     };
@@ -716,7 +889,7 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     for pair in segments.windows(2) {
         let (seg, next) = (&pair[0], &pair[1]);
         let buf = read_whole(&seg.path)?;
-        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, false, |_, _| true)?;
+        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, TailPolicy::Sealed, |_, _| true)?;
         if scan.end_lsn != next.header.base_lsn {
             return Err(LogError::corrupt(
                 &seg.path,
@@ -732,7 +905,7 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     let scan = if cut_at.is_some() {
         None
     } else {
-        Some(scan_segment(&buf, &last.path, last.header.base_lsn, true, |f, off| {
+        Some(scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |f, off| {
             let end = f.end_lsn();
             if end == target_end {
                 cut_at = Some(off + f.header.frame_bytes());
@@ -754,20 +927,24 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     };
     let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) as u64;
     drop(buf);
-    let file =
-        OpenOptions::new().write(true).open(&last.path).map_err(|e| LogError::io("open segment", &last.path, e))?;
-    if garbage_end > cut {
-        write_zeros(&file, &last.path, cut, garbage_end)?;
-        file.sync_data().map_err(|e| LogError::io("fdatasync", &last.path, e))?;
-    }
     let mut removed = Vec::new();
     for (_, path) in listing.segments[keep_count..].iter().rev() {
         fs::remove_file(path).map_err(|e| LogError::io("remove segment", path, e))?;
         removed.push(path.clone());
     }
+    // A prepared next segment belongs to the old layout.
+    for tmp in &listing.temp_files {
+        fs::remove_file(tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
+    }
     removed.reverse();
-    if !removed.is_empty() {
+    if !removed.is_empty() || !listing.temp_files.is_empty() {
         sync_dir(dir)?;
+    }
+    if garbage_end > cut {
+        let file =
+            OpenOptions::new().write(true).open(&last.path).map_err(|e| LogError::io("open segment", &last.path, e))?;
+        write_zeros(&file, &last.path, cut, garbage_end)?;
+        file.sync_data().map_err(|e| LogError::io("fdatasync", &last.path, e))?;
     }
     Ok(RepairReport { end_lsn: target_end, removed_segments: removed, cut: Some((last.path.clone(), cut)) })
 }
@@ -812,6 +989,65 @@ mod tests {
         assert!(matches!(log.append(&batch(&[b"a"])), Err(LogError::Io { op: "write frame", .. })));
         assert!(matches!(log.append(&batch(&[b"a"])), Err(LogError::Poisoned { .. })));
         assert_eq!(log.next_lsn(), 0);
+    }
+
+    #[test]
+    fn failed_segment_preparation_does_not_poison() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        log.inject_failure(FailPoint::Prepare);
+        for i in 0..6u8 {
+            log.append(&batch(&[&[i; 1000]])).unwrap();
+        }
+        assert!(log.poisoned().is_none());
+        assert!(log.segments().len() >= 2, "rolled over by creating the segment on the append path");
+        assert_eq!(log.next_lsn(), 6);
+    }
+
+    #[test]
+    fn open_syncs_what_it_reports_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LogOptions { durability: Durability::Never, ..small() };
+        let mut log = Log::open(dir.path(), opts.clone()).unwrap();
+        log.append(&batch(&[b"a", b"b"])).unwrap();
+        assert_eq!(log.durable_lsn(), 0);
+        // A process crash: no sync at drop.
+        log.poisoned = Some("simulated crash".into());
+        drop(log);
+        let log = Log::open(dir.path(), opts).unwrap();
+        // Open synced the segment before reporting these records durable.
+        assert_eq!(log.durable_lsn(), 2);
+    }
+
+    #[test]
+    fn interval_zero_syncs_every_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LogOptions { durability: Durability::Interval(Duration::ZERO), ..small() };
+        let mut log = Log::open(dir.path(), opts).unwrap();
+        let a = log.append(&batch(&[b"a"])).unwrap();
+        assert!(a.durable);
+        assert_eq!(log.durable_lsn(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), LogOptions { durability: Durability::Never, ..small() }).unwrap();
+        assert!(!log.append(&batch(&[b"a"])).unwrap().durable);
+        assert!(!log.append(&batch(&[])).unwrap().durable, "an empty batch after unsynced appends is not durable");
+        log.sync().unwrap();
+        assert_eq!(log.durable_lsn(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        assert!(log.append(&batch(&[b"a"])).unwrap().durable);
+    }
+
+    #[test]
+    fn readers_see_a_batch_only_after_its_sync_under_every_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        log.append(&batch(&[b"a"])).unwrap();
+        let handle = log.read_handle();
+        log.inject_failure(FailPoint::Sync);
+        assert!(log.append(&batch(&[b"b"])).is_err());
+        assert_eq!(handle.end_lsn(), 1, "the unsynced batch is not visible");
+        assert_eq!(handle.durable_lsn(), 1);
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl ReadHandle {
     /// A reader of the records from `from` up to (not including) `to`.
     pub fn reader_range(&self, from: Lsn, to: Lsn) -> Result<Reader, LogError> {
         let end = self.end_lsn();
-        let segments = self.shared.segments.read().map(|s| s.clone()).unwrap_or_default();
+        let segments = self.shared.segments.read().unwrap_or_else(|e| e.into_inner()).clone();
         let start = segments.first().map_or(0, |s| s.header.base_lsn);
         if from < start || from > to || to > end {
             let lsn = if to > end { to } else { from };
@@ -266,6 +266,26 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    /// Where the frames of segment `info` end: `(end LSN, byte offset)`, found by walking frame
+    /// headers only (lengths, LSN continuity and record counts are checked; CRCs are not).
+    pub(crate) fn segment_end(info: &SegmentInfo) -> Result<(Lsn, u64), LogError> {
+        let base = info.header.base_lsn;
+        let mut r = Reader {
+            segments: vec![info.clone()],
+            seg: 0,
+            from: base,
+            to: Lsn::MAX,
+            expected: base,
+            offset: SEGMENT_HEADER_BYTES as u64,
+            window: None,
+        };
+        while let Some((h, count)) = r.peek_header()? {
+            r.offset += h.frame_bytes();
+            r.expected += u64::from(count);
+        }
+        Ok((r.expected, r.offset))
     }
 
     /// The next frame that holds records in the reader's range, or `None` at the end.

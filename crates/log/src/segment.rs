@@ -26,6 +26,10 @@ pub const SEGMENT_BYTES_LIMIT: u64 = 1 << 30;
 pub(crate) const READ_PAYLOAD_LIMIT: u32 =
     (SEGMENT_BYTES_LIMIT as usize - SEGMENT_HEADER_BYTES - FRAME_HEADER_BYTES) as u32;
 
+/// The largest base LSN a segment may have. Far beyond any real log (2^62 records), it keeps
+/// every LSN sum in range: nothing read from a header can overflow the arithmetic.
+pub(crate) const BASE_LSN_LIMIT: Lsn = 1 << 62;
+
 /// `{base_lsn:020}.seg`: names sort in LSN order.
 pub(crate) fn segment_file_name(base_lsn: Lsn) -> String {
     format!("{base_lsn:020}{SEGMENT_SUFFIX}")
@@ -84,7 +88,14 @@ pub(crate) fn read_header(path: &Path) -> Result<SegmentHeader, LogError> {
 }
 
 /// Reads and cross-checks every segment header: names, log id, codec, sequence and base LSNs.
-pub(crate) fn check_headers(listing: &Listing, codec_id: Option<u16>) -> Result<Vec<SegmentInfo>, LogError> {
+///
+/// `check_start`: the first segment must be segment 0 at LSN 0 (false only for `repair`, which
+/// may be cutting a log whose first files are unreadable).
+pub(crate) fn check_headers(
+    listing: &Listing,
+    codec_id: Option<u16>,
+    check_start: bool,
+) -> Result<Vec<SegmentInfo>, LogError> {
     let mut out: Vec<SegmentInfo> = Vec::with_capacity(listing.segments.len());
     for (name_base, path) in &listing.segments {
         let header = read_header(path)?;
@@ -95,6 +106,18 @@ pub(crate) fn check_headers(listing: &Listing, codec_id: Option<u16>) -> Result<
             if header.codec_id != expected {
                 return Err(LogError::corrupt(path, 10, Damage::CodecMismatch { found: header.codec_id, expected }));
             }
+        }
+        if header.base_lsn > BASE_LSN_LIMIT {
+            return Err(LogError::corrupt(path, 24, Damage::BaseLsnTooLarge { base_lsn: header.base_lsn }));
+        }
+        if out.is_empty() && check_start && (header.segment_seq != 0 || header.base_lsn != 0) {
+            // Until the log can drop old segments, it starts at LSN 0 in segment 0: anything else
+            // means the first segment file is missing.
+            return Err(LogError::corrupt(
+                path,
+                16,
+                Damage::MissingStart { segment_seq: header.segment_seq, base_lsn: header.base_lsn },
+            ));
         }
         if let Some(prev) = out.last() {
             if header.log_id != prev.header.log_id {
@@ -137,7 +160,22 @@ pub(crate) enum Tail {
     Clean,
     /// The last segment ends in a frame that was being written when the process or machine died:
     /// no valid frame follows it. Bytes `offset..garbage_end` are not part of the log.
-    Torn { offset: u64, garbage_end: u64, problem: FrameProblem },
+    /// `damaged` is true only under point-in-time recovery, when the bad frame is not a plain
+    /// tear (a valid frame follows it, or its checksum holds): strict recovery would refuse it.
+    Torn { offset: u64, garbage_end: u64, problem: FrameProblem, damaged: bool },
+}
+
+/// What a bad frame in the last segment means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TailPolicy {
+    /// This is not the last segment: every bad frame is damage.
+    Sealed,
+    /// The last segment: a bad frame with nothing valid after it is a torn tail; one followed by
+    /// a valid frame is damage.
+    Strict,
+    /// The last segment: the log is the longest valid prefix; everything from the first bad frame
+    /// on is cut off (and reported).
+    PointInTime,
 }
 
 /// Result of scanning one segment's frames.
@@ -159,7 +197,7 @@ pub(crate) fn scan_segment(
     buf: &[u8],
     path: &Path,
     base_lsn: Lsn,
-    is_last: bool,
+    policy: TailPolicy,
     mut on_frame: impl FnMut(&FrameRef<'_>, u64) -> bool,
 ) -> Result<Scan, LogError> {
     let mut at = SEGMENT_HEADER_BYTES;
@@ -192,30 +230,37 @@ pub(crate) fn scan_segment(
                 Err(p) => p,
             }
         };
+        let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(at, |p| p + 1).max(at) as u64;
+        let torn = |damaged: bool| Scan {
+            end_offset: at as u64,
+            end_lsn: lsn,
+            tail: Tail::Torn { offset: at as u64, garbage_end, problem: problem.clone(), damaged },
+        };
         // A frame whose checksum holds but whose content is wrong was written that way: no tear
         // produces it.
         let checksum_held = matches!(
             problem,
-            FrameProblem::Kind(_) | FrameProblem::Flags(_) | FrameProblem::LsnGap { .. } | FrameProblem::RecordTable
-        ) || matches!(problem, FrameProblem::LsnOverflow);
-        if checksum_held {
-            return Err(LogError::corrupt(path, at as u64, Damage::Frame(problem)));
-        }
-        if let Some(valid) = find_valid_frame_after(buf, at + 1, lsn, READ_PAYLOAD_LIMIT) {
-            return Err(LogError::corrupt(
-                path,
-                at as u64,
-                Damage::ValidFrameFollows { problem, valid_at: valid as u64 },
-            ));
-        }
-        if !is_last {
-            return Err(LogError::corrupt(path, at as u64, Damage::Frame(problem)));
-        }
-        let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(at, |p| p + 1).max(at);
-        return Ok(Scan {
-            end_offset: at as u64,
-            end_lsn: lsn,
-            tail: Tail::Torn { offset: at as u64, garbage_end: garbage_end as u64, problem },
-        });
+            FrameProblem::Kind(_)
+                | FrameProblem::Flags(_)
+                | FrameProblem::LsnGap { .. }
+                | FrameProblem::RecordTable
+                | FrameProblem::LsnOverflow
+        );
+        let valid_after = if checksum_held {
+            None
+        } else {
+            find_valid_frame_after(buf, at + 1, lsn, READ_PAYLOAD_LIMIT).map(|v| v as u64)
+        };
+        return match policy {
+            TailPolicy::PointInTime => Ok(torn(checksum_held || valid_after.is_some())),
+            TailPolicy::Sealed => Err(LogError::corrupt(path, at as u64, Damage::Frame(problem))),
+            TailPolicy::Strict if checksum_held => Err(LogError::corrupt(path, at as u64, Damage::Frame(problem))),
+            TailPolicy::Strict => match valid_after {
+                Some(valid_at) => {
+                    Err(LogError::corrupt(path, at as u64, Damage::ValidFrameFollows { problem, valid_at }))
+                }
+                None => Ok(torn(false)),
+            },
+        };
     }
 }

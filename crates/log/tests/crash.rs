@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use idres_log::{BatchBuilder, Durability, Log, LogOptions, Lsn};
 
 const CHILD_ENV: &str = "IDRES_LOG_CRASH_CHILD";
+const DURABILITY_ENV: &str = "IDRES_LOG_CRASH_DURABILITY";
 
 /// The record at `lsn`: its content is a function of the LSN, so the parent can check any record.
 fn record(lsn: Lsn) -> Vec<u8> {
@@ -27,8 +28,8 @@ fn record(lsn: Lsn) -> Vec<u8> {
     r
 }
 
-fn opts() -> LogOptions {
-    LogOptions { segment_bytes: 64 << 10, durability: Durability::EveryBatch, ..LogOptions::default() }
+fn opts(durability: Durability) -> LogOptions {
+    LogOptions { segment_bytes: 64 << 10, durability, ..LogOptions::default() }
 }
 
 /// The child: appends forever (until killed), printing the end LSN of each durable batch. Not a
@@ -37,7 +38,11 @@ fn opts() -> LogOptions {
 #[ignore = "the child process of sigkill_loses_no_acknowledged_record"]
 fn crash_child_writer() {
     let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let mut log = Log::open(&dir, opts()).unwrap();
+    let durability = match std::env::var(DURABILITY_ENV).as_deref() {
+        Ok("never") => Durability::Never,
+        _ => Durability::EveryBatch,
+    };
+    let mut log = Log::open(&dir, opts(durability)).unwrap();
     let mut out = std::io::stdout().lock();
     let mut n: u64 = 1;
     loop {
@@ -48,7 +53,7 @@ fn crash_child_writer() {
             b.push(&record(lsn)).unwrap();
         }
         let a = log.append(&b).unwrap();
-        assert!(a.durable);
+        assert_eq!(a.durable, durability == Durability::EveryBatch);
         writeln!(out, "{}", a.end_lsn).unwrap();
         out.flush().unwrap();
         n += 1;
@@ -57,6 +62,17 @@ fn crash_child_writer() {
 
 #[test]
 fn sigkill_loses_no_acknowledged_record() {
+    kill_and_check("every_batch", Durability::EveryBatch);
+}
+
+/// Without any fsync a process kill still loses nothing that `append` returned: the data is in
+/// the page cache, and open syncs it before calling it durable.
+#[test]
+fn sigkill_under_never_loses_no_written_record() {
+    kill_and_check("never", Durability::Never);
+}
+
+fn kill_and_check(durability_name: &str, durability: Durability) {
     let iterations: u64 = std::env::var("IDRES_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     // A real disk, not tmpfs: this test is about what survives a kill.
     let dir = tempfile::tempdir().unwrap();
@@ -69,6 +85,7 @@ fn sigkill_loses_no_acknowledged_record() {
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child_writer", "--include-ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
+            .env(DURABILITY_ENV, durability_name)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -87,8 +104,9 @@ fn sigkill_loses_no_acknowledged_record() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
-        let mut log = Log::open(dir.path(), opts()).unwrap();
+        let mut log = Log::open(dir.path(), opts(durability)).unwrap();
         let end = log.next_lsn();
+        assert_eq!(log.durable_lsn(), end, "open syncs what it finds");
         assert!(end >= acked, "iteration {iteration}: acknowledged up to {acked}, log ends at {end}");
         let mut expect = 0;
         log.reader(0)

@@ -100,13 +100,32 @@ fn rolls_over_and_reads_across_segments() {
     assert_eq!(all.len(), 20);
     assert!(all.iter().enumerate().all(|(i, (lsn, r))| *lsn == i as u64 && *r == rec));
     assert_eq!(read_all(&log, 13).first().map(|x| x.0), Some(13));
-    // The next segment was being prepared in the background; a clean shutdown leaves no trace.
+    // The next segment was prepared in the background; a clean shutdown keeps it for reuse.
     drop(log);
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    names.sort();
-    assert!(names.iter().all(|n| n == "LOCK" || n.ends_with(".seg")), "leftovers: {names:?}");
-    assert_eq!(names.len(), segs.len() + 1);
+    let names = || {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+    let prepared = format!("prepared-{:020}.seg.tmp", segs.len());
+    let expected: Vec<String> = {
+        let mut v: Vec<String> =
+            segs.iter().map(|s| s.path.file_name().unwrap().to_str().unwrap().to_string()).collect();
+        v.push("LOCK".into());
+        v.push(prepared.clone());
+        v.sort();
+        v
+    };
+    assert_eq!(names(), expected);
+    let mut log = Log::open(dir.path(), small_opts()).unwrap();
+    assert!(log.recovery().is_empty(), "{:?}", log.recovery());
+    for _ in 0..4 {
+        log.append(&batch(std::slice::from_ref(&rec))).unwrap();
+    }
+    assert!(log.segments().len() > segs.len());
+    assert!(!names().contains(&prepared), "the prepared file became a segment");
+    assert_eq!(read_all(&log, 0).len(), 24);
 }
 
 #[test]
