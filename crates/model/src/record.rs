@@ -188,6 +188,14 @@ pub enum RecordError {
     /// A present but empty session id (absent is `None`).
     #[error("session id is empty")]
     SessionIdEmpty,
+    /// A session id with a control character.
+    #[error("session id contains control character U+{code_point:04X} at byte offset {offset}")]
+    SessionIdControlCharacter {
+        /// The first control character.
+        code_point: u32,
+        /// Its byte offset.
+        offset: usize,
+    },
     /// A session id over the limit.
     #[error("session id is {len} bytes long, over the limit of {max}")]
     SessionIdTooLong {
@@ -267,7 +275,7 @@ impl Record {
     }
 
     /// Checks everything the edge refuses except ids: event name (1..=[`EVENT_NAME_BYTES_MAX`]
-    /// bytes, no control characters), session id (1..=[`SESSION_ID_BYTES_MAX`] bytes), attribute
+    /// bytes, no control characters), session id (1..=[`SESSION_ID_BYTES_MAX`] bytes, no control characters), attribute
     /// keys per record ([`ATTRIBUTE_KEYS_PER_RECORD_MAX`]: identify attrs, or set + set_once +
     /// unset together), properties per event ([`VALUE_ENTRIES_MAX`]), every attribute, property
     /// and unset key (1..=[`VALUE_KEY_BYTES_MAX`] bytes) and every value
@@ -326,6 +334,9 @@ fn check_session_id(session_id: &str) -> Result<(), RecordError> {
     }
     if session_id.len() > SESSION_ID_BYTES_MAX {
         return Err(RecordError::SessionIdTooLong { len: session_id.len(), max: SESSION_ID_BYTES_MAX });
+    }
+    if let Some((offset, c)) = session_id.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(RecordError::SessionIdControlCharacter { code_point: u32::from(c), offset });
     }
     Ok(())
 }
@@ -453,6 +464,10 @@ mod tests {
         check(event("e", Some("s"), Map::new()), Ok(()));
         check(event("e", Some(&"s".repeat(SESSION_ID_BYTES_MAX)), Map::new()), Ok(()));
         check(event("e", Some(""), Map::new()), Err(RecordError::SessionIdEmpty));
+        check(
+            event("e", Some("s\n1"), Map::new()),
+            Err(RecordError::SessionIdControlCharacter { code_point: 10, offset: 1 }),
+        );
         check(
             event("e", Some(&"s".repeat(SESSION_ID_BYTES_MAX + 1)), Map::new()),
             Err(RecordError::SessionIdTooLong { len: SESSION_ID_BYTES_MAX + 1, max: SESSION_ID_BYTES_MAX }),

@@ -168,7 +168,7 @@ fn format_constants_are_the_fixtures_ones() {
     assert_eq!(value_tags, [0, 1, 2, 3, 4, 5, 6]);
 }
 
-/// The merge fixture spelled out byte by byte, as FORMAT-model.md documents it.
+/// The merge fixture spelled out byte by byte, as docs/FORMAT.md documents it.
 #[test]
 fn merge_layout_matches_the_format_document() {
     let mut expected = Vec::new();

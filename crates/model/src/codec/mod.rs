@@ -6,8 +6,8 @@
 //! validity of ids and shapes (a decoded entry is what was written, see [`crate::validate`]).
 //!
 //! The encoding is bincode 2.0.1 native with [`CONFIG`]: little-endian, fixed-width integers,
-//! every length a `u64`. Each tag is a single `u8`, listed in [`tag`]; `FORMAT-model.md` (merged
-//! into docs/FORMAT.md) spells out the layout byte by byte. Changing any byte of it requires a
+//! every length a `u64`. Each tag is a single `u8`, listed in [`tag`]; docs/FORMAT.md ("Record
+//! payload") spells out the layout byte by byte. Changing any byte of it requires a
 //! new [`SCHEMA_VERSION`]; the committed fixtures in `tests/fixtures/` catch an accidental change.
 //!
 //! **Canonical:** every entry has exactly one encoding. Map keys must be strictly increasing,
@@ -38,8 +38,12 @@ pub const CODEC_ID: u16 = 1;
 pub type CodecConfig = Configuration<LittleEndian, Fixint, Limit<RECORD_BYTES_MAX>>;
 
 /// The one bincode configuration of record payloads: little-endian, fixed-width integers, and a
-/// decode limit of [`RECORD_BYTES_MAX`] bytes, so no claimed length can make the decoder allocate
-/// more than that.
+/// decode limit of [`RECORD_BYTES_MAX`] bytes.
+///
+/// Memory: no claimed length is allocated before it is checked against its limit and the bytes
+/// that remain, so decoding `n` bytes allocates at most about `32 × n` bytes (the worst case is a
+/// list of nulls: one input byte per 32-byte `Value`), i.e. at most ~32 MiB for the largest
+/// record. `tests/alloc_bound.rs` measures this with a counting allocator.
 pub const CONFIG: CodecConfig =
     bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<{ RECORD_BYTES_MAX }>();
 

@@ -3,7 +3,7 @@
 //!
 //! Owns: the field order and the checks made while reading. Does not own: the configuration
 //! (little-endian, fixed-width integers, byte limit), which [`super::CONFIG`] fixes; these impls
-//! are meant to run under it only, and the layout in `FORMAT-model.md` assumes it.
+//! are meant to run under it only, and the layout in docs/FORMAT.md assumes it.
 //!
 //! Reading never trusts a length: each is compared with its limit before anything is allocated,
 //! and the byte claim of the decoder's limit is made before bytes are copied. Writing refuses
@@ -26,6 +26,9 @@ use crate::value::{check_container, check_float, check_key, check_string, Map, V
 
 // ---------------------------------------------------------------------------------------------
 // Primitives
+
+/// Entries a list reserves before its values are read.
+const LIST_RESERVE_MAX: usize = 64;
 
 fn value_error(e: ValueError) -> EncodeError {
     EncodeError::OtherString(e.to_string())
@@ -61,11 +64,9 @@ fn decode_bytes<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> 
         reader.consume(len);
         return Ok(owned);
     }
-    // Readers that cannot peek (or a short slice): `len` is bounded by `max`, so this
-    // allocation is too, and a short input fails in `read`.
-    let mut owned = vec![0u8; len];
-    reader.read(&mut owned)?;
-    Ok(owned)
+    // Our decoder always reads from a slice, which can peek: `None` means the input ends before
+    // `len` bytes. Fail without allocating for bytes that are not there.
+    Err(DecodeError::UnexpectedEnd { additional: len })
 }
 
 fn decode_string<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> Result<String, DecodeError> {
@@ -168,7 +169,9 @@ fn decode_value<D: Decoder>(decoder: &mut D, level: usize) -> Result<Value, Deco
         tag::VALUE_LIST => {
             check_depth(level)?;
             let len = decode_len(decoder, VALUE_ENTRIES_MAX, "list entries")?;
-            let mut items = Vec::with_capacity(len);
+            // Grow with what is really there: a claimed count reserves little up front, so a short
+            // hostile input cannot make nested lists reserve memory for values that never come.
+            let mut items = Vec::with_capacity(len.min(LIST_RESERVE_MAX));
             for _ in 0..len {
                 items.push(decode_value(decoder, level + 1)?);
             }
@@ -413,7 +416,7 @@ impl<Context> Decode<Context> for Record {
                 let set = decode_map(decoder, 0)?;
                 let set_once = decode_map(decoder, 0)?;
                 let len = decode_len(decoder, VALUE_ENTRIES_MAX, "unset keys")?;
-                let mut unset = Vec::with_capacity(len);
+                let mut unset = Vec::with_capacity(len.min(LIST_RESERVE_MAX));
                 for _ in 0..len {
                     unset.push(decode_string(decoder, VALUE_KEY_BYTES_MAX, "unset key")?);
                 }
