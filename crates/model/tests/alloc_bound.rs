@@ -1,6 +1,6 @@
 //! Decoding allocates in proportion to the bytes really present: a counting global allocator
 //! measures the peak live bytes while hostile and worst-case inputs are decoded.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
