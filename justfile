@@ -31,11 +31,11 @@ bench:
 
 # Build the fuzz targets (stable toolchain; needs `cargo install cargo-fuzz --locked`)
 fuzz-build:
-    cd fuzz && cargo fuzz build --sanitizer none -O
+    cd fuzz && cargo fuzz build --sanitizer none -O -a
 
 # Run one fuzz target, e.g. `just fuzz log_recover 300`
 fuzz target seconds="60":
-    cd fuzz && cargo fuzz run --sanitizer none -O {{target}} -- -max_total_time={{seconds}}
+    cd fuzz && cargo fuzz run --sanitizer none -O -a {{target}} -- -max_total_time={{seconds}}
 
 # Everything CI runs
 ci:

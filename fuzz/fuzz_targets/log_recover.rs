@@ -33,7 +33,15 @@ fuzz_target!(|data: &[u8]| {
         let mut file = Vec::new();
         // Most images get a valid header so that frame recovery is exercised, not just header checks.
         if flags & 1 == 0 {
-            file.extend_from_slice(&SegmentHeader { codec_id: 0, segment_seq: seq, base_lsn: base, log_id }.encode());
+            // Now and then a header that lies: a huge sequence or base LSN, another log, another codec.
+            let odd = if flags & 0x80 != 0 { body.first().copied().unwrap_or(0) } else { 0 };
+            let header = SegmentHeader {
+                codec_id: u16::from(odd & 1),
+                segment_seq: if odd & 2 != 0 { u64::MAX - u64::from(odd >> 4) } else { seq },
+                base_lsn: if odd & 4 != 0 { u64::MAX - u64::from(odd >> 4) } else { base },
+                log_id: if odd & 8 != 0 { [odd; 16] } else { log_id },
+            };
+            file.extend_from_slice(&header.encode());
         }
         if flags & 2 == 0 {
             file.extend_from_slice(body);

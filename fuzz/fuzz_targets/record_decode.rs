@@ -3,11 +3,46 @@
 //! and fold checks run on it without panicking.
 #![no_main]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use idres_model::{decode_entry, encode_entry, IdValidator, Record, Target};
 use libfuzzer_sys::fuzz_target;
 
+/// Counts live and peak bytes: libFuzzer's own malloc limit needs a sanitizer, and we fuzz
+/// without one, so the bound on decoding memory is checked here.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(entry) = decode_entry(data) else { return };
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let decoded = decode_entry(data);
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    // The documented bound (idres_model::codec::CONFIG): about 32 bytes per input byte.
+    assert!(peak <= 48 * data.len() + 256 * 1024, "decoding {} bytes peaked at {peak} bytes", data.len());
+    let Ok(entry) = decoded else { return };
     let bytes = encode_entry(&entry).expect("a decoded entry must encode");
     assert_eq!(bytes, data, "decode then encode must reproduce the bytes");
     let _ = entry.record.validate_shape();
