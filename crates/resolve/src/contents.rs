@@ -1,0 +1,184 @@
+//! What one node holds, and the join that makes a profile out of its nodes (SEMANTICS §4).
+//!
+//! Every field is a join-semilattice: joining is commutative, associative and idempotent, so a
+//! profile's contents do not depend on the order its nodes were joined in, a merge is one join and
+//! an unmerge or unlink is an exact recomputation from the nodes that remain.
+//!
+//! Attribute values: for key `k`, the newest `set`/`unset` by (effective ts, LSN, slot) wins; if
+//! it is an `unset`, or there is none, the earliest `set_once` ordered after it is the value. A
+//! cell keeps the newest `set`/`unset` and only the `set_once` writes ordered after it: an older
+//! `set_once` can never be "after" the winner again, since the winner only moves forward under
+//! joins.
+
+use std::collections::BTreeMap;
+
+use idres_model::Value;
+
+use crate::Lsn;
+
+/// The order of attribute writes: effective time, then LSN, then the slot within the record
+/// (set_once 0, set 1, unset 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct WriteKey {
+    pub ts: i64,
+    pub lsn: Lsn,
+    pub slot: u8,
+}
+
+pub(crate) const SLOT_SET_ONCE: u8 = 0;
+pub(crate) const SLOT_SET: u8 = 1;
+pub(crate) const SLOT_UNSET: u8 = 2;
+
+/// One attribute key's writes, reduced to what can still decide its value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct AttrCell {
+    /// The newest `set` (`Some(value)`) or `unset` (`None`).
+    latest: Option<(WriteKey, Option<Value>)>,
+    /// `set_once` writes ordered after `latest`, ascending.
+    set_once: Vec<(WriteKey, Value)>,
+}
+
+impl AttrCell {
+    /// Records a `set` (`Some`) or `unset` (`None`).
+    pub fn write_latest(&mut self, key: WriteKey, value: Option<&Value>) {
+        if self.latest.as_ref().is_some_and(|(k, _)| *k >= key) {
+            return;
+        }
+        self.latest = Some((key, value.cloned()));
+        self.set_once.retain(|(k, _)| *k > key);
+    }
+
+    /// Records a `set_once`.
+    pub fn write_set_once(&mut self, key: WriteKey, value: &Value) {
+        if self.latest.as_ref().is_some_and(|(k, _)| *k >= key) {
+            return;
+        }
+        let at = self.set_once.partition_point(|(k, _)| *k < key);
+        if self.set_once.get(at).is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        self.set_once.insert(at, (key, value.clone()));
+    }
+
+    /// Joins `other` into `self`.
+    pub fn join(&mut self, other: &AttrCell) {
+        if let Some((k, v)) = &other.latest {
+            self.write_latest(*k, v.as_ref());
+        }
+        for (k, v) in &other.set_once {
+            self.write_set_once(*k, v);
+        }
+    }
+
+    /// The attribute's value, if it has one.
+    pub fn value(&self) -> Option<&Value> {
+        match &self.latest {
+            Some((_, Some(v))) => Some(v),
+            _ => self.set_once.first().map(|(_, v)| v),
+        }
+    }
+}
+
+/// The contents of one node, or the join of a component's nodes.
+///
+/// Attribute keys and event names are interned ids (`u32`, in order of first appearance in the
+/// log, so deterministic); the resolver turns them back into strings when it materialises.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Contents {
+    pub attrs: BTreeMap<u32, AttrCell>,
+    pub event_count: u64,
+    pub by_name: BTreeMap<u32, u64>,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+}
+
+impl Contents {
+    /// Counts one event with name `name` at effective time `ts`.
+    pub fn add_event(&mut self, name: u32, ts: i64) {
+        self.event_count += 1;
+        *self.by_name.entry(name).or_insert(0) += 1;
+        self.first_seen = Some(self.first_seen.map_or(ts, |f| f.min(ts)));
+        self.last_seen = Some(self.last_seen.map_or(ts, |l| l.max(ts)));
+    }
+
+    /// The cell of attribute `key`, created empty if new.
+    pub fn cell(&mut self, key: u32) -> &mut AttrCell {
+        self.attrs.entry(key).or_default()
+    }
+
+    /// Joins `other` into `self`.
+    pub fn join(&mut self, other: &Contents) {
+        for (k, cell) in &other.attrs {
+            self.cell(*k).join(cell);
+        }
+        self.event_count += other.event_count;
+        for (n, c) in &other.by_name {
+            *self.by_name.entry(*n).or_insert(0) += c;
+        }
+        self.first_seen = match (self.first_seen, other.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seen = match (self.last_seen, other.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(ts: i64, lsn: Lsn, slot: u8) -> WriteKey {
+        WriteKey { ts, lsn, slot }
+    }
+
+    fn int(i: i64) -> Value {
+        Value::Int(i)
+    }
+
+    #[test]
+    fn newest_set_wins_by_time_then_lsn_then_slot() {
+        let mut c = AttrCell::default();
+        c.write_latest(k(5, 1, SLOT_SET), Some(&int(1)));
+        c.write_latest(k(3, 9, SLOT_SET), Some(&int(2))); // older by time: ignored
+        assert_eq!(c.value(), Some(&int(1)));
+        c.write_latest(k(5, 1, SLOT_UNSET), None); // same record, unset after set
+        assert_eq!(c.value(), None);
+        c.write_latest(k(5, 2, SLOT_SET), Some(&int(3)));
+        assert_eq!(c.value(), Some(&int(3)));
+    }
+
+    #[test]
+    fn set_once_after_the_winner() {
+        let mut c = AttrCell::default();
+        c.write_set_once(k(4, 0, SLOT_SET_ONCE), &int(10));
+        c.write_set_once(k(2, 1, SLOT_SET_ONCE), &int(20));
+        assert_eq!(c.value(), Some(&int(20)), "earliest set_once when nothing is set");
+        c.write_latest(k(3, 2, SLOT_UNSET), None);
+        assert_eq!(c.value(), Some(&int(10)), "earliest set_once after the unset");
+        c.write_latest(k(6, 3, SLOT_UNSET), None);
+        assert_eq!(c.value(), None, "no set_once after the newest unset");
+    }
+
+    #[test]
+    fn join_is_commutative_associative_idempotent() {
+        let mut a = AttrCell::default();
+        a.write_set_once(k(1, 0, 0), &int(1));
+        a.write_latest(k(2, 1, 2), None);
+        let mut b = AttrCell::default();
+        b.write_set_once(k(3, 2, 0), &int(3));
+        let mut c = AttrCell::default();
+        c.write_latest(k(0, 3, 1), Some(&int(9)));
+        let join = |x: &AttrCell, y: &AttrCell| {
+            let mut r = x.clone();
+            r.join(y);
+            r
+        };
+        assert_eq!(join(&a, &b), join(&b, &a));
+        assert_eq!(join(&join(&a, &b), &c), join(&a, &join(&b, &c)));
+        assert_eq!(join(&a, &a), a);
+        assert_eq!(join(&join(&a, &b), &c).value(), Some(&int(3)));
+    }
+}

@@ -1,0 +1,28 @@
+//! idres-resolve: the deterministic fold of the log's records into customer profiles.
+//!
+//! [`Resolver::apply`] takes records in LSN order and maintains: interned ids, device nodes
+//! `(uid, epoch)` and customer nodes, a union-find over them, the identity graph (petgraph) whose
+//! link and merge edges carry the LSN, kind and time of the record that made them, and each
+//! node's contents (attribute writes, event counts, first/last seen, history). A profile is a
+//! connected component; its contents are the join of its nodes' contents (docs/SEMANTICS.md §4),
+//! so a merge is a join and an unmerge or unlink is an exact recomputation.
+//!
+//! **Architecture invariant:** the fold does no I/O, reads no clock, starts no thread and uses
+//! no randomness. Hash maps are used for lookups only; no hash-map iteration order reaches a
+//! profile, a snapshot or a digest.
+//!
+//! **Architecture invariant:** a rejected record changes nothing (SEMANTICS §3).
+
+mod config;
+mod contents;
+mod profile;
+mod resolver;
+
+pub use config::{Config, OnCidConflict};
+pub use profile::{
+    anonymous_profile_id, customer_profile_id, profile_namespace, DeviceRef, Profile, ProfileKind, Reason, Rejection,
+};
+pub use resolver::{Applied, ApplyError, Resolver};
+
+/// A log sequence number: the position of a record in the log, from 0.
+pub type Lsn = u64;

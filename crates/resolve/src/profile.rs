@@ -1,0 +1,139 @@
+//! What the fold produces and reports: materialised profiles, their ids, and rejections.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use idres_model::{Cid, RecordKind, Timestamp, Uid, Value};
+use uuid::Uuid;
+
+use crate::Lsn;
+
+/// The namespace of profile ids: UUID v5 of `idres.profile` in the DNS namespace (SEMANTICS §5).
+pub fn profile_namespace() -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_DNS, b"idres.profile")
+}
+
+/// The id of the customer profile whose primary CID is `cid`: v5 over `cid:` + the CID's bytes.
+pub fn customer_profile_id(cid: &Cid) -> Uuid {
+    let mut name = Vec::with_capacity(4 + cid.as_bytes().len());
+    name.extend_from_slice(b"cid:");
+    name.extend_from_slice(cid.as_bytes());
+    Uuid::new_v5(&profile_namespace(), &name)
+}
+
+/// The id of the anonymous profile of device node `(uid, epoch)`: v5 over `uid:` + the canonical
+/// uid + `#` + the epoch in decimal.
+pub fn anonymous_profile_id(uid: &Uid, epoch: u32) -> Uuid {
+    let name = format!("uid:{uid}#{epoch}");
+    Uuid::new_v5(&profile_namespace(), name.as_bytes())
+}
+
+/// A customer profile or an anonymous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProfileKind {
+    /// A component with at least one customer node.
+    Customer,
+    /// One device node linked to no customer.
+    Anonymous,
+}
+
+impl ProfileKind {
+    /// `"customer"` or `"anonymous"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileKind::Customer => "customer",
+            ProfileKind::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// One device node: a uid in one of its epochs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceRef {
+    /// The canonical uid.
+    pub uid: Uid,
+    /// The epoch (0, then one more per reset).
+    pub epoch: u32,
+}
+
+/// A profile as it stands: the join of its nodes' contents (SEMANTICS §4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Deterministic id (SEMANTICS §5).
+    pub id: Uuid,
+    /// Customer or anonymous.
+    pub kind: ProfileKind,
+    /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
+    pub primary_cid: Option<Cid>,
+    /// Primary first, then the merged ones sorted by bytes.
+    pub cids: Vec<Cid>,
+    /// The device nodes, sorted by (uid as text, epoch).
+    pub uids: Vec<DeviceRef>,
+    /// Attribute values (SEMANTICS §4: newest set/unset by (ts, LSN, slot), else the earliest
+    /// set_once after it).
+    pub attributes: BTreeMap<String, Value>,
+    /// Number of events.
+    pub event_count: u64,
+    /// Events per name.
+    pub events_by_name: BTreeMap<String, u64>,
+    /// Earliest effective time of an event.
+    pub first_seen: Option<Timestamp>,
+    /// Latest effective time of an event.
+    pub last_seen: Option<Timestamp>,
+    /// LSNs of the profile's events, ascending.
+    pub history: Vec<Lsn>,
+}
+
+/// Why the fold rejected a record (SEMANTICS §3). A rejected record changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// A malformed uid or cid (SEMANTICS §6).
+    InvalidId,
+    /// A uid or cid on the blocked list.
+    BlockedValue,
+    /// An identify whose uid and cid are the same string.
+    SelfLink,
+    /// A login without logout under `on_cid_conflict = reject`.
+    CidConflict,
+    /// A merge, unmerge or unlink naming a cid that does not exist.
+    UnknownCid,
+    /// A link or merge that would exceed a profile size limit.
+    Limit,
+    /// A record whose shape breaks a rule of the edge (an event name over 128 bytes, an empty
+    /// attribute key, …): only possible in a log written by something other than idres's edge.
+    InvalidRecord,
+}
+
+impl Reason {
+    /// The reason as the CLI and the docs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidId => "invalid_id",
+            Reason::BlockedValue => "blocked_value",
+            Reason::SelfLink => "self_link",
+            Reason::CidConflict => "cid_conflict",
+            Reason::UnknownCid => "unknown_cid",
+            Reason::Limit => "limit",
+            Reason::InvalidRecord => "invalid_record",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Its LSN.
+    pub lsn: Lsn,
+    /// Its kind.
+    pub kind: RecordKind,
+    /// Why.
+    pub reason: Reason,
+    /// Which id or rule, in words (e.g. `cid "null" is blocked`).
+    pub detail: String,
+}

@@ -1,0 +1,772 @@
+//! The fold: records in LSN order change the identity graph and the nodes' contents.
+//!
+//! State: interned uids (with their current epoch and the device nodes of their epochs) and cids
+//! (with their customer node); dense `u32` node ids; a union-find over the nodes (path halving,
+//! union by size) whose roots carry the component: members, device and customer counts, primary
+//! customer, joined contents and profile id; and the identity graph, whose edges carry the
+//! provenance of the record that made them.
+//!
+//! Every handler checks everything first and changes state only once the record is accepted:
+//! a rejected record changes nothing.
+
+use std::collections::HashMap;
+
+use idres_model::{Cid, Entry, IdRejection, IdValidator, Record, Target, Uid};
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use uuid::Uuid;
+
+use crate::config::{Config, OnCidConflict};
+use crate::contents::{Contents, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
+use crate::profile::{anonymous_profile_id, customer_profile_id, DeviceRef, Profile, ProfileKind, Reason, Rejection};
+use crate::Lsn;
+
+type NodeId = u32;
+
+/// What a record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The record was applied (possibly as a no-op, e.g. an unmerge of a cid without merges).
+    Accepted,
+    /// The record was rejected and changed nothing; [`Resolver::rejections`] has the details.
+    Rejected(Reason),
+}
+
+/// Misuse of the resolver by its caller (never caused by a record's content).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// Records must be applied in LSN order without gaps or repeats.
+    #[error("record at LSN {found} applied out of order: the resolver expects LSN {expected}")]
+    OutOfOrder {
+        /// The LSN the resolver expects next.
+        expected: Lsn,
+        /// The LSN it was given.
+        found: Lsn,
+    },
+}
+
+/// Which kind of edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum EdgeKind {
+    /// Device node -> customer node, made by an identify.
+    Link,
+    /// Customer node -> customer node, made by a merge.
+    Merge,
+}
+
+/// An edge of the identity graph and the record that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EdgeInfo {
+    pub kind: EdgeKind,
+    pub lsn: Lsn,
+    /// Effective time of the record.
+    pub ts: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeKind {
+    Device { uid: u32, epoch: u32 },
+    Customer { cid: u32 },
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    kind: NodeKind,
+    /// The id of the profile this node names on its own (its customer or anonymous profile).
+    own_id: Uuid,
+    contents: Contents,
+    /// LSNs of the node's events, ascending.
+    history: Vec<Lsn>,
+    /// A device node's link edge (at most one).
+    link: Option<EdgeIndex>,
+    /// A customer node's outgoing merge edge (at most one: only primaries get one).
+    merge_out: Option<EdgeIndex>,
+}
+
+#[derive(Debug, Clone)]
+struct UidEntry {
+    uid: Uid,
+    epoch: u32,
+    /// Device nodes of this uid by epoch, ascending (only epochs that saw a record).
+    nodes: Vec<(u32, NodeId)>,
+}
+
+#[derive(Debug, Clone)]
+struct CidEntry {
+    cid: Cid,
+    node: NodeId,
+}
+
+/// A connected component: one profile. Stored at its union-find root.
+#[derive(Debug, Clone)]
+struct Component {
+    members: Vec<NodeId>,
+    devices: u32,
+    customers: u32,
+    /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
+    primary: Option<NodeId>,
+    contents: Contents,
+    id: Uuid,
+}
+
+/// Interned strings (attribute keys, event names): ids in order of first appearance.
+#[derive(Debug, Clone, Default)]
+struct Interner {
+    index: HashMap<Box<str>, u32>,
+    list: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.index.get(s) {
+            return id;
+        }
+        let id = self.list.len() as u32;
+        self.list.push(s.into());
+        self.index.insert(s.into(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &str {
+        self.list.get(id as usize).map_or("", |s| s)
+    }
+}
+
+type Rejected = (Reason, String);
+
+/// The fold's state. Feed it records with [`Resolver::apply`]; read profiles from it.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    config: Config,
+    validator: IdValidator,
+    next_lsn: Lsn,
+    uid_index: HashMap<Uid, u32>,
+    uids: Vec<UidEntry>,
+    cid_index: HashMap<Cid, u32>,
+    cids: Vec<CidEntry>,
+    nodes: Vec<Node>,
+    parent: Vec<NodeId>,
+    comps: Vec<Option<Box<Component>>>,
+    /// Graph node `i` is node `i`.
+    graph: StableDiGraph<NodeId, EdgeInfo, u32>,
+    /// Profile id -> the node that names it, for lookups of retired ids.
+    profile_index: HashMap<Uuid, NodeId>,
+    keys: Interner,
+    names: Interner,
+    rejections: Vec<Rejection>,
+}
+
+fn id_rejection(r: IdRejection) -> Rejected {
+    let reason = match r {
+        IdRejection::Invalid(_) => Reason::InvalidId,
+        IdRejection::Blocked { .. } => Reason::BlockedValue,
+    };
+    (reason, r.to_string())
+}
+
+impl Resolver {
+    /// An empty state under `config`.
+    pub fn new(config: Config) -> Resolver {
+        let validator = IdValidator::new(config.blocked.clone());
+        Resolver {
+            config,
+            validator,
+            next_lsn: 0,
+            uid_index: HashMap::new(),
+            uids: Vec::new(),
+            cid_index: HashMap::new(),
+            cids: Vec::new(),
+            nodes: Vec::new(),
+            parent: Vec::new(),
+            comps: Vec::new(),
+            graph: StableDiGraph::default(),
+            profile_index: HashMap::new(),
+            keys: Interner::default(),
+            names: Interner::default(),
+            rejections: Vec::new(),
+        }
+    }
+
+    /// The config the fold runs under.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The LSN the next record must have.
+    pub fn next_lsn(&self) -> Lsn {
+        self.next_lsn
+    }
+
+    /// Every rejected record so far, in LSN order.
+    pub fn rejections(&self) -> &[Rejection] {
+        &self.rejections
+    }
+
+    /// Applies the record at `lsn`. Records must come in LSN order, from 0, without gaps.
+    pub fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<Applied, ApplyError> {
+        if lsn != self.next_lsn {
+            return Err(ApplyError::OutOfOrder { expected: self.next_lsn, found: lsn });
+        }
+        self.next_lsn += 1;
+        let ts = entry.effective_ts().as_micros();
+        match self.apply_record(lsn, ts, &entry.record) {
+            Ok(()) => Ok(Applied::Accepted),
+            Err((reason, detail)) => {
+                self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail });
+                Ok(Applied::Rejected(reason))
+            }
+        }
+    }
+
+    fn check_uid(&self, uid: &Uid) -> Result<Uid, Rejected> {
+        self.validator.check_uid(uid).map_err(id_rejection)
+    }
+
+    fn check_cid(&self, cid: &Cid) -> Result<(), Rejected> {
+        self.validator.check_cid(cid).map_err(id_rejection)
+    }
+
+    fn check_target(&self, target: &Target) -> Result<Option<Uid>, Rejected> {
+        match target {
+            Target::Uid(u) => self.check_uid(u).map(Some),
+            Target::Cid(c) => self.check_cid(c).map(|()| None),
+        }
+    }
+
+    fn apply_record(&mut self, lsn: Lsn, ts: i64, record: &Record) -> Result<(), Rejected> {
+        record.validate_shape().map_err(|e| (Reason::InvalidRecord, e.to_string()))?;
+        match record {
+            Record::Event { target, name, .. } => {
+                let uid = self.check_target(target)?;
+                let node = self.target_node(uid, target);
+                let name = self.names.intern(name);
+                self.nodes[node as usize].contents.add_event(name, ts);
+                self.nodes[node as usize].history.push(lsn);
+                let root = self.find(node);
+                if let Some(c) = self.comps[root as usize].as_mut() {
+                    c.contents.add_event(name, ts);
+                }
+                Ok(())
+            }
+            Record::Attributes { target, set, set_once, unset, .. } => {
+                let uid = self.check_target(target)?;
+                let node = self.target_node(uid, target);
+                for (k, v) in set_once {
+                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
+                }
+                for (k, v) in set {
+                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
+                }
+                for k in unset {
+                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_UNSET }, None, false);
+                }
+                Ok(())
+            }
+            Record::Identify { uid, cid, attrs, .. } => {
+                let uid = match uid {
+                    Some(u) => Some(self.check_uid(u)?),
+                    None => None,
+                };
+                self.check_cid(cid)?;
+                if let Some(u) = &uid {
+                    if u.to_string().as_bytes() == cid.as_bytes() {
+                        return Err((Reason::SelfLink, format!("uid and cid are the same string {cid:?}")));
+                    }
+                }
+                let customer = match uid {
+                    None => self.customer_node(cid),
+                    Some(u) => self.identify(&u, cid, lsn, ts)?,
+                };
+                for (k, v) in attrs {
+                    self.write_attr(customer, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
+                }
+                Ok(())
+            }
+            Record::Reset { uid, .. } => {
+                let uid = self.check_uid(uid)?;
+                let u = self.intern_uid(uid);
+                self.uids[u as usize].epoch += 1;
+                Ok(())
+            }
+            Record::Merge { from, into } => {
+                self.check_cid(from)?;
+                self.check_cid(into)?;
+                let f = self.existing_customer(from)?;
+                let i = self.existing_customer(into)?;
+                let (rf, ri) = (self.find(f), self.find(i));
+                if rf == ri {
+                    return Ok(());
+                }
+                self.check_union_limit(rf, ri)?;
+                let (Some(pf), Some(pi)) = (self.comp(rf).primary, self.comp(ri).primary) else {
+                    return Ok(()); // unreachable: both components hold a customer
+                };
+                let e = self.graph.add_edge(
+                    NodeIndex::new(pf as usize),
+                    NodeIndex::new(pi as usize),
+                    EdgeInfo { kind: EdgeKind::Merge, lsn, ts },
+                );
+                self.nodes[pf as usize].merge_out = Some(e);
+                self.union(rf, ri, Some(pi));
+                Ok(())
+            }
+            Record::Unmerge { cid } => {
+                self.check_cid(cid)?;
+                let c = self.existing_customer(cid)?;
+                let incident: Vec<EdgeIndex> = self
+                    .graph
+                    .edges_directed(NodeIndex::new(c as usize), Direction::Incoming)
+                    .filter(|e| e.weight().kind == EdgeKind::Merge)
+                    .map(|e| e.id())
+                    .chain(self.nodes[c as usize].merge_out)
+                    .collect();
+                if incident.is_empty() {
+                    return Ok(());
+                }
+                let root = self.find(c);
+                for e in incident {
+                    if let Some((src, _)) = self.graph.edge_endpoints(e) {
+                        self.nodes[src.index()].merge_out = None;
+                    }
+                    self.graph.remove_edge(e);
+                }
+                self.split(root);
+                Ok(())
+            }
+            Record::Unlink { uid, cid } => {
+                let uid = self.check_uid(uid)?;
+                self.check_cid(cid)?;
+                let c = self.existing_customer(cid)?;
+                let Some(&u) = self.uid_index.get(&uid) else { return Ok(()) };
+                let devices: Vec<NodeId> = self.uids[u as usize].nodes.iter().map(|(_, n)| *n).collect();
+                let mut unlinked = false;
+                for d in devices {
+                    let Some(e) = self.nodes[d as usize].link else { continue };
+                    if self.graph.edge_endpoints(e).is_some_and(|(_, t)| t.index() == c as usize) {
+                        self.graph.remove_edge(e);
+                        self.nodes[d as usize].link = None;
+                        unlinked = true;
+                    }
+                }
+                if unlinked {
+                    let root = self.find(c);
+                    self.split(root);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The identify of a device: links it (or a new epoch of it) to `cid` and returns the
+    /// customer node. Checks before it changes anything.
+    fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64) -> Result<NodeId, Rejected> {
+        let customer = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
+        let device = self.uid_index.get(uid).and_then(|&u| self.current_device(u));
+        let linked_to = device.and_then(|d| self.link_target(d));
+        let (cust_devices, cust_customers) = match customer {
+            Some(c) => {
+                let comp = self.comp(self.find_ro(c));
+                (comp.devices, comp.customers)
+            }
+            None => (0, 1),
+        };
+        match linked_to {
+            Some(x) => {
+                if let Some(c) = customer.filter(|&c| self.find_ro(c) == self.find_ro(x)) {
+                    return Ok(c);
+                }
+                if self.config.on_cid_conflict == OnCidConflict::Reject {
+                    let x_cid = self.node_label(x);
+                    return Err((
+                        Reason::CidConflict,
+                        format!("uid {uid} is linked to {x_cid} in another profile; logout (reset) first"),
+                    ));
+                }
+                self.check_limit(cust_devices + 1, cust_customers)?;
+                let u = self.intern_uid(uid.clone());
+                self.uids[u as usize].epoch += 1;
+                let d = self.device_node(u);
+                let c = self.customer_node(cid);
+                self.link(d, c, lsn, ts);
+                Ok(c)
+            }
+            None => {
+                let (dev_devices, dev_customers) = match device {
+                    Some(d) => {
+                        let comp = self.comp(self.find_ro(d));
+                        (comp.devices, comp.customers)
+                    }
+                    None => (1, 0),
+                };
+                self.check_limit(cust_devices + dev_devices, cust_customers + dev_customers)?;
+                let u = self.intern_uid(uid.clone());
+                let d = self.device_node(u);
+                let c = self.customer_node(cid);
+                self.link(d, c, lsn, ts);
+                Ok(c)
+            }
+        }
+    }
+
+    fn check_limit(&self, devices: u32, customers: u32) -> Result<(), Rejected> {
+        if devices > self.config.max_devices_per_profile {
+            return Err((
+                Reason::Limit,
+                format!(
+                    "the profile would have {devices} devices, over max_devices_per_profile = {}",
+                    self.config.max_devices_per_profile
+                ),
+            ));
+        }
+        if customers > self.config.max_customers_per_profile {
+            return Err((
+                Reason::Limit,
+                format!(
+                    "the profile would have {customers} customers, over max_customers_per_profile = {}",
+                    self.config.max_customers_per_profile
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_union_limit(&self, a: NodeId, b: NodeId) -> Result<(), Rejected> {
+        let (ca, cb) = (self.comp(a), self.comp(b));
+        self.check_limit(ca.devices + cb.devices, ca.customers + cb.customers)
+    }
+
+    fn existing_customer(&self, cid: &Cid) -> Result<NodeId, Rejected> {
+        match self.cid_index.get(cid) {
+            Some(&c) => Ok(self.cids[c as usize].node),
+            None => Err((Reason::UnknownCid, format!("cid {cid:?} does not exist"))),
+        }
+    }
+
+    fn node_label(&self, n: NodeId) -> String {
+        match self.nodes[n as usize].kind {
+            NodeKind::Customer { cid } => format!("cid {:?}", self.cids[cid as usize].cid),
+            NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids[uid as usize].uid),
+        }
+    }
+
+    fn link_target(&self, d: NodeId) -> Option<NodeId> {
+        let e = self.nodes[d as usize].link?;
+        self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId)
+    }
+
+    fn current_device(&self, u: u32) -> Option<NodeId> {
+        let entry = &self.uids[u as usize];
+        entry.nodes.last().filter(|(e, _)| *e == entry.epoch).map(|(_, n)| *n)
+    }
+
+    fn intern_uid(&mut self, uid: Uid) -> u32 {
+        if let Some(&u) = self.uid_index.get(&uid) {
+            return u;
+        }
+        let u = self.uids.len() as u32;
+        self.uids.push(UidEntry { uid: uid.clone(), epoch: 0, nodes: Vec::new() });
+        self.uid_index.insert(uid, u);
+        u
+    }
+
+    /// The node a checked event/attributes target names, created if new.
+    fn target_node(&mut self, uid: Option<Uid>, target: &Target) -> NodeId {
+        match (uid, target) {
+            (Some(u), _) => {
+                let u = self.intern_uid(u);
+                self.device_node(u)
+            }
+            (None, Target::Cid(c)) => self.customer_node(c),
+            (None, Target::Uid(u)) => {
+                // check_target returns the canonical uid for a uid target; kept total anyway.
+                let u = self.intern_uid(u.clone());
+                self.device_node(u)
+            }
+        }
+    }
+
+    /// The device node of uid `u`'s current epoch, created if new.
+    fn device_node(&mut self, u: u32) -> NodeId {
+        if let Some(n) = self.current_device(u) {
+            return n;
+        }
+        let epoch = self.uids[u as usize].epoch;
+        let own_id = anonymous_profile_id(&self.uids[u as usize].uid, epoch);
+        let n = self.new_node(NodeKind::Device { uid: u, epoch }, own_id);
+        self.uids[u as usize].nodes.push((epoch, n));
+        n
+    }
+
+    /// The customer node of `cid`, created if new.
+    fn customer_node(&mut self, cid: &Cid) -> NodeId {
+        if let Some(&c) = self.cid_index.get(cid) {
+            return self.cids[c as usize].node;
+        }
+        let c = self.cids.len() as u32;
+        let n = self.new_node(NodeKind::Customer { cid: c }, customer_profile_id(cid));
+        self.cids.push(CidEntry { cid: cid.clone(), node: n });
+        self.cid_index.insert(cid.clone(), c);
+        n
+    }
+
+    fn new_node(&mut self, kind: NodeKind, own_id: Uuid) -> NodeId {
+        let n = self.nodes.len() as NodeId;
+        let is_customer = matches!(kind, NodeKind::Customer { .. });
+        self.nodes.push(Node {
+            kind,
+            own_id,
+            contents: Contents::default(),
+            history: Vec::new(),
+            link: None,
+            merge_out: None,
+        });
+        self.parent.push(n);
+        self.comps.push(Some(Box::new(Component {
+            members: vec![n],
+            devices: u32::from(!is_customer),
+            customers: u32::from(is_customer),
+            primary: is_customer.then_some(n),
+            contents: Contents::default(),
+            id: own_id,
+        })));
+        let g = self.graph.add_node(n);
+        debug_assert_eq!(g.index(), n as usize);
+        self.profile_index.insert(own_id, n);
+        n
+    }
+
+    fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&idres_model::Value>, once: bool) {
+        let k = self.keys.intern(key);
+        let root = self.find(node);
+        let mut targets = [Some(&mut self.nodes[node as usize].contents), None];
+        // The node and its component both take the write (a write is a join with one cell).
+        let comp = self.comps[root as usize].as_mut().map(|c| &mut c.contents);
+        targets[1] = comp;
+        for contents in targets.into_iter().flatten() {
+            let cell = contents.cell(k);
+            match (once, value) {
+                (true, Some(v)) => cell.write_set_once(wk, v),
+                (_, v) => cell.write_latest(wk, v),
+            }
+        }
+    }
+
+    fn link(&mut self, d: NodeId, c: NodeId, lsn: Lsn, ts: i64) {
+        let e = self.graph.add_edge(
+            NodeIndex::new(d as usize),
+            NodeIndex::new(c as usize),
+            EdgeInfo { kind: EdgeKind::Link, lsn, ts },
+        );
+        self.nodes[d as usize].link = Some(e);
+        let (rd, rc) = (self.find(d), self.find(c));
+        let primary = self.comp(rc).primary;
+        self.union(rd, rc, primary);
+    }
+
+    fn comp(&self, root: NodeId) -> &Component {
+        match self.comps.get(root as usize).and_then(|c| c.as_deref()) {
+            Some(c) => c,
+            // Every root carries its component; reaching this is a bug in the resolver.
+            None => unreachable_component(root),
+        }
+    }
+
+    fn find(&mut self, mut x: NodeId) -> NodeId {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    fn find_ro(&self, mut x: NodeId) -> NodeId {
+        while self.parent[x as usize] != x {
+            x = self.parent[x as usize];
+        }
+        x
+    }
+
+    /// Unites two components (roots `a`, `b`); the result's primary is `primary`.
+    fn union(&mut self, a: NodeId, b: NodeId, primary: Option<NodeId>) {
+        if a == b {
+            return;
+        }
+        let (Some(ca), Some(cb)) = (self.comps[a as usize].take(), self.comps[b as usize].take()) else {
+            return;
+        };
+        let (root, mut big, small, other) =
+            if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
+        self.parent[other as usize] = root;
+        big.members.extend_from_slice(&small.members);
+        big.devices += small.devices;
+        big.customers += small.customers;
+        big.contents.join(&small.contents);
+        big.primary = primary;
+        big.id = match primary {
+            Some(p) => self.nodes[p as usize].own_id,
+            None => big.id,
+        };
+        self.comps[root as usize] = Some(big);
+    }
+
+    /// Recomputes the components of the former component at `root` after edges were removed:
+    /// each new component gets its members, counts, primary and contents from its nodes alone.
+    fn split(&mut self, root: NodeId) {
+        let Some(old) = self.comps[root as usize].take() else { return };
+        for &m in &old.members {
+            self.parent[m as usize] = m;
+        }
+        let mut assigned: HashMap<NodeId, ()> = HashMap::with_capacity(old.members.len());
+        for &start in &old.members {
+            if assigned.contains_key(&start) {
+                continue;
+            }
+            let mut members = vec![start];
+            assigned.insert(start, ());
+            let mut i = 0;
+            while i < members.len() {
+                let n = NodeIndex::new(members[i] as usize);
+                for next in self.graph.neighbors_undirected(n) {
+                    let next = next.index() as NodeId;
+                    if assigned.insert(next, ()).is_none() {
+                        members.push(next);
+                    }
+                }
+                i += 1;
+            }
+            let mut comp = Component {
+                members: Vec::new(),
+                devices: 0,
+                customers: 0,
+                primary: None,
+                contents: Contents::default(),
+                id: self.nodes[start as usize].own_id,
+            };
+            for &m in &members {
+                let node = &self.nodes[m as usize];
+                match node.kind {
+                    NodeKind::Device { .. } => comp.devices += 1,
+                    NodeKind::Customer { .. } => {
+                        comp.customers += 1;
+                        if node.merge_out.is_none() {
+                            comp.primary = Some(m);
+                        }
+                    }
+                }
+                comp.contents.join(&node.contents);
+            }
+            if let Some(p) = comp.primary {
+                comp.id = self.nodes[p as usize].own_id;
+            }
+            let new_root = start;
+            for &m in &members {
+                self.parent[m as usize] = new_root;
+            }
+            comp.members = members;
+            self.comps[new_root as usize] = Some(Box::new(comp));
+        }
+    }
+
+    /// Materialises the profile of the component at `root`.
+    fn materialise(&self, root: NodeId) -> Profile {
+        let comp = self.comp(root);
+        let mut cids: Vec<Cid> = Vec::new();
+        let mut uids: Vec<DeviceRef> = Vec::new();
+        let mut history: Vec<Lsn> = Vec::new();
+        for &m in &comp.members {
+            let node = &self.nodes[m as usize];
+            match node.kind {
+                NodeKind::Device { uid, epoch } => {
+                    uids.push(DeviceRef { uid: self.uids[uid as usize].uid.clone(), epoch })
+                }
+                NodeKind::Customer { cid } => {
+                    if Some(m) != comp.primary {
+                        cids.push(self.cids[cid as usize].cid.clone());
+                    }
+                }
+            }
+            history.extend_from_slice(&node.history);
+        }
+        cids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let primary_cid = comp.primary.and_then(|p| match self.nodes[p as usize].kind {
+            NodeKind::Customer { cid } => Some(self.cids[cid as usize].cid.clone()),
+            NodeKind::Device { .. } => None,
+        });
+        if let Some(p) = &primary_cid {
+            cids.insert(0, p.clone());
+        }
+        uids.sort_by_cached_key(|d| (d.uid.to_string(), d.epoch));
+        history.sort_unstable();
+        let c = &comp.contents;
+        Profile {
+            id: comp.id,
+            kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },
+            primary_cid,
+            cids,
+            uids,
+            attributes: c
+                .attrs
+                .iter()
+                .filter_map(|(k, cell)| cell.value().map(|v| (self.keys.get(*k).to_string(), v.clone())))
+                .collect(),
+            event_count: c.event_count,
+            events_by_name: c.by_name.iter().map(|(n, count)| (self.names.get(*n).to_string(), *count)).collect(),
+            first_seen: c.first_seen.map(idres_model::Timestamp::from_micros),
+            last_seen: c.last_seen.map(idres_model::Timestamp::from_micros),
+            history,
+        }
+    }
+
+    /// Every current profile, sorted by id.
+    pub fn profiles(&self) -> Vec<Profile> {
+        let mut out: Vec<Profile> = (0..self.nodes.len() as NodeId)
+            .filter(|&n| self.parent[n as usize] == n && self.comps[n as usize].is_some())
+            .map(|n| self.materialise(n))
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
+    }
+
+    /// The profile that holds customer `cid`, if the cid exists.
+    pub fn profile_by_cid(&self, cid: &Cid) -> Option<Profile> {
+        let &c = self.cid_index.get(cid)?;
+        Some(self.materialise(self.find_ro(self.cids[c as usize].node)))
+    }
+
+    /// The profile of `uid`'s current epoch; `None` if the uid is unknown, malformed, or its
+    /// current epoch has seen no record yet (after a reset).
+    pub fn profile_by_uid(&self, uid: &Uid) -> Option<Profile> {
+        let uid = uid.canonical().ok()?;
+        let &u = self.uid_index.get(&uid)?;
+        let n = self.current_device(u)?;
+        Some(self.materialise(self.find_ro(n)))
+    }
+
+    /// The profile of device node `(uid, epoch)`, if it exists.
+    pub fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
+        let uid = uid.canonical().ok()?;
+        let &u = self.uid_index.get(&uid)?;
+        let entry = &self.uids[u as usize];
+        let i = entry.nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
+        Some(self.materialise(self.find_ro(entry.nodes[i].1)))
+    }
+
+    /// The profile with id `id`; a retired id (a customer merged away, a device linked to a
+    /// customer) returns the profile that now holds its node.
+    pub fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
+        let &n = self.profile_index.get(&id)?;
+        Some(self.materialise(self.find_ro(n)))
+    }
+}
+
+#[cold]
+fn unreachable_component(root: NodeId) -> ! {
+    // A root without a component would be a broken invariant of this module, not bad input:
+    // no record can cause it.
+    #[allow(clippy::panic)]
+    {
+        panic!("resolver invariant broken: union-find root {root} has no component")
+    }
+}

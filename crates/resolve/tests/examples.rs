@@ -1,0 +1,401 @@
+//! The worked examples of SEMANTICS §8 and the rules of §3, each as its own test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use idres_model::{Cid, Entry, Map, Record, Target, Timestamp, Uid, Value};
+use idres_resolve::{
+    anonymous_profile_id, customer_profile_id, Applied, ApplyError, Config, OnCidConflict, Profile, ProfileKind,
+    Reason, Resolver,
+};
+
+// ---- a tiny language for logs -------------------------------------------------------------
+
+fn uid(s: &str) -> Uid {
+    Uid::from_wire_bytes(s.as_bytes().to_vec())
+}
+
+fn cid(s: &str) -> Cid {
+    Cid::from_wire_bytes(s.as_bytes().to_vec())
+}
+
+fn map(pairs: &[(&str, i64)]) -> Map {
+    pairs.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect()
+}
+
+fn event(u: &str) -> Record {
+    Record::Event { target: Target::Uid(uid(u)), name: "view".into(), props: Map::new(), session_id: None, ts: None }
+}
+
+fn event_at(u: &str, ts: i64) -> Record {
+    Record::Event {
+        target: Target::Uid(uid(u)),
+        name: "view".into(),
+        props: Map::new(),
+        session_id: None,
+        ts: Some(Timestamp(ts)),
+    }
+}
+
+fn identify(u: &str, c: &str) -> Record {
+    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None }
+}
+
+fn identify_attrs(u: &str, c: &str, attrs: &[(&str, i64)], ts: i64) -> Record {
+    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: map(attrs), ts: Some(Timestamp(ts)) }
+}
+
+fn attrs(u: &str, set: &[(&str, i64)], ts: i64) -> Record {
+    Record::Attributes {
+        target: Target::Uid(uid(u)),
+        set: map(set),
+        set_once: Map::new(),
+        unset: Vec::new(),
+        ts: Some(Timestamp(ts)),
+    }
+}
+
+fn reset(u: &str) -> Record {
+    Record::Reset { uid: uid(u), ts: None }
+}
+
+fn merge(from: &str, into: &str) -> Record {
+    Record::Merge { from: cid(from), into: cid(into) }
+}
+
+fn unmerge(c: &str) -> Record {
+    Record::Unmerge { cid: cid(c) }
+}
+
+fn unlink(u: &str, c: &str) -> Record {
+    Record::Unlink { uid: uid(u), cid: cid(c) }
+}
+
+/// Folds `records` (appended at 1000, 2000, … µs) and returns the resolver and each outcome.
+fn fold_with(config: Config, records: &[Record]) -> (Resolver, Vec<Applied>) {
+    let mut r = Resolver::new(config);
+    let outcomes = records
+        .iter()
+        .enumerate()
+        .map(|(i, rec)| {
+            let entry = Entry { appended_at: Timestamp((i as i64 + 1) * 1000), record: rec.clone() };
+            r.apply(i as u64, &entry).unwrap()
+        })
+        .collect();
+    (r, outcomes)
+}
+
+fn fold(records: &[Record]) -> (Resolver, Vec<Applied>) {
+    fold_with(Config::default(), records)
+}
+
+fn by_cid(r: &Resolver, c: &str) -> Profile {
+    r.profile_by_cid(&cid(c)).unwrap_or_else(|| panic!("no profile for cid {c}"))
+}
+
+fn by_uid(r: &Resolver, u: &str, epoch: u32) -> Profile {
+    r.profile_by_uid_epoch(&uid(u), epoch).unwrap_or_else(|| panic!("no profile for {u}#{epoch}"))
+}
+
+fn devices(p: &Profile) -> Vec<String> {
+    p.uids.iter().map(|d| format!("{}#{}", d.uid, d.epoch)).collect()
+}
+
+fn attr_map(p: &Profile) -> BTreeMap<String, i64> {
+    p.attributes
+        .iter()
+        .map(|(k, v)| match v {
+            Value::Int(i) => (k.clone(), *i),
+            other => panic!("unexpected value {other:?}"),
+        })
+        .collect()
+}
+
+// ---- SEMANTICS §8 ---------------------------------------------------------------------------
+
+#[test]
+fn example_1_anonymous_events() {
+    let (r, _) = fold(&[event("A"), event("A"), event("A")]);
+    let ps = r.profiles();
+    assert_eq!(ps.len(), 1);
+    assert_eq!(ps[0].kind, ProfileKind::Anonymous);
+    assert_eq!(ps[0].id, anonymous_profile_id(&uid("A"), 0));
+    assert_eq!(devices(&ps[0]), ["A#0"]);
+    assert_eq!(ps[0].event_count, 3);
+    assert_eq!(ps[0].history, vec![0, 1, 2]);
+}
+
+#[test]
+fn example_2_identify_merges_the_anonymous_past() {
+    let (r, _) = fold(&[event_at("A", 10), event_at("A", 20), identify("A", "u1"), event_at("A", 40)]);
+    let ps = r.profiles();
+    assert_eq!(ps.len(), 1);
+    let p = &ps[0];
+    assert_eq!(p.id, customer_profile_id(&cid("u1")));
+    assert_eq!(p.primary_cid, Some(cid("u1")));
+    assert_eq!(devices(p), ["A#0"]);
+    assert_eq!(p.event_count, 3);
+    assert_eq!(p.first_seen, Some(Timestamp(10)));
+    assert_eq!(p.last_seen, Some(Timestamp(40)));
+    // The anonymous profile id now leads to the customer profile.
+    assert_eq!(r.profile_by_id(anonymous_profile_id(&uid("A"), 0)).unwrap().id, p.id);
+}
+
+#[test]
+fn example_3_reset_separates_customers() {
+    let (r, _) = fold(&[identify("A", "u1"), reset("A"), event("A"), identify("A", "u2")]);
+    let u1 = by_cid(&r, "u1");
+    let u2 = by_cid(&r, "u2");
+    assert_eq!(devices(&u1), ["A#0"]);
+    assert_eq!(devices(&u2), ["A#1"]);
+    assert_eq!(u1.event_count, 0);
+    assert_eq!(u2.event_count, 1);
+    assert_ne!(u1.id, u2.id);
+    assert_eq!(r.profiles().len(), 2);
+}
+
+#[test]
+fn example_4_login_without_logout_is_an_implicit_reset() {
+    let (r, out) = fold(&[identify("A", "u1"), event("A"), identify("A", "u2")]);
+    assert_eq!(out, vec![Applied::Accepted; 3]);
+    let u1 = by_cid(&r, "u1");
+    let u2 = by_cid(&r, "u2");
+    assert_eq!((devices(&u1), u1.event_count), (vec!["A#0".to_string()], 1));
+    assert_eq!((devices(&u2), u2.event_count), (vec!["A#1".to_string()], 0));
+    assert_eq!(r.profile_by_uid(&uid("A")).unwrap().id, u2.id, "the uid's current epoch is with u2");
+}
+
+#[test]
+fn example_5_two_devices_one_customer() {
+    let (r, _) = fold(&[identify("A", "u1"), identify("B", "u1")]);
+    let ps = r.profiles();
+    assert_eq!(ps.len(), 1);
+    assert_eq!(devices(&ps[0]), ["A#0", "B#0"]);
+}
+
+#[test]
+fn example_6_attributes_are_decided_by_time_not_arrival() {
+    let (r, _) = fold(&[attrs("A", &[("a", 1), ("b", 2)], 100), identify_attrs("A", "u1", &[("b", 3)], 200)]);
+    assert_eq!(attr_map(&by_cid(&r, "u1")), BTreeMap::from([("a".into(), 1), ("b".into(), 3)]));
+    let (r, _) = fold(&[attrs("A", &[("a", 1), ("b", 2)], 100), identify_attrs("A", "u1", &[("b", 3)], 50)]);
+    assert_eq!(attr_map(&by_cid(&r, "u1")), BTreeMap::from([("a".into(), 1), ("b".into(), 2)]));
+}
+
+#[test]
+fn example_7_blocked_cid_is_rejected() {
+    let (r, out) = fold(&[identify("A", "null")]);
+    assert_eq!(out, vec![Applied::Rejected(Reason::BlockedValue)]);
+    assert!(r.profile_by_cid(&cid("null")).is_none());
+    assert!(r.profile_by_uid(&uid("A")).is_none(), "a rejected record creates nothing");
+    assert_eq!(r.rejections()[0].lsn, 0);
+    let (r, _) = fold(&[event("A"), identify("A", "null")]);
+    assert_eq!(r.profile_by_uid(&uid("A")).unwrap().kind, ProfileKind::Anonymous);
+}
+
+#[test]
+fn example_8_merge_and_exact_unmerge() {
+    let base = [
+        identify_attrs("A", "u1", &[("x", 1)], 10),
+        event("A"),
+        identify_attrs("B", "u2", &[("y", 2)], 20),
+        event("B"),
+    ];
+    let mut log = base.to_vec();
+    log.push(merge("u1", "u2"));
+    let (r, _) = fold(&log);
+    let p = by_cid(&r, "u2");
+    assert_eq!(r.profiles().len(), 1);
+    assert_eq!(p.cids, vec![cid("u2"), cid("u1")]);
+    assert_eq!(by_cid(&r, "u1").id, p.id, "lookup of u1 returns the survivor");
+    assert_eq!(r.profile_by_id(customer_profile_id(&cid("u1"))).unwrap().id, p.id);
+    assert_eq!(p.event_count, 2);
+    log.push(unmerge("u1"));
+    let (after, _) = fold(&log);
+    // Equal to the same log without merge and unmerge: two rejected no-op records keep the LSNs.
+    let mut without = base.to_vec();
+    without.push(merge("u1", "nobody"));
+    without.push(unmerge("nobody"));
+    let (expected, _) = fold(&without);
+    assert_eq!(after.profiles(), expected.profiles());
+    assert_eq!(after.profiles().len(), 2);
+}
+
+#[test]
+fn example_9_unlink_corrects_the_past() {
+    let (r, _) = fold(&[identify("A", "u1"), event("A"), unlink("A", "u1")]);
+    let u1 = by_cid(&r, "u1");
+    assert!(u1.uids.is_empty());
+    assert_eq!(u1.event_count, 0);
+    let a = by_uid(&r, "A", 0);
+    assert_eq!(a.kind, ProfileKind::Anonymous);
+    assert_eq!(a.event_count, 1);
+    // Unlink forbids nothing: the same epoch links again.
+    let (r, _) = fold(&[identify("A", "u1"), event("A"), unlink("A", "u1"), identify("A", "u1")]);
+    assert_eq!(by_cid(&r, "u1").event_count, 1);
+}
+
+#[test]
+fn example_10_double_reset_skips_an_epoch() {
+    let (r, _) = fold(&[identify("A", "u1"), reset("A"), reset("A"), event("A")]);
+    assert!(r.profile_by_uid_epoch(&uid("A"), 1).is_none(), "{{A#1}} never materialises");
+    let a2 = by_uid(&r, "A", 2);
+    assert_eq!(a2.event_count, 1);
+    assert_eq!(a2.kind, ProfileKind::Anonymous);
+    assert_eq!(r.profiles().len(), 2);
+}
+
+// ---- SEMANTICS §3 rules ---------------------------------------------------------------------
+
+#[test]
+fn every_rejection_reason() {
+    let cases: Vec<(Vec<Record>, Reason)> = vec![
+        (vec![identify(" A", "u1")], Reason::InvalidId),
+        (vec![identify("A", "")], Reason::InvalidId),
+        (vec![event("undefined")], Reason::BlockedValue),
+        (vec![identify("A", "'NULL'")], Reason::BlockedValue),
+        (vec![identify("same", "same")], Reason::SelfLink),
+        (vec![identify("A", "u1"), merge("u1", "ghost")], Reason::UnknownCid),
+        (vec![unmerge("ghost")], Reason::UnknownCid),
+        (vec![unlink("A", "ghost")], Reason::UnknownCid),
+        (
+            vec![Record::Event {
+                target: Target::Uid(uid("A")),
+                name: "n".repeat(200),
+                props: Map::new(),
+                session_id: None,
+                ts: None,
+            }],
+            Reason::InvalidRecord,
+        ),
+    ];
+    for (log, reason) in cases {
+        let (r, out) = fold(&log);
+        assert_eq!(out.last(), Some(&Applied::Rejected(reason)), "{log:?}");
+        assert_eq!(r.rejections().last().unwrap().reason, reason);
+        assert_eq!(r.rejections().last().unwrap().lsn, log.len() as u64 - 1);
+    }
+}
+
+#[test]
+fn uuid_forms_are_one_device() {
+    let (r, _) = fold(&[
+        event("6BA7B810-9DAD-11D1-80B4-00C04FD430C8"),
+        event("{6ba7b810-9dad-11d1-80b4-00c04fd430c8}"),
+        event("6ba7b8109dad11d180b400c04fd430c8"),
+    ]);
+    let ps = r.profiles();
+    assert_eq!(ps.len(), 1);
+    assert_eq!(devices(&ps[0]), ["6ba7b810-9dad-11d1-80b4-00c04fd430c8#0"]);
+    // A uuid uid equal to a uuid cid (as canonical text) is a self link.
+    let (_, out) = fold(&[identify("6BA7B810-9DAD-11D1-80B4-00C04FD430C8", "6ba7b810-9dad-11d1-80b4-00c04fd430c8")]);
+    assert_eq!(out, vec![Applied::Rejected(Reason::SelfLink)]);
+}
+
+#[test]
+fn cid_conflict_policy_reject() {
+    let config = Config { on_cid_conflict: OnCidConflict::Reject, ..Config::default() };
+    let (r, out) = fold_with(config, &[identify("A", "u1"), event("A"), identify("A", "u2")]);
+    assert_eq!(out[2], Applied::Rejected(Reason::CidConflict));
+    assert!(r.profile_by_cid(&cid("u2")).is_none(), "the rejected identify created nothing");
+    assert_eq!(by_uid(&r, "A", 0).primary_cid, Some(cid("u1")));
+    assert!(r.profile_by_uid_epoch(&uid("A"), 1).is_none(), "no epoch advanced");
+}
+
+#[test]
+fn identify_of_a_customer_in_the_same_profile_links_nothing_new() {
+    let (r, _) = fold(&[identify("A", "u1"), identify("B", "u2"), merge("u1", "u2"), identify("A", "u2")]);
+    assert_eq!(r.profiles().len(), 1);
+    assert_eq!(devices(&by_cid(&r, "u2")), ["A#0", "B#0"], "A stays in epoch 0: no implicit reset");
+}
+
+#[test]
+fn device_limit_rejects_without_advancing_the_epoch() {
+    let config = Config { max_devices_per_profile: 2, ..Config::default() };
+    let (r, out) = fold_with(config.clone(), &[identify("A", "u1"), identify("B", "u1"), identify("C", "u1")]);
+    assert_eq!(out[2], Applied::Rejected(Reason::Limit));
+    assert_eq!(devices(&by_cid(&r, "u1")), ["A#0", "B#0"]);
+    assert!(r.profile_by_uid(&uid("C")).is_none());
+    // An implicit reset that would hit the limit does not advance the epoch either.
+    let (r, out) =
+        fold_with(config, &[identify("A", "u1"), identify("B", "u2"), identify("C", "u2"), identify("A", "u2")]);
+    assert_eq!(out[3], Applied::Rejected(Reason::Limit));
+    assert_eq!(by_uid(&r, "A", 0).primary_cid, Some(cid("u1")));
+    assert!(r.profile_by_uid_epoch(&uid("A"), 1).is_none());
+}
+
+#[test]
+fn customer_limit_rejects_a_merge() {
+    let config = Config { max_customers_per_profile: 2, ..Config::default() };
+    let (r, out) = fold_with(
+        config,
+        &[identify("A", "u1"), identify("B", "u2"), identify("C", "u3"), merge("u1", "u2"), merge("u3", "u2")],
+    );
+    assert_eq!(out[3], Applied::Accepted);
+    assert_eq!(out[4], Applied::Rejected(Reason::Limit));
+    assert_eq!(by_cid(&r, "u2").cids, vec![cid("u2"), cid("u1")]);
+    assert_eq!(by_cid(&r, "u3").cids, vec![cid("u3")]);
+}
+
+#[test]
+fn merge_of_merged_customers_and_partial_unmerge() {
+    let (r, _) = fold(&[
+        identify("A", "u1"),
+        identify("B", "u2"),
+        identify("C", "u3"),
+        merge("u1", "u2"),
+        merge("u3", "u1"), // u1 is no longer primary: the edge goes from u3 to u2
+        merge("u2", "u2"), // no-op
+    ]);
+    let p = by_cid(&r, "u2");
+    assert_eq!(p.cids, vec![cid("u2"), cid("u1"), cid("u3")]);
+    let (r, _) = fold(&[
+        identify("A", "u1"),
+        identify("B", "u2"),
+        identify("C", "u3"),
+        merge("u1", "u2"),
+        merge("u3", "u1"),
+        unmerge("u1"),
+    ]);
+    // u1's only merge edge went; u3 -> u2 stays.
+    assert_eq!(by_cid(&r, "u2").cids, vec![cid("u2"), cid("u3")]);
+    assert_eq!(devices(&by_cid(&r, "u2")), ["B#0", "C#0"]);
+    assert_eq!(by_cid(&r, "u1").cids, vec![cid("u1")]);
+    assert_eq!(devices(&by_cid(&r, "u1")), ["A#0"]);
+}
+
+#[test]
+fn no_op_operator_records_are_accepted() {
+    let (r, out) = fold(&[identify("A", "u1"), unmerge("u1"), unlink("Z", "u1"), unlink("A", "u1"), unlink("A", "u1")]);
+    assert_eq!(out, vec![Applied::Accepted; 5]);
+    assert!(r.rejections().is_empty());
+}
+
+#[test]
+fn attributes_set_once_then_set_then_unset_within_a_record() {
+    let rec = Record::Attributes {
+        target: Target::Uid(uid("A")),
+        set: map(&[("k", 2)]),
+        set_once: map(&[("k", 1), ("first", 7)]),
+        unset: vec!["k".into()],
+        ts: Some(Timestamp(5)),
+    };
+    let (r, _) = fold(&[rec]);
+    // unset (slot 2) wins over set (slot 1); no set_once is after it; "first" keeps its set_once.
+    assert_eq!(attr_map(&by_uid(&r, "A", 0)), BTreeMap::from([("first".into(), 7)]));
+}
+
+#[test]
+fn a_future_device_clock_cannot_pin_an_attribute() {
+    // ts far in the future: the effective time is min(ts, appended_at).
+    let (r, _) = fold(&[attrs("A", &[("plan", 1)], i64::MAX), attrs("A", &[("plan", 2)], 1500)]);
+    assert_eq!(attr_map(&by_uid(&r, "A", 0))["plan"], 2);
+}
+
+#[test]
+fn lsns_must_come_in_order() {
+    let mut r = Resolver::new(Config::default());
+    let e = Entry { appended_at: Timestamp(1), record: event("A") };
+    assert_eq!(r.apply(1, &e), Err(ApplyError::OutOfOrder { expected: 0, found: 1 }));
+    r.apply(0, &e).unwrap();
+    assert_eq!(r.apply(0, &e), Err(ApplyError::OutOfOrder { expected: 1, found: 0 }));
+}
