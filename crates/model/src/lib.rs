@@ -44,7 +44,8 @@ pub mod validate;
 pub mod value;
 
 pub use codec::{
-    decode_entry, decode_entry_with_schema, encode_entry, encode_entry_into, CodecError, CODEC_ID, SCHEMA_VERSION,
+    decode_entry, decode_entry_with_schema, decode_value_prefix, encode_entry, encode_entry_into, encode_value_into,
+    CodecError, CODEC_ID, SCHEMA_VERSION,
 };
 pub use id::{Cid, IdError, IdKind, Uid};
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};

@@ -33,9 +33,9 @@ pub(crate) const SLOT_UNSET: u8 = 2;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct AttrCell {
     /// The newest `set` (`Some(value)`) or `unset` (`None`).
-    latest: Option<(WriteKey, Option<Value>)>,
+    pub(crate) latest: Option<(WriteKey, Option<Value>)>,
     /// `set_once` writes ordered after `latest`, ascending.
-    set_once: Vec<(WriteKey, Value)>,
+    pub(crate) set_once: Vec<(WriteKey, Value)>,
 }
 
 impl AttrCell {

@@ -17,12 +17,14 @@ mod config;
 mod contents;
 mod profile;
 mod resolver;
+mod snapshot;
 
 pub use config::{Config, OnCidConflict};
 pub use profile::{
     anonymous_profile_id, customer_profile_id, profile_namespace, DeviceRef, Profile, ProfileKind, Reason, Rejection,
 };
 pub use resolver::{Applied, ApplyError, Resolver};
+pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 
 /// A log sequence number: the position of a record in the log, from 0.
 pub type Lsn = u64;

@@ -22,7 +22,7 @@ use crate::contents::{Contents, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 use crate::profile::{anonymous_profile_id, customer_profile_id, DeviceRef, Profile, ProfileKind, Reason, Rejection};
 use crate::Lsn;
 
-type NodeId = u32;
+pub(crate) type NodeId = u32;
 
 /// What a record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,60 +65,60 @@ pub(crate) struct EdgeInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NodeKind {
+pub(crate) enum NodeKind {
     Device { uid: u32, epoch: u32 },
     Customer { cid: u32 },
 }
 
 #[derive(Debug, Clone)]
-struct Node {
-    kind: NodeKind,
+pub(crate) struct Node {
+    pub(crate) kind: NodeKind,
     /// The id of the profile this node names on its own (its customer or anonymous profile).
-    own_id: Uuid,
-    contents: Contents,
+    pub(crate) own_id: Uuid,
+    pub(crate) contents: Contents,
     /// LSNs of the node's events, ascending.
-    history: Vec<Lsn>,
+    pub(crate) history: Vec<Lsn>,
     /// A device node's link edge (at most one).
-    link: Option<EdgeIndex>,
+    pub(crate) link: Option<EdgeIndex>,
     /// A customer node's outgoing merge edge (at most one: only primaries get one).
-    merge_out: Option<EdgeIndex>,
+    pub(crate) merge_out: Option<EdgeIndex>,
 }
 
 #[derive(Debug, Clone)]
-struct UidEntry {
-    uid: Uid,
-    epoch: u32,
+pub(crate) struct UidEntry {
+    pub(crate) uid: Uid,
+    pub(crate) epoch: u32,
     /// Device nodes of this uid by epoch, ascending (only epochs that saw a record).
-    nodes: Vec<(u32, NodeId)>,
+    pub(crate) nodes: Vec<(u32, NodeId)>,
 }
 
 #[derive(Debug, Clone)]
-struct CidEntry {
-    cid: Cid,
-    node: NodeId,
+pub(crate) struct CidEntry {
+    pub(crate) cid: Cid,
+    pub(crate) node: NodeId,
 }
 
 /// A connected component: one profile. Stored at its union-find root.
 #[derive(Debug, Clone)]
-struct Component {
-    members: Vec<NodeId>,
-    devices: u32,
-    customers: u32,
+pub(crate) struct Component {
+    pub(crate) members: Vec<NodeId>,
+    pub(crate) devices: u32,
+    pub(crate) customers: u32,
     /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
-    primary: Option<NodeId>,
-    contents: Contents,
-    id: Uuid,
+    pub(crate) primary: Option<NodeId>,
+    pub(crate) contents: Contents,
+    pub(crate) id: Uuid,
 }
 
 /// Interned strings (attribute keys, event names): ids in order of first appearance.
 #[derive(Debug, Clone, Default)]
-struct Interner {
-    index: HashMap<Box<str>, u32>,
-    list: Vec<Box<str>>,
+pub(crate) struct Interner {
+    pub(crate) index: HashMap<Box<str>, u32>,
+    pub(crate) list: Vec<Box<str>>,
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.index.get(s) {
             return id;
         }
@@ -128,7 +128,7 @@ impl Interner {
         id
     }
 
-    fn get(&self, id: u32) -> &str {
+    pub(crate) fn get(&self, id: u32) -> &str {
         self.list.get(id as usize).map_or("", |s| s)
     }
 }
@@ -138,23 +138,23 @@ type Rejected = (Reason, String);
 /// The fold's state. Feed it records with [`Resolver::apply`]; read profiles from it.
 #[derive(Debug, Clone)]
 pub struct Resolver {
-    config: Config,
-    validator: IdValidator,
-    next_lsn: Lsn,
-    uid_index: HashMap<Uid, u32>,
-    uids: Vec<UidEntry>,
-    cid_index: HashMap<Cid, u32>,
-    cids: Vec<CidEntry>,
-    nodes: Vec<Node>,
-    parent: Vec<NodeId>,
-    comps: Vec<Option<Box<Component>>>,
+    pub(crate) config: Config,
+    pub(crate) validator: IdValidator,
+    pub(crate) next_lsn: Lsn,
+    pub(crate) uid_index: HashMap<Uid, u32>,
+    pub(crate) uids: Vec<UidEntry>,
+    pub(crate) cid_index: HashMap<Cid, u32>,
+    pub(crate) cids: Vec<CidEntry>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) parent: Vec<NodeId>,
+    pub(crate) comps: Vec<Option<Box<Component>>>,
     /// Graph node `i` is node `i`.
-    graph: StableDiGraph<NodeId, EdgeInfo, u32>,
+    pub(crate) graph: StableDiGraph<NodeId, EdgeInfo, u32>,
     /// Profile id -> the node that names it, for lookups of retired ids.
-    profile_index: HashMap<Uuid, NodeId>,
-    keys: Interner,
-    names: Interner,
-    rejections: Vec<Rejection>,
+    pub(crate) profile_index: HashMap<Uuid, NodeId>,
+    pub(crate) keys: Interner,
+    pub(crate) names: Interner,
+    pub(crate) rejections: Vec<Rejection>,
 }
 
 fn id_rejection(r: IdRejection) -> Rejected {
@@ -581,7 +581,7 @@ impl Resolver {
         x
     }
 
-    fn find_ro(&self, mut x: NodeId) -> NodeId {
+    pub(crate) fn find_ro(&self, mut x: NodeId) -> NodeId {
         while self.parent[x as usize] != x {
             x = self.parent[x as usize];
         }
@@ -613,25 +613,34 @@ impl Resolver {
 
     /// Recomputes the components of the former component at `root` after edges were removed:
     /// each new component gets its members, counts, primary and contents from its nodes alone.
-    fn split(&mut self, root: NodeId) {
+    pub(crate) fn split(&mut self, root: NodeId) {
         let Some(old) = self.comps[root as usize].take() else { return };
-        for &m in &old.members {
+        self.assign_components(&old.members);
+    }
+
+    /// Builds the components of `members` (whose old components are gone) from the graph.
+    /// Returns false if a component with customers does not have exactly one primary (only a
+    /// damaged snapshot can cause that).
+    pub(crate) fn assign_components(&mut self, members: &[NodeId]) -> bool {
+        let mut consistent = true;
+        for &m in members {
             self.parent[m as usize] = m;
+            self.comps[m as usize] = None;
         }
-        let mut assigned: HashMap<NodeId, ()> = HashMap::with_capacity(old.members.len());
-        for &start in &old.members {
+        let mut assigned: HashMap<NodeId, ()> = HashMap::with_capacity(members.len());
+        for &start in members {
             if assigned.contains_key(&start) {
                 continue;
             }
-            let mut members = vec![start];
+            let mut group = vec![start];
             assigned.insert(start, ());
             let mut i = 0;
-            while i < members.len() {
-                let n = NodeIndex::new(members[i] as usize);
+            while i < group.len() {
+                let n = NodeIndex::new(group[i] as usize);
                 for next in self.graph.neighbors_undirected(n) {
                     let next = next.index() as NodeId;
                     if assigned.insert(next, ()).is_none() {
-                        members.push(next);
+                        group.push(next);
                     }
                 }
                 i += 1;
@@ -644,7 +653,8 @@ impl Resolver {
                 contents: Contents::default(),
                 id: self.nodes[start as usize].own_id,
             };
-            for &m in &members {
+            let mut primaries = 0;
+            for &m in &group {
                 let node = &self.nodes[m as usize];
                 match node.kind {
                     NodeKind::Device { .. } => comp.devices += 1,
@@ -652,25 +662,29 @@ impl Resolver {
                         comp.customers += 1;
                         if node.merge_out.is_none() {
                             comp.primary = Some(m);
+                            primaries += 1;
                         }
                     }
                 }
                 comp.contents.join(&node.contents);
             }
+            if comp.customers > 0 && primaries != 1 || comp.customers == 0 && comp.devices != 1 {
+                consistent = false;
+            }
             if let Some(p) = comp.primary {
                 comp.id = self.nodes[p as usize].own_id;
             }
-            let new_root = start;
-            for &m in &members {
-                self.parent[m as usize] = new_root;
+            for &m in &group {
+                self.parent[m as usize] = start;
             }
-            comp.members = members;
-            self.comps[new_root as usize] = Some(Box::new(comp));
+            comp.members = group;
+            self.comps[start as usize] = Some(Box::new(comp));
         }
+        consistent
     }
 
     /// Materialises the profile of the component at `root`.
-    fn materialise(&self, root: NodeId) -> Profile {
+    pub(crate) fn materialise(&self, root: NodeId) -> Profile {
         let comp = self.comp(root);
         let mut cids: Vec<Cid> = Vec::new();
         let mut uids: Vec<DeviceRef> = Vec::new();

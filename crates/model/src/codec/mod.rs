@@ -25,6 +25,7 @@ use bincode::error::{DecodeError, EncodeError};
 
 use crate::limits::RECORD_BYTES_MAX;
 use crate::record::Entry;
+use crate::value::Value;
 
 /// Version of the record schema these functions read and write. Stored by the log beside each
 /// batch; any change of the encoded layout must bump it and keep reading the old one.
@@ -254,6 +255,36 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
         Err(source) => Err(CodecError::Decode { offset: consumed, source }),
         Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
         Ok(entry) => Ok(entry),
+    }
+}
+
+/// Appends the encoding of one value to `buf`: the same bytes a record carries it in. Snapshots
+/// and digests use it so that values become bytes in one place only. On error `buf` is unchanged.
+pub fn encode_value_into(value: &Value, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    let start = buf.len();
+    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0 }, CONFIG);
+    let encoded = value.encode(&mut encoder);
+    let written = encoder.into_writer().written;
+    let result = match encoded {
+        Err(source) => Err(CodecError::Encode { source }),
+        Ok(()) if written > RECORD_BYTES_MAX => Err(CodecError::TooLarge { len: written, max: RECORD_BYTES_MAX }),
+        Ok(()) => Ok(()),
+    };
+    if result.is_err() {
+        buf.truncate(start);
+    }
+    result
+}
+
+/// Decodes one value from the start of `bytes` (what follows it is left alone) and returns it
+/// with the number of bytes it took. Holds the value limits like [`decode_entry`].
+pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
+    let mut decoder = DecoderImpl::new(PositionedReader { bytes, pos: 0 }, CONFIG, ());
+    let decoded = Value::decode(&mut decoder);
+    let consumed = decoder.reader().pos;
+    match decoded {
+        Err(source) => Err(CodecError::Decode { offset: consumed, source }),
+        Ok(value) => Ok((value, consumed)),
     }
 }
 
