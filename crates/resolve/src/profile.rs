@@ -136,4 +136,95 @@ pub struct Rejection {
     pub reason: Reason,
     /// Which id or rule, in words (e.g. `cid "null" is blocked`).
     pub detail: String,
+    /// The uid the record named, as text (canonical when valid), for explain.
+    pub uid: Option<String>,
+    /// The cids the record named, as text.
+    pub cids: Vec<String>,
+}
+
+/// A login without logout that moved a device to a new epoch (SEMANTICS §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImplicitReset {
+    /// LSN of the identify.
+    pub lsn: Lsn,
+    /// The device.
+    pub uid: Uid,
+    /// The epoch that stays with `previous_cid`.
+    pub from_epoch: u32,
+    /// The new epoch, linked to `cid`.
+    pub to_epoch: u32,
+    /// The customer the old epoch was linked to.
+    pub previous_cid: Cid,
+    /// The customer of the identify.
+    pub cid: Cid,
+}
+
+/// A node of the identity graph, by what names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeRef {
+    /// A device node.
+    Device(DeviceRef),
+    /// A customer node.
+    Customer(Cid),
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeRef::Device(d) => write!(f, "uid:{}#{}", d.uid, d.epoch),
+            NodeRef::Customer(c) => write!(f, "cid:{c}"),
+        }
+    }
+}
+
+/// The kind of an edge of the identity graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EdgeKind {
+    /// Device node -> customer node, made by an identify.
+    Link,
+    /// Customer node -> customer node, made by a merge.
+    Merge,
+}
+
+impl EdgeKind {
+    /// `"link"` or `"merge"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Link => "link",
+            EdgeKind::Merge => "merge",
+        }
+    }
+}
+
+/// One edge on the way from a node to its profile's primary customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStep {
+    /// Where the edge starts.
+    pub from: NodeRef,
+    /// Where it ends.
+    pub to: NodeRef,
+    /// Link or merge.
+    pub kind: EdgeKind,
+    /// LSN of the record that made it.
+    pub lsn: Lsn,
+    /// Effective time of that record.
+    pub time: Timestamp,
+    /// The rule that made it, in words.
+    pub rule: &'static str,
+}
+
+/// Why an id is in the profile it is in (SEMANTICS §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The node explained: a uid's current epoch, or a cid. `None` if the id has no node (all its
+    /// records were rejected, or a reset's new epoch has seen nothing yet).
+    pub node: Option<NodeRef>,
+    /// The profile the node is in.
+    pub profile_id: Option<Uuid>,
+    /// The edges from the node to the profile's primary customer, in order.
+    pub path: Vec<PathStep>,
+    /// Implicit resets that involved the id.
+    pub implicit_resets: Vec<ImplicitReset>,
+    /// Rejected records that named the id.
+    pub rejections: Vec<Rejection>,
 }

@@ -19,7 +19,11 @@ use uuid::Uuid;
 
 use crate::config::{Config, OnCidConflict};
 use crate::contents::{Contents, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
-use crate::profile::{anonymous_profile_id, customer_profile_id, DeviceRef, Profile, ProfileKind, Reason, Rejection};
+pub(crate) use crate::profile::EdgeKind;
+use crate::profile::{
+    anonymous_profile_id, customer_profile_id, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep, Profile,
+    ProfileKind, Reason, Rejection,
+};
 use crate::Lsn;
 
 pub(crate) type NodeId = u32;
@@ -44,15 +48,6 @@ pub enum ApplyError {
         /// The LSN it was given.
         found: Lsn,
     },
-}
-
-/// Which kind of edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum EdgeKind {
-    /// Device node -> customer node, made by an identify.
-    Link,
-    /// Customer node -> customer node, made by a merge.
-    Merge,
 }
 
 /// An edge of the identity graph and the record that made it.
@@ -155,6 +150,25 @@ pub struct Resolver {
     pub(crate) keys: Interner,
     pub(crate) names: Interner,
     pub(crate) rejections: Vec<Rejection>,
+    pub(crate) implicit_resets: Vec<ImplicitReset>,
+}
+
+/// The ids a record names, as text, for explain: a uid in canonical form when it is valid.
+fn subjects(record: &Record) -> (Option<String>, Vec<String>) {
+    let uid_text = |u: &Uid| u.canonical().unwrap_or_else(|_| u.clone()).to_string();
+    let cid_text = |c: &Cid| c.to_string();
+    let target = |t: &Target| match t {
+        Target::Uid(u) => (Some(uid_text(u)), Vec::new()),
+        Target::Cid(c) => (None, vec![cid_text(c)]),
+    };
+    match record {
+        Record::Identify { uid, cid, .. } => (uid.as_ref().map(uid_text), vec![cid_text(cid)]),
+        Record::Reset { uid, .. } => (Some(uid_text(uid)), Vec::new()),
+        Record::Event { target: t, .. } | Record::Attributes { target: t, .. } => target(t),
+        Record::Merge { from, into } => (None, vec![cid_text(from), cid_text(into)]),
+        Record::Unmerge { cid } => (None, vec![cid_text(cid)]),
+        Record::Unlink { uid, cid } => (Some(uid_text(uid)), vec![cid_text(cid)]),
+    }
 }
 
 fn id_rejection(r: IdRejection) -> Rejected {
@@ -185,6 +199,7 @@ impl Resolver {
             keys: Interner::default(),
             names: Interner::default(),
             rejections: Vec::new(),
+            implicit_resets: Vec::new(),
         }
     }
 
@@ -213,7 +228,8 @@ impl Resolver {
         match self.apply_record(lsn, ts, &entry.record) {
             Ok(()) => Ok(Applied::Accepted),
             Err((reason, detail)) => {
-                self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail });
+                let (uid, cids) = subjects(&entry.record);
+                self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
                 Ok(Applied::Rejected(reason))
             }
         }
@@ -385,7 +401,18 @@ impl Resolver {
                 }
                 self.check_limit(cust_devices + 1, cust_customers)?;
                 let u = self.intern_uid(uid.clone());
+                let from_epoch = self.uids[u as usize].epoch;
                 self.uids[u as usize].epoch += 1;
+                if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind {
+                    self.implicit_resets.push(ImplicitReset {
+                        lsn,
+                        uid: uid.clone(),
+                        from_epoch,
+                        to_epoch: from_epoch + 1,
+                        previous_cid: self.cids[x_cid as usize].cid.clone(),
+                        cid: cid.clone(),
+                    });
+                }
                 let d = self.device_node(u);
                 let c = self.customer_node(cid);
                 self.link(d, c, lsn, ts);
@@ -772,6 +799,91 @@ impl Resolver {
     pub fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
         let &n = self.profile_index.get(&id)?;
         Some(self.materialise(self.find_ro(n)))
+    }
+}
+
+impl Resolver {
+    fn node_ref(&self, n: NodeId) -> NodeRef {
+        match self.nodes[n as usize].kind {
+            NodeKind::Device { uid, epoch } => {
+                NodeRef::Device(DeviceRef { uid: self.uids[uid as usize].uid.clone(), epoch })
+            }
+            NodeKind::Customer { cid } => NodeRef::Customer(self.cids[cid as usize].cid.clone()),
+        }
+    }
+
+    /// The edges from node `n` to its profile's primary: its link (a device), then merge edges.
+    fn path_to_primary(&self, n: NodeId) -> Vec<PathStep> {
+        let mut path = Vec::new();
+        let mut at = n;
+        // A path visits each node once; the bound guards against a broken invariant.
+        for _ in 0..=self.nodes.len() {
+            let node = &self.nodes[at as usize];
+            let Some(e) = node.link.or(node.merge_out) else { break };
+            let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else { break };
+            let to = to.index() as NodeId;
+            path.push(PathStep {
+                from: self.node_ref(at),
+                to: self.node_ref(to),
+                kind: w.kind,
+                lsn: w.lsn,
+                time: idres_model::Timestamp::from_micros(w.ts),
+                rule: match w.kind {
+                    EdgeKind::Link => "identify linked this device epoch to the customer (SEMANTICS §3.3)",
+                    EdgeKind::Merge => "an operator merged this customer into that one (SEMANTICS §3.5)",
+                },
+            });
+            at = to;
+        }
+        path
+    }
+
+    /// Why `uid`'s current epoch is in its profile: the edge path to the primary customer, the
+    /// implicit resets of the uid and the rejected records that named it. `None` if the resolver
+    /// has never heard of the uid.
+    pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
+        let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
+        let text = canonical.to_string();
+        let node = self.uid_index.get(&canonical).and_then(|&u| self.current_device(u));
+        let implicit_resets: Vec<ImplicitReset> =
+            self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
+        let rejections: Vec<Rejection> =
+            self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
+        if node.is_none() && !self.uid_index.contains_key(&canonical) && rejections.is_empty() {
+            return None;
+        }
+        Some(Explanation {
+            node: node.map(|n| self.node_ref(n)),
+            profile_id: node.map(|n| self.comp(self.find_ro(n)).id),
+            path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
+            implicit_resets,
+            rejections,
+        })
+    }
+
+    /// Why `cid` is in its profile: the merge edges to the primary, the implicit resets that
+    /// involved it and the rejected records that named it. `None` if it is unknown.
+    pub fn explain_cid(&self, cid: &Cid) -> Option<Explanation> {
+        let text = cid.to_string();
+        let node = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
+        let implicit_resets: Vec<ImplicitReset> =
+            self.implicit_resets.iter().filter(|r| &r.cid == cid || &r.previous_cid == cid).cloned().collect();
+        let rejections: Vec<Rejection> = self.rejections.iter().filter(|r| r.cids.contains(&text)).cloned().collect();
+        if node.is_none() && rejections.is_empty() {
+            return None;
+        }
+        Some(Explanation {
+            node: node.map(|n| self.node_ref(n)),
+            profile_id: node.map(|n| self.comp(self.find_ro(n)).id),
+            path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
+            implicit_resets,
+            rejections,
+        })
+    }
+
+    /// Every implicit reset so far, in LSN order.
+    pub fn implicit_resets(&self) -> &[ImplicitReset] {
+        &self.implicit_resets
     }
 }
 

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::contents::{AttrCell, Contents, WriteKey};
-use crate::profile::{anonymous_profile_id, customer_profile_id, Reason, Rejection};
+use crate::profile::{anonymous_profile_id, customer_profile_id, ImplicitReset, Reason, Rejection};
 use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, Interner, Node, NodeId, NodeKind, Resolver, UidEntry};
 use crate::Lsn;
 
@@ -276,13 +276,8 @@ impl Resolver {
             o.u64(w.lsn);
             o.i64(w.ts);
         }
-        o.count(self.rejections.len());
-        for r in &self.rejections {
-            o.u64(r.lsn);
-            o.u8(kind_code(r.kind));
-            o.u8(reason_code(r.reason));
-            o.bytes(r.detail.as_bytes());
-        }
+        write_rejections(&mut o, &self.rejections);
+        write_implicit_resets(&mut o, &self.implicit_resets);
         let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
         out.extend_from_slice(&SNAPSHOT_MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -470,14 +465,54 @@ impl Resolver {
             o.bytes(u.as_bytes());
             o.u32(e);
         }
-        o.count(self.rejections.len());
-        for r in &self.rejections {
-            o.u64(r.lsn);
-            o.u8(kind_code(r.kind));
-            o.u8(reason_code(r.reason));
-            o.bytes(r.detail.as_bytes());
-        }
+        write_rejections(&mut o, &self.rejections);
+        write_implicit_resets(&mut o, &self.implicit_resets);
         h.finalize().into()
+    }
+}
+
+fn write_rejections<S: Sink>(o: &mut Out<'_, S>, rejections: &[Rejection]) {
+    o.count(rejections.len());
+    for r in rejections {
+        o.u64(r.lsn);
+        o.u8(kind_code(r.kind));
+        o.u8(reason_code(r.reason));
+        o.bytes(r.detail.as_bytes());
+        match &r.uid {
+            None => o.u8(0),
+            Some(u) => {
+                o.u8(1);
+                o.bytes(u.as_bytes());
+            }
+        }
+        o.count(r.cids.len());
+        for c in &r.cids {
+            o.bytes(c.as_bytes());
+        }
+    }
+}
+
+fn write_implicit_resets<S: Sink>(o: &mut Out<'_, S>, resets: &[ImplicitReset]) {
+    o.count(resets.len());
+    for r in resets {
+        o.u64(r.lsn);
+        o.uid(&r.uid);
+        o.u32(r.from_epoch);
+        o.u32(r.to_epoch);
+        o.bytes(r.previous_cid.as_bytes());
+        o.bytes(r.cid.as_bytes());
+    }
+}
+
+fn read_uid(i: &mut In<'_>) -> Result<Uid, SnapshotError> {
+    match i.u8()? {
+        0 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(i.take(16)?);
+            Ok(Uid::Uuid(b))
+        }
+        1 => Ok(Uid::Text(i.bytes()?.into())),
+        t => Err(i.invalid(format!("uid tag {t}"))),
     }
 }
 
@@ -689,15 +724,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     let n_uids = i.count(9)?;
     let mut uids = Vec::with_capacity(n_uids);
     for _ in 0..n_uids {
-        let uid = match i.u8()? {
-            0 => {
-                let mut b = [0u8; 16];
-                b.copy_from_slice(i.take(16)?);
-                Uid::Uuid(b)
-            }
-            1 => Uid::Text(i.bytes()?.into()),
-            t => return Err(i.invalid(format!("uid tag {t}"))),
-        };
+        let uid = read_uid(i)?;
         let epoch = i.u32()?;
         let n = i.count(8)?;
         let mut nodes = Vec::with_capacity(n);
@@ -796,7 +823,29 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         let kind = *RecordKind::ALL.get(i.u8()? as usize).ok_or_else(|| i.invalid("record kind"))?;
         let reason = *REASONS.get(i.u8()? as usize).ok_or_else(|| i.invalid("reason"))?;
         let detail = i.str()?.to_string();
-        rejections.push(Rejection { lsn, kind, reason, detail });
+        let uid = match i.u8()? {
+            0 => None,
+            1 => Some(i.str()?.to_string()),
+            t => return Err(i.invalid(format!("option tag {t}"))),
+        };
+        let n = i.count(4)?;
+        let mut cids = Vec::with_capacity(n);
+        for _ in 0..n {
+            cids.push(i.str()?.to_string());
+        }
+        rejections.push(Rejection { lsn, kind, reason, detail, uid, cids });
+    }
+    // Smallest implicit reset: LSN 8 + uid 5 + epochs 8 + two cids 8.
+    let n_resets = i.count(29)?;
+    let mut implicit_resets = Vec::with_capacity(n_resets);
+    for _ in 0..n_resets {
+        let lsn = i.u64()?;
+        let uid = read_uid(i)?;
+        let from_epoch = i.u32()?;
+        let to_epoch = i.u32()?;
+        let previous_cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
+        let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
+        implicit_resets.push(ImplicitReset { lsn, uid, from_epoch, to_epoch, previous_cid, cid });
     }
     r.uid_index = uids.iter().enumerate().map(|(u, e)| (e.uid.clone(), u as u32)).collect();
     r.cid_index = cids.iter().enumerate().map(|(c, e)| (e.cid.clone(), c as u32)).collect();
@@ -811,6 +860,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     r.nodes = nodes;
     r.graph = graph;
     r.rejections = rejections;
+    r.implicit_resets = implicit_resets;
     let all: Vec<NodeId> = (0..r.nodes.len() as NodeId).collect();
     if !r.assign_components(&all) {
         return Err(i.invalid("a component has no single primary customer (merge edges form a cycle)"));

@@ -399,3 +399,48 @@ fn lsns_must_come_in_order() {
     r.apply(0, &e).unwrap();
     assert_eq!(r.apply(0, &e), Err(ApplyError::OutOfOrder { expected: 1, found: 0 }));
 }
+
+// ---- explain --------------------------------------------------------------------------------
+
+#[test]
+fn explain_walks_from_the_device_to_the_primary() {
+    let (r, _) = fold(&[identify("A", "u1"), identify("B", "u2"), merge("u1", "u2")]);
+    let e = r.explain_uid(&uid("A")).unwrap();
+    assert_eq!(e.node.unwrap().to_string(), "uid:A#0");
+    assert_eq!(e.profile_id, Some(customer_profile_id(&cid("u2"))));
+    let steps: Vec<(String, String, &str, u64)> =
+        e.path.iter().map(|s| (s.from.to_string(), s.to.to_string(), s.kind.as_str(), s.lsn)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("uid:A#0".to_string(), "cid:u1".to_string(), "link", 0),
+            ("cid:u1".to_string(), "cid:u2".to_string(), "merge", 2)
+        ]
+    );
+    assert_eq!(e.path[0].time, Timestamp(1000), "the time of the identify");
+    assert!(e.path.iter().all(|s| s.rule.contains("SEMANTICS")));
+    let e = r.explain_cid(&cid("u2")).unwrap();
+    assert!(e.path.is_empty(), "the primary is where paths end");
+}
+
+#[test]
+fn explain_shows_implicit_resets_and_rejections() {
+    let (r, _) = fold(&[identify("A", "u1"), identify("A", "u2"), identify("A", "null"), event("null")]);
+    let e = r.explain_uid(&uid("A")).unwrap();
+    assert_eq!(e.node.unwrap().to_string(), "uid:A#1");
+    assert_eq!(e.implicit_resets.len(), 1);
+    let reset = &e.implicit_resets[0];
+    assert_eq!((reset.lsn, reset.from_epoch, reset.to_epoch), (1, 0, 1));
+    assert_eq!((reset.previous_cid.clone(), reset.cid.clone()), (cid("u1"), cid("u2")));
+    assert_eq!(e.rejections.len(), 1);
+    assert_eq!((e.rejections[0].lsn, e.rejections[0].reason), (2, Reason::BlockedValue));
+    assert_eq!(r.explain_cid(&cid("u1")).unwrap().implicit_resets.len(), 1);
+    // An id known only from rejections is still explained.
+    let e = r.explain_cid(&cid("null")).unwrap();
+    assert!(e.node.is_none());
+    assert_eq!(e.rejections.len(), 1);
+    let e = r.explain_uid(&uid("null")).unwrap();
+    assert_eq!(e.rejections[0].lsn, 3);
+    assert!(r.explain_uid(&uid("never-seen")).is_none());
+    assert!(r.explain_cid(&cid("never-seen")).is_none());
+}
