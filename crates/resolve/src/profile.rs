@@ -228,3 +228,47 @@ pub struct Explanation {
     /// Rejected records that named the id.
     pub rejections: Vec<Rejection>,
 }
+
+/// What a record changed, for subscribers and the store. [`crate::Resolver::drain_changes`]
+/// hands them out in the order they happened; a record's changes follow its own order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A new profile exists (a new node, on its own).
+    Created {
+        /// Its id.
+        profile: Uuid,
+    },
+    /// A profile's contents changed (an event, attributes, a member joined).
+    Changed {
+        /// Its id.
+        profile: Uuid,
+    },
+    /// A profile was merged into another (a customer merge, or a device linked to a customer);
+    /// its id now redirects to the survivor.
+    Retired {
+        /// The retired id.
+        profile: Uuid,
+        /// The survivor.
+        into: Uuid,
+    },
+    /// An unmerge or unlink split a profile: one entry per resulting profile (one of them may keep
+    /// the old id).
+    Split {
+        /// The id of the profile that was split.
+        from: Uuid,
+        /// One of the resulting profiles.
+        into: Uuid,
+    },
+    /// A login without logout moved a device to a new epoch ([`crate::Resolver::implicit_resets`]).
+    ImplicitReset {
+        /// LSN of the identify.
+        lsn: Lsn,
+    },
+    /// A record was rejected ([`crate::Resolver::rejections`]).
+    Rejected {
+        /// Its LSN.
+        lsn: Lsn,
+        /// Why.
+        reason: Reason,
+    },
+}

@@ -21,8 +21,8 @@ use crate::config::{Config, OnCidConflict};
 use crate::contents::{Contents, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 pub(crate) use crate::profile::EdgeKind;
 use crate::profile::{
-    anonymous_profile_id, customer_profile_id, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep, Profile,
-    ProfileKind, Reason, Rejection,
+    anonymous_profile_id, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
+    Profile, ProfileKind, Reason, Rejection,
 };
 use crate::Lsn;
 
@@ -151,6 +151,8 @@ pub struct Resolver {
     pub(crate) names: Interner,
     pub(crate) rejections: Vec<Rejection>,
     pub(crate) implicit_resets: Vec<ImplicitReset>,
+    /// Changes since the last drain (not part of the state: snapshots and digests ignore it).
+    pub(crate) changes: Vec<Change>,
 }
 
 /// The ids a record names, as text, for explain: a uid in canonical form when it is valid.
@@ -200,6 +202,7 @@ impl Resolver {
             names: Interner::default(),
             rejections: Vec::new(),
             implicit_resets: Vec::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -230,6 +233,7 @@ impl Resolver {
             Err((reason, detail)) => {
                 let (uid, cids) = subjects(&entry.record);
                 self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
+                self.changes.push(Change::Rejected { lsn, reason });
                 Ok(Applied::Rejected(reason))
             }
         }
@@ -262,6 +266,7 @@ impl Resolver {
                 let root = self.find(node);
                 if let Some(c) = self.comps[root as usize].as_mut() {
                     c.contents.add_event(name, ts);
+                    self.changes.push(Change::Changed { profile: c.id });
                 }
                 Ok(())
             }
@@ -277,6 +282,7 @@ impl Resolver {
                 for k in unset {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_UNSET }, None, false);
                 }
+                self.note_changed(node);
                 Ok(())
             }
             Record::Identify { uid, cid, attrs, .. } => {
@@ -296,6 +302,9 @@ impl Resolver {
                 };
                 for (k, v) in attrs {
                     self.write_attr(customer, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
+                }
+                if !attrs.is_empty() {
+                    self.note_changed(customer);
                 }
                 Ok(())
             }
@@ -412,6 +421,7 @@ impl Resolver {
                         previous_cid: self.cids[x_cid as usize].cid.clone(),
                         cid: cid.clone(),
                     });
+                    self.changes.push(Change::ImplicitReset { lsn });
                 }
                 let d = self.device_node(u);
                 let c = self.customer_node(cid);
@@ -560,6 +570,7 @@ impl Resolver {
         let g = self.graph.add_node(n);
         debug_assert_eq!(g.index(), n as usize);
         self.profile_index.insert(own_id, n);
+        self.changes.push(Change::Created { profile: own_id });
         n
     }
 
@@ -626,6 +637,7 @@ impl Resolver {
         let (root, mut big, small, other) =
             if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
         self.parent[other as usize] = root;
+        let big_old_id = big.id;
         big.members.extend_from_slice(&small.members);
         big.devices += small.devices;
         big.customers += small.customers;
@@ -635,6 +647,12 @@ impl Resolver {
             Some(p) => self.nodes[p as usize].own_id,
             None => big.id,
         };
+        for old_id in [big_old_id, small.id] {
+            if old_id != big.id {
+                self.changes.push(Change::Retired { profile: old_id, into: big.id });
+            }
+        }
+        self.changes.push(Change::Changed { profile: big.id });
         self.comps[root as usize] = Some(big);
     }
 
@@ -643,6 +661,27 @@ impl Resolver {
     pub(crate) fn split(&mut self, root: NodeId) {
         let Some(old) = self.comps[root as usize].take() else { return };
         self.assign_components(&old.members);
+        let mut seen: Vec<NodeId> = Vec::new();
+        for &m in &old.members {
+            let r = self.find(m);
+            if !seen.contains(&r) {
+                seen.push(r);
+                let into = self.comp(r).id;
+                self.changes.push(Change::Split { from: old.id, into });
+            }
+        }
+    }
+
+    fn note_changed(&mut self, node: NodeId) {
+        let root = self.find(node);
+        let id = self.comp(root).id;
+        self.changes.push(Change::Changed { profile: id });
+    }
+
+    /// Hands out the changes since the last call, oldest first. The buffer is reused, so the
+    /// event path allocates nothing in steady state; a caller that never drains lets it grow.
+    pub fn drain_changes(&mut self) -> std::vec::Drain<'_, Change> {
+        self.changes.drain(..)
     }
 
     /// Builds the components of `members` (whose old components are gone) from the graph.

@@ -444,3 +444,43 @@ fn explain_shows_implicit_resets_and_rejections() {
     assert!(r.explain_uid(&uid("never-seen")).is_none());
     assert!(r.explain_cid(&cid("never-seen")).is_none());
 }
+
+// ---- what changed -----------------------------------------------------------------------------
+
+#[test]
+fn changes_report_creation_joins_splits_and_rejections() {
+    use idres_resolve::Change;
+    let (mut r, _) = fold(&[]);
+    let pid = |c: &str| customer_profile_id(&cid(c));
+    let a0 = anonymous_profile_id(&uid("A"), 0);
+    let mut apply = |r: &mut Resolver, rec: Record| {
+        let lsn = r.next_lsn();
+        r.apply(lsn, &Entry { appended_at: Timestamp(lsn as i64 + 1), record: rec }).unwrap();
+        r.drain_changes().collect::<Vec<Change>>()
+    };
+    assert_eq!(
+        apply(&mut r, identify("A", "u1")),
+        vec![
+            Change::Created { profile: a0 },
+            Change::Created { profile: pid("u1") },
+            Change::Retired { profile: a0, into: pid("u1") },
+            Change::Changed { profile: pid("u1") },
+        ]
+    );
+    assert_eq!(apply(&mut r, event("A")), vec![Change::Changed { profile: pid("u1") }]);
+    apply(&mut r, identify("B", "u2"));
+    let merged = apply(&mut r, merge("u1", "u2"));
+    assert_eq!(
+        merged,
+        vec![Change::Retired { profile: pid("u1"), into: pid("u2") }, Change::Changed { profile: pid("u2") }]
+    );
+    let mut split = apply(&mut r, unmerge("u1"));
+    split.sort_by_key(|c| format!("{c:?}"));
+    let mut expected =
+        vec![Change::Split { from: pid("u2"), into: pid("u1") }, Change::Split { from: pid("u2"), into: pid("u2") }];
+    expected.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(split, expected);
+    assert_eq!(apply(&mut r, identify("A", "null")), vec![Change::Rejected { lsn: 5, reason: Reason::BlockedValue }]);
+    let reset = apply(&mut r, identify("A", "u2"));
+    assert!(reset.contains(&Change::ImplicitReset { lsn: 6 }), "{reset:?}");
+}
