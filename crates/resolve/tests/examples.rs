@@ -453,7 +453,7 @@ fn changes_report_creation_joins_splits_and_rejections() {
     let (mut r, _) = fold(&[]);
     let pid = |c: &str| customer_profile_id(&cid(c));
     let a0 = anonymous_profile_id(&uid("A"), 0);
-    let mut apply = |r: &mut Resolver, rec: Record| {
+    let apply = |r: &mut Resolver, rec: Record| {
         let lsn = r.next_lsn();
         r.apply(lsn, &Entry { appended_at: Timestamp(lsn as i64 + 1), record: rec }).unwrap();
         r.drain_changes().collect::<Vec<Change>>()
