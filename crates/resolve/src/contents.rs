@@ -10,8 +10,6 @@
 //! `set_once` can never be "after" the winner again, since the winner only moves forward under
 //! joins.
 
-use std::collections::BTreeMap;
-
 use idres_model::Value;
 
 use crate::Lsn;
@@ -79,15 +77,63 @@ impl AttrCell {
     }
 }
 
+/// A map kept as a vector sorted by key: nodes hold a handful of event names and attribute keys,
+/// and a small vector costs one allocation where a `BTreeMap` costs a node of ~200–700 bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SmallMap<V> {
+    entries: Vec<(u32, V)>,
+}
+
+impl<V> Default for SmallMap<V> {
+    fn default() -> Self {
+        SmallMap { entries: Vec::new() }
+    }
+}
+
+impl<V> SmallMap<V> {
+    /// The value of `key`, inserted with `make` if absent.
+    pub fn entry_or_insert_with(&mut self, key: u32, make: impl FnOnce() -> V) -> &mut V {
+        let at = match self.entries.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(at) => at,
+            Err(at) => {
+                self.entries.insert(at, (key, make()));
+                at
+            }
+        };
+        &mut self.entries[at].1
+    }
+
+    /// Sets `key` to `value`; returns the value it replaced.
+    pub fn insert(&mut self, key: u32, value: V) -> Option<V> {
+        match self.entries.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            Err(at) => {
+                self.entries.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 /// The contents of one node, or the join of a component's nodes.
 ///
 /// Attribute keys and event names are interned ids (`u32`, in order of first appearance in the
 /// log, so deterministic); the resolver turns them back into strings when it materialises.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Contents {
-    pub attrs: BTreeMap<u32, AttrCell>,
+    pub attrs: SmallMap<AttrCell>,
     pub event_count: u64,
-    pub by_name: BTreeMap<u32, u64>,
+    pub by_name: SmallMap<u64>,
     pub first_seen: Option<i64>,
     pub last_seen: Option<i64>,
 }
@@ -96,24 +142,24 @@ impl Contents {
     /// Counts one event with name `name` at effective time `ts`.
     pub fn add_event(&mut self, name: u32, ts: i64) {
         self.event_count += 1;
-        *self.by_name.entry(name).or_insert(0) += 1;
+        *self.by_name.entry_or_insert_with(name, || 0) += 1;
         self.first_seen = Some(self.first_seen.map_or(ts, |f| f.min(ts)));
         self.last_seen = Some(self.last_seen.map_or(ts, |l| l.max(ts)));
     }
 
     /// The cell of attribute `key`, created empty if new.
     pub fn cell(&mut self, key: u32) -> &mut AttrCell {
-        self.attrs.entry(key).or_default()
+        self.attrs.entry_or_insert_with(key, AttrCell::default)
     }
 
     /// Joins `other` into `self`.
     pub fn join(&mut self, other: &Contents) {
-        for (k, cell) in &other.attrs {
+        for (k, cell) in other.attrs.iter() {
             self.cell(*k).join(cell);
         }
         self.event_count += other.event_count;
-        for (n, c) in &other.by_name {
-            *self.by_name.entry(*n).or_insert(0) += c;
+        for (n, c) in other.by_name.iter() {
+            *self.by_name.entry_or_insert_with(*n, || 0) += c;
         }
         self.first_seen = match (self.first_seen, other.first_seen) {
             (Some(a), Some(b)) => Some(a.min(b)),

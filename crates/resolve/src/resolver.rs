@@ -3,7 +3,7 @@
 //! State: interned uids (with their current epoch and the device nodes of their epochs) and cids
 //! (with their customer node); dense `u32` node ids; a union-find over the nodes (path halving,
 //! union by size) whose roots carry the component: members, device and customer counts, primary
-//! customer, joined contents and profile id; and the identity graph, whose edges carry the
+//! customer and profile id; and the identity graph, whose edges carry the
 //! provenance of the record that made them.
 //!
 //! Every handler checks everything first and changes state only once the record is accepted:
@@ -83,6 +83,9 @@ pub(crate) struct Node {
 pub(crate) struct UidEntry {
     pub(crate) uid: Uid,
     pub(crate) epoch: u32,
+    /// The device node of the current epoch, once it exists (kept inline: the event path reads
+    /// it for every record).
+    pub(crate) current: Option<NodeId>,
     /// Device nodes of this uid by epoch, ascending (only epochs that saw a record).
     pub(crate) nodes: Vec<(u32, NodeId)>,
 }
@@ -101,7 +104,6 @@ pub(crate) struct Component {
     pub(crate) customers: u32,
     /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
     pub(crate) primary: Option<NodeId>,
-    pub(crate) contents: Contents,
     pub(crate) id: Uuid,
 }
 
@@ -261,13 +263,11 @@ impl Resolver {
                 let uid = self.check_target(target)?;
                 let node = self.target_node(uid, target);
                 let name = self.names.intern(name);
+                // Only the node changes: a profile's contents are joined from its nodes when it
+                // is read, so the event path touches one node and its component's id.
                 self.nodes[node as usize].contents.add_event(name, ts);
                 self.nodes[node as usize].history.push(lsn);
-                let root = self.find(node);
-                if let Some(c) = self.comps[root as usize].as_mut() {
-                    c.contents.add_event(name, ts);
-                    self.changes.push(Change::Changed { profile: c.id });
-                }
+                self.note_changed(node);
                 Ok(())
             }
             Record::Attributes { target, set, set_once, unset, .. } => {
@@ -312,6 +312,7 @@ impl Resolver {
                 let uid = self.check_uid(uid)?;
                 let u = self.intern_uid(uid);
                 self.uids[u as usize].epoch += 1;
+                self.uids[u as usize].current = None;
                 Ok(())
             }
             Record::Merge { from, into } => {
@@ -412,6 +413,7 @@ impl Resolver {
                 let u = self.intern_uid(uid.clone());
                 let from_epoch = self.uids[u as usize].epoch;
                 self.uids[u as usize].epoch += 1;
+                self.uids[u as usize].current = None;
                 if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind {
                     self.implicit_resets.push(ImplicitReset {
                         lsn,
@@ -493,8 +495,7 @@ impl Resolver {
     }
 
     fn current_device(&self, u: u32) -> Option<NodeId> {
-        let entry = &self.uids[u as usize];
-        entry.nodes.last().filter(|(e, _)| *e == entry.epoch).map(|(_, n)| *n)
+        self.uids[u as usize].current
     }
 
     fn intern_uid(&mut self, uid: Uid) -> u32 {
@@ -502,7 +503,7 @@ impl Resolver {
             return u;
         }
         let u = self.uids.len() as u32;
-        self.uids.push(UidEntry { uid: uid.clone(), epoch: 0, nodes: Vec::new() });
+        self.uids.push(UidEntry { uid: uid.clone(), epoch: 0, current: None, nodes: Vec::new() });
         self.uid_index.insert(uid, u);
         u
     }
@@ -532,6 +533,7 @@ impl Resolver {
         let own_id = anonymous_profile_id(&self.uids[u as usize].uid, epoch);
         let n = self.new_node(NodeKind::Device { uid: u, epoch }, own_id);
         self.uids[u as usize].nodes.push((epoch, n));
+        self.uids[u as usize].current = Some(n);
         n
     }
 
@@ -564,7 +566,6 @@ impl Resolver {
             devices: u32::from(!is_customer),
             customers: u32::from(is_customer),
             primary: is_customer.then_some(n),
-            contents: Contents::default(),
             id: own_id,
         })));
         let g = self.graph.add_node(n);
@@ -576,17 +577,10 @@ impl Resolver {
 
     fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&idres_model::Value>, once: bool) {
         let k = self.keys.intern(key);
-        let root = self.find(node);
-        let mut targets = [Some(&mut self.nodes[node as usize].contents), None];
-        // The node and its component both take the write (a write is a join with one cell).
-        let comp = self.comps[root as usize].as_mut().map(|c| &mut c.contents);
-        targets[1] = comp;
-        for contents in targets.into_iter().flatten() {
-            let cell = contents.cell(k);
-            match (once, value) {
-                (true, Some(v)) => cell.write_set_once(wk, v),
-                (_, v) => cell.write_latest(wk, v),
-            }
+        let cell = self.nodes[node as usize].contents.cell(k);
+        match (once, value) {
+            (true, Some(v)) => cell.write_set_once(wk, v),
+            (_, v) => cell.write_latest(wk, v),
         }
     }
 
@@ -641,7 +635,6 @@ impl Resolver {
         big.members.extend_from_slice(&small.members);
         big.devices += small.devices;
         big.customers += small.customers;
-        big.contents.join(&small.contents);
         big.primary = primary;
         big.id = match primary {
             Some(p) => self.nodes[p as usize].own_id,
@@ -657,7 +650,7 @@ impl Resolver {
     }
 
     /// Recomputes the components of the former component at `root` after edges were removed:
-    /// each new component gets its members, counts, primary and contents from its nodes alone.
+    /// each new component gets its members, counts and primary from its nodes alone.
     pub(crate) fn split(&mut self, root: NodeId) {
         let Some(old) = self.comps[root as usize].take() else { return };
         self.assign_components(&old.members);
@@ -716,7 +709,6 @@ impl Resolver {
                 devices: 0,
                 customers: 0,
                 primary: None,
-                contents: Contents::default(),
                 id: self.nodes[start as usize].own_id,
             };
             let mut primaries = 0;
@@ -732,7 +724,6 @@ impl Resolver {
                         }
                     }
                 }
-                comp.contents.join(&node.contents);
             }
             if comp.customers > 0 && primaries != 1 || comp.customers == 0 && comp.devices != 1 {
                 consistent = false;
@@ -755,8 +746,10 @@ impl Resolver {
         let mut cids: Vec<Cid> = Vec::new();
         let mut uids: Vec<DeviceRef> = Vec::new();
         let mut history: Vec<Lsn> = Vec::new();
+        let mut joined = Contents::default();
         for &m in &comp.members {
             let node = &self.nodes[m as usize];
+            joined.join(&node.contents);
             match node.kind {
                 NodeKind::Device { uid, epoch } => {
                     uids.push(DeviceRef { uid: self.uids[uid as usize].uid.clone(), epoch })
@@ -779,7 +772,7 @@ impl Resolver {
         }
         uids.sort_by_cached_key(|d| (d.uid.to_string(), d.epoch));
         history.sort_unstable();
-        let c = &comp.contents;
+        let c = &joined;
         Profile {
             id: comp.id,
             kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },

@@ -524,7 +524,7 @@ fn write_contents(body: &mut Vec<u8>, c: &Contents, value_buf: &mut Vec<u8>) -> 
         Ok(())
     };
     Out(body).count(c.attrs.len());
-    for (k, cell) in &c.attrs {
+    for (k, cell) in c.attrs.iter() {
         Out(body).u32(*k);
         match &cell.latest {
             None => Out(body).u8(0),
@@ -547,7 +547,7 @@ fn write_contents(body: &mut Vec<u8>, c: &Contents, value_buf: &mut Vec<u8>) -> 
     let mut o = Out(body);
     o.u64(c.event_count);
     o.count(c.by_name.len());
-    for (n, k) in &c.by_name {
+    for (n, k) in c.by_name.iter() {
         o.u32(*n);
         o.u64(*k);
     }
@@ -731,7 +731,8 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         for _ in 0..n {
             nodes.push((i.u32()?, i.u32()?));
         }
-        uids.push(UidEntry { uid, epoch, nodes });
+        let current = nodes.last().filter(|(e, _)| *e == epoch).map(|(_, n)| *n);
+        uids.push(UidEntry { uid, epoch, current, nodes });
     }
     let n_cids = i.count(8)?;
     let mut cids = Vec::with_capacity(n_cids);
@@ -765,6 +766,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     }
     // Every table entry must point at the node that points back at it.
     for (u, entry) in uids.iter().enumerate() {
+        if !entry.nodes.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err(i.invalid(format!("uid {u}: epochs of its nodes are not ascending")));
+        }
         for (e, n) in &entry.nodes {
             let ok = nodes
                 .get(*n as usize)

@@ -1,0 +1,156 @@
+//! Generators of small, collision-rich logs over a tiny alphabet of ids, shared by the model and
+//! property tests.
+
+use idres_model::{Cid, Entry, Map, Record, Target, Timestamp, Uid, Value};
+use idres_resolve::{Config, OnCidConflict};
+use proptest::prelude::*;
+
+pub const UUID_UPPER: &str = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8";
+pub const UUID_BRACED: &str = "{6ba7b810-9dad-11d1-80b4-00c04fd430c8}";
+pub const UUID_CANONICAL: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+
+/// An id as a log may hold it: unvalidated, not canonicalised.
+pub fn uid(s: &str) -> Uid {
+    Uid::from_wire_bytes(s.as_bytes().to_vec())
+}
+
+/// A cid as a log may hold it: unvalidated.
+pub fn cid(s: &str) -> Cid {
+    Cid::from_wire_bytes(s.as_bytes().to_vec())
+}
+
+fn uuid_form() -> Uid {
+    Uid::from_uuid(uuid::Uuid::parse_str(UUID_CANONICAL).unwrap())
+}
+
+/// Every uid the generators use: three texts (`0d` sorts before the UUID as text, after it as
+/// `Uid`), one UUID in three forms, a blocked one and a malformed one.
+pub fn uid_alphabet() -> Vec<Uid> {
+    vec![uid("A"), uid("B"), uid("0d"), uid(UUID_UPPER), uid(UUID_BRACED), uuid_form(), uid("null"), uid(" x")]
+}
+
+/// Every cid the generators use: three plain ones, `A` and the canonical UUID text (self-links
+/// with uids `A` and the UUID), a blocked one and a malformed one.
+pub fn cid_alphabet() -> Vec<Cid> {
+    vec![cid("c1"), cid("c2"), cid("c3"), cid("A"), cid(UUID_CANONICAL), cid("null"), cid(" x")]
+}
+
+pub fn arb_uid() -> impl Strategy<Value = Uid> {
+    prop_oneof![
+        3 => Just(uid("A")),
+        3 => Just(uid("B")),
+        2 => Just(uid("0d")),
+        1 => Just(uid(UUID_UPPER)),
+        1 => Just(uid(UUID_BRACED)),
+        1 => Just(uuid_form()),
+        1 => Just(uid("null")),
+        1 => Just(uid(" x")),
+    ]
+}
+
+pub fn arb_cid() -> impl Strategy<Value = Cid> {
+    prop_oneof![
+        4 => Just(cid("c1")),
+        4 => Just(cid("c2")),
+        3 => Just(cid("c3")),
+        1 => Just(cid("A")),
+        1 => Just(cid(UUID_CANONICAL)),
+        1 => Just(cid("null")),
+        1 => Just(cid(" x")),
+    ]
+}
+
+/// A good cid only (for operator records that should mostly find their target).
+pub fn arb_good_cid() -> impl Strategy<Value = Cid> {
+    prop_oneof![4 => Just(cid("c1")), 4 => Just(cid("c2")), 3 => Just(cid("c3")), 1 => Just(cid("A"))]
+}
+
+fn arb_target() -> impl Strategy<Value = Target> {
+    prop_oneof![3 => arb_uid().prop_map(Target::Uid), 2 => arb_cid().prop_map(Target::Cid)]
+}
+
+fn arb_ts() -> impl Strategy<Value = Option<Timestamp>> {
+    prop_oneof![1 => Just(None), 3 => (0i64..12).prop_map(|t| Some(Timestamp(1000 + t)))]
+}
+
+/// Attribute keys; the empty key (rare) makes the record's shape invalid.
+fn arb_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => Just("k1".to_owned()),
+        10 => Just("k2".to_owned()),
+        6 => Just("k3".to_owned()),
+        1 => Just(String::new()),
+    ]
+}
+
+fn arb_good_key() -> impl Strategy<Value = String> {
+    prop_oneof![Just("k1".to_owned()), Just("k2".to_owned()), Just("k3".to_owned())]
+}
+
+fn arb_map() -> impl Strategy<Value = Map> {
+    prop::collection::btree_map(arb_key(), (0i64..3).prop_map(Value::Int), 0..=2)
+}
+
+fn arb_good_map() -> impl Strategy<Value = Map> {
+    prop::collection::btree_map(arb_good_key(), (0i64..3).prop_map(Value::Int), 0..=2)
+}
+
+fn arb_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => Just("e1".to_owned()),
+        10 => Just("e2".to_owned()),
+        5 => Just("e3".to_owned()),
+        1 => Just(String::new()),
+    ]
+}
+
+/// One record of any of the seven kinds.
+pub fn arb_record() -> impl Strategy<Value = Record> {
+    prop_oneof![
+        6 => (prop::option::weighted(0.85, arb_uid()), arb_cid(), arb_good_map(), arb_ts())
+            .prop_map(|(uid, cid, attrs, ts)| Record::Identify { uid, cid, attrs, ts }),
+        2 => (arb_uid(), arb_ts()).prop_map(|(uid, ts)| Record::Reset { uid, ts }),
+        4 => (arb_target(), arb_name(), arb_ts()).prop_map(|(target, name, ts)| Record::Event {
+            target,
+            name,
+            props: Map::new(),
+            session_id: None,
+            ts,
+        }),
+        4 => (arb_target(), arb_map(), arb_map(), prop::collection::vec(arb_key(), 0..=2), arb_ts()).prop_map(
+            |(target, set, set_once, unset, ts)| Record::Attributes { target, set, set_once, unset, ts }
+        ),
+        3 => (arb_cid(), arb_cid()).prop_map(|(from, into)| Record::Merge { from, into }),
+        2 => arb_cid().prop_map(|cid| Record::Unmerge { cid }),
+        2 => (arb_uid(), arb_cid()).prop_map(|(uid, cid)| Record::Unlink { uid, cid }),
+    ]
+}
+
+/// Stamps records with `appended_at` that starts at 1000 and grows by 0..=2 per record.
+pub fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Entry>> {
+    prop::collection::vec((arb_record(), 0i64..3), len).prop_map(|records| {
+        let mut at = 1000;
+        records
+            .into_iter()
+            .map(|(record, step)| {
+                at += step;
+                Entry { appended_at: Timestamp(at), record }
+            })
+            .collect()
+    })
+}
+
+/// Small limits and either conflict policy.
+pub fn arb_config() -> impl Strategy<Value = Config> {
+    (2u32..=3, 2u32..=3, any::<bool>()).prop_map(|(devices, customers, reject)| Config {
+        max_devices_per_profile: devices,
+        max_customers_per_profile: customers,
+        on_cid_conflict: if reject { OnCidConflict::Reject } else { OnCidConflict::ImplicitReset },
+        ..Config::default()
+    })
+}
+
+/// The number of cases: `PROPTEST_CASES` if set, else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
