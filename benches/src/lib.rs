@@ -110,7 +110,10 @@ pub fn fold_workload(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
                 }
             } else if roll < 98 {
                 let mut set = Map::new();
-                set.insert("city".into(), Value::String(["Berlin", "Lyon", "Osaka", "Lima"][rng.below(4) as usize].into()));
+                set.insert(
+                    "city".into(),
+                    Value::String(["Berlin", "Lyon", "Osaka", "Lima"][rng.below(4) as usize].into()),
+                );
                 let mut set_once = Map::new();
                 set_once.insert("first_source".into(), Value::String("ad".into()));
                 Record::Attributes {
