@@ -194,11 +194,21 @@ impl Uid {
     /// Validates and returns the canonical form: text that parses as a UUID becomes
     /// [`Uid::Uuid`]; anything else valid is returned unchanged.
     pub fn canonical(&self) -> Result<Uid, IdError> {
+        self.canonical_cow().map(std::borrow::Cow::into_owned)
+    }
+
+    /// As [`Uid::canonical`], without copying: a uid that is canonical already is borrowed (text
+    /// that parses as a UUID becomes the 16-byte form, which needs no heap either). The fold's
+    /// event path uses this to stay free of allocations.
+    pub fn canonical_cow(&self) -> Result<std::borrow::Cow<'_, Uid>, IdError> {
         match self {
-            Uid::Uuid(_) => Ok(self.clone()),
+            Uid::Uuid(_) => Ok(std::borrow::Cow::Borrowed(self)),
             Uid::Text(bytes) => {
                 let text = check_id_bytes(bytes, IdKind::Uid)?;
-                Ok(Self::canonical_of_valid_text(text))
+                Ok(match uuid::Uuid::try_parse(text) {
+                    Ok(uuid) => std::borrow::Cow::Owned(Uid::from_uuid(uuid)),
+                    Err(_) => std::borrow::Cow::Borrowed(self),
+                })
             }
         }
     }

@@ -153,8 +153,20 @@ impl BlockedList {
         if self.exact.contains(candidate) {
             return true;
         }
-        candidate.len() <= self.case_insensitive_len_max
-            && self.case_insensitive.contains(&candidate.to_ascii_lowercase())
+        if candidate.len() > self.case_insensitive_len_max {
+            return false;
+        }
+        // Lower-case on the stack: this runs for every id of every record the fold sees.
+        let mut buf = [0u8; 64];
+        match buf.get_mut(..candidate.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(candidate.as_bytes());
+                lower.make_ascii_lowercase();
+                // ASCII lower-casing keeps UTF-8 valid.
+                std::str::from_utf8(lower).is_ok_and(|l| self.case_insensitive.contains(l))
+            }
+            None => self.case_insensitive.contains(&candidate.to_ascii_lowercase()),
+        }
     }
 
     /// A deterministic encoding of the list, for hashing the fold's configuration: equal lists
@@ -252,8 +264,13 @@ impl IdValidator {
     /// is never blocked: the check runs on the canonical form, so text that parses as a UUID is
     /// exempt too.
     pub fn check_uid(&self, uid: &Uid) -> Result<Uid, IdRejection> {
-        let canonical = uid.canonical()?;
-        if let Uid::Text(bytes) = &canonical {
+        self.check_uid_cow(uid).map(std::borrow::Cow::into_owned)
+    }
+
+    /// As [`IdValidator::check_uid`], borrowing the uid when it is canonical already (no copy).
+    pub fn check_uid_cow<'u>(&self, uid: &'u Uid) -> Result<std::borrow::Cow<'u, Uid>, IdRejection> {
+        let canonical = uid.canonical_cow()?;
+        if let Uid::Text(bytes) = canonical.as_ref() {
             if self.blocked.is_blocked(bytes) {
                 return Err(IdRejection::Blocked {
                     kind: IdKind::Uid,

@@ -9,6 +9,7 @@
 //! Every handler checks everything first and changes state only once the record is accepted:
 //! a rejected record changes nothing.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use idres_model::{Cid, Entry, IdRejection, IdValidator, Record, Target, Uid};
@@ -157,6 +158,18 @@ pub struct Resolver {
     pub(crate) changes: Vec<Change>,
 }
 
+/// True if the uid's canonical text equals `bytes` (without formatting it into a `String`).
+fn uid_text_is(uid: &Uid, bytes: &[u8]) -> bool {
+    match uid {
+        Uid::Text(t) => &t[..] == bytes,
+        Uid::Uuid(b) => {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let text = uuid::Uuid::from_bytes(*b).hyphenated().encode_lower(&mut buf);
+            text.as_bytes() == bytes
+        }
+    }
+}
+
 /// The ids a record names, as text, for explain: a uid in canonical form when it is valid.
 fn subjects(record: &Record) -> (Option<String>, Vec<String>) {
     let uid_text = |u: &Uid| u.canonical().unwrap_or_else(|_| u.clone()).to_string();
@@ -241,15 +254,15 @@ impl Resolver {
         }
     }
 
-    fn check_uid(&self, uid: &Uid) -> Result<Uid, Rejected> {
-        self.validator.check_uid(uid).map_err(id_rejection)
+    fn check_uid<'u>(&self, uid: &'u Uid) -> Result<Cow<'u, Uid>, Rejected> {
+        self.validator.check_uid_cow(uid).map_err(id_rejection)
     }
 
     fn check_cid(&self, cid: &Cid) -> Result<(), Rejected> {
         self.validator.check_cid(cid).map_err(id_rejection)
     }
 
-    fn check_target(&self, target: &Target) -> Result<Option<Uid>, Rejected> {
+    fn check_target<'t>(&self, target: &'t Target) -> Result<Option<Cow<'t, Uid>>, Rejected> {
         match target {
             Target::Uid(u) => self.check_uid(u).map(Some),
             Target::Cid(c) => self.check_cid(c).map(|()| None),
@@ -261,7 +274,7 @@ impl Resolver {
         match record {
             Record::Event { target, name, .. } => {
                 let uid = self.check_target(target)?;
-                let node = self.target_node(uid, target);
+                let node = self.target_node(uid.as_deref(), target);
                 let name = self.names.intern(name);
                 // Only the node changes: a profile's contents are joined from its nodes when it
                 // is read, so the event path touches one node and its component's id.
@@ -272,7 +285,7 @@ impl Resolver {
             }
             Record::Attributes { target, set, set_once, unset, .. } => {
                 let uid = self.check_target(target)?;
-                let node = self.target_node(uid, target);
+                let node = self.target_node(uid.as_deref(), target);
                 for (k, v) in set_once {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
                 }
@@ -292,7 +305,7 @@ impl Resolver {
                 };
                 self.check_cid(cid)?;
                 if let Some(u) = &uid {
-                    if u.to_string().as_bytes() == cid.as_bytes() {
+                    if uid_text_is(u, cid.as_bytes()) {
                         return Err((Reason::SelfLink, format!("uid and cid are the same string {cid:?}")));
                     }
                 }
@@ -310,7 +323,7 @@ impl Resolver {
             }
             Record::Reset { uid, .. } => {
                 let uid = self.check_uid(uid)?;
-                let u = self.intern_uid(uid);
+                let u = self.intern_uid(&uid);
                 self.uids[u as usize].epoch += 1;
                 self.uids[u as usize].current = None;
                 Ok(())
@@ -410,7 +423,7 @@ impl Resolver {
                     ));
                 }
                 self.check_limit(cust_devices + 1, cust_customers)?;
-                let u = self.intern_uid(uid.clone());
+                let u = self.intern_uid(uid);
                 let from_epoch = self.uids[u as usize].epoch;
                 self.uids[u as usize].epoch += 1;
                 self.uids[u as usize].current = None;
@@ -439,7 +452,7 @@ impl Resolver {
                     None => (1, 0),
                 };
                 self.check_limit(cust_devices + dev_devices, cust_customers + dev_customers)?;
-                let u = self.intern_uid(uid.clone());
+                let u = self.intern_uid(uid);
                 let d = self.device_node(u);
                 let c = self.customer_node(cid);
                 self.link(d, c, lsn, ts);
@@ -498,18 +511,19 @@ impl Resolver {
         self.uids[u as usize].current
     }
 
-    fn intern_uid(&mut self, uid: Uid) -> u32 {
-        if let Some(&u) = self.uid_index.get(&uid) {
+    /// The index of a canonical uid, interned on first sight (the only time it is copied).
+    fn intern_uid(&mut self, uid: &Uid) -> u32 {
+        if let Some(&u) = self.uid_index.get(uid) {
             return u;
         }
         let u = self.uids.len() as u32;
         self.uids.push(UidEntry { uid: uid.clone(), epoch: 0, current: None, nodes: Vec::new() });
-        self.uid_index.insert(uid, u);
+        self.uid_index.insert(uid.clone(), u);
         u
     }
 
     /// The node a checked event/attributes target names, created if new.
-    fn target_node(&mut self, uid: Option<Uid>, target: &Target) -> NodeId {
+    fn target_node(&mut self, uid: Option<&Uid>, target: &Target) -> NodeId {
         match (uid, target) {
             (Some(u), _) => {
                 let u = self.intern_uid(u);
@@ -518,7 +532,7 @@ impl Resolver {
             (None, Target::Cid(c)) => self.customer_node(c),
             (None, Target::Uid(u)) => {
                 // check_target returns the canonical uid for a uid target; kept total anyway.
-                let u = self.intern_uid(u.clone());
+                let u = self.intern_uid(u);
                 self.device_node(u)
             }
         }

@@ -1,0 +1,77 @@
+//! The event path allocates nothing in steady state: once a device's node exists and the event
+//! names are known, folding more events onto it performs no heap allocation (a counting global
+//! allocator checks it). History vectors grow by doubling, so the warm-up leaves them room.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use idres_model::{Entry, Map, Record, Target, Timestamp, Uid, Value};
+use idres_resolve::{Config, Resolver};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn event(device: usize, name: &str, i: i64) -> Entry {
+    let mut props = Map::new();
+    props.insert("url".into(), Value::String("https://shop.example/p/1".into()));
+    props.insert("qty".into(), Value::Int(i));
+    Entry {
+        appended_at: Timestamp(1_000 + i),
+        record: Record::Event {
+            // Text uids: the path that used to copy the uid for every record.
+            target: Target::Uid(Uid::from_wire_bytes(format!("device-{device}").into_bytes())),
+            name: name.into(),
+            props,
+            session_id: Some("s-1".into()),
+            ts: Some(Timestamp(i)),
+        },
+    }
+}
+
+#[test]
+fn events_on_known_devices_allocate_nothing() {
+    const DEVICES: usize = 100;
+    let names = ["view", "buy", "open"];
+    // Build every entry first: building them allocates, folding them must not.
+    let warm: Vec<Entry> = (0..65).flat_map(|i| (0..DEVICES).map(move |d| event(d, names[i % 3], i as i64))).collect();
+    let steady: Vec<Entry> =
+        (65..96).flat_map(|i| (0..DEVICES).map(move |d| event(d, names[i % 3], i as i64))).collect();
+    let mut r = Resolver::new(Config::default());
+    let mut lsn = 0;
+    for e in &warm {
+        r.apply(lsn, e).unwrap();
+        r.drain_changes().for_each(drop);
+        lsn += 1;
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for e in &steady {
+        r.apply(lsn, e).unwrap();
+        r.drain_changes().for_each(drop);
+        lsn += 1;
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert_eq!(allocations, 0, "{allocations} allocations while folding {} events", steady.len());
+    // The events were really folded.
+    let p = r.profile_by_uid(&Uid::from_wire_bytes(b"device-7".to_vec())).unwrap();
+    assert_eq!(p.event_count, 96);
+}
