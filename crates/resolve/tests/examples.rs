@@ -484,3 +484,21 @@ fn changes_report_creation_joins_splits_and_rejections() {
     let reset = apply(&mut r, identify("A", "u2"));
     assert!(reset.contains(&Change::ImplicitReset { lsn: 6 }), "{reset:?}");
 }
+
+// ---- decisions documented in docs/SEMANTICS.md ------------------------------------------------
+
+#[test]
+fn any_id_that_named_a_node_finds_the_profile_holding_it() {
+    // A was linked by the record that created its node: its anonymous id never named a profile.
+    let (r, _) = fold(&[identify("A", "u1")]);
+    assert_eq!(r.profile_by_id(anonymous_profile_id(&uid("A"), 0)).unwrap().id, customer_profile_id(&cid("u1")));
+    assert!(r.profile_by_id(anonymous_profile_id(&uid("A"), 1)).is_none(), "an epoch that never existed");
+}
+
+#[test]
+fn reset_of_a_never_seen_uid_starts_epoch_one() {
+    let (r, _) = fold(&[reset("A"), event("A")]);
+    assert!(r.profile_by_uid_epoch(&uid("A"), 0).is_none());
+    assert_eq!(by_uid(&r, "A", 1).event_count, 1);
+    assert_eq!(r.profiles().len(), 1);
+}
