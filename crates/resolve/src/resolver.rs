@@ -49,6 +49,9 @@ pub enum ApplyError {
         /// The LSN it was given.
         found: Lsn,
     },
+    /// The largest LSN has been applied; nothing can follow it.
+    #[error("no LSN follows {}", Lsn::MAX)]
+    LsnExhausted,
 }
 
 /// An edge of the identity graph and the record that made it.
@@ -158,6 +161,10 @@ pub struct Resolver {
     pub(crate) changes: Vec<Change>,
 }
 
+fn check_shape(record: &Record) -> Result<(), Rejected> {
+    record.validate_shape().map_err(|e| (Reason::InvalidRecord, e.to_string()))
+}
+
 /// True if the uid's canonical text equals `bytes` (without formatting it into a `String`).
 fn uid_text_is(uid: &Uid, bytes: &[u8]) -> bool {
     match uid {
@@ -241,7 +248,7 @@ impl Resolver {
         if lsn != self.next_lsn {
             return Err(ApplyError::OutOfOrder { expected: self.next_lsn, found: lsn });
         }
-        self.next_lsn += 1;
+        self.next_lsn = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
         let ts = entry.effective_ts().as_micros();
         match self.apply_record(lsn, ts, &entry.record) {
             Ok(()) => Ok(Applied::Accepted),
@@ -270,10 +277,12 @@ impl Resolver {
     }
 
     fn apply_record(&mut self, lsn: Lsn, ts: i64, record: &Record) -> Result<(), Rejected> {
-        record.validate_shape().map_err(|e| (Reason::InvalidRecord, e.to_string()))?;
+        // Order of checks: the ids a record names (SEMANTICS: "rejected first"), then its shape,
+        // then the rules of its kind. Each arm checks its ids, then calls `check_shape`.
         match record {
             Record::Event { target, name, .. } => {
                 let uid = self.check_target(target)?;
+                check_shape(record)?;
                 let node = self.target_node(uid.as_deref(), target);
                 let name = self.names.intern(name);
                 // Only the node changes: a profile's contents are joined from its nodes when it
@@ -285,6 +294,7 @@ impl Resolver {
             }
             Record::Attributes { target, set, set_once, unset, .. } => {
                 let uid = self.check_target(target)?;
+                check_shape(record)?;
                 let node = self.target_node(uid.as_deref(), target);
                 for (k, v) in set_once {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
@@ -304,6 +314,7 @@ impl Resolver {
                     None => None,
                 };
                 self.check_cid(cid)?;
+                check_shape(record)?;
                 if let Some(u) = &uid {
                     if uid_text_is(u, cid.as_bytes()) {
                         return Err((Reason::SelfLink, format!("uid and cid are the same string {cid:?}")));
@@ -323,6 +334,8 @@ impl Resolver {
             }
             Record::Reset { uid, .. } => {
                 let uid = self.check_uid(uid)?;
+                check_shape(record)?;
+                self.check_epoch_room(&uid)?;
                 let u = self.intern_uid(&uid);
                 self.uids[u as usize].epoch += 1;
                 self.uids[u as usize].current = None;
@@ -331,6 +344,7 @@ impl Resolver {
             Record::Merge { from, into } => {
                 self.check_cid(from)?;
                 self.check_cid(into)?;
+                check_shape(record)?;
                 let f = self.existing_customer(from)?;
                 let i = self.existing_customer(into)?;
                 let (rf, ri) = (self.find(f), self.find(i));
@@ -352,6 +366,7 @@ impl Resolver {
             }
             Record::Unmerge { cid } => {
                 self.check_cid(cid)?;
+                check_shape(record)?;
                 let c = self.existing_customer(cid)?;
                 let incident: Vec<EdgeIndex> = self
                     .graph
@@ -376,6 +391,7 @@ impl Resolver {
             Record::Unlink { uid, cid } => {
                 let uid = self.check_uid(uid)?;
                 self.check_cid(cid)?;
+                check_shape(record)?;
                 let c = self.existing_customer(cid)?;
                 let Some(&u) = self.uid_index.get(&uid) else { return Ok(()) };
                 let devices: Vec<NodeId> = self.uids[u as usize].nodes.iter().map(|(_, n)| *n).collect();
@@ -423,6 +439,7 @@ impl Resolver {
                     ));
                 }
                 self.check_limit(cust_devices + 1, cust_customers)?;
+                self.check_epoch_room(uid)?;
                 let u = self.intern_uid(uid);
                 let from_epoch = self.uids[u as usize].epoch;
                 self.uids[u as usize].epoch += 1;
@@ -458,6 +475,17 @@ impl Resolver {
                 self.link(d, c, lsn, ts);
                 Ok(c)
             }
+        }
+    }
+
+    /// A uid can start a next epoch unless it is at the last one (2^32 - 1 resets: only a
+    /// hostile log gets there, and it must be a rejection, not an overflow).
+    fn check_epoch_room(&self, uid: &Uid) -> Result<(), Rejected> {
+        match self.uid_index.get(uid) {
+            Some(&u) if self.uids[u as usize].epoch == u32::MAX => {
+                Err((Reason::Limit, format!("uid {uid} has reached the last epoch")))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -639,8 +667,14 @@ impl Resolver {
         if a == b {
             return;
         }
-        let (Some(ca), Some(cb)) = (self.comps[a as usize].take(), self.comps[b as usize].take()) else {
-            return;
+        let (ca, cb) = match (self.comps[a as usize].take(), self.comps[b as usize].take()) {
+            (Some(ca), Some(cb)) => (ca, cb),
+            (ca, cb) => {
+                // Both are roots with components; put back whatever was there rather than drop it.
+                self.comps[a as usize] = ca;
+                self.comps[b as usize] = cb;
+                return;
+            }
         };
         let (root, mut big, small, other) =
             if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
@@ -668,14 +702,19 @@ impl Resolver {
     pub(crate) fn split(&mut self, root: NodeId) {
         let Some(old) = self.comps[root as usize].take() else { return };
         self.assign_components(&old.members);
-        let mut seen: Vec<NodeId> = Vec::new();
+        // Sorted by id: member order depends on the history of unions (and differs after a
+        // restore), the change stream must not.
+        let mut into: Vec<Uuid> = Vec::new();
         for &m in &old.members {
             let r = self.find(m);
-            if !seen.contains(&r) {
-                seen.push(r);
-                let into = self.comp(r).id;
-                self.changes.push(Change::Split { from: old.id, into });
+            let id = self.comp(r).id;
+            if !into.contains(&id) {
+                into.push(id);
             }
+        }
+        into.sort_unstable();
+        for id in into {
+            self.changes.push(Change::Split { from: old.id, into: id });
         }
     }
 

@@ -388,16 +388,17 @@ fn reference_uuid_forms_are_one_device_and_self_link_uses_the_canonical_text() {
 
 #[test]
 fn reference_check_order() {
-    // Shape first, then ids in field order, then self-link.
-    let bad_shape = Record::Event {
-        target: Target::Uid(uid("null")),
+    // Ids first (in field order), then the shape, then self-link.
+    let bad_shape = |u: &str| Record::Event {
+        target: Target::Uid(uid(u)),
         name: String::new(),
         props: Map::new(),
         session_id: None,
         ts: None,
     };
     let (_, results) = fold(vec![
-        bad_shape,
+        bad_shape("null"),
+        bad_shape("A"),
         identify(" x", "null"),
         identify("null", " x"),
         Record::Merge { from: cid("nope"), into: cid("null") },
@@ -406,6 +407,7 @@ fn reference_check_order() {
     assert_eq!(
         results,
         [
+            Err(Reason::BlockedValue),
             Err(Reason::InvalidRecord),
             Err(Reason::InvalidId),
             Err(Reason::BlockedValue),

@@ -279,7 +279,35 @@ impl Reference {
         result
     }
 
+    /// Every id the record names, in field order (SEMANTICS: such records are rejected first).
+    fn check_ids(&self, record: &Record) -> Result<(), Reason> {
+        match record {
+            Record::Identify { uid, cid, .. } => {
+                if let Some(u) = uid {
+                    self.check_uid(u)?;
+                }
+                self.check_cid(cid)
+            }
+            Record::Reset { uid, .. } => self.check_uid(uid).map(|_| ()),
+            Record::Event { target, .. } | Record::Attributes { target, .. } => match target {
+                Target::Uid(u) => self.check_uid(u).map(|_| ()),
+                Target::Cid(c) => self.check_cid(c),
+            },
+            Record::Merge { from, into } => {
+                self.check_cid(from)?;
+                self.check_cid(into)
+            }
+            Record::Unmerge { cid } => self.check_cid(cid),
+            Record::Unlink { uid, cid } => {
+                self.check_uid(uid)?;
+                self.check_cid(cid)
+            }
+        }
+    }
+
     fn apply_inner(&mut self, lsn: Lsn, entry: &Entry) -> Result<(), Reason> {
+        // Ids first, then the record's shape, then its rules.
+        self.check_ids(&entry.record)?;
         if entry.record.validate_shape().is_err() {
             return Err(Reason::InvalidRecord);
         }
