@@ -103,15 +103,14 @@ impl<V> SmallMap<V> {
         &mut self.entries[at].1
     }
 
-    /// Sets `key` to `value`; returns the value it replaced.
-    pub fn insert(&mut self, key: u32, value: V) -> Option<V> {
-        match self.entries.binary_search_by_key(&key, |(k, _)| *k) {
-            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
-            Err(at) => {
-                self.entries.insert(at, (key, value));
-                None
-            }
+    /// Appends an entry whose key is larger than every key present (false otherwise, and
+    /// nothing is added): restore builds maps in linear time and refuses unsorted input.
+    pub fn push_ascending(&mut self, key: u32, value: V) -> bool {
+        if self.entries.last().is_some_and(|(k, _)| *k >= key) {
+            return false;
         }
+        self.entries.push((key, value));
+        true
     }
 
     /// Entries in key order.

@@ -107,7 +107,8 @@ impl<S: Sink> Out<'_, S> {
         self.0.put(&v.to_le_bytes());
     }
     fn count(&mut self, n: usize) {
-        self.u32(n as u32);
+        // Callers check with `fits_counts` first; saturating keeps a digest total anyway.
+        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
     }
     fn bytes(&mut self, b: &[u8]) {
         self.count(b.len());
@@ -215,6 +216,15 @@ fn edge_code(k: EdgeKind) -> u8 {
 impl Resolver {
     /// The whole state as bytes (header + body), restorable with [`Resolver::restore`].
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let too_many = |n: usize| u32::try_from(n).is_err();
+        if too_many(self.nodes.len())
+            || too_many(self.graph.edge_count())
+            || too_many(self.rejections.len())
+            || too_many(self.implicit_resets.len())
+            || self.nodes.iter().any(|n| too_many(n.history.len()))
+        {
+            return Err(SnapshotError::Encode("a count does not fit the snapshot format's u32".into()));
+        }
         let mut body: Vec<u8> = Vec::new();
         let mut value_buf = Vec::new();
         {
@@ -264,11 +274,12 @@ impl Resolver {
             }
         }
         let mut o = Out(&mut body);
-        let edges: Vec<_> = (&self.graph).edge_references().collect();
+        // By LSN (each edge comes from its own record): edge slots are reused after removals and
+        // a restored graph is compacted, so slot order would differ from run to run.
+        let mut edges: Vec<_> = (&self.graph).edge_references().collect();
+        edges.sort_by_key(|e| e.weight().lsn);
         o.count(edges.len());
-        let mut sorted = edges;
-        sorted.sort_by_key(|e| e.id());
-        for e in sorted {
+        for e in edges {
             let w = e.weight();
             o.u32(e.source().index() as u32);
             o.u32(e.target().index() as u32);
@@ -276,7 +287,7 @@ impl Resolver {
             o.u64(w.lsn);
             o.i64(w.ts);
         }
-        write_rejections(&mut o, &self.rejections);
+        write_rejections(&mut o, &self.rejections, true);
         write_implicit_resets(&mut o, &self.implicit_resets);
         let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
         out.extend_from_slice(&SNAPSHOT_MAGIC);
@@ -465,19 +476,24 @@ impl Resolver {
             o.bytes(u.as_bytes());
             o.u32(e);
         }
-        write_rejections(&mut o, &self.rejections);
+        write_rejections(&mut o, &self.rejections, false);
         write_implicit_resets(&mut o, &self.implicit_resets);
         h.finalize().into()
     }
 }
 
-fn write_rejections<S: Sink>(o: &mut Out<'_, S>, rejections: &[Rejection]) {
+/// `with_detail`: the snapshot keeps the words of each rejection; the digest leaves them out,
+/// because they quote ids with `{:?}`, whose escapes follow the compiler's Unicode tables and
+/// could change with a toolchain.
+fn write_rejections<S: Sink>(o: &mut Out<'_, S>, rejections: &[Rejection], with_detail: bool) {
     o.count(rejections.len());
     for r in rejections {
         o.u64(r.lsn);
         o.u8(kind_code(r.kind));
         o.u8(reason_code(r.reason));
-        o.bytes(r.detail.as_bytes());
+        if with_detail {
+            o.bytes(r.detail.as_bytes());
+        }
         match &r.uid {
             None => o.u8(0),
             Some(u) => {
@@ -701,8 +717,8 @@ fn read_contents(i: &mut In<'_>, keys: usize, names: usize) -> Result<Contents, 
         if !ordered {
             return Err(i.invalid("set_once writes out of order"));
         }
-        if c.attrs.insert(k, AttrCell { latest, set_once }).is_some() {
-            return Err(i.invalid("attribute key twice in one node"));
+        if !c.attrs.push_ascending(k, AttrCell { latest, set_once }) {
+            return Err(i.invalid("attribute keys not strictly ascending"));
         }
     }
     c.event_count = i.u64()?;
@@ -710,14 +726,34 @@ fn read_contents(i: &mut In<'_>, keys: usize, names: usize) -> Result<Contents, 
     for _ in 0..n {
         let name = i.index(names, "event name")?;
         let count = i.u64()?;
-        c.by_name.insert(name, count);
+        if count == 0 || !c.by_name.push_ascending(name, count) {
+            return Err(i.invalid("event names not strictly ascending, or a zero count"));
+        }
     }
     c.first_seen = i.opt_i64()?;
     c.last_seen = i.opt_i64()?;
     Ok(c)
 }
 
+/// A node's counts must agree with its history: one event per history entry, per-name counts that
+/// add up, first/last seen exactly when there are events, and history LSNs ascending and folded.
+fn check_node_contents(i: &In<'_>, c: &Contents, history: &[Lsn], next_lsn: Lsn) -> Result<(), SnapshotError> {
+    let named: u64 = c.by_name.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n));
+    let seen_ok = match (c.first_seen, c.last_seen) {
+        (None, None) => c.event_count == 0,
+        (Some(f), Some(l)) => c.event_count > 0 && f <= l,
+        _ => false,
+    };
+    let history_ok = history.windows(2).all(|w| w[0] < w[1]) && history.last().is_none_or(|l| *l < next_lsn);
+    if c.event_count != history.len() as u64 || named != c.event_count || !seen_ok || !history_ok {
+        return Err(i.invalid("a node's event counts, first/last seen and history disagree"));
+    }
+    Ok(())
+}
+
 fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
+    // Any LSN is acceptable: `apply` checks its arithmetic, and every LSN stored in the body
+    // must be below this one (checked below).
     r.next_lsn = i.u64()?;
     r.keys = read_interner(i)?;
     r.names = read_interner(i)?;
@@ -725,7 +761,14 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     let mut uids = Vec::with_capacity(n_uids);
     for _ in 0..n_uids {
         let uid = read_uid(i)?;
+        // Only accepted ids reach the state, under this same config (the hash matched).
+        if !matches!(r.validator.check_uid_cow(&uid), Ok(std::borrow::Cow::Borrowed(_))) {
+            return Err(i.invalid(format!("uid {uid} is not a canonical, valid, unblocked id")));
+        }
         let epoch = i.u32()?;
+        if epoch == u32::MAX {
+            return Err(i.invalid("a uid at the last epoch"));
+        }
         let n = i.count(8)?;
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
@@ -738,6 +781,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     let mut cids = Vec::with_capacity(n_cids);
     for _ in 0..n_cids {
         let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
+        if r.validator.check_cid(&cid).is_err() {
+            return Err(i.invalid(format!("cid {cid} is not a valid, unblocked id")));
+        }
         cids.push(CidEntry { cid, node: i.u32()? });
     }
     // Smallest node: a customer with empty contents: tag 1 + cid 4 + contents 18 + history 4.
@@ -758,6 +804,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         for _ in 0..n {
             history.push(i.u64()?);
         }
+        check_node_contents(i, &contents, &history, r.next_lsn)?;
         let own_id = match kind {
             NodeKind::Device { uid, epoch } => anonymous_profile_id(&uids[uid as usize].uid, epoch),
             NodeKind::Customer { cid } => customer_profile_id(&cids[cid as usize].cid),
@@ -783,12 +830,20 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             return Err(i.invalid(format!("cid {c} names node {}, which is not it", entry.node)));
         }
     }
+    // Each table entry points at its own node (checked above); with equal counts, every node is
+    // named by exactly one entry: no orphan and no duplicate nodes.
+    let device_nodes = nodes.iter().filter(|n| matches!(n.kind, NodeKind::Device { .. })).count();
+    let named_devices: usize = uids.iter().map(|u| u.nodes.len()).sum();
+    if device_nodes != named_devices || nodes.len() - device_nodes != cids.len() {
+        return Err(i.invalid("nodes and id tables disagree"));
+    }
     let mut graph: StableDiGraph<NodeId, EdgeInfo, u32> = StableDiGraph::default();
     for n in 0..nodes.len() as NodeId {
         graph.add_node(n);
     }
     // An edge: source 4 + target 4 + kind 1 + LSN 8 + time 8.
     let n_edges = i.count(25)?;
+    let mut last_edge_lsn: Option<Lsn> = None;
     for _ in 0..n_edges {
         let s = i.index(nodes.len(), "edge source")?;
         let t = i.index(nodes.len(), "edge target")?;
@@ -799,6 +854,10 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         };
         let lsn = i.u64()?;
         let ts = i.i64()?;
+        if lsn >= r.next_lsn || last_edge_lsn.is_some_and(|l| l >= lsn) {
+            return Err(i.invalid("edge LSNs not ascending, or not yet folded"));
+        }
+        last_edge_lsn = Some(lsn);
         let (sk, tk) = (nodes[s as usize].kind, nodes[t as usize].kind);
         let shape_ok = match kind {
             EdgeKind::Link => {
@@ -824,6 +883,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     let mut rejections = Vec::with_capacity(n_rej);
     for _ in 0..n_rej {
         let lsn = i.u64()?;
+        if lsn >= r.next_lsn || rejections.last().is_some_and(|x: &Rejection| x.lsn >= lsn) {
+            return Err(i.invalid("rejection LSNs not ascending, or not yet folded"));
+        }
         let kind = *RecordKind::ALL.get(i.u8()? as usize).ok_or_else(|| i.invalid("record kind"))?;
         let reason = *REASONS.get(i.u8()? as usize).ok_or_else(|| i.invalid("reason"))?;
         let detail = i.str()?.to_string();
@@ -844,6 +906,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     let mut implicit_resets = Vec::with_capacity(n_resets);
     for _ in 0..n_resets {
         let lsn = i.u64()?;
+        if lsn >= r.next_lsn || implicit_resets.last().is_some_and(|x: &ImplicitReset| x.lsn >= lsn) {
+            return Err(i.invalid("implicit reset LSNs not ascending, or not yet folded"));
+        }
         let uid = read_uid(i)?;
         let from_epoch = i.u32()?;
         let to_epoch = i.u32()?;

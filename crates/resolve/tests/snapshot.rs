@@ -99,8 +99,14 @@ proptest! {
     #[test]
     fn snapshot_at_every_point_replays_to_the_same_state(records in prop::collection::vec(record(), 0..40), strict in any::<bool>()) {
         let log = entries(&records);
-        let full = fold(config(strict), &log);
+        let mut full = Resolver::new(config(strict));
+        let mut full_changes = Vec::new();
+        for (i, e) in log.iter().enumerate() {
+            full.apply(i as u64, e).unwrap();
+            full_changes.push(full.drain_changes().collect::<Vec<_>>());
+        }
         let digest = full.digest();
+        let full_snapshot = full.snapshot().unwrap();
         let mut r = Resolver::new(config(strict));
         for k in 0..=log.len() {
             let snap = r.snapshot().unwrap();
@@ -111,9 +117,18 @@ proptest! {
             prop_assert_eq!(restored.snapshot().unwrap(), snap.clone(), "snapshot of a restore differs at k = {}", k);
             for (i, e) in log.iter().enumerate().skip(k) {
                 restored.apply(i as u64, e).unwrap();
+                let changes: Vec<_> = restored.drain_changes().collect();
+                prop_assert_eq!(&changes, &full_changes[i], "changes of record {} after a restore at {}", i, k);
             }
             prop_assert_eq!(restored.digest(), digest, "restore at k = {} then fold differs", k);
             prop_assert_eq!(restored.profiles(), full.profiles());
+            prop_assert_eq!(restored.snapshot().unwrap(), full_snapshot.clone(), "snapshot bytes after a restore at {}", k);
+            for u in 0..UIDS.len() {
+                prop_assert_eq!(restored.explain_uid(&uid(u)), full.explain_uid(&uid(u)));
+            }
+            for c in 0..CIDS.len() {
+                prop_assert_eq!(restored.explain_cid(&cid(c)), full.explain_cid(&cid(c)));
+            }
             if let Some(e) = log.get(k) {
                 r.apply(k as u64, e).unwrap();
             }
