@@ -38,7 +38,7 @@ pub(crate) struct AttrCell {
 
 impl AttrCell {
     /// Records a `set` (`Some`) or `unset` (`None`).
-    pub fn write_latest(&mut self, key: WriteKey, value: Option<&Value>) {
+    pub(crate) fn write_latest(&mut self, key: WriteKey, value: Option<&Value>) {
         if self.latest.as_ref().is_some_and(|(k, _)| *k >= key) {
             return;
         }
@@ -47,7 +47,7 @@ impl AttrCell {
     }
 
     /// Records a `set_once`.
-    pub fn write_set_once(&mut self, key: WriteKey, value: &Value) {
+    pub(crate) fn write_set_once(&mut self, key: WriteKey, value: &Value) {
         if self.latest.as_ref().is_some_and(|(k, _)| *k >= key) {
             return;
         }
@@ -59,7 +59,7 @@ impl AttrCell {
     }
 
     /// Joins `other` into `self`.
-    pub fn join(&mut self, other: &AttrCell) {
+    pub(crate) fn join(&mut self, other: &AttrCell) {
         if let Some((k, v)) = &other.latest {
             self.write_latest(*k, v.as_ref());
         }
@@ -69,7 +69,7 @@ impl AttrCell {
     }
 
     /// The attribute's value, if it has one.
-    pub fn value(&self) -> Option<&Value> {
+    pub(crate) fn value(&self) -> Option<&Value> {
         match &self.latest {
             Some((_, Some(v))) => Some(v),
             _ => self.set_once.first().map(|(_, v)| v),
@@ -92,7 +92,7 @@ impl<V> Default for SmallMap<V> {
 
 impl<V> SmallMap<V> {
     /// The value of `key`, inserted with `make` if absent.
-    pub fn entry_or_insert_with(&mut self, key: u32, make: impl FnOnce() -> V) -> &mut V {
+    pub(crate) fn entry_or_insert_with(&mut self, key: u32, make: impl FnOnce() -> V) -> &mut V {
         let at = match self.entries.binary_search_by_key(&key, |(k, _)| *k) {
             Ok(at) => at,
             Err(at) => {
@@ -105,7 +105,7 @@ impl<V> SmallMap<V> {
 
     /// Appends an entry whose key is larger than every key present (false otherwise, and
     /// nothing is added): restore builds maps in linear time and refuses unsorted input.
-    pub fn push_ascending(&mut self, key: u32, value: V) -> bool {
+    pub(crate) fn push_ascending(&mut self, key: u32, value: V) -> bool {
         if self.entries.last().is_some_and(|(k, _)| *k >= key) {
             return false;
         }
@@ -114,12 +114,12 @@ impl<V> SmallMap<V> {
     }
 
     /// Entries in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// Number of entries.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 }
@@ -139,7 +139,7 @@ pub(crate) struct Contents {
 
 impl Contents {
     /// Counts one event with name `name` at effective time `ts`.
-    pub fn add_event(&mut self, name: u32, ts: i64) {
+    pub(crate) fn add_event(&mut self, name: u32, ts: i64) {
         self.event_count += 1;
         *self.by_name.entry_or_insert_with(name, || 0) += 1;
         self.first_seen = Some(self.first_seen.map_or(ts, |f| f.min(ts)));
@@ -147,12 +147,12 @@ impl Contents {
     }
 
     /// The cell of attribute `key`, created empty if new.
-    pub fn cell(&mut self, key: u32) -> &mut AttrCell {
+    pub(crate) fn cell(&mut self, key: u32) -> &mut AttrCell {
         self.attrs.entry_or_insert_with(key, AttrCell::default)
     }
 
     /// Joins `other` into `self`.
-    pub fn join(&mut self, other: &Contents) {
+    pub(crate) fn join(&mut self, other: &Contents) {
         for (k, cell) in other.attrs.iter() {
             self.cell(*k).join(cell);
         }

@@ -21,8 +21,8 @@ mod snapshot;
 
 pub use config::{Config, OnCidConflict};
 pub use profile::{
-    anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, Profile, ProfileKind, Reason,
-    Rejection,
+    anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, EdgeKind, Explanation,
+    ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
 };
 pub use resolver::{Applied, ApplyError, Resolver};
 pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};

@@ -229,6 +229,11 @@ fn example_9_unlink_corrects_the_past() {
     let a = by_uid(&r, "A", 0);
     assert_eq!(a.kind, ProfileKind::Anonymous);
     assert_eq!(a.event_count, 1);
+    // Future events of the unlinked current epoch go to the anonymous profile.
+    let (r, _) = fold(&[identify("A", "u1"), event("A"), unlink("A", "u1"), event("A")]);
+    assert_eq!(by_uid(&r, "A", 0).event_count, 2);
+    assert_eq!(by_uid(&r, "A", 0).kind, ProfileKind::Anonymous);
+    assert_eq!(by_cid(&r, "u1").event_count, 0);
     // Unlink forbids nothing: the same epoch links again.
     let (r, _) = fold(&[identify("A", "u1"), event("A"), unlink("A", "u1"), identify("A", "u1")]);
     assert_eq!(by_cid(&r, "u1").event_count, 1);
@@ -482,7 +487,16 @@ fn changes_report_creation_joins_splits_and_rejections() {
     assert_eq!(split, expected);
     assert_eq!(apply(&mut r, identify("A", "null")), vec![Change::Rejected { lsn: 5, reason: Reason::BlockedValue }]);
     let reset = apply(&mut r, identify("A", "u2"));
-    assert!(reset.contains(&Change::ImplicitReset { lsn: 6 }), "{reset:?}");
+    let a1 = anonymous_profile_id(&uid("A"), 1);
+    assert_eq!(
+        reset,
+        vec![
+            Change::ImplicitReset { lsn: 6 },
+            Change::Created { profile: a1 },
+            Change::Retired { profile: a1, into: pid("u2") },
+            Change::Changed { profile: pid("u2") },
+        ]
+    );
 }
 
 // ---- decisions documented in docs/SEMANTICS.md ------------------------------------------------
@@ -501,4 +515,51 @@ fn reset_of_a_never_seen_uid_starts_epoch_one() {
     assert!(r.profile_by_uid_epoch(&uid("A"), 0).is_none());
     assert_eq!(by_uid(&r, "A", 1).event_count, 1);
     assert_eq!(r.profiles().len(), 1);
+}
+
+#[test]
+fn events_and_attributes_on_a_cid_create_the_customer() {
+    let server_event = Record::Event {
+        target: Target::Cid(cid("u9")),
+        name: "invoice".into(),
+        props: Map::new(),
+        session_id: None,
+        ts: Some(Timestamp(7)),
+    };
+    let server_attrs = Record::Attributes {
+        target: Target::Cid(cid("u9")),
+        set: map(&[("tier", 2)]),
+        set_once: Map::new(),
+        unset: Vec::new(),
+        ts: Some(Timestamp(8)),
+    };
+    let (r, out) = fold(&[server_event, server_attrs, identify("A", "u9")]);
+    assert_eq!(out, vec![Applied::Accepted; 3]);
+    let p = by_cid(&r, "u9");
+    assert_eq!(p.kind, ProfileKind::Customer);
+    assert_eq!((p.event_count, p.first_seen), (1, Some(Timestamp(7))));
+    assert_eq!(attr_map(&p), BTreeMap::from([("tier".into(), 2)]));
+    assert_eq!(devices(&p), ["A#0"]);
+}
+
+#[test]
+fn unmerge_of_a_middle_customer_splits_three_ways() {
+    // u1 -> u2 -> u3 by two merges (u2 was primary when merged into u3); u4 -> u2 too.
+    let (r, _) = fold(&[
+        identify("A", "u1"),
+        identify("B", "u2"),
+        identify("C", "u3"),
+        identify("D", "u4"),
+        merge("u1", "u2"),
+        merge("u4", "u2"),
+        merge("u2", "u3"),
+        unmerge("u2"),
+    ]);
+    // Every merge edge touching u2 is gone: u1, u4, u2 and u3 stand alone with their devices.
+    for (c, d) in [("u1", "A#0"), ("u2", "B#0"), ("u3", "C#0"), ("u4", "D#0")] {
+        let p = by_cid(&r, c);
+        assert_eq!(p.cids, vec![cid(c)], "{c}");
+        assert_eq!(devices(&p), [d]);
+    }
+    assert_eq!(r.profiles().len(), 4);
 }

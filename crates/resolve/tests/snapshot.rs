@@ -135,6 +135,37 @@ proptest! {
         }
     }
 
+    /// A rejected record changes nothing: whatever it was, replacing it with a record that is
+    /// trivially rejected (an identify of a blocked cid) gives the same profiles and explanations.
+    #[test]
+    fn a_rejected_record_changes_nothing(records in prop::collection::vec(record(), 1..40), strict in any::<bool>()) {
+        let log = entries(&records);
+        let mut r = Resolver::new(config(strict));
+        let mut rejected = Vec::new();
+        for (i, e) in log.iter().enumerate() {
+            if let idres_resolve::Applied::Rejected(_) = r.apply(i as u64, e).unwrap() {
+                rejected.push(i);
+            }
+        }
+        let trivial = Record::Identify { uid: None, cid: Cid::from_wire_bytes(b"null".to_vec()), attrs: Map::new(), ts: None };
+        for k in rejected {
+            let mut other = log.clone();
+            other[k].record = trivial.clone();
+            let o = fold(config(strict), &other);
+            prop_assert_eq!(o.profiles(), r.profiles(), "replacing rejected record {} changed the profiles", k);
+            // Explain also lists an id's rejections (which differ by construction): compare the rest.
+            let graph_part = |e: Option<idres_resolve::Explanation>| {
+                e.map(|e| (e.node, e.path, e.implicit_resets)).unwrap_or((None, Vec::new(), Vec::new()))
+            };
+            for u in 0..UIDS.len() {
+                prop_assert_eq!(graph_part(o.explain_uid(&uid(u))), graph_part(r.explain_uid(&uid(u))));
+            }
+            for c in 0..CIDS.len() {
+                prop_assert_eq!(graph_part(o.explain_cid(&cid(c))), graph_part(r.explain_cid(&cid(c))));
+            }
+        }
+    }
+
     /// A flipped byte anywhere in a snapshot is refused (checksums), never a panic.
     #[test]
     fn damaged_snapshot_is_refused(records in prop::collection::vec(record(), 1..25), at in any::<prop::sample::Index>(), mask in 1u8..=255) {

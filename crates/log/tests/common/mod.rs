@@ -9,7 +9,7 @@ use idres_log::{BatchBuilder, Durability, Log, LogOptions, Lsn};
 
 /// A temporary directory, on tmpfs where there is one: these tests check logic, not the disk, and
 /// thousands of fsyncs on a real disk would make them slow. The crash tests use real disks.
-pub fn tempdir() -> tempfile::TempDir {
+pub(crate) fn tempdir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {
         if let Ok(d) = tempfile::Builder::new().prefix("idres-log-test").tempdir_in(shm) {
@@ -20,12 +20,12 @@ pub fn tempdir() -> tempfile::TempDir {
 }
 
 /// Number of proptest cases: `PROPTEST_CASES` if set, else `default`.
-pub fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Small segments so that a few batches roll over.
-pub fn small_opts() -> LogOptions {
+pub(crate) fn small_opts() -> LogOptions {
     LogOptions {
         segment_bytes: 4096,
         frame_payload_bytes_max: 2048,
@@ -34,7 +34,7 @@ pub fn small_opts() -> LogOptions {
     }
 }
 
-pub fn batch(records: &[Vec<u8>]) -> BatchBuilder {
+pub(crate) fn batch(records: &[Vec<u8>]) -> BatchBuilder {
     let mut b = BatchBuilder::new(1);
     for r in records {
         b.push(r).unwrap();
@@ -43,14 +43,14 @@ pub fn batch(records: &[Vec<u8>]) -> BatchBuilder {
 }
 
 /// Reads every record from `from` to the end; panics on error.
-pub fn read_all(log: &Log, from: Lsn) -> Vec<(Lsn, Vec<u8>)> {
+pub(crate) fn read_all(log: &Log, from: Lsn) -> Vec<(Lsn, Vec<u8>)> {
     let mut out = Vec::new();
     log.reader(from).unwrap().for_each_record(|lsn, r| out.push((lsn, r.to_vec()))).unwrap();
     out
 }
 
 /// The segment files of a log directory, in order.
-pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -61,7 +61,7 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Byte offsets and total sizes of the frames in a segment file (walked by headers only).
-pub fn frame_offsets(path: &Path) -> Vec<(u64, u64)> {
+pub(crate) fn frame_offsets(path: &Path) -> Vec<(u64, u64)> {
     let buf = fs::read(path).unwrap();
     let mut at = SEGMENT_HEADER_BYTES;
     let mut out = Vec::new();
@@ -77,7 +77,7 @@ pub fn frame_offsets(path: &Path) -> Vec<(u64, u64)> {
 }
 
 /// Copies a log directory (segment files only) into a new temporary directory.
-pub fn copy_dir(from: &Path) -> tempfile::TempDir {
+pub(crate) fn copy_dir(from: &Path) -> tempfile::TempDir {
     let to = tempdir();
     for p in segment_files(from) {
         fs::copy(&p, to.path().join(p.file_name().unwrap())).unwrap();

@@ -5,17 +5,17 @@ use idres_model::{Cid, Entry, Map, Record, Target, Timestamp, Uid, Value};
 use idres_resolve::{Config, OnCidConflict};
 use proptest::prelude::*;
 
-pub const UUID_UPPER: &str = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8";
-pub const UUID_BRACED: &str = "{6ba7b810-9dad-11d1-80b4-00c04fd430c8}";
-pub const UUID_CANONICAL: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+pub(crate) const UUID_UPPER: &str = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8";
+pub(crate) const UUID_BRACED: &str = "{6ba7b810-9dad-11d1-80b4-00c04fd430c8}";
+pub(crate) const UUID_CANONICAL: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
 
 /// An id as a log may hold it: unvalidated, not canonicalised.
-pub fn uid(s: &str) -> Uid {
+pub(crate) fn uid(s: &str) -> Uid {
     Uid::from_wire_bytes(s.as_bytes().to_vec())
 }
 
 /// A cid as a log may hold it: unvalidated.
-pub fn cid(s: &str) -> Cid {
+pub(crate) fn cid(s: &str) -> Cid {
     Cid::from_wire_bytes(s.as_bytes().to_vec())
 }
 
@@ -25,17 +25,17 @@ fn uuid_form() -> Uid {
 
 /// Every uid the generators use: three texts (`0d` sorts before the UUID as text, after it as
 /// `Uid`), one UUID in three forms, a blocked one and a malformed one.
-pub fn uid_alphabet() -> Vec<Uid> {
+pub(crate) fn uid_alphabet() -> Vec<Uid> {
     vec![uid("A"), uid("B"), uid("0d"), uid(UUID_UPPER), uid(UUID_BRACED), uuid_form(), uid("null"), uid(" x")]
 }
 
 /// Every cid the generators use: three plain ones, `A` and the canonical UUID text (self-links
 /// with uids `A` and the UUID), a blocked one and a malformed one.
-pub fn cid_alphabet() -> Vec<Cid> {
+pub(crate) fn cid_alphabet() -> Vec<Cid> {
     vec![cid("c1"), cid("c2"), cid("c3"), cid("A"), cid(UUID_CANONICAL), cid("null"), cid(" x")]
 }
 
-pub fn arb_uid() -> impl Strategy<Value = Uid> {
+pub(crate) fn arb_uid() -> impl Strategy<Value = Uid> {
     prop_oneof![
         3 => Just(uid("A")),
         3 => Just(uid("B")),
@@ -48,7 +48,7 @@ pub fn arb_uid() -> impl Strategy<Value = Uid> {
     ]
 }
 
-pub fn arb_cid() -> impl Strategy<Value = Cid> {
+pub(crate) fn arb_cid() -> impl Strategy<Value = Cid> {
     prop_oneof![
         4 => Just(cid("c1")),
         4 => Just(cid("c2")),
@@ -61,7 +61,7 @@ pub fn arb_cid() -> impl Strategy<Value = Cid> {
 }
 
 /// A good cid only (for operator records that should mostly find their target).
-pub fn arb_good_cid() -> impl Strategy<Value = Cid> {
+pub(crate) fn arb_good_cid() -> impl Strategy<Value = Cid> {
     prop_oneof![4 => Just(cid("c1")), 4 => Just(cid("c2")), 3 => Just(cid("c3")), 1 => Just(cid("A"))]
 }
 
@@ -105,7 +105,7 @@ fn arb_name() -> impl Strategy<Value = String> {
 }
 
 /// One record of any of the seven kinds.
-pub fn arb_record() -> impl Strategy<Value = Record> {
+pub(crate) fn arb_record() -> impl Strategy<Value = Record> {
     prop_oneof![
         6 => (prop::option::weighted(0.85, arb_uid()), arb_cid(), arb_good_map(), arb_ts())
             .prop_map(|(uid, cid, attrs, ts)| Record::Identify { uid, cid, attrs, ts }),
@@ -127,7 +127,7 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
 }
 
 /// Stamps records with `appended_at` that starts at 1000 and grows by 0..=2 per record.
-pub fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Entry>> {
+pub(crate) fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Entry>> {
     prop::collection::vec((arb_record(), 0i64..3), len).prop_map(|records| {
         let mut at = 1000;
         records
@@ -141,7 +141,7 @@ pub fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Ent
 }
 
 /// Small limits and either conflict policy.
-pub fn arb_config() -> impl Strategy<Value = Config> {
+pub(crate) fn arb_config() -> impl Strategy<Value = Config> {
     (2u32..=3, 2u32..=3, any::<bool>()).prop_map(|(devices, customers, reject)| Config {
         max_devices_per_profile: devices,
         max_customers_per_profile: customers,
@@ -151,6 +151,6 @@ pub fn arb_config() -> impl Strategy<Value = Config> {
 }
 
 /// The number of cases: `PROPTEST_CASES` if set, else `default`.
-pub fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }

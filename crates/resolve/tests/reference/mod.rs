@@ -7,7 +7,7 @@
 //! is silent (check order, node creation, limit arithmetic, implicit reset, merge roots, unlink).
 #![allow(dead_code)]
 
-pub mod gen;
+pub(crate) mod gen;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 /// A node of the identity graph.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Node {
+pub(crate) enum Node {
     /// Device node (canonical uid, epoch).
     Device(Uid, u32),
     /// Customer node.
@@ -28,7 +28,7 @@ pub enum Node {
 
 /// One attribute write: slot 0 = set_once, 1 = set, 2 = unset (value `None`).
 #[derive(Debug, Clone)]
-pub struct Write {
+pub(crate) struct Write {
     pub node: Node,
     pub key: String,
     pub ts: Timestamp,
@@ -39,7 +39,7 @@ pub struct Write {
 
 /// One event.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub(crate) struct Event {
     pub node: Node,
     pub lsn: Lsn,
     pub name: String,
@@ -48,7 +48,7 @@ pub struct Event {
 
 /// What the accepted records did, for coverage checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Merges that added a merge edge.
     pub merges: u64,
     /// Unmerges that removed at least one merge edge.
@@ -62,7 +62,7 @@ pub struct Stats {
 }
 
 #[derive(Debug, Clone)]
-pub struct Reference {
+pub(crate) struct Reference {
     pub config: Config,
     validator: IdValidator,
     next_lsn: Lsn,
@@ -93,7 +93,7 @@ fn reason_of(rejection: &IdRejection) -> Reason {
 }
 
 impl Reference {
-    pub fn new(config: Config) -> Reference {
+    pub(crate) fn new(config: Config) -> Reference {
         Reference {
             validator: IdValidator::new(config.blocked.clone()),
             config,
@@ -111,27 +111,27 @@ impl Reference {
         }
     }
 
-    pub fn next_lsn(&self) -> Lsn {
+    pub(crate) fn next_lsn(&self) -> Lsn {
         self.next_lsn
     }
 
     // ---- graph helpers -------------------------------------------------------------------
 
-    pub fn epoch(&self, uid: &Uid) -> u32 {
+    pub(crate) fn epoch(&self, uid: &Uid) -> u32 {
         self.epochs.get(uid).copied().unwrap_or(0)
     }
 
-    pub fn exists(&self, node: &Node) -> bool {
+    pub(crate) fn exists(&self, node: &Node) -> bool {
         self.nodes.contains(node)
     }
 
     /// Whether this device node was an anonymous profile after some record.
-    pub fn was_ever_anonymous(&self, node: &Node) -> bool {
+    pub(crate) fn was_ever_anonymous(&self, node: &Node) -> bool {
         self.ever_anonymous.contains(node)
     }
 
     /// The customer a device node is linked to, if any.
-    pub fn link_of(&self, device: &Node) -> Option<Cid> {
+    pub(crate) fn link_of(&self, device: &Node) -> Option<Cid> {
         let found: Vec<&Cid> = self.links.iter().filter(|(d, _, _)| d == device).map(|(_, c, _)| c).collect();
         assert!(found.len() <= 1, "device node {device:?} has {} link edges", found.len());
         found.first().map(|c| (*c).clone())
@@ -161,7 +161,7 @@ impl Reference {
     }
 
     /// The connected component of an existing node (BFS from scratch), sorted.
-    pub fn component_of(&self, start: &Node) -> Vec<Node> {
+    pub(crate) fn component_of(&self, start: &Node) -> Vec<Node> {
         let mut seen = BTreeSet::new();
         let mut queue = VecDeque::new();
         seen.insert(start.clone());
@@ -177,7 +177,7 @@ impl Reference {
     }
 
     /// Every component, each sorted, in order of their smallest node.
-    pub fn components(&self) -> Vec<Vec<Node>> {
+    pub(crate) fn components(&self) -> Vec<Vec<Node>> {
         let mut done: BTreeSet<Node> = BTreeSet::new();
         let mut out = Vec::new();
         for n in &self.nodes {
@@ -202,7 +202,7 @@ impl Reference {
     }
 
     /// The customer node of a component without an outgoing merge edge (exactly one).
-    pub fn primary(&self, comp: &[Node]) -> Cid {
+    pub(crate) fn primary(&self, comp: &[Node]) -> Cid {
         let roots: Vec<Cid> = comp
             .iter()
             .filter_map(|n| match n {
@@ -245,7 +245,7 @@ impl Reference {
 
     /// Applies the record at `lsn` (which must be the next one). A rejection changes nothing
     /// except the rejection list.
-    pub fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<(), Reason> {
+    pub(crate) fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<(), Reason> {
         assert_eq!(lsn, self.next_lsn, "LSNs must be consecutive");
         self.next_lsn += 1;
         let before = self.clone();
@@ -568,7 +568,7 @@ impl Reference {
     }
 
     /// Every profile, sorted by id.
-    pub fn profiles(&self) -> Vec<Profile> {
+    pub(crate) fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = self.components().iter().map(|c| self.build_profile(c)).collect();
         out.sort_by_key(|p| p.id);
         out
@@ -581,18 +581,18 @@ impl Reference {
         Some(self.build_profile(&self.component_of(node)))
     }
 
-    pub fn profile_by_cid(&self, cid: &Cid) -> Option<Profile> {
+    pub(crate) fn profile_by_cid(&self, cid: &Cid) -> Option<Profile> {
         self.profile_of_node(&Node::Customer(cid.clone()))
     }
 
     /// The profile of the uid's current epoch; the uid is canonicalised first.
-    pub fn profile_by_uid(&self, uid: &Uid) -> Option<Profile> {
+    pub(crate) fn profile_by_uid(&self, uid: &Uid) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
         let epoch = self.epoch(&uid);
         self.profile_of_node(&Node::Device(uid, epoch))
     }
 
-    pub fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
+    pub(crate) fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
         self.profile_of_node(&Node::Device(uid, epoch))
     }
@@ -600,7 +600,7 @@ impl Reference {
     /// A current profile id, or an id that was a profile's id once: the profile that now holds
     /// the node it named. (A customer node is a profile of its own when created; a device node's
     /// anonymous id counts once it was an anonymous profile.)
-    pub fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
+    pub(crate) fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
         let node = self.issued_ids.get(&id)?;
         self.profile_of_node(node)
     }
