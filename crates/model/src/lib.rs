@@ -39,15 +39,17 @@
 pub mod codec;
 pub mod id;
 pub mod limits;
+pub mod profile;
 pub mod record;
 pub mod validate;
 pub mod value;
 
 pub use codec::{
-    decode_entry, decode_entry_with_schema, decode_value_prefix, encode_entry, encode_entry_into, encode_value_into,
-    CodecError, CODEC_ID, SCHEMA_VERSION,
+    decode_entry, decode_entry_with_schema, decode_profile, decode_value_prefix, encode_entry, encode_entry_into,
+    encode_profile_into, encode_value_into, CodecError, CODEC_ID, SCHEMA_VERSION,
 };
 pub use id::{Cid, IdError, IdKind, Uid};
+pub use profile::{DeviceRef, Profile, ProfileKind};
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};
 pub use validate::{BlockedList, IdRejection, IdValidator};
 pub use value::{Map, Value, ValueError};

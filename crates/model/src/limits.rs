@@ -46,3 +46,19 @@ pub const ATTRIBUTE_KEYS_PER_RECORD_MAX: usize = 256;
 /// a larger input; it is also the byte limit given to the decoder, so no length claimed by
 /// hostile bytes can make it allocate more than this.
 pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest encoded stored profile, in bytes (the store's decode limit). A profile holds up to
+/// `max_customers_per_profile` cids and `max_devices_per_profile` devices, plus its attributes
+/// and per-name counts; no history.
+pub const PROFILE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Most attributes a stored profile may carry. The fold does not cap attribute keys per profile
+/// yet; a profile past this cannot be stored and the store reports it.
+pub const PROFILE_ATTRIBUTES_MAX: usize = 65_536;
+
+/// Most distinct event names a stored profile may carry (same caveat as attributes).
+pub const PROFILE_EVENT_NAMES_MAX: usize = 65_536;
+
+/// Most cids or devices a stored profile may list (well above the fold's default limits of 100
+/// customers and 1000 devices per profile).
+pub const PROFILE_IDS_MAX: usize = 1 << 20;

@@ -48,6 +48,16 @@ pub type CodecConfig = Configuration<LittleEndian, Fixint, Limit<RECORD_BYTES_MA
 pub const CONFIG: CodecConfig =
     bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<{ RECORD_BYTES_MAX }>();
 
+/// The bincode configuration of stored profiles (the store's values): as [`CONFIG`], with the
+/// decode limit [`crate::limits::PROFILE_BYTES_MAX`].
+pub type ProfileConfig = Configuration<LittleEndian, Fixint, Limit<{ crate::limits::PROFILE_BYTES_MAX }>>;
+
+/// See [`ProfileConfig`].
+pub const PROFILE_CONFIG: ProfileConfig = bincode::config::standard()
+    .with_little_endian()
+    .with_fixed_int_encoding()
+    .with_limit::<{ crate::limits::PROFILE_BYTES_MAX }>();
+
 /// The tag bytes of the encoding. They are part of the on-disk format: never renumber one.
 pub mod tag {
     /// `Option::None`.
@@ -285,6 +295,58 @@ pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
     match decoded {
         Err(source) => Err(CodecError::Decode { offset: consumed, source }),
         Ok(value) => Ok((value, consumed)),
+    }
+}
+
+/// Appends a stored profile to `buf`: every field of `profile` but its history (the store keeps
+/// none; history stays in the fold). Fails on a profile over the profile limits; on error `buf`
+/// is unchanged.
+pub fn encode_profile_into(profile: &crate::profile::Profile, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    let start = buf.len();
+    let mut encoder = EncoderImpl::new(ProfileAppend { buf: &mut *buf, written: 0 }, PROFILE_CONFIG);
+    let encoded = wire::encode_profile(&mut encoder, profile);
+    let written = encoder.into_writer().written;
+    let max = crate::limits::PROFILE_BYTES_MAX;
+    let result = match encoded {
+        Err(source) => Err(CodecError::Encode { source }),
+        Ok(()) if written > max => Err(CodecError::TooLarge { len: written, max }),
+        Ok(()) => Ok(()),
+    };
+    if result.is_err() {
+        buf.truncate(start);
+    }
+    result
+}
+
+/// Decodes a stored profile that fills `bytes` exactly; its `history` is empty.
+pub fn decode_profile(bytes: &[u8]) -> Result<crate::profile::Profile, CodecError> {
+    let max = crate::limits::PROFILE_BYTES_MAX;
+    if bytes.len() > max {
+        return Err(CodecError::TooLarge { len: bytes.len(), max });
+    }
+    let mut decoder = DecoderImpl::new(PositionedReader { bytes, pos: 0 }, PROFILE_CONFIG, ());
+    let decoded = wire::decode_profile(&mut decoder);
+    let consumed = decoder.reader().pos;
+    match decoded {
+        Err(source) => Err(CodecError::Decode { offset: consumed, source }),
+        Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
+        Ok(p) => Ok(p),
+    }
+}
+
+/// As [`BoundedAppend`], for the profile limit.
+struct ProfileAppend<'a> {
+    buf: &'a mut Vec<u8>,
+    written: usize,
+}
+
+impl Writer for ProfileAppend<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.written = self.written.saturating_add(bytes.len());
+        if self.written <= crate::limits::PROFILE_BYTES_MAX {
+            self.buf.extend_from_slice(bytes);
+        }
+        Ok(())
     }
 }
 

@@ -446,3 +446,118 @@ impl<Context> Decode<Context> for Entry {
     }
 }
 bincode::impl_borrow_decode!(Entry);
+
+// ---------------------------------------------------------------------------------------------
+// Stored profiles (the store's values): every field of a profile but its history.
+
+use crate::limits::{PROFILE_ATTRIBUTES_MAX, PROFILE_EVENT_NAMES_MAX, PROFILE_IDS_MAX};
+use crate::profile::{DeviceRef, Profile, ProfileKind};
+
+/// Version byte that starts a stored profile.
+pub(crate) const PROFILE_LAYOUT_VERSION: u8 = 1;
+
+pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &Profile) -> Result<(), EncodeError> {
+    PROFILE_LAYOUT_VERSION.encode(encoder)?;
+    encoder.writer().write(p.id.as_bytes())?;
+    match p.kind {
+        ProfileKind::Customer => 0u8,
+        ProfileKind::Anonymous => 1u8,
+    }
+    .encode(encoder)?;
+    encode_option(encoder, p.primary_cid.as_ref(), |e, c| c.encode(e))?;
+    let too_many = |n: usize, max: usize, what: &'static str| {
+        if n > max {
+            Err(EncodeError::OtherString(format!("profile has {n} {what}, over the limit of {max}")))
+        } else {
+            Ok(())
+        }
+    };
+    too_many(p.cids.len(), PROFILE_IDS_MAX, "cids")?;
+    encode_len(encoder, p.cids.len())?;
+    for c in &p.cids {
+        c.encode(encoder)?;
+    }
+    too_many(p.uids.len(), PROFILE_IDS_MAX, "devices")?;
+    encode_len(encoder, p.uids.len())?;
+    for d in &p.uids {
+        d.uid.encode(encoder)?;
+        d.epoch.encode(encoder)?;
+    }
+    too_many(p.attributes.len(), PROFILE_ATTRIBUTES_MAX, "attributes")?;
+    encode_len(encoder, p.attributes.len())?;
+    for (k, v) in &p.attributes {
+        check_key(k).map_err(value_error)?;
+        encode_bytes(encoder, k.as_bytes())?;
+        encode_value(encoder, v, 0)?;
+    }
+    p.event_count.encode(encoder)?;
+    too_many(p.events_by_name.len(), PROFILE_EVENT_NAMES_MAX, "event names")?;
+    encode_len(encoder, p.events_by_name.len())?;
+    for (n, c) in &p.events_by_name {
+        encode_bytes(encoder, n.as_bytes())?;
+        c.encode(encoder)?;
+    }
+    encode_option(encoder, p.first_seen.as_ref(), |e, t| t.0.encode(e))?;
+    encode_option(encoder, p.last_seen.as_ref(), |e, t| t.0.encode(e))
+}
+
+pub(crate) fn decode_profile<D: Decoder>(decoder: &mut D) -> Result<Profile, DecodeError> {
+    let version = u8::decode(decoder)?;
+    if version != PROFILE_LAYOUT_VERSION {
+        return Err(DecodeError::OtherString(format!("stored profile layout {version}, this build reads 1")));
+    }
+    let id = uuid::Uuid::from_bytes(<[u8; 16]>::decode(decoder)?);
+    const KINDS: AllowedEnumVariants = AllowedEnumVariants::Range { min: 0, max: 1 };
+    let kind = match decode_tag(decoder, "ProfileKind", &KINDS, 1)? {
+        0 => ProfileKind::Customer,
+        _ => ProfileKind::Anonymous,
+    };
+    let primary_cid = decode_option(decoder, |d| Cid::decode(d))?;
+    let n = decode_len(decoder, PROFILE_IDS_MAX, "profile cids")?;
+    let mut cids = Vec::with_capacity(n.min(LIST_RESERVE_MAX));
+    for _ in 0..n {
+        cids.push(Cid::decode(decoder)?);
+    }
+    let n = decode_len(decoder, PROFILE_IDS_MAX, "profile devices")?;
+    let mut uids = Vec::with_capacity(n.min(LIST_RESERVE_MAX));
+    for _ in 0..n {
+        let uid = Uid::decode(decoder)?;
+        uids.push(DeviceRef { uid, epoch: u32::decode(decoder)? });
+    }
+    let n = decode_len(decoder, PROFILE_ATTRIBUTES_MAX, "profile attributes")?;
+    let mut attributes = Map::new();
+    for _ in 0..n {
+        let key = decode_string(decoder, VALUE_KEY_BYTES_MAX, "attribute key")?;
+        if attributes.last_key_value().is_some_and(|(last, _)| key.as_str() <= last.as_str()) {
+            return Err(DecodeError::Other("profile attribute keys are not strictly increasing"));
+        }
+        let value = decode_value(decoder, 0)?;
+        attributes.insert(key, value);
+    }
+    let event_count = u64::decode(decoder)?;
+    let n = decode_len(decoder, PROFILE_EVENT_NAMES_MAX, "profile event names")?;
+    let mut events_by_name = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let name = decode_string(decoder, RECORD_BYTES_MAX, "event name")?;
+        if events_by_name.last_key_value().is_some_and(|(last, _): (&String, _)| name.as_str() <= last.as_str()) {
+            return Err(DecodeError::Other("profile event names are not strictly increasing"));
+        }
+        let count = u64::decode(decoder)?;
+        events_by_name.insert(name, count);
+    }
+    let first_seen = decode_option(decoder, |d| i64::decode(d).map(Timestamp))?;
+    let last_seen = decode_option(decoder, |d| i64::decode(d).map(Timestamp))?;
+    Ok(Profile {
+        id,
+        kind,
+        primary_cid,
+        cids,
+        uids,
+        attributes,
+        event_count,
+        events_by_name,
+        first_seen,
+        last_seen,
+        history: Vec::new(),
+    })
+}

@@ -1,0 +1,121 @@
+//! Stored profiles: a committed fixture pins the bytes; round trips keep every field but history;
+//! hostile bytes are refused without panicking or allocating for what is not there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use idres_model::{
+    decode_profile, encode_profile_into, Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp, Uid, Value,
+};
+use proptest::prelude::*;
+
+fn sample() -> Profile {
+    let mut attributes = Map::new();
+    attributes.insert("plan".into(), Value::String("pro".into()));
+    attributes.insert("score".into(), Value::Float(-0.5));
+    attributes.insert("tags".into(), Value::List(vec![Value::Int(1), Value::Null, Value::Bool(true)]));
+    Profile {
+        id: uuid::Uuid::from_u128(0x1234_5678_9abc_4def_8123_456789abcdef),
+        kind: ProfileKind::Customer,
+        primary_cid: Some(Cid::parse("u2").unwrap()),
+        cids: vec![Cid::parse("u2").unwrap(), Cid::parse("Łukasz").unwrap()],
+        uids: vec![
+            DeviceRef { uid: Uid::parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8").unwrap(), epoch: 0 },
+            DeviceRef { uid: Uid::parse("web-7").unwrap(), epoch: 3 },
+        ],
+        attributes,
+        event_count: 42,
+        events_by_name: BTreeMap::from([("buy".to_string(), 2), ("view".to_string(), 40)]),
+        first_seen: Some(Timestamp(1_700_000_000_000_000)),
+        last_seen: Some(Timestamp(1_700_000_100_000_000)),
+        history: vec![1, 2, 3],
+    }
+}
+
+fn without_history(p: &Profile) -> Profile {
+    Profile { history: Vec::new(), ..p.clone() }
+}
+
+#[test]
+fn fixture_pins_the_stored_bytes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/profile.bin");
+    let mut bytes = Vec::new();
+    encode_profile_into(&sample(), &mut bytes).unwrap();
+    if std::env::var("IDRES_BLESS").is_ok() {
+        std::fs::write(path, &bytes).unwrap();
+    }
+    let fixture = std::fs::read(path).expect("fixture exists (IDRES_BLESS=1 writes it)");
+    assert_eq!(decode_profile(&fixture).unwrap(), without_history(&sample()));
+    assert_eq!(bytes, fixture, "the stored profile layout changed: bump its version");
+}
+
+#[test]
+fn over_limit_and_trailing_bytes_are_refused() {
+    let mut bytes = Vec::new();
+    encode_profile_into(&sample(), &mut bytes).unwrap();
+    bytes.push(0);
+    assert!(decode_profile(&bytes).is_err());
+    bytes.pop();
+    for cut in 0..bytes.len() {
+        assert!(decode_profile(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut p = sample();
+    for i in 0..70_000 {
+        p.attributes.insert(format!("k{i}"), Value::Null);
+    }
+    let mut out = vec![7u8];
+    assert!(encode_profile_into(&p, &mut out).is_err());
+    assert_eq!(out, vec![7u8], "a refused profile leaves the buffer unchanged");
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    (
+        any::<u128>(),
+        any::<bool>(),
+        prop::collection::vec("[a-z]{1,8}", 0..4),
+        prop::collection::vec(("[a-z0-9]{1,8}", 0u32..5), 0..4),
+        prop::collection::btree_map("[a-z]{1,6}", any::<i64>().prop_map(Value::Int), 0..5),
+        prop::collection::btree_map("[a-z]{1,6}", 1u64..100, 0..4),
+        prop::option::of(any::<i64>()),
+    )
+        .prop_map(|(id, customer, cids, uids, attributes, names, seen)| Profile {
+            id: uuid::Uuid::from_u128(id),
+            kind: if customer { ProfileKind::Customer } else { ProfileKind::Anonymous },
+            primary_cid: cids.first().map(|c| Cid::parse(c).unwrap()),
+            cids: cids.iter().map(|c| Cid::parse(c).unwrap()).collect(),
+            uids: uids.into_iter().map(|(u, e)| DeviceRef { uid: Uid::parse(&u).unwrap(), epoch: e }).collect(),
+            attributes,
+            event_count: names.values().sum(),
+            events_by_name: names,
+            first_seen: seen.map(Timestamp),
+            last_seen: seen.map(Timestamp),
+            history: vec![9],
+        })
+}
+
+proptest! {
+    #[test]
+    fn round_trip_keeps_all_but_history(p in profile()) {
+        let mut bytes = Vec::new();
+        encode_profile_into(&p, &mut bytes).unwrap();
+        let back = decode_profile(&bytes).unwrap();
+        prop_assert_eq!(&back, &without_history(&p));
+        let mut again = Vec::new();
+        encode_profile_into(&back, &mut again).unwrap();
+        prop_assert_eq!(again, bytes);
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512), p in profile(), at in any::<prop::sample::Index>(), x in 1u8..=255) {
+        let _ = decode_profile(&bytes);
+        let mut good = Vec::new();
+        encode_profile_into(&p, &mut good).unwrap();
+        let i = at.index(good.len());
+        good[i] ^= x;
+        if let Ok(q) = decode_profile(&good) {
+            let mut re = Vec::new();
+            encode_profile_into(&q, &mut re).unwrap();
+            prop_assert_eq!(re, good, "accepted bytes must be canonical");
+        }
+    }
+}
