@@ -15,7 +15,7 @@ fn sample() -> Profile {
     attributes.insert("score".into(), Value::Float(-0.5));
     attributes.insert("tags".into(), Value::List(vec![Value::Int(1), Value::Null, Value::Bool(true)]));
     Profile {
-        id: uuid::Uuid::from_u128(0x1234_5678_9abc_4def_8123_456789abcdef),
+        id: uuid::Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef),
         kind: ProfileKind::Customer,
         primary_cid: Some(Cid::parse("u2").unwrap()),
         cids: vec![Cid::parse("u2").unwrap(), Cid::parse("Łukasz").unwrap()],
