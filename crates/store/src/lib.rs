@@ -1,0 +1,105 @@
+//! idres-store: the persisted read model — profiles by id, CID and UID — behind [`ProfileStore`].
+//!
+//! The store is a **cache of the log**: the engine feeds it, off the acknowledgement path, one
+//! [`StoreBatch`] per flush (the newest version of each changed profile, coalesced, never one write
+//! per record), and a store that is missing, behind or damaged is rebuilt from the log. So its
+//! damage costs a rebuild, never data. It keeps no event history (that stays in the fold).
+//!
+//! Two implementations share one contract and one test suite: [`SledStore`] (on disk, sled
+//! 0.34) and [`MemoryStore`] (for tests).
+//!
+//! **Architecture invariant:** a batch is applied atomically: after a crash the store holds all
+//! of a batch (with its applied LSN) or none of it.
+//!
+//! **Architecture invariant:** the store never decodes bytes it has not checked: a damaged value
+//! is a [`StoreError::Corrupt`] naming the key, never a panic.
+
+mod memory;
+mod sled_store;
+
+use idres_model::{Cid, CodecError, Profile, Uid};
+use uuid::Uuid;
+
+pub use memory::MemoryStore;
+pub use sled_store::{SledOptions, SledStore};
+
+/// A log sequence number.
+pub type Lsn = u64;
+
+/// Redirects are followed at most this many hops (a chain longer than any real merge history;
+/// a longer one, or a cycle, is damage).
+pub const REDIRECT_HOPS_MAX: usize = 1024;
+
+/// One flush: what changed since the last one, coalesced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreBatch {
+    /// Every record up to (not including) this LSN is reflected once the batch is applied.
+    pub applied_lsn: Lsn,
+    /// The newest version of every profile that exists and changed. Upserts are idempotent.
+    pub upserts: Vec<Profile>,
+    /// Profiles that no longer exist, each with the profile that now holds its nodes.
+    pub retired: Vec<(Uuid, Uuid)>,
+}
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The underlying database failed.
+    #[error("store {op}: {source}")]
+    Sled {
+        /// What the store was doing.
+        op: &'static str,
+        /// The database's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A stored value is damaged: rebuild the store from the log.
+    #[error("store damaged at key {key}: {detail}")]
+    Corrupt {
+        /// The key, printed.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A profile could not be encoded (it exceeds the stored-profile limits).
+    #[error("profile {id} cannot be stored: {source}")]
+    Encode {
+        /// The profile.
+        id: Uuid,
+        /// Why.
+        #[source]
+        source: CodecError,
+    },
+    /// A batch older than what the store already reflects.
+    #[error("batch up to LSN {batch} is older than the store, which reflects LSN {applied}")]
+    StaleBatch {
+        /// The batch's applied LSN.
+        batch: Lsn,
+        /// The store's.
+        applied: Lsn,
+    },
+}
+
+/// The persisted read model.
+///
+/// Contract (both implementations, `tests/suite.rs`): [`apply`](ProfileStore::apply) writes a
+/// batch atomically — first every retirement (the profile is removed, its id redirects to the
+/// survivor), then every upsert (the profile is written, a redirect of its id is removed, its CIDs
+/// and devices point to it), then the applied LSN, which never goes backwards. Lookups by id follow
+/// redirects; lookups by CID or device return the profile that holds it.
+pub trait ProfileStore: Send {
+    /// Applies one batch atomically.
+    fn apply(&mut self, batch: &StoreBatch) -> Result<(), StoreError>;
+    /// The LSN the store reflects (`None`: nothing applied yet).
+    fn applied_lsn(&self) -> Result<Option<Lsn>, StoreError>;
+    /// The profile with this id, following redirects of retired ids.
+    fn profile(&self, id: Uuid) -> Result<Option<Profile>, StoreError>;
+    /// The profile that holds customer `cid`.
+    fn profile_by_cid(&self, cid: &Cid) -> Result<Option<Profile>, StoreError>;
+    /// The profile that holds device node `(uid, epoch)` (`uid` canonical).
+    fn profile_by_uid(&self, uid: &Uid, epoch: u32) -> Result<Option<Profile>, StoreError>;
+    /// Makes everything applied so far durable.
+    fn flush(&mut self) -> Result<(), StoreError>;
+    /// Removes everything (before a rebuild).
+    fn clear(&mut self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,228 @@
+//! The store contract, run against both implementations; a differential property test of the two
+//! over random batches; sled's persistence and damage handling.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use idres_model::{Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp, Uid, Value};
+use idres_store::{MemoryStore, ProfileStore, SledOptions, SledStore, StoreBatch, StoreError};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+fn id(n: u8) -> Uuid {
+    Uuid::from_u128(0x5000 + u128::from(n))
+}
+
+fn cid(s: &str) -> Cid {
+    Cid::parse(s).unwrap()
+}
+
+fn uid(s: &str) -> Uid {
+    Uid::parse(s).unwrap()
+}
+
+fn profile(n: u8, cids: &[&str], uids: &[(&str, u32)], events: u64) -> Profile {
+    let mut attributes = Map::new();
+    attributes.insert("v".into(), Value::Int(i64::from(n)));
+    Profile {
+        id: id(n),
+        kind: if cids.is_empty() { ProfileKind::Anonymous } else { ProfileKind::Customer },
+        primary_cid: cids.first().map(|c| cid(c)),
+        cids: cids.iter().map(|c| cid(c)).collect(),
+        uids: uids.iter().map(|(u, e)| DeviceRef { uid: uid(u), epoch: *e }).collect(),
+        attributes,
+        event_count: events,
+        events_by_name: if events > 0 { BTreeMap::from([("view".into(), events)]) } else { BTreeMap::new() },
+        first_seen: (events > 0).then_some(Timestamp(1)),
+        last_seen: (events > 0).then_some(Timestamp(2)),
+        history: Vec::new(),
+    }
+}
+
+fn ids(p: Option<Profile>) -> Option<Uuid> {
+    p.map(|p| p.id)
+}
+
+/// The contract of `ProfileStore`, step by step.
+fn contract(s: &mut dyn ProfileStore) {
+    assert_eq!(s.applied_lsn().unwrap(), None);
+    assert!(s.profile(id(1)).unwrap().is_none());
+
+    // Two customers with a device each, one anonymous device.
+    let p1 = profile(1, &["u1"], &[("A", 0)], 2);
+    let p2 = profile(2, &["u2"], &[("B", 0)], 1);
+    let anon = profile(3, &[], &[("C", 0)], 5);
+    let b1 = StoreBatch { applied_lsn: 10, upserts: vec![p1.clone(), p2.clone(), anon.clone()], retired: vec![] };
+    s.apply(&b1).unwrap();
+    assert_eq!(s.applied_lsn().unwrap(), Some(10));
+    assert_eq!(s.profile(id(1)).unwrap(), Some(p1.clone()));
+    assert_eq!(ids(s.profile_by_cid(&cid("u2")).unwrap()), Some(id(2)));
+    assert_eq!(ids(s.profile_by_uid(&uid("C"), 0).unwrap()), Some(id(3)));
+    assert!(s.profile_by_uid(&uid("C"), 1).unwrap().is_none());
+    assert!(s.profile_by_cid(&cid("nobody")).unwrap().is_none());
+
+    // Merge u1 into u2; C is identified as u2 (its anonymous profile retires into u2).
+    let merged = profile(2, &["u2", "u1"], &[("A", 0), ("B", 0), ("C", 0)], 8);
+    let b2 =
+        StoreBatch { applied_lsn: 20, upserts: vec![merged.clone()], retired: vec![(id(1), id(2)), (id(3), id(2))] };
+    s.apply(&b2).unwrap();
+    for lookup in [
+        s.profile(id(1)).unwrap(),
+        s.profile(id(3)).unwrap(),
+        s.profile_by_cid(&cid("u1")).unwrap(),
+        s.profile_by_uid(&uid("A"), 0).unwrap(),
+        s.profile_by_uid(&uid("C"), 0).unwrap(),
+    ] {
+        assert_eq!(lookup, Some(merged.clone()));
+    }
+
+    // Unmerge: u1 is a profile again (its redirect goes), u2 keeps the rest.
+    let p1_again = profile(1, &["u1"], &[("A", 0)], 2);
+    let p2_after = profile(2, &["u2"], &[("B", 0), ("C", 0)], 6);
+    let b3 = StoreBatch { applied_lsn: 30, upserts: vec![p1_again.clone(), p2_after.clone()], retired: vec![] };
+    s.apply(&b3).unwrap();
+    assert_eq!(s.profile(id(1)).unwrap(), Some(p1_again.clone()));
+    assert_eq!(ids(s.profile_by_cid(&cid("u1")).unwrap()), Some(id(1)));
+    assert_eq!(ids(s.profile_by_uid(&uid("A"), 0).unwrap()), Some(id(1)));
+    assert_eq!(ids(s.profile(id(3)).unwrap()), Some(id(2)), "C's old anonymous id still redirects");
+
+    // Idempotent: the same batch again changes nothing; an older one is refused.
+    s.apply(&b3).unwrap();
+    assert_eq!(s.profile(id(1)).unwrap(), Some(p1_again));
+    assert!(matches!(s.apply(&b1), Err(StoreError::StaleBatch { batch: 10, applied: 30 })));
+    assert_eq!(s.applied_lsn().unwrap(), Some(30));
+
+    // Redirect chains are followed: 2 -> 4 -> 5.
+    let p5 = profile(5, &["u5", "u2", "u4"], &[("B", 0)], 9);
+    s.apply(&StoreBatch { applied_lsn: 40, upserts: vec![p5.clone()], retired: vec![(id(4), id(5)), (id(2), id(4))] })
+        .unwrap();
+    assert_eq!(s.profile(id(2)).unwrap(), Some(p5.clone()));
+
+    // History is not stored.
+    let mut with_history = profile(6, &["u6"], &[], 1);
+    with_history.history = vec![1, 2, 3];
+    s.apply(&StoreBatch { applied_lsn: 50, upserts: vec![with_history], retired: vec![] }).unwrap();
+    assert!(s.profile(id(6)).unwrap().unwrap().history.is_empty());
+
+    s.flush().unwrap();
+    s.clear().unwrap();
+    assert_eq!(s.applied_lsn().unwrap(), None);
+    assert!(s.profile(id(5)).unwrap().is_none());
+    assert!(s.profile_by_cid(&cid("u5")).unwrap().is_none());
+}
+
+fn sled_in(dir: &std::path::Path) -> SledStore {
+    SledStore::open(dir, &SledOptions { cache_bytes: 8 << 20, flush_every_ms: None }).unwrap()
+}
+
+#[test]
+fn memory_store_keeps_the_contract() {
+    contract(&mut MemoryStore::new());
+}
+
+#[test]
+fn sled_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(&mut sled_in(dir.path()));
+}
+
+#[test]
+fn sled_store_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile(1, &["u1"], &[("A", 0)], 3);
+    {
+        let mut s = sled_in(dir.path());
+        s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p.clone()], retired: vec![(id(9), id(1))] }).unwrap();
+        s.flush().unwrap();
+    }
+    let s = sled_in(dir.path());
+    assert_eq!(s.applied_lsn().unwrap(), Some(7));
+    assert_eq!(s.profile(id(9)).unwrap(), Some(p));
+}
+
+#[test]
+fn damaged_sled_values_are_corrupt_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sled_in(dir.path());
+    let p = profile(1, &["u1"], &[("A", 0)], 3);
+    s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p], retired: vec![] }).unwrap();
+    let mut pk = vec![b'p'];
+    pk.extend_from_slice(id(1).as_bytes());
+    s.insert_raw_for_tests(&pk, b"\x01garbage").unwrap();
+    assert!(matches!(s.profile(id(1)), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(s.profile_by_cid(&cid("u1")), Err(StoreError::Corrupt { .. })));
+    s.insert_raw_for_tests(b"cu1", b"short").unwrap();
+    assert!(matches!(s.profile_by_cid(&cid("u1")), Err(StoreError::Corrupt { .. })));
+    s.insert_raw_for_tests(b"mapplied", b"xyz").unwrap();
+    assert!(matches!(s.applied_lsn(), Err(StoreError::Corrupt { .. })));
+    // A redirect cycle is damage, not a hang.
+    let mut r1 = vec![b'r'];
+    r1.extend_from_slice(id(2).as_bytes());
+    let mut r2 = vec![b'r'];
+    r2.extend_from_slice(id(3).as_bytes());
+    s.insert_raw_for_tests(&r1, id(3).as_bytes()).unwrap();
+    s.insert_raw_for_tests(&r2, id(2).as_bytes()).unwrap();
+    assert!(matches!(s.profile(id(2)), Err(StoreError::Corrupt { .. })));
+}
+
+fn batch() -> impl Strategy<Value = StoreBatch> {
+    let names = ["u1", "u2", "u3", "u4"];
+    let devices = ["A", "B", "C"];
+    let upsert =
+        (0u8..6, prop::collection::vec(0usize..4, 0..3), prop::collection::vec((0usize..3, 0u32..2), 0..3), 0u64..5)
+            .prop_map(move |(n, cs, us, ev)| {
+                let cs: Vec<&str> = cs.into_iter().map(|c| names[c]).collect();
+                let us: Vec<(&str, u32)> = us.into_iter().map(|(u, e)| (devices[u], e)).collect();
+                profile(n, &cs, &us, ev)
+            });
+    (prop::collection::vec(upsert, 0..4), prop::collection::vec((0u8..6, 0u8..6), 0..3)).prop_map(
+        |(upserts, retired)| {
+            // A profile is either upserted or retired in one batch, never both (the engine coalesces).
+            let live: Vec<Uuid> = upserts.iter().map(|p| p.id).collect();
+            let retired =
+                retired.into_iter().map(|(a, b)| (id(a), id(b))).filter(|(a, b)| !live.contains(a) && a != b).collect();
+            StoreBatch { applied_lsn: 0, upserts, retired }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)))]
+
+    /// Both stores answer every lookup the same way after every batch.
+    #[test]
+    fn sled_and_memory_agree(batches in prop::collection::vec(batch(), 1..12)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sled = sled_in(dir.path());
+        let mut mem = MemoryStore::new();
+        for (i, mut b) in batches.into_iter().enumerate() {
+            b.applied_lsn = i as u64 * 10;
+            let (a, m) = (sled.apply(&b), mem.apply(&b));
+            prop_assert_eq!(a.is_ok(), m.is_ok());
+            prop_assert_eq!(sled.applied_lsn().unwrap(), mem.applied_lsn().unwrap());
+            for n in 0u8..6 {
+                let (a, m) = (sled.profile(id(n)), mem.profile(id(n)));
+                prop_assert_eq!(a.is_ok(), m.is_ok(), "profile {}", n);
+                if let (Ok(a), Ok(m)) = (a, m) {
+                    prop_assert_eq!(a, m);
+                }
+            }
+            for c in ["u1", "u2", "u3", "u4"] {
+                let (a, m) = (sled.profile_by_cid(&cid(c)), mem.profile_by_cid(&cid(c)));
+                prop_assert_eq!(a.is_ok(), m.is_ok());
+                if let (Ok(a), Ok(m)) = (a, m) {
+                    prop_assert_eq!(a, m);
+                }
+            }
+            for u in ["A", "B", "C"] {
+                for e in 0..2 {
+                    let (a, m) = (sled.profile_by_uid(&uid(u), e), mem.profile_by_uid(&uid(u), e));
+                    prop_assert_eq!(a.is_ok(), m.is_ok());
+                    if let (Ok(a), Ok(m)) = (a, m) {
+                        prop_assert_eq!(a, m);
+                    }
+                }
+            }
+        }
+    }
+}
