@@ -966,6 +966,21 @@ impl Resolver {
         })
     }
 
+    /// Every id that once named a profile but no longer does (a customer merged away, a device
+    /// linked to a customer), with the id of the profile that holds its node now; sorted.
+    pub fn retired_ids(&self) -> Vec<(Uuid, Uuid)> {
+        let mut out: Vec<(Uuid, Uuid)> = self
+            .profile_index
+            .iter()
+            .filter_map(|(id, &n)| {
+                let now = self.comp(self.find_ro(n)).id;
+                (now != *id).then_some((*id, now))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Every implicit reset so far, in LSN order.
     pub fn implicit_resets(&self) -> &[ImplicitReset] {
         &self.implicit_resets

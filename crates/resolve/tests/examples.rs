@@ -563,3 +563,15 @@ fn unmerge_of_a_middle_customer_splits_three_ways() {
     }
     assert_eq!(r.profiles().len(), 4);
 }
+
+#[test]
+fn retired_ids_name_their_survivors() {
+    let (r, _) = fold(&[identify("A", "u1"), identify("B", "u2"), merge("u1", "u2")]);
+    let mut expected = vec![
+        (anonymous_profile_id(&uid("A"), 0), customer_profile_id(&cid("u2"))),
+        (anonymous_profile_id(&uid("B"), 0), customer_profile_id(&cid("u2"))),
+        (customer_profile_id(&cid("u1")), customer_profile_id(&cid("u2"))),
+    ];
+    expected.sort();
+    assert_eq!(r.retired_ids(), expected);
+}

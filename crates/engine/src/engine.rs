@@ -1,0 +1,858 @@
+//! The engine: open and recovery, the writer thread, the store thread, reads, snapshots, close.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use idres_log::{BatchBuilder, Durability, Log, LogError, LogOptions, Lsn, ReadHandle};
+use idres_model::{
+    decode_entry_with_schema, encode_entry_into, Cid, CodecError, Entry, Map, Profile, Record, Target, Timestamp, Uid,
+    CODEC_ID, SCHEMA_VERSION,
+};
+use idres_resolve::{Change, Config, Explanation, Resolver, SnapshotError};
+use idres_store::{MemoryStore, ProfileStore, SledOptions, SledStore, StoreBatch, StoreError};
+use uuid::Uuid;
+
+/// How an engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The fold's rules; their hash is in every snapshot.
+    pub fold: Config,
+    /// When appends are fdatasynced (default: every batch, i.e. group commit).
+    pub durability: Durability,
+    /// Log segment size (default 64 MiB).
+    pub segment_bytes: u64,
+    /// Most records the writer puts in one frame.
+    pub batch_records_max: usize,
+    /// Capacity of the write queue; callers block when it is full (back-pressure).
+    pub queue_capacity: usize,
+    /// A snapshot every this many records (and one on close); 0: only on close.
+    pub snapshot_every_records: u64,
+    /// Snapshots kept on disk (the newest ones).
+    pub snapshots_keep: usize,
+    /// The writer waits when the store trails the log by more records than this.
+    pub store_lag_max_records: u64,
+    /// The sled store's options; `None`: an in-memory store (tests, or services that do not need a
+    /// persisted read model).
+    pub store: Option<SledOptions>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            fold: Config::default(),
+            durability: Durability::EveryBatch,
+            segment_bytes: 64 << 20,
+            batch_records_max: 4096,
+            queue_capacity: 65_536,
+            snapshot_every_records: 1_000_000,
+            snapshots_keep: 2,
+            store_lag_max_records: 1_000_000,
+            store: Some(SledOptions::default()),
+        }
+    }
+}
+
+/// Errors of the engine. Each says what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A caller's input is malformed (an id, an event name, a value over a limit): nothing was
+    /// appended.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A snapshot could not be written or read.
+    #[error("snapshot {path}: {detail}")]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A record in the log does not decode: the log was written by something else or damaged.
+    #[error("record at LSN {lsn} does not decode: {source}")]
+    Undecodable {
+        /// Its LSN.
+        lsn: Lsn,
+        /// Why.
+        #[source]
+        source: CodecError,
+    },
+    /// The data directory lost acknowledged records: something has seen LSNs the log no longer
+    /// holds (bit rot in the tail, a copied-over file). Run `idres verify`.
+    #[error("data damaged: {what} has seen LSN {seen}, but the log ends at LSN {log_end}")]
+    LostRecords {
+        /// The snapshot or the store.
+        what: String,
+        /// The LSN it has seen (exclusive end).
+        seen: Lsn,
+        /// The log's end.
+        log_end: Lsn,
+    },
+    /// An earlier write or fsync failed; the engine accepts no more writes.
+    #[error("engine is poisoned by an earlier failure: {0}")]
+    Poisoned(String),
+    /// The engine is closed.
+    #[error("engine is closed")]
+    Closed,
+    /// A file-system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What the engine was doing.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> EngineError + 'a {
+    move |source| EngineError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// What open found and did (for the service's log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Each thing recovery did, in words.
+    pub events: Vec<String>,
+    /// The LSN the restored snapshot continued at (`None`: folded from scratch).
+    pub snapshot_lsn: Option<Lsn>,
+    /// Records folded from the log on open.
+    pub folded_records: u64,
+    /// True if the store was rebuilt from the fold.
+    pub store_rebuilt: bool,
+}
+
+/// Counters of a running engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records appended and folded (the next LSN).
+    pub folded_lsn: Lsn,
+    /// Records reflected in the store.
+    pub stored_lsn: Lsn,
+    /// Records the store trails the log by.
+    pub store_lag: u64,
+    /// Current profiles.
+    pub profiles: usize,
+    /// Rejected records.
+    pub rejections: usize,
+}
+
+/// A queued write's receipt: [`Ticket::wait`] returns its LSN once it is durable and folded.
+#[derive(Debug)]
+pub struct Ticket {
+    rx: Receiver<Result<Lsn, String>>,
+}
+
+impl Ticket {
+    /// Waits until the record is durable (per the durability setting) and folded.
+    pub fn wait(self) -> Result<Lsn, EngineError> {
+        match self.rx.recv() {
+            Ok(Ok(lsn)) => Ok(lsn),
+            Ok(Err(cause)) => Err(EngineError::Poisoned(cause)),
+            Err(_) => Err(EngineError::Closed),
+        }
+    }
+}
+
+struct Request {
+    record: Record,
+    reply: Sender<Result<Lsn, String>>,
+}
+
+struct Progress {
+    folded: Lsn,
+    stored: Lsn,
+    poisoned: Option<String>,
+    store_failed: Option<String>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    config: EngineConfig,
+    resolver: RwLock<Resolver>,
+    log: ReadHandle,
+    progress: Mutex<Progress>,
+    changed: Condvar,
+    subscribers: Mutex<Vec<Sender<Change>>>,
+    store: Mutex<Box<dyn ProfileStore>>,
+}
+
+impl Shared {
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn resolver(&self) -> RwLockReadGuard<'_, Resolver> {
+        self.resolver.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Handle {
+    tx: Mutex<Option<Sender<Request>>>,
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    report: OpenReport,
+}
+
+/// An open engine. Cheap to clone; every clone shares the same engine. Dropping the last clone
+/// closes it (see [`Engine::close`]).
+#[derive(Clone)]
+pub struct Engine {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("dir", &self.handle.shared.dir).finish_non_exhaustive()
+    }
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros().min(i64::MAX as u128) as i64)
+}
+
+fn snapshot_path(dir: &Path, lsn: Lsn) -> PathBuf {
+    dir.join(format!("{lsn:020}.snap"))
+}
+
+/// Snapshot files, newest first.
+fn list_snapshots(dir: &Path) -> Result<Vec<(Lsn, PathBuf)>, EngineError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io("read directory", dir))? {
+        let entry = entry.map_err(io("read directory", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(digits) = name.strip_suffix(".snap") {
+            if let Ok(lsn) = digits.parse::<Lsn>() {
+                out.push((lsn, entry.path()));
+            }
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.0));
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync directory", dir))
+}
+
+/// Writes a snapshot atomically (temp file, fsync, rename, fsync directory) and keeps the newest
+/// `keep` snapshots.
+fn write_snapshot(dir: &Path, resolver: &Resolver, keep: usize) -> Result<(), EngineError> {
+    let bytes = resolver
+        .snapshot()
+        .map_err(|e: SnapshotError| EngineError::Snapshot { path: dir.to_path_buf(), detail: e.to_string() })?;
+    let path = snapshot_path(dir, resolver.next_lsn());
+    let tmp = path.with_extension("snap.tmp");
+    let mut f = fs::File::create(&tmp).map_err(io("create snapshot", &tmp))?;
+    f.write_all(&bytes).map_err(io("write snapshot", &tmp))?;
+    f.sync_all().map_err(io("fsync snapshot", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("rename snapshot", &path))?;
+    sync_dir(dir)?;
+    for (_, old) in list_snapshots(dir)?.into_iter().skip(keep.max(1)) {
+        fs::remove_file(&old).map_err(io("remove snapshot", &old))?;
+    }
+    Ok(())
+}
+
+/// The profile ids a batch of changes touched.
+fn touched(changes: &[Change], ids: &mut BTreeSet<Uuid>) {
+    for c in changes {
+        match *c {
+            Change::Created { profile } | Change::Changed { profile } => {
+                ids.insert(profile);
+            }
+            Change::Retired { profile, into } => {
+                ids.insert(profile);
+                ids.insert(into);
+            }
+            Change::Split { from, into } => {
+                ids.insert(from);
+                ids.insert(into);
+            }
+            Change::ImplicitReset { .. } | Change::Rejected { .. } => {}
+        }
+    }
+}
+
+/// A store batch bringing `ids` to their current state in `r`.
+fn store_batch(r: &Resolver, ids: &BTreeSet<Uuid>, applied_lsn: Lsn) -> StoreBatch {
+    let mut batch = StoreBatch { applied_lsn, upserts: Vec::new(), retired: Vec::new() };
+    for &id in ids {
+        match r.profile_by_id(id) {
+            Some(p) if p.id == id => batch.upserts.push(p),
+            Some(p) => batch.retired.push((id, p.id)),
+            None => {}
+        }
+    }
+    batch
+}
+
+impl Engine {
+    /// Opens the engine in `dir` (created if new) and recovers it: the log (a torn tail is cut
+    /// off), the newest snapshot folded under the same config, the rest of the log folded, the
+    /// store brought up to date or rebuilt. A data directory that lost acknowledged records is an
+    /// error ([`EngineError::LostRecords`]) unless durability is `Never`.
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let dir = dir.as_ref().to_path_buf();
+        let (log_dir, snap_dir, store_dir) = (dir.join("log"), dir.join("snapshots"), dir.join("store"));
+        fs::create_dir_all(&snap_dir).map_err(io("create directory", &snap_dir))?;
+        let mut report = OpenReport::default();
+        let opts = LogOptions {
+            segment_bytes: config.segment_bytes,
+            durability: config.durability,
+            codec_id: CODEC_ID,
+            ..LogOptions::default()
+        };
+        let log = Log::open(&log_dir, opts)?;
+        report.events.extend(log.recovery().iter().map(|e| e.to_string()));
+        let log_end = log.next_lsn();
+        let lenient = config.durability == Durability::Never;
+
+        // The newest snapshot that restores under this config.
+        let mut resolver = None;
+        for (lsn, path) in list_snapshots(&snap_dir)? {
+            if lsn > log_end {
+                if lenient {
+                    report.events.push(format!("snapshot {} is past the log's end {log_end}; ignored", path.display()));
+                    continue;
+                }
+                return Err(EngineError::LostRecords {
+                    what: format!("snapshot {}", path.display()),
+                    seen: lsn,
+                    log_end,
+                });
+            }
+            let bytes = fs::read(&path).map_err(io("read snapshot", &path))?;
+            match Resolver::restore(&bytes, config.fold.clone()) {
+                Ok(r) => {
+                    report.snapshot_lsn = Some(r.next_lsn());
+                    resolver = Some(r);
+                    break;
+                }
+                Err(e) => report.events.push(format!("snapshot {} ignored: {e}", path.display())),
+            }
+        }
+        let mut resolver = resolver.unwrap_or_else(|| Resolver::new(config.fold.clone()));
+        let fold_start = resolver.next_lsn();
+
+        // Fold the tail.
+        let mut tail_ids = BTreeSet::new();
+        let mut reader = log.reader(fold_start)?;
+        let mut failure = None;
+        while let Some(frame) = reader.next_frame()? {
+            for (lsn, bytes) in frame.records() {
+                let entry = match decode_entry_with_schema(frame.schema, bytes) {
+                    Ok(e) => e,
+                    Err(source) => {
+                        failure = Some(EngineError::Undecodable { lsn, source });
+                        break;
+                    }
+                };
+                if let Err(e) = resolver.apply(lsn, &entry) {
+                    failure = Some(EngineError::Invalid(e.to_string()));
+                    break;
+                }
+                let changes: Vec<Change> = resolver.drain_changes().collect();
+                touched(&changes, &mut tail_ids);
+                report.folded_records += 1;
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+
+        // The store: caught up from the tail's changes, or rebuilt.
+        let mut store: Box<dyn ProfileStore> = match &config.store {
+            None => Box::new(MemoryStore::new()),
+            Some(opts) => match SledStore::open(&store_dir, opts) {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    report.events.push(format!("store unreadable ({e}); rebuilding it"));
+                    let _ = fs::remove_dir_all(&store_dir);
+                    Box::new(SledStore::open(&store_dir, opts)?)
+                }
+            },
+        };
+        let applied = match store.applied_lsn() {
+            Ok(a) => a,
+            Err(e) => {
+                report.events.push(format!("store damaged ({e}); rebuilding it"));
+                store.clear()?;
+                None
+            }
+        };
+        if let Some(a) = applied {
+            if a > log_end && !lenient {
+                return Err(EngineError::LostRecords { what: "the store".into(), seen: a, log_end });
+            }
+        }
+        match applied {
+            Some(a) if a >= fold_start && a <= log_end => {
+                store.apply(&store_batch(&resolver, &tail_ids, log_end))?;
+            }
+            _ => {
+                if applied.is_some() {
+                    report.events.push("store is older than the restored state; rebuilding it".into());
+                }
+                report.store_rebuilt = true;
+                store.clear()?;
+                let batch =
+                    StoreBatch { applied_lsn: log_end, upserts: resolver.profiles(), retired: resolver.retired_ids() };
+                store.apply(&batch)?;
+            }
+        }
+        store.flush()?;
+
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            config: config.clone(),
+            log: log.read_handle(),
+            resolver: RwLock::new(resolver),
+            progress: Mutex::new(Progress { folded: log_end, stored: log_end, poisoned: None, store_failed: None }),
+            changed: Condvar::new(),
+            subscribers: Mutex::new(Vec::new()),
+            store: Mutex::new(store),
+        });
+        let (tx, rx) = bounded::<Request>(config.queue_capacity.max(1));
+        let (store_tx, store_rx) = unbounded::<(Lsn, Vec<Change>)>();
+        let writer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("idres-writer".into())
+                .spawn(move || writer_loop(&shared, log, &rx, store_tx))
+                .map_err(io("spawn writer thread", &dir))?
+        };
+        let storer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("idres-store".into())
+                .spawn(move || store_loop(&shared, &store_rx))
+                .map_err(io("spawn store thread", &dir))?
+        };
+        Ok(Engine {
+            handle: Arc::new(Handle {
+                tx: Mutex::new(Some(tx)),
+                shared,
+                threads: Mutex::new(vec![writer, storer]),
+                report,
+            }),
+        })
+    }
+
+    /// What open found and did.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.handle.report
+    }
+
+    /// Queues a record that passed the edge's checks.
+    fn submit(&self, record: Record) -> Result<Ticket, EngineError> {
+        record.validate_shape().map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if let Some(cause) = &self.handle.shared.progress().poisoned {
+            return Err(EngineError::Poisoned(cause.clone()));
+        }
+        let (reply, rx) = bounded(1);
+        let tx = self.handle.tx.lock().unwrap_or_else(|e| e.into_inner()).clone().ok_or(EngineError::Closed)?;
+        tx.send(Request { record, reply }).map_err(|_| EngineError::Closed)?;
+        Ok(Ticket { rx })
+    }
+
+    fn uid(s: &str) -> Result<Uid, EngineError> {
+        Uid::parse(s).map_err(|e| EngineError::Invalid(e.to_string()))
+    }
+
+    fn cid(s: &str) -> Result<Cid, EngineError> {
+        Cid::parse(s).map_err(|e| EngineError::Invalid(e.to_string()))
+    }
+
+    /// `setCustomerProperties`: links the device (if any) to the customer, creating it if new,
+    /// and writes `attrs` on the customer.
+    pub fn identify(&self, uid: Option<&str>, cid: &str, attrs: Map) -> Result<Ticket, EngineError> {
+        let uid = uid.map(Self::uid).transpose()?;
+        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts: None })
+    }
+
+    /// `resetCustomer`: the device's future records start a new epoch.
+    pub fn reset(&self, uid: &str) -> Result<Ticket, EngineError> {
+        self.submit(Record::Reset { uid: Self::uid(uid)?, ts: None })
+    }
+
+    /// An event on a device.
+    pub fn track_uid(&self, uid: &str, name: &str, props: Map) -> Result<Ticket, EngineError> {
+        self.track(Target::Uid(Self::uid(uid)?), name, props, None, None)
+    }
+
+    /// An event on a device or a customer, with an optional session and time.
+    pub fn track(
+        &self,
+        target: Target,
+        name: &str,
+        props: Map,
+        session_id: Option<String>,
+        ts: Option<Timestamp>,
+    ) -> Result<Ticket, EngineError> {
+        let target = self.checked_target(target)?;
+        self.submit(Record::Event { target, name: name.to_string(), props, session_id, ts })
+    }
+
+    fn checked_target(&self, target: Target) -> Result<Target, EngineError> {
+        match target {
+            Target::Uid(u) => u.canonical().map(Target::Uid).map_err(|e| EngineError::Invalid(e.to_string())),
+            Target::Cid(c) => c.validate().map(|()| Target::Cid(c)).map_err(|e| EngineError::Invalid(e.to_string())),
+        }
+    }
+
+    /// Attribute writes on a device or a customer.
+    pub fn attributes(
+        &self,
+        target: Target,
+        set: Map,
+        set_once: Map,
+        unset: Vec<String>,
+        ts: Option<Timestamp>,
+    ) -> Result<Ticket, EngineError> {
+        let target = self.checked_target(target)?;
+        self.submit(Record::Attributes { target, set, set_once, unset, ts })
+    }
+
+    /// An operator merges customer `from` into `into`.
+    pub fn merge(&self, from: &str, into: &str) -> Result<Ticket, EngineError> {
+        self.submit(Record::Merge { from: Self::cid(from)?, into: Self::cid(into)? })
+    }
+
+    /// An operator undoes every merge of `cid`.
+    pub fn unmerge(&self, cid: &str) -> Result<Ticket, EngineError> {
+        self.submit(Record::Unmerge { cid: Self::cid(cid)? })
+    }
+
+    /// An operator detaches every epoch of `uid` from `cid`.
+    pub fn unlink(&self, uid: &str, cid: &str) -> Result<Ticket, EngineError> {
+        self.submit(Record::Unlink { uid: Self::uid(uid)?, cid: Self::cid(cid)? })
+    }
+
+    /// The profile that holds customer `cid` (from the fold: read-your-writes after a ticket).
+    pub fn profile_by_cid(&self, cid: &str) -> Result<Option<Profile>, EngineError> {
+        Ok(self.handle.shared.resolver().profile_by_cid(&Self::cid(cid)?))
+    }
+
+    /// The profile of `uid`'s current epoch.
+    pub fn profile_by_uid(&self, uid: &str) -> Result<Option<Profile>, EngineError> {
+        Ok(self.handle.shared.resolver().profile_by_uid(&Self::uid(uid)?))
+    }
+
+    /// The profile with this id (retired ids lead to the survivor).
+    pub fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
+        self.handle.shared.resolver().profile_by_id(id)
+    }
+
+    /// The profile of customer `cid` as the persisted store has it (may trail the fold; see
+    /// [`Engine::wait_stored`]).
+    pub fn stored_profile_by_cid(&self, cid: &str) -> Result<Option<Profile>, EngineError> {
+        let cid = Self::cid(cid)?;
+        let store = self.handle.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(store.profile_by_cid(&cid)?)
+    }
+
+    /// Why a uid is in its profile.
+    pub fn explain_uid(&self, uid: &str) -> Result<Option<Explanation>, EngineError> {
+        Ok(self.handle.shared.resolver().explain_uid(&Self::uid(uid)?))
+    }
+
+    /// Why a cid is in its profile.
+    pub fn explain_cid(&self, cid: &str) -> Result<Option<Explanation>, EngineError> {
+        Ok(self.handle.shared.resolver().explain_cid(&Self::cid(cid)?))
+    }
+
+    /// The state digest of the fold.
+    pub fn digest(&self) -> [u8; 32] {
+        self.handle.shared.resolver().digest()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let (folded, stored) = {
+            let p = self.handle.shared.progress();
+            (p.folded, p.stored)
+        };
+        let r = self.handle.shared.resolver();
+        Stats {
+            folded_lsn: folded,
+            stored_lsn: stored,
+            store_lag: folded.saturating_sub(stored),
+            profiles: r.profiles().len(),
+            rejections: r.rejections().len(),
+        }
+    }
+
+    /// The events of a profile (by the LSNs in its history), read back from the log in LSN order.
+    pub fn history(&self, profile: &Profile) -> Result<Vec<(Lsn, Entry)>, EngineError> {
+        let lsns = match self.handle.shared.resolver().profile_by_id(profile.id) {
+            Some(p) => p.history,
+            None => return Ok(Vec::new()),
+        };
+        let mut out = Vec::with_capacity(lsns.len());
+        for lsn in lsns {
+            let mut reader = self.handle.shared.log.reader_range(lsn, lsn + 1)?;
+            while let Some(frame) = reader.next_frame()? {
+                for (l, bytes) in frame.records() {
+                    let entry = decode_entry_with_schema(frame.schema, bytes)
+                        .map_err(|source| EngineError::Undecodable { lsn: l, source })?;
+                    out.push((l, entry));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The fold as it stood after the record at `lsn`: the newest snapshot at or before it, plus
+    /// the log up to it.
+    pub fn as_of(&self, lsn: Lsn) -> Result<Resolver, EngineError> {
+        let shared = &self.handle.shared;
+        let end = lsn.checked_add(1).ok_or(EngineError::Invalid(format!("LSN {lsn} is out of range")))?;
+        let folded = shared.progress().folded;
+        if end > folded {
+            return Err(EngineError::Invalid(format!("LSN {lsn} has not been folded yet (the log ends at {folded})")));
+        }
+        let snap_dir = shared.dir.join("snapshots");
+        let mut r = Resolver::new(shared.config.fold.clone());
+        for (snap_lsn, path) in list_snapshots(&snap_dir)? {
+            if snap_lsn > end {
+                continue;
+            }
+            if let Ok(bytes) = fs::read(&path) {
+                if let Ok(restored) = Resolver::restore(&bytes, shared.config.fold.clone()) {
+                    r = restored;
+                    break;
+                }
+            }
+        }
+        if r.next_lsn() < end {
+            let mut reader = shared.log.reader_range(r.next_lsn(), end)?;
+            while let Some(frame) = reader.next_frame()? {
+                for (l, bytes) in frame.records() {
+                    let entry = decode_entry_with_schema(frame.schema, bytes)
+                        .map_err(|source| EngineError::Undecodable { lsn: l, source })?;
+                    r.apply(l, &entry).map_err(|e| EngineError::Invalid(e.to_string()))?;
+                }
+            }
+        }
+        r.drain_changes().for_each(drop);
+        Ok(r)
+    }
+
+    /// A channel of every change from now on (created, changed, retired into, split, …).
+    pub fn subscribe(&self) -> Receiver<Change> {
+        let (tx, rx) = unbounded();
+        self.handle.shared.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
+    }
+
+    /// Waits until the persisted store reflects every record up to `lsn`.
+    pub fn wait_stored(&self, lsn: Lsn) -> Result<(), EngineError> {
+        let shared = &self.handle.shared;
+        let mut p = shared.progress();
+        loop {
+            if p.stored > lsn {
+                return Ok(());
+            }
+            if let Some(e) = &p.store_failed {
+                return Err(EngineError::Poisoned(format!("store: {e}")));
+            }
+            p = shared.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Drains the queue, writes everything, takes a final snapshot and stops the threads. Every
+    /// acknowledged write is in the log; the store is left at the log's end. Later writes on any
+    /// clone return [`EngineError::Closed`].
+    pub fn close(&self) -> Result<(), EngineError> {
+        self.handle.close()
+    }
+}
+
+impl Handle {
+    fn close(&self) -> Result<(), EngineError> {
+        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        let p = self.shared.progress();
+        match (&p.poisoned, &p.store_failed) {
+            (Some(cause), _) => Err(EngineError::Poisoned(cause.clone())),
+            (_, Some(cause)) => Err(EngineError::Poisoned(format!("store: {cause}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn fail_all(reqs: Vec<Request>, cause: &str) {
+    for r in reqs {
+        let _ = r.reply.send(Err(cause.to_string()));
+    }
+}
+
+fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: Sender<(Lsn, Vec<Change>)>) {
+    let config = &shared.config;
+    let tick = match config.durability {
+        Durability::Interval(d) => d.max(Duration::from_millis(1)),
+        _ => Duration::from_millis(200),
+    };
+    let mut batch = BatchBuilder::new(SCHEMA_VERSION);
+    let mut since_snapshot: u64 = 0;
+    loop {
+        let first = match rx.recv_timeout(tick) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = log.sync_if_due() {
+                    shared.progress().poisoned.get_or_insert(e.to_string());
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut reqs = vec![first];
+        while reqs.len() < config.batch_records_max.max(1) {
+            match rx.try_recv() {
+                Ok(r) => reqs.push(r),
+                Err(_) => break,
+            }
+        }
+        if let Some(cause) = shared.progress().poisoned.clone() {
+            fail_all(reqs, &cause);
+            continue;
+        }
+        // Back-pressure: the store may trail by a bounded number of records.
+        {
+            let mut p = shared.progress();
+            while p.store_failed.is_none() && p.folded.saturating_sub(p.stored) > config.store_lag_max_records {
+                p = shared.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        let appended_at = Timestamp::from_micros(now_micros());
+        batch.clear();
+        let mut entries = Vec::with_capacity(reqs.len());
+        let mut accepted = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let entry = Entry { appended_at, record: req.record.clone() };
+            let pushed = batch
+                .push_with(|buf| encode_entry_into(&entry, buf).map_err(|e| LogError::InvalidOptions(e.to_string())));
+            match pushed {
+                Ok(()) => {
+                    entries.push(entry);
+                    accepted.push(req);
+                }
+                Err(e) => {
+                    let _ = req.reply.send(Err(format!("record cannot be encoded: {e}")));
+                }
+            }
+        }
+        if accepted.is_empty() {
+            continue;
+        }
+        let appended = match log.append(&batch) {
+            Ok(a) => a,
+            Err(e) => {
+                let cause = e.to_string();
+                shared.progress().poisoned.get_or_insert(cause.clone());
+                shared.changed.notify_all();
+                fail_all(accepted, &cause);
+                continue;
+            }
+        };
+        let mut changes = Vec::new();
+        {
+            let mut r = shared.resolver.write().unwrap_or_else(|e| e.into_inner());
+            for (i, entry) in entries.iter().enumerate() {
+                // The LSNs come from the log in order; a mismatch would be a bug, reported as a
+                // poisoning rather than a panic.
+                if let Err(e) = r.apply(appended.first_lsn + i as u64, entry) {
+                    shared.progress().poisoned.get_or_insert(e.to_string());
+                }
+                changes.extend(r.drain_changes());
+            }
+            since_snapshot += entries.len() as u64;
+            if config.snapshot_every_records > 0 && since_snapshot >= config.snapshot_every_records {
+                since_snapshot = 0;
+                if let Err(e) = write_snapshot(&shared.dir.join("snapshots"), &r, config.snapshots_keep) {
+                    // A snapshot is a cache: failing to write one loses nothing.
+                    let _ = e;
+                }
+            }
+        }
+        {
+            let mut p = shared.progress();
+            p.folded = appended.end_lsn;
+        }
+        shared.changed.notify_all();
+        for (i, req) in accepted.into_iter().enumerate() {
+            let _ = req.reply.send(Ok(appended.first_lsn + i as u64));
+        }
+        {
+            let mut subs = shared.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+            subs.retain(|s| changes.iter().all(|c| s.send(*c).is_ok()));
+        }
+        let _ = store_tx.send((appended.end_lsn, changes));
+    }
+    // Closing: everything queued was written; sync, snapshot, and let the store thread finish.
+    let poisoned = shared.progress().poisoned.is_some();
+    if !poisoned {
+        if let Err(e) = log.sync() {
+            shared.progress().poisoned.get_or_insert(e.to_string());
+        } else {
+            let r = shared.resolver();
+            let _ = write_snapshot(&shared.dir.join("snapshots"), &r, config.snapshots_keep);
+        }
+    }
+    drop(store_tx);
+}
+
+fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
+    let mut ids = BTreeSet::new();
+    while let Ok((mut upto, changes)) = rx.recv() {
+        ids.clear();
+        touched(&changes, &mut ids);
+        // Coalesce whatever else is waiting: one upsert per changed profile per flush.
+        while let Ok((next, more)) = rx.try_recv() {
+            upto = next;
+            touched(&more, &mut ids);
+        }
+        let batch = store_batch(&shared.resolver(), &ids, upto);
+        let result = {
+            let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            store.apply(&batch).and_then(|()| store.flush())
+        };
+        let mut p = shared.progress();
+        match result {
+            Ok(()) => p.stored = p.stored.max(upto),
+            Err(e) => {
+                // The store is a cache of the log: a failure costs a rebuild on the next open.
+                p.store_failed.get_or_insert(e.to_string());
+            }
+        }
+        drop(p);
+        shared.changed.notify_all();
+    }
+}

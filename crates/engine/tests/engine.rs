@@ -1,0 +1,201 @@
+//! The engine end to end: read-your-writes, concurrency, reopen and replay, snapshots under
+//! another config, the bounded store lag, errors at the edge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use idres::{Engine, EngineConfig, EngineError};
+use idres_model::{decode_entry, Map, Record, Value};
+
+fn tempdir() -> tempfile::TempDir {
+    // Logic, not disk speed: tmpfs where there is one (the crash test uses a real disk).
+    match tempfile::Builder::new().prefix("idres-engine").tempdir_in("/dev/shm") {
+        Ok(d) => d,
+        Err(_) => tempfile::tempdir().unwrap(),
+    }
+}
+
+fn props(pairs: &[(&str, i64)]) -> Map {
+    pairs.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect()
+}
+
+fn small() -> EngineConfig {
+    EngineConfig { segment_bytes: 1 << 20, snapshot_every_records: 500, ..EngineConfig::default() }
+}
+
+#[test]
+fn reads_see_writes_once_the_ticket_is_done() {
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    engine.track_uid("A", "view", Map::new()).unwrap().wait().unwrap();
+    engine.track_uid("A", "view", Map::new()).unwrap().wait().unwrap();
+    let lsn = engine.identify(Some("A"), "u1", props(&[("plan", 2)])).unwrap().wait().unwrap();
+    let p = engine.profile_by_cid("u1").unwrap().unwrap();
+    assert_eq!(p.event_count, 2, "the anonymous past merged into the customer");
+    assert_eq!(p.attributes.get("plan"), Some(&Value::Int(2)));
+    assert_eq!(engine.profile_by_uid("A").unwrap().unwrap().id, p.id);
+    engine.wait_stored(lsn).unwrap();
+    let stored = engine.stored_profile_by_cid("u1").unwrap().unwrap();
+    assert_eq!(stored, idres_model::Profile { history: Vec::new(), ..p.clone() }, "the store agrees with the fold");
+    // History comes back from the log.
+    let events = engine.history(&p).unwrap();
+    assert_eq!(events.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![0, 1]);
+    assert!(matches!(events[0].1.record, Record::Event { .. }));
+    // Explain and as-of.
+    let e = engine.explain_uid("A").unwrap().unwrap();
+    assert_eq!(e.path.len(), 1);
+    let before = engine.as_of(1).unwrap();
+    assert!(before.profile_by_cid(&idres_model::Cid::parse("u1").unwrap()).is_none(), "u1 did not exist after LSN 1");
+    engine.close().unwrap();
+}
+
+#[test]
+fn edge_refuses_malformed_input_and_appends_nothing() {
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    assert!(matches!(engine.identify(Some(" A"), "u1", Map::new()), Err(EngineError::Invalid(_))));
+    assert!(matches!(engine.identify(Some("A"), "", Map::new()), Err(EngineError::Invalid(_))));
+    assert!(matches!(engine.track_uid("A", "", Map::new()), Err(EngineError::Invalid(_))));
+    // A blocked value is a rule of the fold: accepted into the log, rejected by the fold.
+    let lsn = engine.identify(Some("A"), "null", Map::new()).unwrap().wait().unwrap();
+    assert_eq!(lsn, 0);
+    assert_eq!(engine.stats().rejections, 1);
+    engine.close().unwrap();
+    assert!(matches!(engine.track_uid("A", "x", Map::new()), Err(EngineError::Closed)));
+}
+
+#[test]
+fn eight_threads_each_write_lands_exactly_once_in_order() {
+    const THREADS: i64 = 8;
+    const WRITES: i64 = 10_000;
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), EngineConfig { snapshot_every_records: 0, ..small() }).unwrap();
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                let tickets: Vec<_> = (0..WRITES)
+                    .map(|i| engine.track_uid(&format!("device-{t}"), "tick", props(&[("t", t), ("i", i)])).unwrap())
+                    .collect();
+                tickets.into_iter().map(|tk| tk.wait().unwrap()).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut lsns: Vec<u64> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    lsns.sort_unstable();
+    assert_eq!(lsns, (0..(THREADS * WRITES) as u64).collect::<Vec<_>>(), "every write got its own LSN");
+    engine.close().unwrap();
+    // Read the log back: each (thread, i) exactly once, each thread's writes in order.
+    let log = idres_log::Log::open(
+        dir.path().join("log"),
+        idres_log::LogOptions { codec_id: idres_model::CODEC_ID, ..Default::default() },
+    )
+    .unwrap();
+    let mut next: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut count = 0;
+    log.reader(0)
+        .unwrap()
+        .for_each_record(|_, bytes| {
+            let e = decode_entry(bytes).unwrap();
+            let Record::Event { props, .. } = e.record else { panic!("unexpected record") };
+            let (Some(Value::Int(t)), Some(Value::Int(i))) = (props.get("t"), props.get("i")) else { panic!("props") };
+            let expected = next.entry(*t).or_insert(0);
+            assert_eq!(i, expected, "thread {t}'s writes out of order or repeated");
+            *expected += 1;
+            count += 1;
+        })
+        .unwrap();
+    assert_eq!(count, THREADS * WRITES);
+}
+
+#[test]
+fn reopen_gives_the_digest_of_a_full_replay() {
+    let dir = tempdir();
+    let digest = {
+        let engine = Engine::open(dir.path(), small()).unwrap();
+        let mut last = None;
+        for i in 0..1_200 {
+            let dev = format!("d{}", i % 37);
+            let t = match i % 7 {
+                0 => engine.identify(Some(&dev), &format!("c{}", i % 11), props(&[("k", i)])).unwrap(),
+                1 => engine.reset(&dev).unwrap(),
+                _ => engine.track_uid(&dev, "view", Map::new()).unwrap(),
+            };
+            last = Some(t);
+        }
+        last.unwrap().wait().unwrap();
+        let d = engine.digest();
+        engine.close().unwrap();
+        d
+    };
+    // Snapshot + tail.
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    assert!(engine.open_report().snapshot_lsn.is_some(), "a snapshot was used");
+    assert!(!engine.open_report().store_rebuilt);
+    assert_eq!(engine.digest(), digest);
+    engine.close().unwrap();
+    // From scratch: no snapshots, no store.
+    std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    assert_eq!(engine.open_report().snapshot_lsn, None);
+    assert!(engine.open_report().store_rebuilt);
+    assert_eq!(engine.open_report().folded_records, 1_200);
+    assert_eq!(engine.digest(), digest);
+    let s = engine.stats();
+    assert_eq!((s.folded_lsn, s.stored_lsn), (1_200, 1_200));
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_snapshot_under_another_config_is_ignored() {
+    let dir = tempdir();
+    {
+        let engine = Engine::open(dir.path(), small()).unwrap();
+        for i in 0..20 {
+            engine.identify(Some(&format!("d{i}")), "c1", Map::new()).unwrap();
+        }
+        engine.identify(Some("x"), "c2", Map::new()).unwrap().wait().unwrap();
+        engine.close().unwrap();
+    }
+    let mut strict = small();
+    strict.fold.max_devices_per_profile = 5;
+    let engine = Engine::open(dir.path(), strict.clone()).unwrap();
+    assert_eq!(engine.open_report().snapshot_lsn, None);
+    assert!(engine.open_report().events.iter().any(|e| e.contains("ignored")), "{:?}", engine.open_report());
+    let p = engine.profile_by_cid("c1").unwrap().unwrap();
+    assert_eq!(p.uids.len(), 5, "the new limit applies to history");
+    assert_eq!(engine.stats().rejections, 15);
+    engine.close().unwrap();
+}
+
+#[test]
+fn the_store_lag_stays_bounded_and_close_leaves_it_at_the_end() {
+    let dir = tempdir();
+    let config = EngineConfig { store_lag_max_records: 200, batch_records_max: 64, ..small() };
+    let engine = Engine::open(dir.path(), config).unwrap();
+    let mut max_lag = 0;
+    for i in 0..3_000 {
+        let t = engine.track_uid(&format!("d{}", i % 500), "view", Map::new()).unwrap();
+        if i % 100 == 0 {
+            t.wait().unwrap();
+            max_lag = max_lag.max(engine.stats().store_lag);
+        }
+    }
+    assert!(max_lag <= 200 + 64, "store lag {max_lag}");
+    engine.close().unwrap();
+    let s = engine.stats();
+    assert_eq!(s.stored_lsn, s.folded_lsn, "close leaves the store at the log's end");
+    assert_eq!(s.folded_lsn, 3_000);
+}
+
+#[test]
+fn subscribers_see_changes() {
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    let rx = engine.subscribe();
+    engine.identify(Some("A"), "u1", Map::new()).unwrap().wait().unwrap();
+    let changes: Vec<_> = rx.try_iter().collect();
+    assert!(changes.iter().any(|c| matches!(c, idres_resolve::Change::Retired { .. })), "{changes:?}");
+    engine.close().unwrap();
+}
