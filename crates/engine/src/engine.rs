@@ -90,7 +90,8 @@ pub enum EngineError {
     },
     /// The data directory lost acknowledged records: something has seen LSNs the log no longer
     /// holds (bit rot in the tail, a copied-over file). Run `idres verify`.
-    #[error("data damaged: {what} has seen LSN {seen}, but the log ends at LSN {log_end}")]
+    #[error("data damaged: {what} has seen LSN {seen}, but the log ends at LSN {log_end}{}",
+        if log_recovery.is_empty() { String::new() } else { format!(" (log recovery on this open: {})", log_recovery.join("; ")) })]
     LostRecords {
         /// The snapshot or the store.
         what: String,
@@ -98,6 +99,8 @@ pub enum EngineError {
         seen: Lsn,
         /// The log's end.
         log_end: Lsn,
+        /// What the log's recovery did on this open (e.g. a torn tail it cut off).
+        log_recovery: Vec<String>,
     },
     /// An earlier write or fsync failed; the engine accepts no more writes.
     #[error("engine is poisoned by an earlier failure: {0}")]
@@ -334,6 +337,7 @@ impl Engine {
                     what: format!("snapshot {}", path.display()),
                     seen: lsn,
                     log_end,
+                    log_recovery: report.events.clone(),
                 });
             }
             let bytes = fs::read(&path).map_err(io("read snapshot", &path))?;
@@ -400,7 +404,12 @@ impl Engine {
         };
         if let Some(a) = applied {
             if a > log_end && !lenient {
-                return Err(EngineError::LostRecords { what: "the store".into(), seen: a, log_end });
+                return Err(EngineError::LostRecords {
+                    what: "the store".into(),
+                    seen: a,
+                    log_end,
+                    log_recovery: report.events.clone(),
+                });
             }
         }
         match applied {

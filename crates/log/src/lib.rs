@@ -40,6 +40,8 @@
 //! ```
 
 mod error;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod format;
 mod log;
 mod reader;

@@ -545,6 +545,11 @@ impl Log {
             return Err(self.poison(e));
         }
         let at = self.active.write_offset;
+        #[cfg(feature = "failpoints")]
+        if let Some(e) = crate::failpoints::take_write() {
+            let e = LogError::io("write frame", &self.active.path, e);
+            return Err(self.poison(e));
+        }
         if let Err(e) = self.active.file.write_all_at(frame, at) {
             let e = LogError::io("write frame", &self.active.path, e);
             return Err(self.poison(e));
@@ -564,6 +569,11 @@ impl Log {
         if self.fail_next == Some(FailPoint::Sync) {
             self.fail_next = None;
             let e = LogError::io("fdatasync", &self.active.path, std::io::Error::other("injected fsync failure"));
+            return Err(self.poison(e));
+        }
+        #[cfg(feature = "failpoints")]
+        if let Some(e) = crate::failpoints::take_sync() {
+            let e = LogError::io("fdatasync", &self.active.path, e);
             return Err(self.poison(e));
         }
         // Without preallocation the file grows; fdatasync flushes the size too (it is needed to
