@@ -85,7 +85,7 @@ fn torn_last_frame_is_recovered_on_reopen() {
     std::fs::copy(&seg, copy.path().join("log").join(seg.file_name().unwrap())).unwrap();
     // Snapshot and store saw LSN 5; the log now ends at 4: the lost record is damage, and the
     // error says what the log's recovery did.
-    let err = Engine::open(dir.path(), config()).err().expect("a snapshot saw the lost record");
+    let err = Engine::open(dir.path(), config()).expect_err("a snapshot saw the lost record");
     assert!(
         matches!(&err, EngineError::LostRecords { seen: 5, log_end: 4, log_recovery, .. } if log_recovery.iter().any(|e| e.contains("torn tail"))),
         "{err}"
