@@ -717,6 +717,11 @@ impl Drop for Handle {
     }
 }
 
+/// A stand-in left in a request whose record moved into the batch (never used again).
+fn placeholder_cid() -> Cid {
+    Cid::from_wire_bytes(Vec::new())
+}
+
 fn fail_all(reqs: Vec<Request>, cause: &str) {
     for r in reqs {
         let _ = r.reply.send(Err(cause.to_string()));
@@ -764,8 +769,9 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
         batch.clear();
         let mut entries = Vec::with_capacity(reqs.len());
         let mut accepted = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            let entry = Entry { appended_at, record: req.record.clone() };
+        for mut req in reqs {
+            let record = std::mem::replace(&mut req.record, Record::Unmerge { cid: placeholder_cid() });
+            let entry = Entry { appended_at, record };
             let pushed = batch
                 .push_with(|buf| encode_entry_into(&entry, buf).map_err(|e| LogError::InvalidOptions(e.to_string())));
             match pushed {
@@ -848,7 +854,17 @@ fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
             upto = next;
             touched(&more, &mut ids);
         }
-        let batch = store_batch(&shared.resolver(), &ids, upto);
+        // The read lock is taken per profile, not for the whole batch: the writer needs the
+        // write lock for every batch it folds, and must not wait behind a long materialisation.
+        let mut batch = StoreBatch { applied_lsn: upto, upserts: Vec::new(), retired: Vec::new() };
+        for &id in &ids {
+            let found = shared.resolver().profile_by_id(id);
+            match found {
+                Some(p) if p.id == id => batch.upserts.push(p),
+                Some(p) => batch.retired.push((id, p.id)),
+                None => {}
+            }
+        }
         let result = {
             let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
             store.apply(&batch).and_then(|()| store.flush())
