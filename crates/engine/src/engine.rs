@@ -37,6 +37,10 @@ pub struct EngineConfig {
     pub snapshots_keep: usize,
     /// The writer waits when the store trails the log by more records than this.
     pub store_lag_max_records: u64,
+    /// The store thread gathers changes for this long between flushes (earlier when the lag
+    /// passes half of `store_lag_max_records`), so a hot profile is written once per interval
+    /// instead of once per batch. Default 100 ms.
+    pub store_flush_interval: Duration,
     /// The sled store's options; `None`: an in-memory store (tests, or services that do not need a
     /// persisted read model).
     pub store: Option<SledOptions>,
@@ -53,6 +57,7 @@ impl Default for EngineConfig {
             snapshot_every_records: 1_000_000,
             snapshots_keep: 2,
             store_lag_max_records: 1_000_000,
+            store_flush_interval: Duration::from_millis(100),
             store: Some(SledOptions::default()),
         }
     }
@@ -846,10 +851,32 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
 
 fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
     let mut ids = BTreeSet::new();
+    let interval = shared.config.store_flush_interval;
+    let half_lag = shared.config.store_lag_max_records / 2;
+    let mut last_flush = std::time::Instant::now();
     while let Ok((mut upto, changes)) = rx.recv() {
         ids.clear();
         touched(&changes, &mut ids);
-        // Coalesce whatever else is waiting: one upsert per changed profile per flush.
+        // Coalesce: gather until the interval has passed since the last flush (or the lag grows,
+        // or the engine closes), so each changed profile is written once per flush.
+        let deadline = last_flush + interval;
+        loop {
+            let lagging = {
+                let p = shared.progress();
+                p.folded.saturating_sub(p.stored) > half_lag
+            };
+            let now = std::time::Instant::now();
+            if lagging || now >= deadline {
+                break;
+            }
+            match rx.recv_timeout(deadline - now) {
+                Ok((next, more)) => {
+                    upto = next;
+                    touched(&more, &mut ids);
+                }
+                Err(_) => break,
+            }
+        }
         while let Ok((next, more)) = rx.try_recv() {
             upto = next;
             touched(&more, &mut ids);
@@ -869,6 +896,7 @@ fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
             let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
             store.apply(&batch).and_then(|()| store.flush())
         };
+        last_flush = std::time::Instant::now();
         let mut p = shared.progress();
         match result {
             Ok(()) => p.stored = p.stored.max(upto),
