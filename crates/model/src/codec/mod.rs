@@ -170,17 +170,18 @@ fn encode_message(error: &EncodeError) -> String {
     }
 }
 
-/// Appends into a caller's buffer, but stops storing past the limit while still counting, so an
-/// oversized entry costs no memory and its exact size can be reported.
+/// Appends into a caller's buffer, but stops storing past `limit` while still counting, so an
+/// oversized value costs no memory and its exact size can be reported.
 struct BoundedAppend<'a> {
     buf: &'a mut Vec<u8>,
     written: usize,
+    limit: usize,
 }
 
 impl Writer for BoundedAppend<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         self.written = self.written.saturating_add(bytes.len());
-        if self.written <= RECORD_BYTES_MAX {
+        if self.written <= self.limit {
             self.buf.extend_from_slice(bytes);
         }
         Ok(())
@@ -201,7 +202,7 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
 /// On error `buf` is left exactly as it was.
 pub fn encode_entry_into(entry: &Entry, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = buf.len();
-    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0 }, CONFIG);
+    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit: RECORD_BYTES_MAX }, CONFIG);
     let encoded = entry.encode(&mut encoder);
     let written = encoder.into_writer().written;
     let result = match encoded {
@@ -272,7 +273,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
 /// and digests use it so that values become bytes in one place only. On error `buf` is unchanged.
 pub fn encode_value_into(value: &Value, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = buf.len();
-    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0 }, CONFIG);
+    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit: RECORD_BYTES_MAX }, CONFIG);
     let encoded = value.encode(&mut encoder);
     let written = encoder.into_writer().written;
     let result = match encoded {
@@ -303,7 +304,7 @@ pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
 /// is unchanged.
 pub fn encode_profile_into(profile: &crate::profile::Profile, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = buf.len();
-    let mut encoder = EncoderImpl::new(ProfileAppend { buf: &mut *buf, written: 0 }, PROFILE_CONFIG);
+    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit: crate::limits::PROFILE_BYTES_MAX }, PROFILE_CONFIG);
     let encoded = wire::encode_profile(&mut encoder, profile);
     let written = encoder.into_writer().written;
     let max = crate::limits::PROFILE_BYTES_MAX;
@@ -331,22 +332,6 @@ pub fn decode_profile(bytes: &[u8]) -> Result<crate::profile::Profile, CodecErro
         Err(source) => Err(CodecError::Decode { offset: consumed, source }),
         Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
         Ok(p) => Ok(p),
-    }
-}
-
-/// As [`BoundedAppend`], for the profile limit.
-struct ProfileAppend<'a> {
-    buf: &'a mut Vec<u8>,
-    written: usize,
-}
-
-impl Writer for ProfileAppend<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        self.written = self.written.saturating_add(bytes.len());
-        if self.written <= crate::limits::PROFILE_BYTES_MAX {
-            self.buf.extend_from_slice(bytes);
-        }
-        Ok(())
     }
 }
 
