@@ -304,7 +304,10 @@ pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
 /// is unchanged.
 pub fn encode_profile_into(profile: &crate::profile::Profile, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = buf.len();
-    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit: crate::limits::PROFILE_BYTES_MAX }, PROFILE_CONFIG);
+    let mut encoder = EncoderImpl::new(
+        BoundedAppend { buf: &mut *buf, written: 0, limit: crate::limits::PROFILE_BYTES_MAX },
+        PROFILE_CONFIG,
+    );
     let encoded = wire::encode_profile(&mut encoder, profile);
     let written = encoder.into_writer().written;
     let max = crate::limits::PROFILE_BYTES_MAX;
