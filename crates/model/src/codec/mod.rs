@@ -201,19 +201,51 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
 /// Appends the encoding of an entry to `buf`, for building a batch without a buffer per entry.
 /// On error `buf` is left exactly as it was.
 pub fn encode_entry_into(entry: &Entry, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_bounded(buf, RECORD_BYTES_MAX, CONFIG, |e| entry.encode(e))
+}
+
+/// Encodes with `encode` into `buf` under `config`, refusing (and leaving `buf` as it was) an
+/// encoding that fails or comes out longer than `limit`; an oversized one costs no memory.
+fn encode_bounded<C: bincode::config::Config>(
+    buf: &mut Vec<u8>,
+    limit: usize,
+    config: C,
+    encode: impl FnOnce(&mut EncoderImpl<BoundedAppend<'_>, C>) -> Result<(), EncodeError>,
+) -> Result<(), CodecError> {
     let start = buf.len();
-    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit: RECORD_BYTES_MAX }, CONFIG);
-    let encoded = entry.encode(&mut encoder);
+    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit }, config);
+    let encoded = encode(&mut encoder);
     let written = encoder.into_writer().written;
     let result = match encoded {
         Err(source) => Err(CodecError::Encode { source }),
-        Ok(()) if written > RECORD_BYTES_MAX => Err(CodecError::TooLarge { len: written, max: RECORD_BYTES_MAX }),
+        Ok(()) if written > limit => Err(CodecError::TooLarge { len: written, max: limit }),
         Ok(()) => Ok(()),
     };
     if result.is_err() {
         buf.truncate(start);
     }
     result
+}
+
+/// Decodes with `decode` from `bytes`, which it must fill exactly; input over `limit` is refused
+/// before anything is read.
+fn decode_exact<C: bincode::config::Config, T>(
+    bytes: &[u8],
+    limit: usize,
+    config: C,
+    decode: impl FnOnce(&mut DecoderImpl<PositionedReader<'_>, C, ()>) -> Result<T, DecodeError>,
+) -> Result<T, CodecError> {
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge { len: bytes.len(), max: limit });
+    }
+    let mut decoder = DecoderImpl::new(PositionedReader { bytes, pos: 0 }, config, ());
+    let decoded = decode(&mut decoder);
+    let consumed = decoder.reader().pos;
+    match decoded {
+        Err(source) => Err(CodecError::Decode { offset: consumed, source }),
+        Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
+        Ok(value) => Ok(value),
+    }
 }
 
 /// A slice reader that knows its position, so that a decode error can say where it happened.
@@ -256,35 +288,13 @@ impl Reader for PositionedReader<'_> {
 /// Input longer than [`RECORD_BYTES_MAX`] is refused before anything is read. Ids are not
 /// validated (see [`crate::Uid::from_wire_bytes`]); values are held to their limits.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
-    if bytes.len() > RECORD_BYTES_MAX {
-        return Err(CodecError::TooLarge { len: bytes.len(), max: RECORD_BYTES_MAX });
-    }
-    let mut decoder = DecoderImpl::new(PositionedReader { bytes, pos: 0 }, CONFIG, ());
-    let decoded = Entry::decode(&mut decoder);
-    let consumed = decoder.reader().pos;
-    match decoded {
-        Err(source) => Err(CodecError::Decode { offset: consumed, source }),
-        Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
-        Ok(entry) => Ok(entry),
-    }
+    decode_exact(bytes, RECORD_BYTES_MAX, CONFIG, |d| Entry::decode(d))
 }
 
 /// Appends the encoding of one value to `buf`: the same bytes a record carries it in. Snapshots
 /// and digests use it so that values become bytes in one place only. On error `buf` is unchanged.
 pub fn encode_value_into(value: &Value, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    let start = buf.len();
-    let mut encoder = EncoderImpl::new(BoundedAppend { buf: &mut *buf, written: 0, limit: RECORD_BYTES_MAX }, CONFIG);
-    let encoded = value.encode(&mut encoder);
-    let written = encoder.into_writer().written;
-    let result = match encoded {
-        Err(source) => Err(CodecError::Encode { source }),
-        Ok(()) if written > RECORD_BYTES_MAX => Err(CodecError::TooLarge { len: written, max: RECORD_BYTES_MAX }),
-        Ok(()) => Ok(()),
-    };
-    if result.is_err() {
-        buf.truncate(start);
-    }
-    result
+    encode_bounded(buf, RECORD_BYTES_MAX, CONFIG, |e| value.encode(e))
 }
 
 /// Decodes one value from the start of `bytes` (what follows it is left alone) and returns it
@@ -303,39 +313,12 @@ pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
 /// none; history stays in the fold). Fails on a profile over the profile limits; on error `buf`
 /// is unchanged.
 pub fn encode_profile_into(profile: &crate::profile::Profile, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    let start = buf.len();
-    let mut encoder = EncoderImpl::new(
-        BoundedAppend { buf: &mut *buf, written: 0, limit: crate::limits::PROFILE_BYTES_MAX },
-        PROFILE_CONFIG,
-    );
-    let encoded = wire::encode_profile(&mut encoder, profile);
-    let written = encoder.into_writer().written;
-    let max = crate::limits::PROFILE_BYTES_MAX;
-    let result = match encoded {
-        Err(source) => Err(CodecError::Encode { source }),
-        Ok(()) if written > max => Err(CodecError::TooLarge { len: written, max }),
-        Ok(()) => Ok(()),
-    };
-    if result.is_err() {
-        buf.truncate(start);
-    }
-    result
+    encode_bounded(buf, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |e| wire::encode_profile(e, profile))
 }
 
 /// Decodes a stored profile that fills `bytes` exactly; its `history` is empty.
 pub fn decode_profile(bytes: &[u8]) -> Result<crate::profile::Profile, CodecError> {
-    let max = crate::limits::PROFILE_BYTES_MAX;
-    if bytes.len() > max {
-        return Err(CodecError::TooLarge { len: bytes.len(), max });
-    }
-    let mut decoder = DecoderImpl::new(PositionedReader { bytes, pos: 0 }, PROFILE_CONFIG, ());
-    let decoded = wire::decode_profile(&mut decoder);
-    let consumed = decoder.reader().pos;
-    match decoded {
-        Err(source) => Err(CodecError::Decode { offset: consumed, source }),
-        Ok(_) if consumed != bytes.len() => Err(CodecError::TrailingBytes { consumed, len: bytes.len() }),
-        Ok(p) => Ok(p),
-    }
+    decode_exact(bytes, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |d| wire::decode_profile(d))
 }
 
 /// Decodes one entry whose bytes were stored as written under `schema`; only
