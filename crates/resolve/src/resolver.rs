@@ -937,13 +937,7 @@ impl Resolver {
         if node.is_none() && !self.uid_index.contains_key(&canonical) && rejections.is_empty() {
             return None;
         }
-        Some(Explanation {
-            node: node.map(|n| self.node_ref(n)),
-            profile_id: node.map(|n| self.comp(self.find_ro(n)).id),
-            path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
-            implicit_resets,
-            rejections,
-        })
+        Some(self.explanation(node, implicit_resets, rejections))
     }
 
     /// Why `cid` is in its profile: the merge edges to the primary, the implicit resets that
@@ -957,13 +951,22 @@ impl Resolver {
         if node.is_none() && rejections.is_empty() {
             return None;
         }
-        Some(Explanation {
+        Some(self.explanation(node, implicit_resets, rejections))
+    }
+
+    fn explanation(
+        &self,
+        node: Option<NodeId>,
+        implicit_resets: Vec<ImplicitReset>,
+        rejections: Vec<Rejection>,
+    ) -> Explanation {
+        Explanation {
             node: node.map(|n| self.node_ref(n)),
             profile_id: node.map(|n| self.comp(self.find_ro(n)).id),
             path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
             implicit_resets,
             rejections,
-        })
+        }
     }
 
     /// Every id that once named a profile but no longer does (a customer merged away, a device
