@@ -296,11 +296,12 @@ fn touched(changes: &[Change], ids: &mut BTreeSet<Uuid>) {
     }
 }
 
-/// A store batch bringing `ids` to their current state in `r`.
-fn store_batch(r: &Resolver, ids: &BTreeSet<Uuid>, applied_lsn: Lsn) -> StoreBatch {
+/// A store batch bringing `ids` to their current state, as `lookup` (the fold's
+/// `profile_by_id`) reports it: an upsert if the id names a profile, a redirect if it was retired.
+fn store_batch(ids: &BTreeSet<Uuid>, applied_lsn: Lsn, lookup: impl Fn(Uuid) -> Option<Profile>) -> StoreBatch {
     let mut batch = StoreBatch { applied_lsn, upserts: Vec::new(), retired: Vec::new() };
     for &id in ids {
-        match r.profile_by_id(id) {
+        match lookup(id) {
             Some(p) if p.id == id => batch.upserts.push(p),
             Some(p) => batch.retired.push((id, p.id)),
             None => {}
@@ -419,7 +420,7 @@ impl Engine {
         }
         match applied {
             Some(a) if a >= fold_start && a <= log_end => {
-                store.apply(&store_batch(&resolver, &tail_ids, log_end))?;
+                store.apply(&store_batch(&tail_ids, log_end, |id| resolver.profile_by_id(id)))?;
             }
             _ => {
                 if applied.is_some() {
@@ -609,7 +610,7 @@ impl Engine {
             folded_lsn: folded,
             stored_lsn: stored,
             store_lag: folded.saturating_sub(stored),
-            profiles: r.profiles().len(),
+            profiles: r.profile_count(),
             rejections: r.rejections().len(),
         }
     }
@@ -883,15 +884,7 @@ fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
         }
         // The read lock is taken per profile, not for the whole batch: the writer needs the
         // write lock for every batch it folds, and must not wait behind a long materialisation.
-        let mut batch = StoreBatch { applied_lsn: upto, upserts: Vec::new(), retired: Vec::new() };
-        for &id in &ids {
-            let found = shared.resolver().profile_by_id(id);
-            match found {
-                Some(p) if p.id == id => batch.upserts.push(p),
-                Some(p) => batch.retired.push((id, p.id)),
-                None => {}
-            }
-        }
+        let batch = store_batch(&ids, upto, |id| shared.resolver().profile_by_id(id));
         let result = {
             let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
             store.apply(&batch).and_then(|()| store.flush())

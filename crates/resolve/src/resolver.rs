@@ -845,6 +845,11 @@ impl Resolver {
         }
     }
 
+    /// The number of current profiles (without materialising them).
+    pub fn profile_count(&self) -> usize {
+        (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId && self.comps[n].is_some()).count()
+    }
+
     /// Every current profile, sorted by id.
     pub fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = (0..self.nodes.len() as NodeId)

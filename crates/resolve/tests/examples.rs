@@ -575,3 +575,10 @@ fn retired_ids_name_their_survivors() {
     expected.sort();
     assert_eq!(r.retired_ids(), expected);
 }
+
+#[test]
+fn profile_count_matches_the_profiles() {
+    let (r, _) = fold(&[identify("A", "u1"), event("B"), identify("C", "u2"), merge("u1", "u2"), event("D")]);
+    assert_eq!(r.profile_count(), r.profiles().len());
+    assert_eq!(r.profile_count(), 3);
+}
