@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
-use idres_log::{BatchBuilder, Durability, Log, LogError, LogOptions, Lsn, ReadHandle};
+use idres_log::{BatchBuilder, Durability, Log, LogError, LogOptions, Lsn, ReadHandle, TailRecovery};
 use idres_model::{
     decode_entry_with_schema, encode_entry_into, Cid, CodecError, Entry, Map, Profile, Record, Target, Timestamp, Uid,
     CODEC_ID, SCHEMA_VERSION,
@@ -25,6 +25,9 @@ pub struct EngineConfig {
     pub fold: Config,
     /// When appends are fdatasynced (default: every batch, i.e. group commit).
     pub durability: Durability,
+    /// What open does with a damaged (not merely torn) end of the log: refuse (default, right for
+    /// `EveryBatch`) or keep the longest valid prefix (for `Never` / `Interval`; docs/OPERATIONS.md).
+    pub tail_recovery: TailRecovery,
     /// Log segment size (default 64 MiB).
     pub segment_bytes: u64,
     /// Most records the writer puts in one frame.
@@ -51,6 +54,7 @@ impl Default for EngineConfig {
         EngineConfig {
             fold: Config::default(),
             durability: Durability::EveryBatch,
+            tail_recovery: TailRecovery::Strict,
             segment_bytes: 64 << 20,
             batch_records_max: 4096,
             queue_capacity: 65_536,
@@ -323,6 +327,7 @@ impl Engine {
         let opts = LogOptions {
             segment_bytes: config.segment_bytes,
             durability: config.durability,
+            tail_recovery: config.tail_recovery,
             codec_id: CODEC_ID,
             ..LogOptions::default()
         };

@@ -35,4 +35,4 @@
 mod engine;
 
 pub use engine::{Engine, EngineConfig, EngineError, OpenReport, Stats, Ticket};
-pub use idres_log::Durability;
+pub use idres_log::{Durability, TailRecovery};
