@@ -676,7 +676,8 @@ impl Engine {
         Ok(r)
     }
 
-    /// A channel of every change from now on (created, changed, retired into, split, …).
+    /// A channel of every change from now on (created, changed, retired into, split, …). A
+    /// record's changes are sent before its ticket completes.
     pub fn subscribe(&self) -> Receiver<Change> {
         let (tx, rx) = unbounded();
         self.handle.shared.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
@@ -833,12 +834,14 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
             p.folded = appended.end_lsn;
         }
         shared.changed.notify_all();
-        for (i, req) in accepted.into_iter().enumerate() {
-            let _ = req.reply.send(Ok(appended.first_lsn + i as u64));
-        }
+        // Subscribers hear of a record's changes before its ticket completes: a caller that
+        // waited on a ticket finds them already in its subscription.
         {
             let mut subs = shared.subscribers.lock().unwrap_or_else(|e| e.into_inner());
             subs.retain(|s| changes.iter().all(|c| s.send(*c).is_ok()));
+        }
+        for (i, req) in accepted.into_iter().enumerate() {
+            let _ = req.reply.send(Ok(appended.first_lsn + i as u64));
         }
         let _ = store_tx.send((appended.end_lsn, changes));
     }
