@@ -199,3 +199,87 @@ fn subscribers_see_changes() {
     assert!(changes.iter().any(|c| matches!(c, idres_resolve::Change::Retired { .. })), "{changes:?}");
     engine.close().unwrap();
 }
+
+fn event(uid: &str, name: &str) -> Record {
+    Record::Event {
+        target: idres_model::Target::Uid(idres_model::Uid::parse(uid).unwrap()),
+        name: name.into(),
+        props: Map::new(),
+        session_id: None,
+        ts: None,
+    }
+}
+
+#[test]
+fn a_batch_gets_consecutive_lsns_in_order_and_one_ticket() {
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    engine.track_uid("A", "first", Map::new()).unwrap().wait().unwrap();
+    let records: Vec<Record> = (0..10).map(|i| event("A", &format!("e{i}"))).collect();
+    let lsns = engine.write_batch(records).unwrap().wait_range().unwrap();
+    assert_eq!(lsns, 1..11);
+    assert!(engine.write_batch(Vec::new()).unwrap().wait_range().unwrap().is_empty(), "an empty batch is empty");
+    let p = engine.profile_by_uid("A").unwrap().unwrap();
+    let names: Vec<String> = engine
+        .history(&p)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| match e.record {
+            Record::Event { name, .. } => name,
+            other => panic!("not an event: {other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = std::iter::once("first".to_string()).chain((0..10).map(|i| format!("e{i}"))).collect();
+    assert_eq!(names, expected);
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_batch_with_one_bad_record_queues_nothing_and_names_it() {
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    let records = vec![event("A", "ok"), event("A", ""), event("A", "ok")];
+    match engine.write_batch(records) {
+        Err(EngineError::Invalid(msg)) => assert!(msg.contains("record 1 of the batch"), "{msg}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(engine.stats().folded_lsn, 0, "nothing was appended");
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_batch_larger_than_a_frame_spans_frames_and_survives_reopen() {
+    let dir = tempdir();
+    // Frames of at most 16 records: a batch of 100 takes seven frames.
+    let config = EngineConfig { batch_records_max: 16, ..small() };
+    let engine = Engine::open(dir.path(), config.clone()).unwrap();
+    let records: Vec<Record> = (0..100).map(|i| event(&format!("D{}", i % 7), "view")).collect();
+    assert_eq!(engine.write_batch(records).unwrap().wait_range().unwrap(), 0..100);
+    let digest = engine.digest();
+    engine.close().unwrap();
+    let frames = idres_log::verify(dir.path().join("log"), None).unwrap();
+    assert_eq!(frames.end_lsn, 100);
+    assert!(frames.frames >= 7, "{} frames", frames.frames);
+    let engine = Engine::open(dir.path(), config).unwrap();
+    assert_eq!(engine.digest(), digest);
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_record_too_large_for_a_frame_is_refused_at_the_edge_without_poisoning() {
+    let dir = tempdir();
+    // 64 KiB segments: a frame holds less than 64 KiB.
+    let config = EngineConfig { segment_bytes: 64 << 10, ..small() };
+    let engine = Engine::open(dir.path(), config).unwrap();
+    let big: Map = (0..4).map(|i| (format!("k{i}"), Value::String("x".repeat(60_000)))).collect();
+    assert!(matches!(engine.track_uid("A", "big", big), Err(EngineError::Invalid(_))));
+    // Many large records in one group commit are cut into frames that fit.
+    let mid: Map = std::iter::once(("k".to_string(), Value::String("y".repeat(20_000)))).collect();
+    let tickets: Vec<_> = (0..20).map(|_| engine.track_uid("A", "mid", mid.clone()).unwrap()).collect();
+    for t in tickets {
+        t.wait().unwrap();
+    }
+    engine.track_uid("A", "after", Map::new()).unwrap().wait().unwrap();
+    assert_eq!(engine.profile_by_uid("A").unwrap().unwrap().event_count, 21);
+    engine.close().unwrap();
+}

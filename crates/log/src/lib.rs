@@ -127,6 +127,15 @@ impl BatchBuilder {
         self.schema
     }
 
+    /// Keeps the first `len` records and removes the rest (no-op if the batch holds no more).
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.lens.len() {
+            let keep: u64 = self.lens[..len].iter().map(|&l| u64::from(l)).sum();
+            self.lens.truncate(len);
+            self.data.truncate(keep as usize);
+        }
+    }
+
     /// Removes every record, keeping the buffers.
     pub fn clear(&mut self) {
         self.lens.clear();

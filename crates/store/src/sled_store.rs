@@ -40,6 +40,13 @@ impl Default for SledOptions {
 /// The on-disk store.
 pub struct SledStore {
     db: sled::Db,
+    /// For each profile this store has written, a 128-bit fingerprint of its id lists as last
+    /// written: an upsert whose ids did not change skips rewriting their index keys (the bulk of
+    /// sled's work otherwise). Only lookups; its order never reaches anything.
+    indexed: std::collections::HashMap<Uuid, u128>,
+    /// The retired ids that have a redirect in the store (read at open): an upsert removes a
+    /// redirect only where one exists.
+    redirects: std::collections::HashSet<Uuid>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -97,7 +104,16 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(sled_err("open"))?;
-        Ok(SledStore { db })
+        let mut redirects = std::collections::HashSet::new();
+        for kv in db.scan_prefix([b'r']) {
+            let (k, _) = kv.map_err(sled_err("read redirects"))?;
+            let id = <[u8; 16]>::try_from(&k[1..]).map_err(|_| StoreError::Corrupt {
+                key: printable(&k),
+                detail: "redirect key of the wrong length".into(),
+            })?;
+            redirects.insert(Uuid::from_bytes(id));
+        }
+        Ok(SledStore { db, indexed: std::collections::HashMap::new(), redirects })
     }
 
     fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
@@ -124,20 +140,37 @@ impl ProfileStore for SledStore {
             b.insert(key(b'r', id.as_bytes()), into.as_bytes().to_vec());
         }
         let mut value = Vec::new();
+        let mut fingerprints = Vec::with_capacity(batch.upserts.len());
         for p in &batch.upserts {
             value.clear();
             encode_profile_into(p, &mut value).map_err(|source| StoreError::Encode { id: p.id, source })?;
             b.insert(key(b'p', p.id.as_bytes()), value.as_slice());
-            b.remove(key(b'r', p.id.as_bytes()));
-            for c in &p.cids {
-                b.insert(key(b'c', c.as_bytes()), p.id.as_bytes().to_vec());
+            if self.redirects.contains(&p.id) {
+                b.remove(key(b'r', p.id.as_bytes()));
             }
-            for d in &p.uids {
-                b.insert(uid_key(&d.uid, d.epoch), p.id.as_bytes().to_vec());
+            let fingerprint = ids_fingerprint(p);
+            if self.indexed.get(&p.id) != Some(&fingerprint) {
+                for c in &p.cids {
+                    b.insert(key(b'c', c.as_bytes()), p.id.as_bytes().to_vec());
+                }
+                for d in &p.uids {
+                    b.insert(uid_key(&d.uid, d.epoch), p.id.as_bytes().to_vec());
+                }
             }
+            fingerprints.push((p.id, fingerprint));
         }
         b.insert(APPLIED_KEY, batch.applied_lsn.to_le_bytes().to_vec());
-        self.db.apply_batch(b).map_err(sled_err("apply batch"))
+        self.db.apply_batch(b).map_err(sled_err("apply batch"))?;
+        // Only now that the batch is in: the caches describe what the store holds.
+        for (id, _) in &batch.retired {
+            self.indexed.remove(id);
+            self.redirects.insert(*id);
+        }
+        for (id, fingerprint) in fingerprints {
+            self.redirects.remove(&id);
+            self.indexed.insert(id, fingerprint);
+        }
+        Ok(())
     }
 
     fn applied_lsn(&self) -> Result<Option<Lsn>, StoreError> {
@@ -195,7 +228,31 @@ impl ProfileStore for SledStore {
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
+        self.indexed.clear();
+        self.redirects.clear();
         self.db.clear().map_err(sled_err("clear"))?;
         self.flush()
     }
+}
+
+/// A 128-bit fingerprint of a profile's CIDs and device nodes (two runs of std's fixed-key
+/// hasher, seeded differently): equal fingerprints mean, but for a 2^-128 chance, equal id lists.
+/// It lives in memory only, so the hasher may change between Rust releases.
+fn ids_fingerprint(p: &Profile) -> u128 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let half = |seed: u8| {
+        let mut h = DefaultHasher::new();
+        seed.hash(&mut h);
+        p.cids.len().hash(&mut h);
+        for c in &p.cids {
+            c.as_bytes().hash(&mut h);
+        }
+        p.uids.len().hash(&mut h);
+        for d in &p.uids {
+            d.uid.hash(&mut h);
+            d.epoch.hash(&mut h);
+        }
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
 }

@@ -24,7 +24,7 @@ use bincode::enc::{Encode, EncoderImpl};
 use bincode::error::{DecodeError, EncodeError};
 
 use crate::limits::RECORD_BYTES_MAX;
-use crate::record::Entry;
+use crate::record::{Entry, Record, Timestamp};
 use crate::value::Value;
 
 /// Version of the record schema these functions read and write. Stored by the log beside each
@@ -201,7 +201,17 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
 /// Appends the encoding of an entry to `buf`, for building a batch without a buffer per entry.
 /// On error `buf` is left exactly as it was.
 pub fn encode_entry_into(entry: &Entry, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode_bounded(buf, RECORD_BYTES_MAX, CONFIG, |e| entry.encode(e))
+    encode_record_entry_into(entry.appended_at, &entry.record, buf)
+}
+
+/// Appends the encoding of the entry `(appended_at, record)` to `buf`, the same bytes as
+/// [`encode_entry_into`] without building the [`Entry`] (a caller checking a record it keeps).
+/// On error `buf` is left exactly as it was.
+pub fn encode_record_entry_into(appended_at: Timestamp, record: &Record, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_bounded(buf, RECORD_BYTES_MAX, CONFIG, |e| {
+        appended_at.encode(e)?;
+        record.encode(e)
+    })
 }
 
 /// Encodes with `encode` into `buf` under `config`, refusing (and leaving `buf` as it was) an
