@@ -40,10 +40,6 @@ impl Default for SledOptions {
 /// The on-disk store.
 pub struct SledStore {
     db: sled::Db,
-    /// For each profile this store has written, a 128-bit fingerprint of its id lists as last
-    /// written: an upsert whose ids did not change skips rewriting their index keys (the bulk of
-    /// sled's work otherwise). Only lookups; its order never reaches anything.
-    indexed: std::collections::HashMap<Uuid, u128>,
     /// The retired ids that have a redirect in the store (read at open): an upsert removes a
     /// redirect only where one exists.
     redirects: std::collections::HashSet<Uuid>,
@@ -113,7 +109,7 @@ impl SledStore {
             })?;
             redirects.insert(Uuid::from_bytes(id));
         }
-        Ok(SledStore { db, indexed: std::collections::HashMap::new(), redirects })
+        Ok(SledStore { db, redirects })
     }
 
     fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
@@ -140,7 +136,6 @@ impl ProfileStore for SledStore {
             b.insert(key(b'r', id.as_bytes()), into.as_bytes().to_vec());
         }
         let mut value = Vec::new();
-        let mut fingerprints = Vec::with_capacity(batch.upserts.len());
         for p in &batch.upserts {
             value.clear();
             encode_profile_into(p, &mut value).map_err(|source| StoreError::Encode { id: p.id, source })?;
@@ -148,27 +143,21 @@ impl ProfileStore for SledStore {
             if self.redirects.contains(&p.id) {
                 b.remove(key(b'r', p.id.as_bytes()));
             }
-            let fingerprint = ids_fingerprint(p);
-            if self.indexed.get(&p.id) != Some(&fingerprint) {
-                for c in &p.cids {
-                    b.insert(key(b'c', c.as_bytes()), p.id.as_bytes().to_vec());
-                }
-                for d in &p.uids {
-                    b.insert(uid_key(&d.uid, d.epoch), p.id.as_bytes().to_vec());
-                }
+            for c in &p.cids {
+                b.insert(key(b'c', c.as_bytes()), p.id.as_bytes().to_vec());
             }
-            fingerprints.push((p.id, fingerprint));
+            for d in &p.uids {
+                b.insert(uid_key(&d.uid, d.epoch), p.id.as_bytes().to_vec());
+            }
         }
         b.insert(APPLIED_KEY, batch.applied_lsn.to_le_bytes().to_vec());
         self.db.apply_batch(b).map_err(sled_err("apply batch"))?;
-        // Only now that the batch is in: the caches describe what the store holds.
+        // Only now that the batch is in: the set describes what the store holds.
         for (id, _) in &batch.retired {
-            self.indexed.remove(id);
             self.redirects.insert(*id);
         }
-        for (id, fingerprint) in fingerprints {
-            self.redirects.remove(&id);
-            self.indexed.insert(id, fingerprint);
+        for p in &batch.upserts {
+            self.redirects.remove(&p.id);
         }
         Ok(())
     }
@@ -228,31 +217,8 @@ impl ProfileStore for SledStore {
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
-        self.indexed.clear();
         self.redirects.clear();
         self.db.clear().map_err(sled_err("clear"))?;
         self.flush()
     }
-}
-
-/// A 128-bit fingerprint of a profile's CIDs and device nodes (two runs of std's fixed-key
-/// hasher, seeded differently): equal fingerprints mean, but for a 2^-128 chance, equal id lists.
-/// It lives in memory only, so the hasher may change between Rust releases.
-fn ids_fingerprint(p: &Profile) -> u128 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let half = |seed: u8| {
-        let mut h = DefaultHasher::new();
-        seed.hash(&mut h);
-        p.cids.len().hash(&mut h);
-        for c in &p.cids {
-            c.as_bytes().hash(&mut h);
-        }
-        p.uids.len().hash(&mut h);
-        for d in &p.uids {
-            d.uid.hash(&mut h);
-            d.epoch.hash(&mut h);
-        }
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
 }
