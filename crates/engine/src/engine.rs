@@ -230,13 +230,16 @@ struct Shared {
     dir: PathBuf,
     /// The log's frame payload limit: the edge refuses a record that could not fit.
     payload_max: u64,
+    /// The LSN of the snapshot open restored (under this config), if any.
+    restored_snapshot: Option<Lsn>,
     config: EngineConfig,
     resolver: RwLock<Resolver>,
     log: ReadHandle,
     progress: Mutex<Progress>,
     changed: Condvar,
     subscribers: Mutex<Vec<Sender<Change>>>,
-    store: Mutex<Box<dyn ProfileStore>>,
+    /// `None` once the engine is closed: the store's files are released.
+    store: Mutex<Option<Box<dyn ProfileStore>>>,
 }
 
 impl Shared {
@@ -300,6 +303,25 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
 
 /// Writes a snapshot atomically (temp file, fsync, rename, fsync directory) and keeps the newest
 /// `keep` snapshots.
+/// The file beside `log/` that records the SHA-256 (hex) of the fold config the store was
+/// written under.
+pub const FOLD_CONFIG_FILE: &str = "fold-config.sha256";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `name` in `dir` atomically: a temp file, fsync, rename, fsync of the directory.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("fsync", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("rename", &path))?;
+    sync_dir(dir)
+}
+
 fn write_snapshot(dir: &Path, resolver: &Resolver, keep: usize) -> Result<(), EngineError> {
     let bytes = resolver
         .snapshot()
@@ -368,10 +390,70 @@ impl Engine {
             codec_id: CODEC_ID,
             ..LogOptions::default()
         };
-        let log = Log::open(&log_dir, opts)?;
+        let lenient = config.durability == Durability::Never;
+        // The store first: what it and the snapshots have seen was acknowledged, and the log must
+        // still hold it. Recovery is told so, and refuses (changing nothing) rather than cutting
+        // acknowledged records off as a "torn tail".
+        let mut store: Box<dyn ProfileStore> = match &config.store {
+            None => Box::new(MemoryStore::new()),
+            Some(opts) => match SledStore::open(&store_dir, opts) {
+                Ok(s) => Box::new(s),
+                // Not damage (a lock held by another open engine, permissions, a full disk):
+                // deleting the store would not help and could destroy one in use.
+                Err(e) if e.is_io() => return Err(e.into()),
+                Err(e) => {
+                    report.events.push(format!("store unreadable ({e}); rebuilding it"));
+                    let _ = fs::remove_dir_all(&store_dir);
+                    Box::new(SledStore::open(&store_dir, opts)?)
+                }
+            },
+        };
+        let mut applied = match store.applied_lsn() {
+            Ok(a) => a,
+            Err(e) => {
+                report.events.push(format!("store damaged ({e}); rebuilding it"));
+                store.clear()?;
+                None
+            }
+        };
+        // What the store has seen was acknowledged, under whatever config it was folded.
+        let store_seen = applied.unwrap_or(0);
+        // The store holds profiles folded under the config recorded beside it; under another
+        // config (a rule change applied to history) it is rebuilt.
+        let config_path = dir.join(FOLD_CONFIG_FILE);
+        let config_hash = hex(&config.fold.hash());
+        let recorded = fs::read_to_string(&config_path).ok();
+        if applied.is_some() && recorded.as_deref().map(str::trim) != Some(config_hash.as_str()) {
+            report.events.push(match recorded {
+                Some(_) => "the fold's config changed since the store was written; rebuilding it".into(),
+                None => "no fold config recorded beside the store; rebuilding it".into(),
+            });
+            applied = None;
+        }
+        let newest_snapshot = list_snapshots(&snap_dir)?.into_iter().next();
+        let snapshot_seen = newest_snapshot.as_ref().map_or(0, |(l, _)| *l);
+        let keep_at_least = if lenient { 0 } else { snapshot_seen.max(store_seen) };
+        let log = match Log::open(&log_dir, LogOptions { keep_at_least, ..opts }) {
+            Ok(log) => log,
+            Err(LogError::LostRecords { at, offset, end_lsn, required }) => {
+                let what = match &newest_snapshot {
+                    Some((l, path)) if *l >= store_seen => format!("snapshot {}", path.display()),
+                    _ => "the store".to_string(),
+                };
+                return Err(EngineError::LostRecords {
+                    what,
+                    seen: required,
+                    log_end: end_lsn,
+                    log_recovery: vec![format!(
+                        "the log's valid frames end in {} at byte offset {offset}; nothing was changed",
+                        at.display()
+                    )],
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         report.events.extend(log.recovery().iter().map(|e| e.to_string()));
         let log_end = log.next_lsn();
-        let lenient = config.durability == Durability::Never;
 
         // The newest snapshot that restores under this config.
         let mut resolver = None;
@@ -431,25 +513,6 @@ impl Engine {
         }
 
         // The store: caught up from the tail's changes, or rebuilt.
-        let mut store: Box<dyn ProfileStore> = match &config.store {
-            None => Box::new(MemoryStore::new()),
-            Some(opts) => match SledStore::open(&store_dir, opts) {
-                Ok(s) => Box::new(s),
-                Err(e) => {
-                    report.events.push(format!("store unreadable ({e}); rebuilding it"));
-                    let _ = fs::remove_dir_all(&store_dir);
-                    Box::new(SledStore::open(&store_dir, opts)?)
-                }
-            },
-        };
-        let applied = match store.applied_lsn() {
-            Ok(a) => a,
-            Err(e) => {
-                report.events.push(format!("store damaged ({e}); rebuilding it"));
-                store.clear()?;
-                None
-            }
-        };
         if let Some(a) = applied {
             if a > log_end && !lenient {
                 return Err(EngineError::LostRecords {
@@ -476,10 +539,14 @@ impl Engine {
             }
         }
         store.flush()?;
+        if recorded.as_deref().map(str::trim) != Some(config_hash.as_str()) {
+            write_atomically(&dir, FOLD_CONFIG_FILE, format!("{config_hash}\n").as_bytes())?;
+        }
 
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             payload_max: u64::from(log.options().effective_payload_max()),
+            restored_snapshot: report.snapshot_lsn,
             config: config.clone(),
             log: log.read_handle(),
             resolver: RwLock::new(resolver),
@@ -494,7 +561,7 @@ impl Engine {
             }),
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
-            store: Mutex::new(store),
+            store: Mutex::new(Some(store)),
         });
         let (tx, rx) = bounded::<Request>(config.queue_capacity.max(1));
         let (store_tx, store_rx) = unbounded::<(Lsn, Vec<Change>)>();
@@ -525,6 +592,19 @@ impl Engine {
     /// What open found and did.
     pub fn open_report(&self) -> &OpenReport {
         &self.handle.report
+    }
+
+    /// Checks a record as a write would, without queueing it: its shape and limits, and that it
+    /// fits in a record and a frame. For callers that validate a whole input before writing any
+    /// of it.
+    pub fn validate(&self, record: &Record) -> Result<(), EngineError> {
+        self.check(record).map_err(EngineError::Invalid)
+    }
+
+    /// Runs `read` on the fold's current state under its read lock (writes wait meanwhile): for
+    /// reads the other methods do not cover, or several reads that must see one state.
+    pub fn read<R>(&self, read: impl FnOnce(&Resolver) -> R) -> R {
+        read(&self.handle.shared.resolver())
     }
 
     /// Queues a record that passed the edge's checks.
@@ -670,7 +750,15 @@ impl Engine {
     pub fn stored_profile_by_cid(&self, cid: &str) -> Result<Option<Profile>, EngineError> {
         let cid = Self::cid(cid)?;
         let store = self.handle.shared.store.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(store.profile_by_cid(&cid)?)
+        Ok(store.as_ref().ok_or(EngineError::Closed)?.profile_by_cid(&cid)?)
+    }
+
+    /// The persisted read model's profile of a device node (a uid at an epoch), read from the
+    /// store itself (trails the fold; see [`Engine::wait_stored`]).
+    pub fn stored_profile_by_uid(&self, uid: &str, epoch: u32) -> Result<Option<Profile>, EngineError> {
+        let uid = Self::uid(uid)?;
+        let store = self.handle.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(store.as_ref().ok_or(EngineError::Closed)?.profile_by_uid(&uid, epoch)?)
     }
 
     /// Why a uid is in its profile.
@@ -801,6 +889,8 @@ impl Handle {
         for t in threads {
             let _ = t.join();
         }
+        // Release the store's files (sled flushes on drop): the directory can be opened again.
+        drop(self.shared.store.lock().unwrap_or_else(|e| e.into_inner()).take());
         let p = self.shared.progress();
         match (&p.poisoned, &p.store_failed) {
             (Some(cause), _) => Err(EngineError::Poisoned(cause.clone())),
@@ -816,7 +906,7 @@ impl Drop for Handle {
     }
 }
 
-/// A stand-in left in a request whose record moved into the batch (never used again).
+/// Fails every request with the engine's poisoning cause.
 fn fail_all(reqs: impl IntoIterator<Item = Request>, cause: &str) {
     for r in reqs {
         let _ = r.reply.send(Err(cause.to_string()));
@@ -1006,7 +1096,11 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
             shared.progress().poisoned.get_or_insert(e.to_string());
         } else {
             let r = shared.resolver();
-            let _ = write_snapshot(&shared.dir.join("snapshots"), &r, config.snapshots_keep);
+            // A snapshot of this very state under this config is already on disk when open
+            // restored one and nothing was written since: a read-only session writes nothing.
+            if shared.restored_snapshot != Some(r.next_lsn()) {
+                let _ = write_snapshot(&shared.dir.join("snapshots"), &r, config.snapshots_keep);
+            }
         }
     }
     drop(store_tx);
@@ -1050,8 +1144,11 @@ fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
         let batch = store_batch(&ids, upto, |id| shared.resolver().profile_by_id(id));
         let written = (batch.upserts.len() + batch.retired.len()) as u64;
         let result = {
-            let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
-            store.apply(&batch).and_then(|()| store.flush())
+            let mut guard = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.as_mut() {
+                Some(store) => store.apply(&batch).and_then(|()| store.flush()).map_err(|e| e.to_string()),
+                None => Err("the store was released before the store thread finished".to_string()),
+            }
         };
         last_flush = std::time::Instant::now();
         let mut p = shared.progress();

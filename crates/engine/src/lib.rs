@@ -34,5 +34,5 @@
 
 mod engine;
 
-pub use engine::{Engine, EngineConfig, EngineError, OpenReport, Stats, Ticket};
+pub use engine::{Engine, EngineConfig, EngineError, OpenReport, Stats, Ticket, FOLD_CONFIG_FILE};
 pub use idres_log::{Durability, TailRecovery};

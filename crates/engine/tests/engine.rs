@@ -166,6 +166,14 @@ fn a_snapshot_under_another_config_is_ignored() {
     let p = engine.profile_by_cid("c1").unwrap().unwrap();
     assert_eq!(p.uids.len(), 5, "the new limit applies to history");
     assert_eq!(engine.stats().rejections, 15);
+    // The store was written under the old config: it is rebuilt, not patched.
+    assert!(engine.open_report().store_rebuilt, "{:?}", engine.open_report());
+    assert_eq!(engine.stored_profile_by_cid("c1").unwrap().unwrap().uids.len(), 5);
+    assert_eq!(engine.stored_profile_by_uid("d19", 0).unwrap(), None, "d19 was rejected under the new limit");
+    engine.close().unwrap();
+    // Reopened under the same config: nothing is rebuilt.
+    let engine = Engine::open(dir.path(), strict).unwrap();
+    assert!(!engine.open_report().store_rebuilt, "{:?}", engine.open_report());
     engine.close().unwrap();
 }
 

@@ -83,13 +83,15 @@ fn torn_last_frame_is_recovered_on_reopen() {
     let copy = tempfile::tempdir().unwrap();
     std::fs::create_dir(copy.path().join("log")).unwrap();
     std::fs::copy(&seg, copy.path().join("log").join(seg.file_name().unwrap())).unwrap();
-    // Snapshot and store saw LSN 5; the log now ends at 4: the lost record is damage, and the
-    // error says what the log's recovery did.
+    // Snapshot and store saw LSN 5; the log now ends at 4: the lost record is damage, the error
+    // says where the log's valid frames end, and the damaged bytes are left as they were (the
+    // evidence stays for verify; no "torn tail" was cut).
     let err = Engine::open(dir.path(), config()).expect_err("a snapshot saw the lost record");
     assert!(
-        matches!(&err, EngineError::LostRecords { seen: 5, log_end: 4, log_recovery, .. } if log_recovery.iter().any(|e| e.contains("torn tail"))),
+        matches!(&err, EngineError::LostRecords { seen: 5, log_end: 4, log_recovery, .. } if log_recovery.iter().any(|e| e.contains("byte offset") && e.contains("nothing was changed"))),
         "{err}"
     );
+    assert_eq!(std::fs::read(&seg).unwrap(), torn, "open changed nothing");
     // The log alone (a crash before any snapshot or store saw the frame): the torn tail is cut.
     let engine = Engine::open(copy.path(), config()).unwrap();
     assert!(engine.open_report().events.iter().any(|e| e.contains("torn tail")), "{:?}", engine.open_report());

@@ -126,6 +126,20 @@ pub enum LogError {
         /// What is wrong.
         damage: Damage,
     },
+    /// The log ends before records its owner knows were acknowledged
+    /// ([`crate::LogOptions::keep_at_least`]): they were lost (bit rot at the tail, a missing or
+    /// older file). Nothing was changed.
+    #[error("log {at} ends at LSN {end_lsn} (byte offset {offset}) but records up to LSN {required} were acknowledged: they were lost; nothing was changed (see verify and repair)")]
+    LostRecords {
+        /// The last segment (or the log directory, if it holds no segment).
+        at: PathBuf,
+        /// Where its valid frames end.
+        offset: u64,
+        /// One past the last readable record.
+        end_lsn: Lsn,
+        /// The acknowledged end.
+        required: Lsn,
+    },
     /// An earlier write or fsync failed: the log refuses every later write, because after a failed
     /// fsync the kernel may have dropped the dirty pages and no later fsync could tell.
     #[error("log is poisoned by an earlier failure and accepts no more writes: {cause}")]

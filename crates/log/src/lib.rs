@@ -49,7 +49,8 @@ mod segment;
 
 pub use error::{Damage, LogError};
 pub use log::{
-    repair, verify, Appended, Durability, Log, LogOptions, RecoveryEvent, RepairReport, TailRecovery, VerifyReport,
+    repair, verify, Appended, Durability, Log, LogOptions, ReadOnlyLog, RecoveryEvent, RepairReport, TailRecovery,
+    VerifyReport,
 };
 pub use reader::{ReadFrame, ReadHandle, Reader};
 pub use segment::{SegmentInfo, SEGMENT_BYTES_LIMIT};

@@ -79,6 +79,12 @@ pub struct LogOptions {
     pub preallocate: bool,
     /// The payload codec of the log's owner, stored in every segment header and checked on open.
     pub codec_id: u16,
+    /// The number of records the owner knows were acknowledged (its newest snapshot or read
+    /// model has seen them). If the log would end before this LSN after recovery (a "torn tail"
+    /// that is really bit rot in acknowledged records, or a missing or copied-over file), open
+    /// fails with [`LogError::LostRecords`] and changes nothing, so the evidence stays for
+    /// `verify` and a human. Default 0 (nothing known).
+    pub keep_at_least: Lsn,
 }
 
 impl Default for LogOptions {
@@ -90,6 +96,7 @@ impl Default for LogOptions {
             tail_recovery: TailRecovery::Strict,
             preallocate: true,
             codec_id: 0,
+            keep_at_least: 0,
         }
     }
 }
@@ -395,6 +402,14 @@ impl Log {
         }
         let mut recovery = Vec::new();
         let (active, segments, next_lsn) = match segments.last() {
+            None if opts.keep_at_least > 0 => {
+                return Err(LogError::LostRecords {
+                    at: dir.clone(),
+                    offset: 0,
+                    end_lsn: 0,
+                    required: opts.keep_at_least,
+                })
+            }
             None => {
                 let header =
                     SegmentHeader { codec_id: opts.codec_id, segment_seq: 0, base_lsn: 0, log_id: new_log_id() };
@@ -769,6 +784,18 @@ fn recover_last(
         true
     })?;
     drop(buf);
+    if scan.end_lsn < opts.keep_at_least {
+        let offset = match &scan.tail {
+            Tail::Torn { offset, .. } => *offset,
+            Tail::Clean => scan.end_offset,
+        };
+        return Err(LogError::LostRecords {
+            at: path.clone(),
+            offset,
+            end_lsn: scan.end_lsn,
+            required: opts.keep_at_least,
+        });
+    }
     let file =
         OpenOptions::new().read(true).write(true).open(path).map_err(|e| LogError::io("open segment", path, e))?;
     let file_len = file.metadata().map_err(|e| LogError::io("stat segment", path, e))?.len();
@@ -792,6 +819,58 @@ fn recover_last(
     let active =
         Active { file, path: path.clone(), header: last.header, write_offset: scan.end_offset, empty: frames == 0 };
     Ok((active, scan.end_lsn))
+}
+
+/// A log opened for reading only (audits, `verify`): nothing in the directory is written, no
+/// lock is taken, and a torn tail is not cut but reported; the records before it can be read.
+#[derive(Debug)]
+pub struct ReadOnlyLog {
+    handle: ReadHandle,
+    /// Where the last segment's valid frames end, if something other than zeros follows: the
+    /// segment, the byte offset, and what is wrong there.
+    pub torn_tail: Option<(PathBuf, u64, String)>,
+}
+
+impl ReadOnlyLog {
+    /// Opens the log in `dir` without changing it. Damage other than at the very end of the last
+    /// segment is [`LogError::Corrupt`], as for [`Log::open`]; `codec_id` (if given) must match.
+    pub fn open(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<ReadOnlyLog, LogError> {
+        let dir = dir.as_ref().to_path_buf();
+        let listing = list_dir(&dir)?;
+        let segments = check_headers(&listing, codec_id, true)?;
+        if let [.., prev, last] = &segments[..] {
+            check_sealed_end(prev, last.header.base_lsn)?;
+        }
+        let (end_lsn, torn_tail) = match segments.last() {
+            None => (0, None),
+            Some(last) => {
+                let buf = read_whole(&last.path)?;
+                let scan = scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |_, _| true)?;
+                let torn = match scan.tail {
+                    Tail::Torn { offset, problem, .. } => Some((last.path.clone(), offset, problem.to_string())),
+                    Tail::Clean => None,
+                };
+                (scan.end_lsn, torn)
+            }
+        };
+        let shared = Arc::new(Shared {
+            dir,
+            segments: RwLock::new(segments),
+            written_end: AtomicU64::new(end_lsn),
+            durable_end: AtomicU64::new(end_lsn),
+        });
+        Ok(ReadOnlyLog { handle: ReadHandle::new(shared), torn_tail })
+    }
+
+    /// One past the last readable record.
+    pub fn end_lsn(&self) -> Lsn {
+        self.handle.end_lsn()
+    }
+
+    /// A reader of the records from `from` to the end.
+    pub fn reader(&self, from: Lsn) -> Result<Reader, LogError> {
+        self.handle.reader(from)
+    }
 }
 
 /// What [`verify`] found in a log directory.

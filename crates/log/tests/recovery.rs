@@ -213,3 +213,50 @@ fn unfinished_segment_creation_is_removed() {
     assert!(matches!(log.recovery(), [RecoveryEvent::TempSegmentRemoved { .. }]));
     check_reads(&log, &model);
 }
+
+/// An owner that knows records were acknowledged (`keep_at_least`) gets `LostRecords` instead of a
+/// cut, and nothing in the directory changes; at or below the log's end, a torn tail is cut as
+/// usual. A read-only open reads up to the tear and changes nothing either.
+#[test]
+fn a_tail_holding_acknowledged_records_is_lost_records_not_a_cut() {
+    let dir = tempdir();
+    let model = write(dir.path(), &[vec![b"a".to_vec()], vec![b"b".to_vec(), b"c".to_vec()], vec![b"d".to_vec()]]);
+    assert_eq!(model.len(), 4);
+    let seg = segment_files(dir.path()).pop().unwrap();
+    let (start, _) = *frame_offsets(&seg).last().unwrap();
+    let f = OpenOptions::new().write(true).open(&seg).unwrap();
+    f.write_all_at(&[0xff], start + 30).unwrap(); // bit rot in the last frame's payload
+    let before = fs::read(&seg).unwrap();
+
+    // Read-only: the first three records, the tear reported, nothing written.
+    let ro = idres_log::ReadOnlyLog::open(dir.path(), None).unwrap();
+    assert_eq!(ro.end_lsn(), 3);
+    let (torn_seg, offset, _) = ro.torn_tail.clone().unwrap();
+    assert_eq!((torn_seg, offset), (seg.clone(), start));
+    let mut got = Vec::new();
+    ro.reader(0).unwrap().for_each_record(|_, r| got.push(r.to_vec())).unwrap();
+    assert_eq!(got, model[..3].to_vec());
+    assert_eq!(fs::read(&seg).unwrap(), before);
+
+    // The owner saw LSN 4: refused, unchanged.
+    let Err(err) = Log::open(dir.path(), idres_log::LogOptions { keep_at_least: 4, ..small_opts() }) else {
+        panic!("opened a log that lost acknowledged records")
+    };
+    assert!(matches!(&err, LogError::LostRecords { end_lsn: 3, required: 4, offset, .. } if *offset == start), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(fs::read(&seg).unwrap(), before, "nothing changed");
+
+    // The owner saw only LSN 3: an unacknowledged tear, cut as before.
+    let log = Log::open(dir.path(), idres_log::LogOptions { keep_at_least: 3, ..small_opts() }).unwrap();
+    assert!(matches!(log.recovery(), [RecoveryEvent::TornTailTruncated { end_lsn: 3, .. }]));
+    check_reads(&log, &model[..3]);
+    drop(log);
+
+    // An empty directory whose owner saw records: refused, and no segment is created.
+    let empty = tempdir();
+    let Err(err) = Log::open(empty.path(), idres_log::LogOptions { keep_at_least: 1, ..small_opts() }) else {
+        panic!("opened an empty log whose owner saw records")
+    };
+    assert!(matches!(err, LogError::LostRecords { end_lsn: 0, required: 1, .. }), "{err}");
+    assert!(segment_files(empty.path()).is_empty());
+}

@@ -845,6 +845,18 @@ impl Resolver {
         }
     }
 
+    /// The epoch of `uid` whose device node holds the event at `lsn` (`None` if no node of that
+    /// uid holds it: not an event of this uid, or rejected).
+    pub fn event_epoch(&self, uid: &Uid, lsn: Lsn) -> Option<u32> {
+        let canonical = uid.canonical_cow().ok()?;
+        let &u = self.uid_index.get(canonical.as_ref())?;
+        self.uids[u as usize]
+            .nodes
+            .iter()
+            .find(|(_, n)| self.nodes[*n as usize].history.binary_search(&lsn).is_ok())
+            .map(|(epoch, _)| *epoch)
+    }
+
     /// The number of current profiles (without materialising them).
     pub fn profile_count(&self) -> usize {
         (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId && self.comps[n].is_some()).count()

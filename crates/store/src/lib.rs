@@ -80,6 +80,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True if the database failed to read or write its files (a lock held elsewhere, a full
+    /// disk, permissions): not damage, so rebuilding would not help and must not be tried.
+    pub fn is_io(&self) -> bool {
+        matches!(self, StoreError::Sled { source: sled::Error::Io(_), .. })
+    }
+}
+
 /// The persisted read model.
 ///
 /// Contract (both implementations, `tests/suite.rs`): [`apply`](ProfileStore::apply) writes a

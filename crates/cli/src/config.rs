@@ -1,0 +1,110 @@
+//! The fold's rules from a TOML file (`--config FILE`).
+//!
+//! ```toml
+//! on_cid_conflict = "implicit_reset"   # or "reject"
+//! max_devices_per_profile = 1000
+//! max_customers_per_profile = 100
+//!
+//! [blocked]
+//! mode = "extend"                      # add to the default list, or "replace" it
+//! case_insensitive = ["n/a", "unknown"]
+//! exact = ["Test"]
+//! ```
+//!
+//! Every key is optional (the default rules apply); an unknown key is an error, so a typo never
+//! silently leaves a rule at its default.
+
+use idres_resolve::{Config, OnCidConflict};
+use serde::Deserialize;
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config {path}: {detail}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: String,
+    /// What is wrong (TOML's message names the line and column).
+    pub detail: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    on_cid_conflict: Option<String>,
+    max_devices_per_profile: Option<u32>,
+    max_customers_per_profile: Option<u32>,
+    blocked: Option<FileBlocked>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBlocked {
+    mode: Option<String>,
+    #[serde(default)]
+    case_insensitive: Vec<String>,
+    #[serde(default)]
+    exact: Vec<String>,
+}
+
+/// Parses the TOML text of a config file (`path` only names it in errors).
+pub fn parse_config(path: &str, text: &str) -> Result<Config, ConfigError> {
+    let err = |detail: String| ConfigError { path: path.to_string(), detail };
+    let file: FileConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    let mut config = Config::default();
+    match file.on_cid_conflict.as_deref() {
+        None | Some("implicit_reset") => config.on_cid_conflict = OnCidConflict::ImplicitReset,
+        Some("reject") => config.on_cid_conflict = OnCidConflict::Reject,
+        Some(other) => {
+            return Err(err(format!("on_cid_conflict must be \"implicit_reset\" or \"reject\", not {other:?}")))
+        }
+    }
+    if let Some(n) = file.max_devices_per_profile {
+        if n == 0 {
+            return Err(err("max_devices_per_profile must be at least 1".into()));
+        }
+        config.max_devices_per_profile = n;
+    }
+    if let Some(n) = file.max_customers_per_profile {
+        if n == 0 {
+            return Err(err("max_customers_per_profile must be at least 1".into()));
+        }
+        config.max_customers_per_profile = n;
+    }
+    if let Some(b) = file.blocked {
+        match b.mode.as_deref() {
+            None | Some("extend") => config.blocked.extend(&b.case_insensitive, &b.exact),
+            Some("replace") => config.blocked.replace(&b.case_insensitive, &b.exact),
+            Some(other) => return Err(err(format!("blocked.mode must be \"extend\" or \"replace\", not {other:?}"))),
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_extend_and_replace() {
+        assert_eq!(parse_config("c", "").unwrap(), Config::default());
+        let c = parse_config("c", "on_cid_conflict = \"reject\"\n[blocked]\nexact = [\"Test\"]\n").unwrap();
+        assert_eq!(c.on_cid_conflict, OnCidConflict::Reject);
+        assert!(c.blocked.is_blocked(b"Test") && c.blocked.is_blocked(b"null"), "extend keeps the defaults");
+        let c = parse_config("c", "[blocked]\nmode = \"replace\"\ncase_insensitive = [\"x\"]\n").unwrap();
+        assert!(c.blocked.is_blocked(b"X") && !c.blocked.is_blocked(b"null"), "replace drops the defaults");
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        for bad in [
+            "on_cid_conflict = \"merge\"",
+            "max_devices_per_profile = 0",
+            "max_devices = 3",
+            "[blocked]\nmode = \"append\"",
+            "[blocked]\nexact = \"x\"",
+            "not toml",
+        ] {
+            assert!(parse_config("c", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Input formats: one JSON object per line, in idres's native shape or in the Segment spec
+//! (Segment / RudderStack exports). A line becomes records, is skipped (a Segment `group`), or
+//! is a bad line with a reason. Documented with its edge cases in docs/FORMATS-IN.md.
+
+use idres_model::{Cid, Map, Record, Target, Timestamp, Uid};
+use serde_json::{Map as JsonMap, Value as Json};
+
+use crate::json::{map_from_json_object, value_from_json};
+use crate::time::parse_rfc3339;
+
+/// The format of an input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// idres's native NDJSON.
+    Native,
+    /// The Segment spec (identify, track, page, screen, alias, group).
+    Segment,
+}
+
+/// What one line became.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Records to append (a native line is one record).
+    Records(Vec<Record>),
+    /// Nothing to append, and why (counted in the summary): a Segment `group`, or a Segment
+    /// `identify` with only an anonymousId and no traits.
+    Skipped(&'static str),
+}
+
+/// Parses one line (without its newline). The error says what is wrong with it.
+pub fn parse_line(line: &[u8], format: Format) -> Result<Parsed, String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 (byte {} of the line)", e.valid_up_to()))?;
+    let json: Json = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let Json::Object(o) = json else { return Err("not a JSON object".into()) };
+    let parsed = match format {
+        Format::Native => Parsed::Records(vec![native(&o)?]),
+        Format::Segment => segment(&o)?,
+    };
+    if let Parsed::Records(records) = &parsed {
+        for r in records {
+            r.validate_shape().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(parsed)
+}
+
+struct Fields<'a> {
+    o: &'a JsonMap<String, Json>,
+    kind: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+        match self.o.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(format!("unknown field {k:?} in a {} record", self.kind)),
+            None => Ok(()),
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&'a str>, String> {
+        match self.o.get(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!("{key} must be a string, not {}", type_name(other))),
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<&'a str, String> {
+        self.opt_str(key)?.ok_or_else(|| format!("a {} record needs {key}", self.kind))
+    }
+
+    fn map(&self, key: &str) -> Result<Map, String> {
+        match self.o.get(key) {
+            None | Some(Json::Null) => Ok(Map::new()),
+            Some(Json::Object(m)) => map_from_json_object(m).map_err(|e| format!("{key}: {e}")),
+            Some(other) => Err(format!("{key} must be an object, not {}", type_name(other))),
+        }
+    }
+
+    fn ts(&self, key: &str) -> Result<Option<Timestamp>, String> {
+        match self.opt_str(key)? {
+            None => Ok(None),
+            Some(s) => parse_rfc3339(s).map(|m| Some(Timestamp::from_micros(m))).map_err(|e| format!("{key}: {e}")),
+        }
+    }
+}
+
+fn type_name(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn uid(s: &str) -> Result<Uid, String> {
+    Uid::parse(s).map_err(|e| format!("uid {s:?}: {e}"))
+}
+
+fn cid(s: &str) -> Result<Cid, String> {
+    Cid::parse(s).map_err(|e| format!("cid {s:?}: {e}"))
+}
+
+/// The target of an event or attributes line: exactly one of `uid` and `cid`.
+fn target(f: &Fields<'_>) -> Result<Target, String> {
+    match (f.opt_str("uid")?, f.opt_str("cid")?) {
+        (Some(u), None) => Ok(Target::Uid(uid(u)?)),
+        (None, Some(c)) => Ok(Target::Cid(cid(c)?)),
+        (Some(_), Some(_)) => Err(format!("a {} record names uid or cid, not both", f.kind)),
+        (None, None) => Err(format!("a {} record needs uid or cid", f.kind)),
+    }
+}
+
+fn native(o: &JsonMap<String, Json>) -> Result<Record, String> {
+    let kind = match o.get("type") {
+        Some(Json::String(t)) => t.as_str(),
+        Some(other) => return Err(format!("type must be a string, not {}", type_name(other))),
+        None => return Err("no \"type\"".into()),
+    };
+    let f = Fields { o, kind };
+    Ok(match kind {
+        "identify" => {
+            f.only(&["type", "uid", "cid", "attrs", "ts"])?;
+            Record::Identify {
+                uid: f.opt_str("uid")?.map(uid).transpose()?,
+                cid: cid(f.str("cid")?)?,
+                attrs: f.map("attrs")?,
+                ts: f.ts("ts")?,
+            }
+        }
+        "reset" => {
+            f.only(&["type", "uid", "ts"])?;
+            Record::Reset { uid: uid(f.str("uid")?)?, ts: f.ts("ts")? }
+        }
+        "event" => {
+            f.only(&["type", "uid", "cid", "name", "props", "session_id", "ts"])?;
+            Record::Event {
+                target: target(&f)?,
+                name: f.str("name")?.to_string(),
+                props: f.map("props")?,
+                session_id: f.opt_str("session_id")?.map(str::to_string),
+                ts: f.ts("ts")?,
+            }
+        }
+        "attributes" => {
+            f.only(&["type", "uid", "cid", "set", "set_once", "unset", "ts"])?;
+            let unset = match o.get("unset") {
+                None | Some(Json::Null) => Vec::new(),
+                Some(Json::Array(items)) => items
+                    .iter()
+                    .map(|k| match k {
+                        Json::String(s) => Ok(s.clone()),
+                        other => Err(format!("unset must list strings, not {}", type_name(other))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(other) => return Err(format!("unset must be a list, not {}", type_name(other))),
+            };
+            Record::Attributes {
+                target: target(&f)?,
+                set: f.map("set")?,
+                set_once: f.map("set_once")?,
+                unset,
+                ts: f.ts("ts")?,
+            }
+        }
+        "merge" => {
+            f.only(&["type", "from", "into"])?;
+            Record::Merge { from: cid(f.str("from")?)?, into: cid(f.str("into")?)? }
+        }
+        "unmerge" => {
+            f.only(&["type", "cid"])?;
+            Record::Unmerge { cid: cid(f.str("cid")?)? }
+        }
+        "unlink" => {
+            f.only(&["type", "uid", "cid"])?;
+            Record::Unlink { uid: uid(f.str("uid")?)?, cid: cid(f.str("cid")?)? }
+        }
+        other => return Err(format!("unknown record type {other:?}")),
+    })
+}
+
+/// A Segment id: a string, or a number written as its decimal text; empty or null is absent.
+fn segment_id(o: &JsonMap<String, Json>, key: &str) -> Result<Option<String>, String> {
+    match o.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) if s.is_empty() => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(Json::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(format!("{key} must be a string or a number, not {}", type_name(other))),
+    }
+}
+
+fn segment_map(o: &JsonMap<String, Json>, key: &str) -> Result<Map, String> {
+    match o.get(key) {
+        None | Some(Json::Null) => Ok(Map::new()),
+        Some(Json::Object(m)) => map_from_json_object(m).map_err(|e| format!("{key}: {e}")),
+        Some(other) => Err(format!("{key} must be an object, not {}", type_name(other))),
+    }
+}
+
+/// `timestamp`, else `originalTimestamp`.
+fn segment_ts(o: &JsonMap<String, Json>) -> Result<Option<Timestamp>, String> {
+    for key in ["timestamp", "originalTimestamp"] {
+        match o.get(key) {
+            None | Some(Json::Null) => continue,
+            Some(Json::String(s)) => {
+                return parse_rfc3339(s).map(|m| Some(Timestamp::from_micros(m))).map_err(|e| format!("{key}: {e}"))
+            }
+            Some(other) => return Err(format!("{key} must be a string, not {}", type_name(other))),
+        }
+    }
+    Ok(None)
+}
+
+fn segment(o: &JsonMap<String, Json>) -> Result<Parsed, String> {
+    let kind = match o.get("type") {
+        Some(Json::String(t)) => t.as_str(),
+        Some(other) => return Err(format!("type must be a string, not {}", type_name(other))),
+        None => return Err("no \"type\"".into()),
+    };
+    let anonymous = segment_id(o, "anonymousId")?;
+    let user = segment_id(o, "userId")?;
+    let ts = segment_ts(o)?;
+    let record = match kind {
+        "identify" => {
+            let traits = segment_map(o, "traits")?;
+            match (anonymous, user) {
+                (a, Some(u)) => {
+                    Record::Identify { uid: a.as_deref().map(uid).transpose()?, cid: cid(&u)?, attrs: traits, ts }
+                }
+                (Some(a), None) if traits.is_empty() => {
+                    let _ = a;
+                    return Ok(Parsed::Skipped("identify without userId or traits"));
+                }
+                (Some(a), None) => Record::Attributes {
+                    target: Target::Uid(uid(&a)?),
+                    set: traits,
+                    set_once: Map::new(),
+                    unset: Vec::new(),
+                    ts,
+                },
+                (None, None) => return Err("an identify needs anonymousId or userId".into()),
+            }
+        }
+        "track" | "page" | "screen" => {
+            let target = match (anonymous, user) {
+                (Some(a), _) => Target::Uid(uid(&a)?),
+                (None, Some(u)) => Target::Cid(cid(&u)?),
+                (None, None) => return Err(format!("a {kind} needs anonymousId or userId")),
+            };
+            let mut props = segment_map(o, "properties")?;
+            let name = if kind == "track" {
+                match o.get("event") {
+                    Some(Json::String(e)) => e.clone(),
+                    Some(other) => return Err(format!("event must be a string, not {}", type_name(other))),
+                    None => return Err("a track needs event".into()),
+                }
+            } else {
+                if let Some(n) = o.get("name").filter(|n| !n.is_null()) {
+                    props.insert("name".into(), value_from_json(n).map_err(|e| format!("name: {e}"))?);
+                }
+                kind.to_string()
+            };
+            Record::Event { target, name, props, session_id: None, ts }
+        }
+        "alias" => {
+            let previous = segment_id(o, "previousId")?.ok_or("an alias needs previousId")?;
+            let user = user.ok_or("an alias needs userId")?;
+            Record::Identify { uid: Some(uid(&previous)?), cid: cid(&user)?, attrs: Map::new(), ts }
+        }
+        "group" => return Ok(Parsed::Skipped("group")),
+        other => return Err(format!("unknown Segment call type {other:?}")),
+    };
+    Ok(Parsed::Records(vec![record]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(line: &str, format: Format) -> Record {
+        match parse_line(line.as_bytes(), format).unwrap() {
+            Parsed::Records(mut r) if r.len() == 1 => r.remove(0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn native_lines() {
+        let r = one(
+            r#"{"type":"identify","uid":"A","cid":"u1","attrs":{"plan":"pro"},"ts":"2026-01-01T00:00:00Z"}"#,
+            Format::Native,
+        );
+        assert!(
+            matches!(r, Record::Identify { uid: Some(_), ref attrs, ts: Some(Timestamp(1_767_225_600_000_000)), .. } if attrs.len() == 1)
+        );
+        assert!(matches!(
+            one(r#"{"type":"event","cid":"u1","name":"v"}"#, Format::Native),
+            Record::Event { target: Target::Cid(_), .. }
+        ));
+        assert!(matches!(one(r#"{"type":"unlink","uid":"A","cid":"u1"}"#, Format::Native), Record::Unlink { .. }));
+        for (bad, why) in [
+            ("{", "malformed JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"type":"login"}"#, "unknown record type"),
+            (r#"{"type":"event","uid":"A"}"#, "needs name"),
+            (r#"{"type":"event","uid":"A","cid":"c","name":"v"}"#, "not both"),
+            (r#"{"type":"reset","uid":7}"#, "must be a string"),
+            (r#"{"type":"reset","uid":"A","sesion":"x"}"#, "unknown field"),
+            (r#"{"type":"identify","cid":"u1","ts":"yesterday"}"#, "ts"),
+            (r#"{"type":"identify","cid":" u1"}"#, "cid"),
+            (r#"{"type":"event","uid":"A","name":""}"#, "name"),
+        ] {
+            let e = parse_line(bad.as_bytes(), Format::Native).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(parse_line(b"{\"type\":\"reset\",\"uid\":\"\xff\"}", Format::Native).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn segment_lines() {
+        assert!(matches!(
+            one(r#"{"type":"identify","anonymousId":"A","userId":42,"traits":{"x":1}}"#, Format::Segment),
+            Record::Identify { uid: Some(_), ref cid, .. } if cid.as_bytes() == b"42"
+        ));
+        assert!(matches!(
+            one(r#"{"type":"identify","anonymousId":"A","traits":{"x":1}}"#, Format::Segment),
+            Record::Attributes { target: Target::Uid(_), .. }
+        ));
+        assert_eq!(
+            parse_line(br#"{"type":"identify","anonymousId":"A"}"#, Format::Segment).unwrap(),
+            Parsed::Skipped("identify without userId or traits")
+        );
+        match one(
+            r#"{"type":"page","userId":"u1","name":"Home","originalTimestamp":"2026-01-01T00:00:01Z"}"#,
+            Format::Segment,
+        ) {
+            Record::Event { target: Target::Cid(_), name, props, ts: Some(_), .. } => {
+                assert_eq!(name, "page");
+                assert!(props.contains_key("name"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            one(r#"{"type":"alias","previousId":"A","userId":"u1"}"#, Format::Segment),
+            Record::Identify { .. }
+        ));
+        assert_eq!(
+            parse_line(br#"{"type":"group","groupId":"g"}"#, Format::Segment).unwrap(),
+            Parsed::Skipped("group")
+        );
+        assert!(parse_line(br#"{"type":"track","anonymousId":"A"}"#, Format::Segment).is_err());
+    }
+}

@@ -1,0 +1,1002 @@
+//! `idres`: ingest, query, replay and audit an idres data directory, and the demo.
+//!
+//! Exit codes: 0 success; 1 not found; 2 bad input or usage (nothing appended from the bad
+//! file); 3 damaged or unreadable data.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
+
+use std::fs;
+use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use idres::{Engine, EngineConfig, EngineError, Ticket};
+use idres_cli::config::parse_config;
+use idres_cli::gen::{write_ndjson, GenOptions};
+use idres_cli::input::{parse_line, Format, Parsed};
+use idres_cli::json::{explain_json, history_json, profile_json, reject_json};
+use idres_cli::time::format_rfc3339;
+use idres_log::ReadOnlyLog;
+use idres_model::{decode_entry_with_schema, Cid, Profile, ProfileKind, Record, Uid, CODEC_ID};
+use idres_resolve::{Config, Explanation, Resolver};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use uuid::Uuid;
+
+/// The config in force is recorded here, in the data directory.
+const CONFIG_FILE: &str = "config.toml";
+/// Records per `write_batch` when ingesting.
+const INGEST_BATCH: usize = 4096;
+/// Batches in flight when ingesting.
+const INGEST_IN_FLIGHT: usize = 4;
+/// Marks a data directory the demo made (and may wipe on its next run).
+const DEMO_MARKER: &str = ".idres-demo";
+
+#[derive(Parser)]
+#[command(name = "idres", version, about = "Event-sourced identity resolution: ingest, query, replay, audit")]
+struct Cli {
+    /// The data directory (log/, snapshots/, store/, quarantine/).
+    #[arg(long, global = true, default_value = "./idres-data")]
+    data: PathBuf,
+    /// A TOML file with the fold's rules; recorded in the data directory and used from then on.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Show progress bars even when stderr is not a terminal.
+    #[arg(long, global = true)]
+    progress: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    Native,
+    Segment,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates, then appends and folds NDJSON files (`-` is stdin).
+    Ingest {
+        #[arg(long, value_enum, default_value = "native")]
+        format: InputFormat,
+        /// Append the valid lines and quarantine the bad ones instead of refusing the file.
+        #[arg(long)]
+        skip_invalid: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// One profile.
+    Profile {
+        #[arg(long, group = "key")]
+        cid: Option<String>,
+        #[arg(long, group = "key")]
+        uid: Option<String>,
+        /// With --uid: this epoch instead of the current one.
+        #[arg(long, requires = "uid")]
+        epoch: Option<u32>,
+        #[arg(long, group = "key")]
+        id: Option<Uuid>,
+        /// The profile as it was after the records before this LSN.
+        #[arg(long)]
+        as_of: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A profile's events in LSN order.
+    History {
+        #[arg(long, group = "key")]
+        cid: Option<String>,
+        #[arg(long, group = "key")]
+        uid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why an id is in its profile: the edge path, implicit resets, rejections.
+    Explain {
+        #[arg(long, group = "key")]
+        cid: Option<String>,
+        #[arg(long, group = "key")]
+        uid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every profile, one JSON object per line, sorted by profile id.
+    Export {
+        /// Accepted for symmetry: export always prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every rejected record.
+    Rejects {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Folds the log and prints records, profiles, rejections and the digest.
+    Replay {
+        /// Fold the whole log from LSN 0, ignoring snapshots.
+        #[arg(long)]
+        from_scratch: bool,
+    },
+    /// Checks every frame, replays from scratch and from every snapshot; exit 0 only if all agree.
+    Verify,
+    /// Rebuilds the store and the snapshots from the log.
+    Rebuild,
+    /// Cuts the log after an LSN (after `verify` named damage).
+    Repair {
+        #[arg(long)]
+        truncate_after: u64,
+    },
+    /// Counts, sizes, LSN range.
+    Stats,
+    /// Writes the synthetic workload as native NDJSON.
+    Gen {
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Distinct devices to aim for (default: derived from --records).
+        #[arg(long)]
+        uids: Option<u64>,
+        /// The output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The main job: generate a workload, ingest it into a fresh data directory, summarise.
+    Demo {
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// An error with its exit code.
+#[derive(Debug)]
+struct Exit {
+    code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn exit(code: u8, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Exit { code, message: message.into() })
+}
+
+fn not_found(message: impl Into<String>) -> anyhow::Error {
+    exit(1, message)
+}
+
+fn bad_input(message: impl Into<String>) -> anyhow::Error {
+    exit(2, message)
+}
+
+/// The exit code of an error: its own, else 2 for input refused at the edge, else 3.
+fn code_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(x) = cause.downcast_ref::<Exit>() {
+            return x.code;
+        }
+        if let Some(EngineError::Invalid(_)) = cause.downcast_ref::<EngineError>() {
+            return 2;
+        }
+    }
+    3
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("idres: {e:#}");
+            ExitCode::from(code_of(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let progress = cli.progress || std::io::stderr().is_terminal();
+    match &cli.command {
+        Command::Gen { records, seed, uids, out } => gen(*records, *seed, *uids, out.as_deref()),
+        Command::Demo { records, seed } => {
+            let dir =
+                if cli.data == Path::new("./idres-data") { PathBuf::from("./idres-demo") } else { cli.data.clone() };
+            demo(&dir, *records, *seed, progress)
+        }
+        Command::Repair { truncate_after } => repair(&cli.data, *truncate_after),
+        Command::Verify => verify(&cli.data, &fold_config(&cli)?, progress),
+        Command::Replay { from_scratch: true } => {
+            let log = open_log_for_reading(&cli.data)?;
+            if let Some((seg, offset, problem)) = &log.torn_tail {
+                eprintln!(
+                    "idres: the log's valid frames end in {} at byte {offset} ({problem}); replaying what precedes it",
+                    seg.display()
+                );
+            }
+            let (r, records) = fold_from(&log, Resolver::new(fold_config(&cli)?), progress)?;
+            print_replay(&r, records);
+            Ok(())
+        }
+        Command::Rebuild => {
+            for sub in ["store", "snapshots"] {
+                let p = cli.data.join(sub);
+                if p.exists() {
+                    fs::remove_dir_all(&p).with_context(|| format!("remove {}", p.display()))?;
+                }
+            }
+            let engine = open_engine(&cli)?;
+            let s = engine.stats();
+            engine.close()?;
+            println!("rebuilt the store and a snapshot from {} records: {} profiles", s.folded_lsn, s.profiles);
+            Ok(())
+        }
+        _ => {
+            let engine = open_engine(&cli)?;
+            let result = with_engine(&cli, &engine, progress);
+            let closed = engine.close();
+            result?;
+            closed?;
+            Ok(())
+        }
+    }
+}
+
+/// The fold's config: `--config` (recorded in the data directory), else the recorded one, else
+/// the defaults.
+fn fold_config(cli: &Cli) -> anyhow::Result<Config> {
+    let recorded = cli.data.join(CONFIG_FILE);
+    match &cli.config {
+        Some(path) => {
+            let text = fs::read_to_string(path).map_err(|e| bad_input(format!("config {}: {e}", path.display())))?;
+            let config = parse_config(&path.display().to_string(), &text).map_err(|e| bad_input(e.to_string()))?;
+            if fs::read_to_string(&recorded).ok().as_deref() != Some(text.as_str()) {
+                fs::create_dir_all(&cli.data).with_context(|| format!("create {}", cli.data.display()))?;
+                let tmp = cli.data.join(format!("{CONFIG_FILE}.tmp"));
+                fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
+                fs::rename(&tmp, &recorded).with_context(|| format!("record {}", recorded.display()))?;
+            }
+            Ok(config)
+        }
+        None => match fs::read_to_string(&recorded) {
+            Ok(text) => parse_config(&recorded.display().to_string(), &text).map_err(|e| exit(3, e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(anyhow!("read {}: {e}", recorded.display())),
+        },
+    }
+}
+
+fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
+    let config = EngineConfig { fold: fold_config(cli)?, ..EngineConfig::default() };
+    let engine = Engine::open(&cli.data, config).with_context(|| format!("open {}", cli.data.display()))?;
+    for event in &engine.open_report().events {
+        eprintln!("idres: {event}");
+    }
+    Ok(engine)
+}
+
+fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match &cli.command {
+        Command::Ingest { format, skip_invalid, files } => {
+            let format = match format {
+                InputFormat::Native => Format::Native,
+                InputFormat::Segment => Format::Segment,
+            };
+            ingest(engine, &cli.data, format, *skip_invalid, files, progress)
+        }
+        Command::Profile { cid, uid, epoch, id, as_of, json } => {
+            let p = match as_of {
+                Some(lsn) => {
+                    let r = engine.as_of(*lsn).context("as-of fold")?;
+                    find_profile(&r, cid, uid, *epoch, *id)?
+                }
+                None => engine.read(|r| find_profile(r, cid, uid, *epoch, *id))?,
+            };
+            if *json {
+                writeln!(out, "{}", profile_json(&p))?;
+            } else {
+                print_profile(&mut out, &p)?;
+            }
+            Ok(())
+        }
+        Command::History { cid, uid, json } => {
+            let p = engine.read(|r| find_profile(r, cid, uid, None, None))?;
+            for (lsn, entry) in engine.history(&p)? {
+                let epoch = match &entry.record {
+                    Record::Event { target: idres_model::Target::Uid(u), .. } => {
+                        // The epoch whose device node holds the event.
+                        engine.read(|r| r.event_epoch(u, lsn))
+                    }
+                    _ => None,
+                };
+                let Some(j) = history_json(lsn, &entry, epoch) else { continue };
+                if *json {
+                    writeln!(out, "{j}")?;
+                } else {
+                    let who = j.get("uid").or_else(|| j.get("cid")).map(|v| v.to_string()).unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{lsn:>10}  {}  {:<20} {who}  {}",
+                        j["ts"].as_str().unwrap_or("-"),
+                        j["name"].as_str().unwrap_or(""),
+                        j["props"]
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Command::Explain { cid, uid, json } => {
+            let e = match (cid, uid) {
+                (Some(c), None) => engine.explain_cid(c).map_err(|e| bad_input(e.to_string()))?,
+                (None, Some(u)) => engine.explain_uid(u).map_err(|e| bad_input(e.to_string()))?,
+                _ => return Err(bad_input("explain needs --cid or --uid")),
+            };
+            let e =
+                e.ok_or_else(|| not_found(format!("{} is unknown", cid.as_deref().or(uid.as_deref()).unwrap_or(""))))?;
+            if *json {
+                writeln!(out, "{}", explain_json(&e))?;
+            } else {
+                print_explanation(&mut out, &e)?;
+            }
+            Ok(())
+        }
+        Command::Export { .. } => {
+            let mut profiles = engine.read(|r| r.profiles());
+            profiles.sort_by_key(|p| p.id);
+            for p in &profiles {
+                writeln!(out, "{}", profile_json(p))?;
+            }
+            Ok(())
+        }
+        Command::Rejects { json } => {
+            let rejections = engine.read(|r| r.rejections().to_vec());
+            for r in &rejections {
+                if *json {
+                    writeln!(out, "{}", reject_json(r))?;
+                } else {
+                    writeln!(out, "{:>10}  {:<10} {:<14} {}", r.lsn, r.kind.as_str(), r.reason.as_str(), r.detail)?;
+                }
+            }
+            Ok(())
+        }
+        Command::Replay { .. } => {
+            let s = engine.stats();
+            let (records, rejections) = (s.folded_lsn, s.rejections);
+            writeln!(out, "records {records}\nprofiles {}\nrejections {rejections}", s.profiles)?;
+            writeln!(out, "digest {}", hex(&engine.digest()))?;
+            Ok(())
+        }
+        Command::Stats => {
+            let s = engine.stats();
+            let (customers, anonymous) = engine.read(|r| {
+                let all = r.profiles();
+                let c = all.iter().filter(|p| p.kind == ProfileKind::Customer).count();
+                (c, all.len() - c)
+            });
+            let log_bytes = dir_bytes(&cli.data.join("log"));
+            let snaps = fs::read_dir(cli.data.join("snapshots")).map(|d| d.count()).unwrap_or(0);
+            writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
+            writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
+            writeln!(out, "rejections     {}", s.rejections)?;
+            writeln!(out, "log            {} bytes", log_bytes)?;
+            writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&cli.data.join("snapshots")))?;
+            writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&cli.data.join("store")), s.stored_lsn)?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn find_profile(
+    r: &Resolver,
+    cid: &Option<String>,
+    uid: &Option<String>,
+    epoch: Option<u32>,
+    id: Option<Uuid>,
+) -> anyhow::Result<Profile> {
+    match (cid, uid, id) {
+        (Some(c), None, None) => {
+            let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {c:?}: {e}")))?;
+            r.profile_by_cid(&c).ok_or_else(|| not_found(format!("cid {c} is unknown")))
+        }
+        (None, Some(u), None) => {
+            let parsed = Uid::parse(u).map_err(|e| bad_input(format!("--uid {u:?}: {e}")))?;
+            let found = match epoch {
+                Some(e) => r.profile_by_uid_epoch(&parsed, e),
+                None => r.profile_by_uid(&parsed),
+            };
+            found.ok_or_else(|| match epoch {
+                Some(e) => not_found(format!("uid {u} has nothing at epoch {e}")),
+                None => {
+                    not_found(format!("uid {u} is unknown, or its current epoch holds nothing yet (after a reset)"))
+                }
+            })
+        }
+        (None, None, Some(id)) => r.profile_by_id(id).ok_or_else(|| not_found(format!("profile {id} is unknown"))),
+        _ => Err(bad_input("name one of --cid, --uid, --id")),
+    }
+}
+
+fn ts_text(ts: Option<idres_model::Timestamp>) -> String {
+    ts.map_or_else(|| "-".to_string(), |t| format_rfc3339(t.as_micros()))
+}
+
+fn print_profile(out: &mut impl Write, p: &Profile) -> anyhow::Result<()> {
+    let kind = match p.kind {
+        ProfileKind::Customer => "customer",
+        ProfileKind::Anonymous => "anonymous",
+    };
+    writeln!(out, "profile    {} ({kind})", p.id)?;
+    if let Some(c) = &p.primary_cid {
+        writeln!(out, "primary    {c}")?;
+    }
+    if p.cids.len() > 1 {
+        writeln!(out, "cids       {}", p.cids.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))?;
+    }
+    writeln!(
+        out,
+        "devices    {}",
+        p.uids.iter().map(|d| format!("{}#{}", d.uid, d.epoch)).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(out, "events     {} (first {}, last {})", p.event_count, ts_text(p.first_seen), ts_text(p.last_seen))?;
+    for (name, n) in &p.events_by_name {
+        writeln!(out, "  {n:>8}  {name}")?;
+    }
+    if !p.attributes.is_empty() {
+        writeln!(out, "attributes")?;
+        for (k, v) in &p.attributes {
+            writeln!(out, "  {k} = {}", idres_cli::json::value_to_json(v))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
+    match (&e.node, e.profile_id) {
+        (Some(n), Some(id)) => writeln!(out, "{n} is in profile {id}")?,
+        _ => writeln!(out, "no node: every record of this id was rejected, or its current epoch holds nothing yet")?,
+    }
+    for s in &e.path {
+        writeln!(
+            out,
+            "  {} -> {}  {} at LSN {} ({}): {}",
+            s.from,
+            s.to,
+            s.kind.as_str(),
+            s.lsn,
+            format_rfc3339(s.time.as_micros()),
+            s.rule
+        )?;
+    }
+    for r in &e.implicit_resets {
+        writeln!(
+            out,
+            "  implicit reset at LSN {}: uid {} epoch {} stayed with {}; epoch {} linked to {}",
+            r.lsn, r.uid, r.from_epoch, r.previous_cid, r.to_epoch, r.cid
+        )?;
+    }
+    for r in &e.rejections {
+        writeln!(out, "  rejected at LSN {}: {} ({}) {}", r.lsn, r.kind.as_str(), r.reason.as_str(), r.detail)?;
+    }
+    Ok(())
+}
+
+fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    if let Ok(style) = ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} {{per_sec}} {{eta}}")) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Calls `f(line_number, line)` for each non-blank line (1-based numbers, newline and a
+/// trailing CR removed).
+fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(u64, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<u64> {
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(n);
+        }
+        n += 1;
+        let mut line = buf.as_slice();
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l;
+        }
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        f(n, line)?;
+    }
+}
+
+/// One input: a file, or stdin read once into memory (validation reads the input twice).
+enum Source {
+    File(PathBuf),
+    Stdin(Vec<u8>),
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Stdin(_) => "stdin".into(),
+        }
+    }
+
+    fn quarantine_name(&self) -> String {
+        match self {
+            Source::File(p) => p.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned()),
+            Source::Stdin(_) => "stdin".into(),
+        }
+    }
+
+    fn reader(&self) -> anyhow::Result<Box<dyn BufRead + '_>> {
+        Ok(match self {
+            Source::File(p) => Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                fs::File::open(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?,
+            )),
+            Source::Stdin(bytes) => Box::new(bytes.as_slice()),
+        })
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Source::File(p) => fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Source::Stdin(b) => b.len() as u64,
+        }
+    }
+}
+
+#[derive(Default)]
+struct IngestSummary {
+    lines: u64,
+    records: u64,
+    skipped: std::collections::BTreeMap<&'static str, u64>,
+    quarantined: u64,
+    first_lsn: Option<u64>,
+    end_lsn: u64,
+}
+
+fn ingest(
+    engine: &Engine,
+    data: &Path,
+    format: Format,
+    skip_invalid: bool,
+    files: &[PathBuf],
+    progress: bool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut total = IngestSummary::default();
+    for (i, file) in files.iter().enumerate() {
+        let source = if file == Path::new("-") {
+            let mut bytes = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut bytes).context("read stdin")?;
+            Source::Stdin(bytes)
+        } else {
+            Source::File(file.clone())
+        };
+        let s = ingest_one(engine, data, format, skip_invalid, &source, progress).map_err(|e| {
+            if i > 0 {
+                e.context(format!(
+                    "the {i} file(s) before {} stay appended; nothing from {} was appended",
+                    source.name(),
+                    source.name()
+                ))
+            } else {
+                e
+            }
+        })?;
+        let skipped: u64 = s.skipped.values().sum();
+        println!(
+            "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
+            source.name(),
+            s.lines,
+            s.records,
+            s.first_lsn.map_or(String::new(), |f| format!(" (LSN {f}..{})", s.end_lsn)),
+            skipped,
+            s.quarantined
+        );
+        total.lines += s.lines;
+        total.records += s.records;
+        total.quarantined += s.quarantined;
+        for (k, v) in s.skipped {
+            *total.skipped.entry(k).or_default() += v;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let stats = engine.stats();
+    println!(
+        "ingested {} records from {} lines in {:.2} s ({:.0} records/s); skipped {:?}; quarantined {}",
+        total.records,
+        total.lines,
+        secs,
+        total.records as f64 / secs.max(1e-9),
+        total.skipped,
+        total.quarantined
+    );
+    println!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
+    Ok(())
+}
+
+fn ingest_one(
+    engine: &Engine,
+    data: &Path,
+    format: Format,
+    skip_invalid: bool,
+    source: &Source,
+    progress: bool,
+) -> anyhow::Result<IngestSummary> {
+    let name = source.name();
+    // Pass 1: validate every line; without --skip-invalid the first bad line refuses the file.
+    let mut bad: Vec<(u64, String, String)> = Vec::new();
+    let check = |line: &[u8]| -> Result<Parsed, String> {
+        let parsed = parse_line(line, format)?;
+        if let Parsed::Records(records) = &parsed {
+            for r in records {
+                engine.validate(r).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(parsed)
+    };
+    let lines = for_each_line(source.reader()?, |n, line| match check(line) {
+        Ok(_) => Ok(()),
+        Err(reason) if skip_invalid => {
+            bad.push((n, reason, String::from_utf8_lossy(line).into_owned()));
+            Ok(())
+        }
+        Err(reason) => Err(bad_input(format!("{name}:{n}: {reason} (nothing from {name} was appended)"))),
+    })?;
+    let mut summary = IngestSummary { lines, quarantined: bad.len() as u64, ..IngestSummary::default() };
+    if !bad.is_empty() {
+        let dir = data.join("quarantine");
+        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(format!("{}.rejected.ndjson", source.quarantine_name()));
+        let mut q = BufWriter::new(fs::File::create(&path).with_context(|| format!("create {}", path.display()))?);
+        for (n, reason, text) in &bad {
+            writeln!(q, "{}", serde_json::json!({"file": name, "line": n, "reason": reason, "text": text}))?;
+        }
+        q.flush().with_context(|| format!("write {}", path.display()))?;
+        eprintln!("idres: {} bad lines of {name} quarantined in {}", bad.len(), path.display());
+    }
+    // Pass 2: append the valid lines in batches, a few batches in flight.
+    let bar = bar(progress, source.len(), &format!("ingest {name}"));
+    let mut bad_lines = bad.iter().map(|(n, _, _)| *n).peekable();
+    let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
+    let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
+    let settle = |t: Ticket, summary: &mut IngestSummary| -> anyhow::Result<()> {
+        let lsns = t.wait_range()?;
+        if !lsns.is_empty() {
+            summary.first_lsn.get_or_insert(lsns.start);
+            summary.end_lsn = lsns.end;
+        }
+        Ok(())
+    };
+    let mut read = 0u64;
+    for_each_line(source.reader()?, |n, line| {
+        read += line.len() as u64 + 1;
+        if bad_lines.peek() == Some(&n) {
+            bad_lines.next();
+            return Ok(());
+        }
+        match parse_line(line, format) {
+            Ok(Parsed::Records(records)) => {
+                summary.records += records.len() as u64;
+                batch.extend(records);
+            }
+            Ok(Parsed::Skipped(why)) => *summary.skipped.entry(why).or_default() += 1,
+            // The file changed between the passes.
+            Err(reason) => return Err(bad_input(format!("{name}:{n}: {reason} (the file changed while being read)"))),
+        }
+        if batch.len() >= INGEST_BATCH {
+            inflight.push_back(engine.write_batch(std::mem::take(&mut batch))?);
+            bar.set_position(read);
+            if inflight.len() >= INGEST_IN_FLIGHT {
+                if let Some(t) = inflight.pop_front() {
+                    settle(t, &mut summary)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        inflight.push_back(engine.write_batch(batch)?);
+    }
+    for t in inflight {
+        settle(t, &mut summary)?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+fn gen(records: u64, seed: u64, uids: Option<u64>, out: Option<&Path>) -> anyhow::Result<()> {
+    let opts = GenOptions { records, seed, uids };
+    let stats = match out {
+        Some(path) => {
+            let mut w = BufWriter::new(fs::File::create(path).with_context(|| format!("create {}", path.display()))?);
+            let stats = write_ndjson(&opts, &mut w)?;
+            w.flush()?;
+            stats
+        }
+        None => {
+            let mut w = BufWriter::new(std::io::stdout().lock());
+            let stats = write_ndjson(&opts, &mut w)?;
+            w.flush()?;
+            stats
+        }
+    };
+    eprintln!("idres: generated {stats:?}");
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The log, read-only: audits change nothing (a torn tail is reported, not cut).
+fn open_log_for_reading(data: &Path) -> anyhow::Result<ReadOnlyLog> {
+    let dir = data.join("log");
+    if !dir.is_dir() {
+        return Err(not_found(format!("{} holds no log", data.display())));
+    }
+    ReadOnlyLog::open(&dir, Some(CODEC_ID)).map_err(|e| exit(3, e.to_string()))
+}
+
+/// Folds the log from the resolver's next LSN to the end; returns it and the records folded.
+fn fold_from(log: &ReadOnlyLog, mut r: Resolver, progress: bool) -> anyhow::Result<(Resolver, u64)> {
+    let end = log.end_lsn();
+    let bar = bar(progress, end.saturating_sub(r.next_lsn()), "replay");
+    let mut reader = log.reader(r.next_lsn())?;
+    let mut n = 0u64;
+    while let Some(frame) = reader.next_frame()? {
+        for (lsn, bytes) in frame.records() {
+            let entry = decode_entry_with_schema(frame.schema, bytes)
+                .map_err(|e| exit(3, format!("record at LSN {lsn} cannot be decoded: {e}")))?;
+            r.apply(lsn, &entry).map_err(|e| exit(3, format!("fold at LSN {lsn}: {e}")))?;
+            r.drain_changes().for_each(drop);
+            n += 1;
+        }
+        bar.set_position(n);
+    }
+    bar.finish_and_clear();
+    Ok((r, n))
+}
+
+fn print_replay(r: &Resolver, records: u64) {
+    println!("records {records}");
+    println!("profiles {}", r.profile_count());
+    println!("rejections {}", r.rejections().len());
+    println!("digest {}", hex(&r.digest()));
+}
+
+fn repair(data: &Path, after: u64) -> anyhow::Result<()> {
+    let report = idres_log::repair(data.join("log"), Some(after)).context("repair")?;
+    // Snapshots and a store that saw past the cut would make open refuse the directory.
+    let end = after + 1;
+    let snaps = data.join("snapshots");
+    if let Ok(entries) = fs::read_dir(&snaps) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let lsn = name.strip_suffix(".snap").and_then(|n| n.parse::<u64>().ok());
+            if lsn.is_some_and(|l| l > end) || name.ends_with(".tmp") {
+                fs::remove_file(e.path()).with_context(|| format!("remove {}", e.path().display()))?;
+                println!("removed snapshot {name} (past the cut)");
+            }
+        }
+    }
+    let store = data.join("store");
+    if store.exists() {
+        fs::remove_dir_all(&store).with_context(|| format!("remove {}", store.display()))?;
+        println!("removed the store; the next open rebuilds it");
+    }
+    println!("{report:?}");
+    Ok(())
+}
+
+fn verify(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    let log_dir = data.join("log");
+    // Every frame's checksum, every segment header: damage anywhere but the tail is an error here.
+    let frames = idres_log::verify(&log_dir, Some(CODEC_ID)).map_err(|e| exit(3, format!("verify: {e}")))?;
+    println!(
+        "log: {} segments, {} frames, LSN {}..{}",
+        frames.segments, frames.frames, frames.start_lsn, frames.end_lsn
+    );
+    let log = open_log_for_reading(data)?;
+    let log_end = log.end_lsn();
+    // What the snapshots and the store have seen was acknowledged: the log must still hold it.
+    let mut snaps: Vec<(u64, PathBuf)> = fs::read_dir(data.join("snapshots"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".snap").and_then(|n| n.parse::<u64>().ok()).map(|l| (l, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    snaps.sort();
+    let store_dir = data.join("store");
+    let store_seen = if store_dir.exists() {
+        match idres_store::SledStore::open(&store_dir, &idres_store::SledOptions::default()) {
+            Ok(s) => match idres_store::ProfileStore::applied_lsn(&s) {
+                Ok(a) => a,
+                Err(e) => {
+                    problems.push(format!("store damaged: {e} (rebuild fixes it)"));
+                    None
+                }
+            },
+            Err(e) => {
+                problems.push(format!("store unreadable: {e} (rebuild fixes it)"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let seen = snaps.iter().map(|(l, _)| *l).chain(store_seen).max().unwrap_or(0);
+    let where_it_ends = match &log.torn_tail {
+        Some((seg, offset, problem)) => format!("in {} at byte offset {offset} ({problem})", seg.display()),
+        None => "cleanly".to_string(),
+    };
+    if seen > log_end {
+        problems.push(format!(
+            "acknowledged records were lost: the snapshots or the store have seen LSN {seen}, but the log's valid frames end at LSN {log_end}, {where_it_ends}"
+        ));
+    } else if log.torn_tail.is_some() {
+        // Not damage: a write that was never acknowledged (a crash mid-append); the next open cuts it.
+        println!("note: the log ends {where_it_ends}: an unacknowledged write, cut on the next open");
+    }
+    let (scratch, n) = fold_from(&log, Resolver::new(config.clone()), progress)?;
+    let digest = scratch.digest();
+    println!("from scratch: {n} records, digest {}", hex(&digest));
+    for (lsn, path) in snaps {
+        if lsn > log_end {
+            problems.push(format!("snapshot {} has seen LSN {lsn}, past the log's end {log_end}", path.display()));
+            continue;
+        }
+        let bytes = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+        match Resolver::restore(&bytes, config.clone()) {
+            Ok(r) => {
+                let (r, _) = fold_from(&log, r, false)?;
+                let d = r.digest();
+                if d == digest {
+                    println!("snapshot {}: digest agrees", path.display());
+                } else {
+                    problems.push(format!("snapshot {}: digest {} differs", path.display(), hex(&d)));
+                }
+            }
+            Err(e) => println!("snapshot {}: not under this config or unreadable ({e}); not used", path.display()),
+        }
+    }
+    if let Some(a) = store_seen {
+        if a <= log_end {
+            println!("store: at LSN {a}");
+        }
+    }
+    println!("digest {}", hex(&digest));
+    if problems.is_empty() {
+        println!("verify: ok");
+        Ok(())
+    } else {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        Err(exit(3, format!("verify found {} problem(s): {}", problems.len(), problems.join("; "))))
+    }
+}
+
+fn demo(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow::Result<()> {
+    // A fresh data directory: the demo's own from an earlier run is wiped; anything else is kept.
+    if dir.exists() {
+        let empty = fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if dir.join(DEMO_MARKER).exists() {
+            fs::remove_dir_all(dir).with_context(|| format!("remove the earlier demo in {}", dir.display()))?;
+        } else if !empty {
+            return Err(bad_input(format!(
+                "{} holds data the demo did not make; pass --data with a new directory",
+                dir.display()
+            )));
+        }
+    }
+    fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    fs::write(dir.join(DEMO_MARKER), b"made by `idres demo`; the next demo run replaces this directory\n")?;
+    let input = dir.join("demo-input.ndjson");
+    let started = Instant::now();
+    let opts = GenOptions { records, seed, uids: None };
+    let mut w = BufWriter::new(fs::File::create(&input).with_context(|| format!("create {}", input.display()))?);
+    let gen_stats = write_ndjson(&opts, &mut w)?;
+    w.flush()?;
+    let generated = started.elapsed();
+    println!("generated {records} records (seed {seed}) in {:.2} s: {}", generated.as_secs_f64(), input.display());
+    println!(
+        "  {} identifies, {} events, {} attribute writes, {} resets, {} merges, {} unmerges, {} unlinks",
+        gen_stats.identifies,
+        gen_stats.events,
+        gen_stats.attributes,
+        gen_stats.resets,
+        gen_stats.merges,
+        gen_stats.unmerges,
+        gen_stats.unlinks
+    );
+    let engine = Engine::open(dir, EngineConfig::default()).with_context(|| format!("open {}", dir.display()))?;
+    let t = Instant::now();
+    let s = ingest_one(&engine, dir, Format::Native, false, &Source::File(input.clone()), progress)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "ingested {} records in {:.2} s ({:.0} records/s, durable: one fdatasync per batch)",
+        s.records,
+        secs,
+        s.records as f64 / secs.max(1e-9)
+    );
+    let (profiles, customers, multi, implicit, rejections, merges, pick) = engine.read(|r| {
+        let all = r.profiles();
+        let customers = all.iter().filter(|p| p.kind == ProfileKind::Customer).count();
+        let multi = all.iter().filter(|p| p.kind == ProfileKind::Customer && p.uids.len() > 1).count();
+        // The customer with the most devices (ties: the smallest profile id), for the tour.
+        let pick = all
+            .iter()
+            .filter(|p| p.kind == ProfileKind::Customer)
+            .max_by(|a, b| a.uids.len().cmp(&b.uids.len()).then(b.id.cmp(&a.id)))
+            .cloned();
+        let merges = all.iter().filter(|p| p.cids.len() > 1).count();
+        (all.len(), customers, multi, r.implicit_resets().len(), r.rejections().len(), merges, pick)
+    });
+    println!("profiles        {profiles}");
+    println!("  customers     {customers} ({multi} with several devices: their anonymous pasts merged in)");
+    println!("  anonymous     {}", profiles - customers);
+    println!("  merged cids   {merges} customers hold more than one cid (operator merges)");
+    println!("implicit resets {implicit} (a second login on a device without a logout)");
+    println!("rejections      {rejections} (blocked placeholder ids and refused operator records; `idres rejects`)");
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if let Some(p) = pick {
+        writeln!(out, "\none multi-device customer:")?;
+        print_profile(&mut out, &p)?;
+        if let Some(d) = p.uids.last() {
+            if let Some(e) = engine.read(|r| r.explain_uid(&d.uid)) {
+                writeln!(out, "\nwhy {} belongs to it (`idres explain --uid {}`):", d.uid, d.uid)?;
+                print_explanation(&mut out, &e)?;
+            }
+        }
+    }
+    writeln!(out, "\ndigest {}", hex(&engine.digest()))?;
+    writeln!(
+        out,
+        "\nthe data directory is {}; try: idres --data {} explain --cid <cid>, verify, export",
+        dir.display(),
+        dir.display()
+    )?;
+    out.flush()?;
+    drop(out);
+    engine.close()?;
+    Ok(())
+}
