@@ -4,6 +4,10 @@
 default:
     @just --list
 
+# The main job: generate a workload, ingest it, summarise (into ./idres-demo)
+demo records="200000":
+    cargo run --release -- demo --records {{records}}
+
 # Build everything
 build:
     cargo build --workspace --all-targets

@@ -196,6 +196,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`idres export | head`): not an error of ours.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("idres: {e:#}");
             ExitCode::from(code_of(&e))
@@ -387,7 +395,7 @@ fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()>
             writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
             writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
             writeln!(out, "rejections     {}", s.rejections)?;
-            writeln!(out, "log            {} bytes", log_bytes)?;
+            writeln!(out, "log            {log_bytes} bytes on disk (segments are preallocated)")?;
             writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&cli.data.join("snapshots")))?;
             writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&cli.data.join("store")), s.stored_lsn)?;
             Ok(())
@@ -974,7 +982,10 @@ fn demo(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow::Result<(
     println!("profiles        {profiles}");
     println!("  customers     {customers} ({multi} with several devices: their anonymous pasts merged in)");
     println!("  anonymous     {}", profiles - customers);
-    println!("  merged cids   {merges} customers hold more than one cid (operator merges)");
+    println!(
+        "  merged cids   {merges} customers now hold more than one cid ({} operator merges, {} unmerges in the input)",
+        gen_stats.merges, gen_stats.unmerges
+    );
     println!("implicit resets {implicit} (a second login on a device without a logout)");
     println!("rejections      {rejections} (blocked placeholder ids and refused operator records; `idres rejects`)");
     let mut out = BufWriter::new(std::io::stdout().lock());
