@@ -1,4 +1,5 @@
-//! Shared pieces of the idres benchmarks: a small, seeded sampler of realistic log entries.
+//! Shared pieces of the idres benchmarks: a small, seeded sampler of realistic log entries, and
+//! the durable-ingest driver used by the ingest bench and the comparison harness.
 //!
 //! It is not the workload generator (that is `idres gen`, with the CLI); it only makes entries of
 //! the size and shape the benches need: mostly events with a few properties, some identifies,
@@ -129,4 +130,139 @@ pub fn fold_workload(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
             Entry { appended_at: Timestamp::from_micros(t0 + i as i64 * 1000), record }
         })
         .collect()
+}
+
+/// What one durable-ingest run measured.
+#[derive(Debug, Clone)]
+pub struct IngestRun {
+    /// Records acknowledged.
+    pub records: usize,
+    /// Wall time from the first submit to the last acknowledgement.
+    pub elapsed: std::time::Duration,
+    /// Acknowledgement latency, median.
+    pub p50: std::time::Duration,
+    /// Acknowledgement latency, 99th percentile.
+    pub p99: std::time::Duration,
+    /// Records the store trailed by when the last write was acknowledged.
+    pub store_lag: u64,
+    /// Time until the store had caught up, from the first submit.
+    pub store_caught_up: std::time::Duration,
+    /// Profiles the store thread wrote per second of its busy time.
+    pub store_profiles_per_s: f64,
+}
+
+/// Writes in flight per producer with single-record writes (a service batching its callers).
+pub const INGEST_IN_FLIGHT: usize = 1024;
+/// Records per `write_batch` ticket in the bulk mode.
+pub const INGEST_BATCH: usize = 512;
+/// `write_batch` tickets in flight per producer.
+pub const INGEST_BATCHES_IN_FLIGHT: usize = 4;
+
+fn submit_one(engine: &idres::Engine, record: Record) -> Result<Option<idres::Ticket>, idres::EngineError> {
+    Ok(Some(match record {
+        Record::Identify { uid, cid, attrs, .. } => {
+            engine.identify(uid.map(|u| u.to_string()).as_deref(), &cid.to_string(), attrs)?
+        }
+        Record::Event { target, name, props, session_id, ts } => engine.track(target, &name, props, session_id, ts)?,
+        Record::Attributes { target, set, set_once, unset, ts } => {
+            engine.attributes(target, set, set_once, unset, ts)?
+        }
+        Record::Reset { uid, .. } => engine.reset(&uid.to_string())?,
+        Record::Merge { from, into } => engine.merge(&from.to_string(), &into.to_string())?,
+        Record::Unmerge { cid } => engine.unmerge(&cid.to_string())?,
+        Record::Unlink { uid, cid } => engine.unlink(&uid.to_string(), &cid.to_string())?,
+    }))
+}
+
+/// One producer: writes `records` (one call per record, or `write_batch` chunks) keeping a
+/// window of tickets in flight; returns each record's acknowledgement latency (tickets are waited
+/// in order, so one that completed early is counted when its turn comes: a slight overestimate).
+fn produce(
+    engine: &idres::Engine,
+    records: Vec<Record>,
+    batched: bool,
+) -> Result<Vec<std::time::Duration>, idres::EngineError> {
+    use std::collections::VecDeque;
+    use std::time::Instant;
+    let mut lat = Vec::with_capacity(records.len());
+    let mut inflight: VecDeque<(Instant, idres::Ticket, usize)> = VecDeque::new();
+    let window = if batched { INGEST_BATCHES_IN_FLIGHT } else { INGEST_IN_FLIGHT };
+    let settle = |inflight: &mut VecDeque<(Instant, idres::Ticket, usize)>,
+                  lat: &mut Vec<std::time::Duration>|
+     -> Result<(), idres::EngineError> {
+        if let Some((at, t, n)) = inflight.pop_front() {
+            t.wait()?;
+            let d = at.elapsed();
+            lat.extend(std::iter::repeat_n(d, n));
+        }
+        Ok(())
+    };
+    if batched {
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let chunk: Vec<Record> = records.by_ref().take(INGEST_BATCH).collect();
+            let n = chunk.len();
+            inflight.push_back((Instant::now(), engine.write_batch(chunk)?, n));
+            if inflight.len() >= window {
+                settle(&mut inflight, &mut lat)?;
+            }
+        }
+    } else {
+        for record in records {
+            if let Some(t) = submit_one(engine, record)? {
+                inflight.push_back((Instant::now(), t, 1));
+            }
+            if inflight.len() >= window {
+                settle(&mut inflight, &mut lat)?;
+            }
+        }
+    }
+    while !inflight.is_empty() {
+        settle(&mut inflight, &mut lat)?;
+    }
+    Ok(lat)
+}
+
+/// Durable ingest through a fresh [`idres::Engine`] in `dir` (fdatasync per group commit), each
+/// producer thread writing its share of `workloads`. The engine is closed at the end.
+pub fn ingest_run(
+    dir: &std::path::Path,
+    config: idres::EngineConfig,
+    workloads: Vec<Vec<Record>>,
+    batched: bool,
+) -> Result<IngestRun, idres::EngineError> {
+    use std::time::{Duration, Instant};
+    let engine = idres::Engine::open(dir, config)?;
+    let start = Instant::now();
+    let workers: Vec<_> = workloads
+        .into_iter()
+        .map(|records| {
+            let engine = engine.clone();
+            std::thread::spawn(move || produce(&engine, records, batched))
+        })
+        .collect();
+    let mut lat: Vec<Duration> = Vec::new();
+    for w in workers {
+        let part = w.join().map_err(|_| idres::EngineError::Invalid("a producer thread panicked".into()))??;
+        lat.extend(part);
+    }
+    let elapsed = start.elapsed();
+    let at_end = engine.stats();
+    if at_end.folded_lsn > 0 {
+        engine.wait_stored(at_end.folded_lsn - 1)?;
+    }
+    let store_caught_up = start.elapsed();
+    let stats = engine.stats();
+    engine.close()?;
+    lat.sort_unstable();
+    let pct = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied();
+    Ok(IngestRun {
+        records: lat.len(),
+        elapsed,
+        p50: pct(0.50).unwrap_or_default(),
+        p99: pct(0.99).unwrap_or_default(),
+        store_lag: at_end.store_lag,
+        store_caught_up,
+        store_profiles_per_s: stats.store_profiles_written as f64 / stats.store_busy.as_secs_f64().max(1e-9),
+    })
 }

@@ -235,13 +235,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rebuild => {
-            for sub in ["store", "snapshots"] {
-                let p = cli.data.join(sub);
-                if p.exists() {
-                    fs::remove_dir_all(&p).with_context(|| format!("remove {}", p.display()))?;
-                }
-            }
-            let engine = open_engine(&cli)?;
+            // The engine deletes the snapshots and clears the store only once the log is open and
+            // known to hold everything they have seen (a damaged log keeps its evidence).
+            let engine = open_engine_with(&cli, true)?;
             let s = engine.stats();
             engine.close()?;
             println!("rebuilt the store and a snapshot from {} records: {} profiles", s.folded_lsn, s.profiles);
@@ -283,7 +279,11 @@ fn fold_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
-    let config = EngineConfig { fold: fold_config(cli)?, ..EngineConfig::default() };
+    open_engine_with(cli, false)
+}
+
+fn open_engine_with(cli: &Cli, rebuild: bool) -> anyhow::Result<Engine> {
+    let config = EngineConfig { fold: fold_config(cli)?, rebuild, ..EngineConfig::default() };
     let engine = Engine::open(&cli.data, config).with_context(|| format!("open {}", cli.data.display()))?;
     for event in &engine.open_report().events {
         eprintln!("idres: {event}");

@@ -198,10 +198,43 @@ fn replay_verify_rebuild_agree_and_a_flipped_byte_is_damage() {
     assert_eq!(r.code, 3, "{}", r.stdout);
     assert!(r.stderr.contains(seg.file_name().unwrap().to_str().unwrap()), "names the segment: {}", r.stderr);
     assert!(r.stderr.contains("offset") || r.stderr.contains("byte"), "names the offset: {}", r.stderr);
-    // Every other command meets the damage with exit 3 and no panic.
-    let r = idres(&data, &["profile", "--cid", "u1"]);
+    // Every other command meets the damage with exit 3 and no panic, and changes nothing: the
+    // damaged frame held acknowledged records, so it is not cut as a torn tail, and rebuild
+    // keeps the snapshots and the store that prove it.
+    for args in [&["profile", "--cid", "u1"][..], &["rebuild"], &["ingest", fixture("small.ndjson").to_str().unwrap()]]
+    {
+        let r = idres(&data, args);
+        assert_eq!(r.code, 3, "{args:?}");
+        assert!(r.stderr.contains("lost"), "{}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing changed the damaged segment");
+    assert!(std::fs::read_dir(data.join("snapshots")).unwrap().count() > 0, "the snapshots are kept");
+}
+
+#[test]
+fn damage_before_the_last_frame_is_named_by_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ingested(&data);
+    let more = tmp.path().join("more.ndjson");
+    std::fs::write(&more, "{\"type\":\"event\",\"uid\":\"Z\",\"name\":\"late\"}\n").unwrap();
+    ok(&data, &["ingest", more.to_str().unwrap()]);
+    let seg = std::fs::read_dir(data.join("log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[64 + 24 + 10] ^= 0x01; // inside the first of two frames
+    std::fs::write(&seg, &bytes).unwrap();
+    let r = idres(&data, &["verify"]);
     assert_eq!(r.code, 3);
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert!(r.stderr.contains("at byte offset 64"), "names the frame's offset: {}", r.stderr);
+    assert!(r.stderr.contains(seg.file_name().unwrap().to_str().unwrap()), "{}", r.stderr);
+    assert_eq!(idres(&data, &["replay", "--from-scratch"]).code, 3);
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "verify and replay change nothing");
 }
 
 #[test]

@@ -48,6 +48,10 @@ pub struct EngineConfig {
     /// The sled store's options; `None`: an in-memory store (tests, or services that do not need a
     /// persisted read model).
     pub store: Option<SledOptions>,
+    /// Rebuild on open: once the log is open (locked, and checked to hold every record the store
+    /// and the snapshots have seen), delete the snapshots, clear the store and fold the whole
+    /// log. `idres rebuild`. Default false.
+    pub rebuild: bool,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +68,7 @@ impl Default for EngineConfig {
             store_lag_max_records: 1_000_000,
             store_flush_interval: Duration::from_millis(100),
             store: Some(SledOptions::default()),
+            rebuild: false,
         }
     }
 }
@@ -100,7 +105,7 @@ pub enum EngineError {
     },
     /// The data directory lost acknowledged records: something has seen LSNs the log no longer
     /// holds (bit rot in the tail, a copied-over file). Run `idres verify`.
-    #[error("data damaged: {what} has seen LSN {seen}, but the log ends at LSN {log_end}{}",
+    #[error("data damaged, acknowledged records lost: {what} has seen LSN {seen}, but the log ends at LSN {log_end}{}; run `idres verify`",
         if log_recovery.is_empty() { String::new() } else { format!(" (log recovery on this open: {})", log_recovery.join("; ")) })]
     LostRecords {
         /// The snapshot or the store.
@@ -455,6 +460,14 @@ impl Engine {
         report.events.extend(log.recovery().iter().map(|e| e.to_string()));
         let log_end = log.next_lsn();
 
+        if config.rebuild {
+            for (_, path) in list_snapshots(&snap_dir)? {
+                fs::remove_file(&path).map_err(io("remove snapshot", &path))?;
+            }
+            sync_dir(&snap_dir)?;
+            report.events.push("rebuild: snapshots removed and the store cleared; folding the whole log".into());
+            applied = None;
+        }
         // The newest snapshot that restores under this config.
         let mut resolver = None;
         for (lsn, path) in list_snapshots(&snap_dir)? {

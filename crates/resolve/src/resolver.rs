@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use idres_model::{Cid, Entry, IdRejection, IdValidator, Record, Target, Uid};
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
-use petgraph::visit::EdgeRef;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use petgraph::Direction;
 use uuid::Uuid;
 
@@ -843,6 +843,27 @@ impl Resolver {
             last_seen: c.last_seen.map(idres_model::Timestamp::from_micros),
             history,
         }
+    }
+
+    /// Number of device nodes (a uid's epochs that saw a record) and customer nodes.
+    pub fn node_counts(&self) -> (usize, usize) {
+        let devices = self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Device { .. })).count();
+        (devices, self.nodes.len() - devices)
+    }
+
+    /// Every edge of the identity graph as it stands (links and merges the fold accepted and
+    /// kept; unmerged and unlinked ones are gone), in the LSN order of the records that made
+    /// them: `(from, to, kind, lsn)`. For audits and for comparing with other stitchers.
+    pub fn edges(&self) -> Vec<(NodeRef, NodeRef, EdgeKind, Lsn)> {
+        let mut edges: Vec<_> = (&self.graph)
+            .edge_references()
+            .map(|e| {
+                let (from, to) = (self.graph[e.source()], self.graph[e.target()]);
+                (e.weight().lsn, self.node_ref(from), self.node_ref(to), e.weight().kind)
+            })
+            .collect();
+        edges.sort_by_key(|e| e.0);
+        edges.into_iter().map(|(lsn, from, to, kind)| (from, to, kind, lsn)).collect()
     }
 
     /// The epoch of `uid` whose device node holds the event at `lsn` (`None` if no node of that

@@ -21,7 +21,7 @@ use idres_model::{Cid, CodecError, Profile, Uid};
 use uuid::Uuid;
 
 pub use memory::MemoryStore;
-pub use sled_store::{SledOptions, SledStore};
+pub use sled_store::{SledOptions, SledStore, SLED_LOCK_WAIT};
 
 /// A log sequence number.
 pub type Lsn = u64;

@@ -22,6 +22,14 @@ use crate::{Lsn, ProfileStore, StoreBatch, StoreError, REDIRECT_HOPS_MAX};
 
 const APPLIED_KEY: &[u8] = b"mapplied";
 
+/// How long [`SledStore::open`] waits for sled's file lock to be released.
+pub const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// sled 0.34 reports a held lock as an `Other` I/O error with this text (pinned version).
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 /// How the sled store is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SledOptions {
@@ -92,14 +100,27 @@ fn id_value(k: &[u8], v: &[u8]) -> Result<Uuid, StoreError> {
 
 impl SledStore {
     /// Opens (or creates) the store in directory `dir`.
+    ///
+    /// sled releases its directory's file lock only when its background I/O threads have let go
+    /// of the database, a moment after the last handle is dropped: an open that finds the lock
+    /// held retries for up to [`SLED_LOCK_WAIT`] before it reports the error (a store opened right
+    /// after a close in the same process; a store really in use elsewhere still fails).
     pub fn open(dir: impl AsRef<Path>, options: &SledOptions) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.as_ref())
             .cache_capacity(options.cache_bytes)
             .flush_every_ms(options.flush_every_ms)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(sled_err("open"))?;
+            .mode(sled::Mode::HighThroughput);
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if is_lock_held(&e) && started.elapsed() < SLED_LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(sled_err("open")(e)),
+            }
+        };
         let mut redirects = std::collections::HashSet::new();
         for kv in db.scan_prefix([b'r']) {
             let (k, _) = kv.map_err(sled_err("read redirects"))?;
