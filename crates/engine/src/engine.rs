@@ -364,9 +364,18 @@ fn touched(changes: &[Change], ids: &mut BTreeSet<Uuid>) {
     }
 }
 
+/// Profiles materialised and written per store batch: the memory of a rebuild or a long
+/// catch-up stays bounded however many profiles change (a 10 M-record rebuild would otherwise
+/// materialise every profile at once).
+const STORE_CHUNK: usize = 4096;
+
 /// A store batch bringing `ids` to their current state, as `lookup` (the fold's
 /// `profile_by_id`) reports it: an upsert if the id names a profile, a redirect if it was retired.
-fn store_batch(ids: &BTreeSet<Uuid>, applied_lsn: Lsn, lookup: impl Fn(Uuid) -> Option<Profile>) -> StoreBatch {
+fn store_batch<'a>(
+    ids: impl IntoIterator<Item = &'a Uuid>,
+    applied_lsn: Lsn,
+    lookup: &impl Fn(Uuid) -> Option<Profile>,
+) -> StoreBatch {
     let mut batch = StoreBatch { applied_lsn, upserts: Vec::new(), retired: Vec::new() };
     for &id in ids {
         match lookup(id) {
@@ -376,6 +385,37 @@ fn store_batch(ids: &BTreeSet<Uuid>, applied_lsn: Lsn, lookup: impl Fn(Uuid) -> 
         }
     }
     batch
+}
+
+/// Brings `ids` to their current state in the store, [`STORE_CHUNK`] profiles per batch. Every
+/// batch but the last keeps the store's applied LSN at `before` (what the store already
+/// reflected); the last one sets `after`. A crash in between leaves a store that says it is at
+/// `before`, which the next open catches up or rebuilds. Returns the profiles and redirects
+/// written.
+fn write_store_chunked(
+    store: &Mutex<Option<Box<dyn ProfileStore>>>,
+    ids: &[Uuid],
+    before: Lsn,
+    after: Lsn,
+    lookup: impl Fn(Uuid) -> Option<Profile>,
+    flush: bool,
+) -> Result<u64, StoreError> {
+    let chunks: Vec<&[Uuid]> = if ids.is_empty() { vec![&[]] } else { ids.chunks(STORE_CHUNK).collect() };
+    let last = chunks.len() - 1;
+    let mut written = 0;
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let batch = store_batch(chunk, if i == last { after } else { before }, &lookup);
+        written += (batch.upserts.len() + batch.retired.len()) as u64;
+        let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(store) = guard.as_mut() else {
+            return Err(StoreError::Corrupt { key: "-".into(), detail: "the store was released".into() });
+        };
+        store.apply(&batch)?;
+        if flush && i == last {
+            store.flush()?;
+        }
+    }
+    Ok(written)
 }
 
 impl Engine {
@@ -536,22 +576,24 @@ impl Engine {
                 });
             }
         }
+        let store = Mutex::new(Some(store));
+        let lookup = |id| resolver.profile_by_id(id);
         match applied {
             Some(a) if a >= fold_start && a <= log_end => {
-                store.apply(&store_batch(&tail_ids, log_end, |id| resolver.profile_by_id(id)))?;
+                let ids: Vec<Uuid> = tail_ids.into_iter().collect();
+                write_store_chunked(&store, &ids, a, log_end, lookup, true)?;
             }
             _ => {
                 if applied.is_some() {
                     report.events.push("store is older than the restored state; rebuilding it".into());
                 }
                 report.store_rebuilt = true;
-                store.clear()?;
-                let batch =
-                    StoreBatch { applied_lsn: log_end, upserts: resolver.profiles(), retired: resolver.retired_ids() };
-                store.apply(&batch)?;
+                if let Some(s) = store.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    s.clear()?;
+                }
+                write_store_chunked(&store, &resolver.profile_ids(), 0, log_end, lookup, true)?;
             }
         }
-        store.flush()?;
         if recorded.as_deref().map(str::trim) != Some(config_hash.as_str()) {
             write_atomically(&dir, FOLD_CONFIG_FILE, format!("{config_hash}\n").as_bytes())?;
         }
@@ -574,7 +616,7 @@ impl Engine {
             }),
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
-            store: Mutex::new(Some(store)),
+            store,
         });
         let (tx, rx) = bounded::<Request>(config.queue_capacity.max(1));
         let (store_tx, store_rx) = unbounded::<(Lsn, Vec<Change>)>();
@@ -1154,20 +1196,16 @@ fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
         // The read lock is taken per profile, not for the whole batch: the writer needs the
         // write lock for every batch it folds, and must not wait behind a long materialisation.
         let started = std::time::Instant::now();
-        let batch = store_batch(&ids, upto, |id| shared.resolver().profile_by_id(id));
-        let written = (batch.upserts.len() + batch.retired.len()) as u64;
-        let result = {
-            let mut guard = shared.store.lock().unwrap_or_else(|e| e.into_inner());
-            match guard.as_mut() {
-                Some(store) => store.apply(&batch).and_then(|()| store.flush()).map_err(|e| e.to_string()),
-                None => Err("the store was released before the store thread finished".to_string()),
-            }
-        };
+        let before = shared.progress().stored;
+        let ids: Vec<Uuid> = ids.iter().copied().collect();
+        let result =
+            write_store_chunked(&shared.store, &ids, before, upto, |id| shared.resolver().profile_by_id(id), true)
+                .map_err(|e| e.to_string());
         last_flush = std::time::Instant::now();
         let mut p = shared.progress();
         p.store_busy += last_flush.duration_since(started);
         match result {
-            Ok(()) => {
+            Ok(written) => {
                 p.stored = p.stored.max(upto);
                 p.store_profiles_written += written;
                 p.store_flushes += 1;

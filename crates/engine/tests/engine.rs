@@ -291,3 +291,34 @@ fn a_record_too_large_for_a_frame_is_refused_at_the_edge_without_poisoning() {
     assert_eq!(engine.profile_by_uid("A").unwrap().unwrap().event_count, 21);
     engine.close().unwrap();
 }
+
+#[test]
+fn the_store_is_written_in_bounded_chunks_and_agrees_with_the_fold() {
+    let dir = tempdir();
+    let config = EngineConfig { store_flush_interval: std::time::Duration::from_millis(300), ..small() };
+    let n = 10_000; // more than two store chunks of changed profiles in one flush
+    let engine = Engine::open(dir.path(), config.clone()).unwrap();
+    let records: Vec<Record> = (0..n).map(|i| event(&format!("dev-{i}"), "view")).collect();
+    let lsns = engine.write_batch(records).unwrap().wait_range().unwrap();
+    engine.wait_stored(lsns.end - 1).unwrap();
+    let s = engine.stats();
+    assert!(s.store_profiles_written >= n as u64, "{s:?}");
+    for i in [0, 4095, 4096, 8191, 8192, n - 1] {
+        let uid = format!("dev-{i}");
+        let stored = engine.stored_profile_by_uid(&uid, 0).unwrap().unwrap();
+        let folded = engine.profile_by_uid(&uid).unwrap().unwrap();
+        assert_eq!(stored, idres_model::Profile { history: Vec::new(), ..folded });
+    }
+    engine.close().unwrap();
+    // A rebuild from scratch goes through the same chunks.
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("snapshots")).unwrap();
+    let engine = Engine::open(dir.path(), config).unwrap();
+    assert!(engine.open_report().store_rebuilt);
+    for i in [0, 4095, 4096, 8191, 8192, n - 1] {
+        let uid = format!("dev-{i}");
+        assert_eq!(engine.stored_profile_by_uid(&uid, 0).unwrap().unwrap().event_count, 1);
+    }
+    assert_eq!(engine.stats().stored_lsn, n as u64);
+    engine.close().unwrap();
+}

@@ -1027,6 +1027,15 @@ impl Resolver {
         }
     }
 
+    /// Every profile id the fold has handed out, current and retired, sorted: with
+    /// [`Resolver::profile_by_id`] (which redirects a retired id) the whole read model, one id at
+    /// a time, without materialising every profile at once.
+    pub fn profile_ids(&self) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = self.profile_index.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Every id that once named a profile but no longer does (a customer merged away, a device
     /// linked to a customer), with the id of the profile that holds its node now; sorted.
     pub fn retired_ids(&self) -> Vec<(Uuid, Uuid)> {
