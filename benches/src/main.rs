@@ -60,6 +60,9 @@ enum Command {
         /// Runs per row (the median is reported).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Runs of the replay row (default: --runs; at 10 M records one replay takes minutes).
+        #[arg(long)]
+        replay_runs: Option<usize>,
         /// Working directory (default: a temporary one, removed at the end).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -71,6 +74,12 @@ enum Command {
     FoldRss {
         #[arg(long)]
         log: PathBuf,
+    },
+    /// (internal) Opens a data directory from scratch in this process and prints the time and
+    /// the peak RSS (the replay row; a child so that its memory is its own).
+    ReplayChild {
+        #[arg(long)]
+        data: PathBuf,
     },
 }
 
@@ -97,7 +106,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("peak_rss {peak} devices {devices} customers {customers}");
             Ok(())
         }
-        Command::Compare { records, seed, uids, runs, dir, write_docs } => {
+        Command::ReplayChild { data } => {
+            let start = Instant::now();
+            let engine = idres::Engine::open(&data, EngineConfig::default())?;
+            let took = start.elapsed();
+            let peak = peak_rss_bytes()?;
+            engine.close()?;
+            println!("replay_ns {} peak_rss {peak}", took.as_nanos());
+            Ok(())
+        }
+        Command::Compare { records, seed, uids, runs, replay_runs, dir, write_docs } => {
             let tmp;
             let dir = match dir {
                 Some(d) => {
@@ -109,7 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     tmp.path().to_path_buf()
                 }
             };
-            let report = compare(&dir, records, seed, uids, runs.max(1))?;
+            let report = compare(&dir, records, seed, uids, runs.max(1), replay_runs.unwrap_or(runs).max(1))?;
             let md = report.markdown();
             println!("{md}");
             if write_docs {
@@ -440,9 +458,16 @@ fn machine() -> String {
     format!("{model}, {cores} cores{mem}")
 }
 
-fn compare(dir: &Path, records: u64, seed: u64, uids: Option<u64>, runs: usize) -> anyhow::Result<Report> {
+fn compare(
+    dir: &Path,
+    records: u64,
+    seed: u64,
+    uids: Option<u64>,
+    runs: usize,
+    replay_runs: usize,
+) -> anyhow::Result<Report> {
     let command = format!(
-        "cargo run --release -p idres-bench -- compare --records {records} --seed {seed}{} --runs {runs}",
+        "cargo run --release -p idres-bench -- compare --records {records} --seed {seed}{} --runs {runs} --replay-runs {replay_runs}",
         uids.map_or(String::new(), |u| format!(" --uids {u}"))
     );
     eprintln!("generating {records} records (seed {seed}) and writing the logs ...");
@@ -528,24 +553,34 @@ fn compare(dir: &Path, records: u64, seed: u64, uids: Option<u64>, runs: usize) 
         .ok_or_else(|| anyhow!("fold-rss printed {text:?} {}", String::from_utf8_lossy(&out.stderr)))?;
 
     eprintln!("idres replay (open from scratch: fold + store) ...");
-    let mut opens = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    let mut opens = Vec::with_capacity(replay_runs);
+    let mut replay_rss = 0u64;
+    for _ in 0..replay_runs {
         let data = dir.join("replay");
         if data.exists() {
             fs::remove_dir_all(&data)?;
         }
         copy_log(&logs.full, &data.join("log"))?;
-        let start = Instant::now();
-        let engine = idres::Engine::open(&data, EngineConfig::default())?;
-        opens.push(start.elapsed());
-        engine.close()?;
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["replay-child", "--data"])
+            .arg(&data)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| -> Option<u64> {
+            text.split_whitespace().skip_while(|w| *w != name).nth(1).and_then(|v| v.parse().ok())
+        };
+        let (Some(ns), Some(rss)) = (field("replay_ns"), field("peak_rss")) else {
+            bail!("replay child failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+        };
+        opens.push(Duration::from_nanos(ns));
+        replay_rss = replay_rss.max(rss);
     }
     let t = median(opens);
     rows.push(Row {
         name: "idres replay",
         time: t,
         records: logs.records,
-        note: "Engine::open from scratch: fold + sled store rebuilt".into(),
+        note: format!("Engine::open from scratch: fold + sled store rebuilt; peak RSS {} MiB", replay_rss >> 20),
     });
 
     eprintln!("idres snapshot restore + tail ...");

@@ -368,6 +368,8 @@ fn touched(changes: &[Change], ids: &mut BTreeSet<Uuid>) {
 /// catch-up stays bounded however many profiles change (a 10 M-record rebuild would otherwise
 /// materialise every profile at once).
 const STORE_CHUNK: usize = 4096;
+/// A long catch-up or rebuild flushes the store every this many chunks.
+const STORE_CHUNKS_PER_FLUSH: usize = 8;
 
 /// A store batch bringing `ids` to their current state, as `lookup` (the fold's
 /// `profile_by_id`) reports it: an upsert if the id names a profile, a redirect if it was retired.
@@ -411,7 +413,8 @@ fn write_store_chunked(
             return Err(StoreError::Corrupt { key: "-".into(), detail: "the store was released".into() });
         };
         store.apply(&batch)?;
-        if flush && i == last {
+        // sled holds what it has not flushed in memory: a long rebuild flushes as it goes.
+        if flush && (i == last || (i + 1) % STORE_CHUNKS_PER_FLUSH == 0) {
             store.flush()?;
         }
     }
