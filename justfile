@@ -33,6 +33,10 @@ fmt:
 bench:
     cargo bench -p idres-bench
 
+# The comparison harness: one workload against the limits and SQLite (docs/PERFORMANCE.md)
+bench-compare records="2000000" seed="1":
+    cargo run --release -p idres-bench -- compare --records {{records}} --seed {{seed}}
+
 # Build the fuzz targets (stable toolchain; needs `cargo install cargo-fuzz --locked`)
 fuzz-build:
     cd fuzz && cargo fuzz build --sanitizer none -O -a

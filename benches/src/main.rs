@@ -288,36 +288,31 @@ fn decode_all(log: &ReadOnlyLog) -> anyhow::Result<u64> {
 }
 
 fn node_name(n: &NodeRef) -> String {
-    // Devices as `uid#epoch`, customers as `cid:` + the id (the same text idres's explain uses).
     match n {
-        NodeRef::Device(d) => format!("{}#{}", d.uid, d.epoch),
+        NodeRef::Device(d) => format!("uid:{}#{}", d.uid, d.epoch),
         NodeRef::Customer(c) => format!("cid:{c}"),
     }
 }
 
-/// The accepted, kept edges of a fold, interned to dense ids: (nodes by id, pairs).
-fn interned_edges(r: &Resolver) -> (Vec<NodeRef>, Vec<(u32, u32)>, usize) {
-    let mut ids: HashMap<String, u32> = HashMap::new();
-    let mut nodes = Vec::new();
+/// The accepted, kept edges of a fold, interned to dense ids (keyed by the node itself, so no
+/// two nodes can share an id): (node -> id, pairs, merge edges).
+fn interned_edges(r: &Resolver) -> (HashMap<NodeRef, u32>, Vec<(u32, u32)>, usize) {
+    let mut ids: HashMap<NodeRef, u32> = HashMap::new();
     let mut pairs = Vec::new();
     let mut merges = 0;
-    let mut intern = |n: &NodeRef, nodes: &mut Vec<NodeRef>| -> u32 {
-        let key = node_name(n);
+    let intern = |n: NodeRef, ids: &mut HashMap<NodeRef, u32>| -> u32 {
         let next = ids.len() as u32;
-        *ids.entry(key).or_insert_with(|| {
-            nodes.push(n.clone());
-            next
-        })
+        *ids.entry(n).or_insert(next)
     };
     for (from, to, kind, _) in r.edges() {
         if kind == EdgeKind::Merge {
             merges += 1;
         }
-        let a = intern(&from, &mut nodes);
-        let b = intern(&to, &mut nodes);
+        let a = intern(from, &mut ids);
+        let b = intern(to, &mut ids);
         pairs.push((a, b));
     }
-    (nodes, pairs, merges)
+    (ids, pairs, merges)
 }
 
 /// Plain union-find (union by size, path halving) over pre-interned pairs: the algorithm's limit.
@@ -398,25 +393,61 @@ fn sqlite_stitch(path: &Path, pairs: &[(u32, u32)]) -> anyhow::Result<(HashMap<u
     Ok((labels, iterations))
 }
 
-/// True if SQLite's components are exactly idres's profiles over the same nodes (same sets).
-fn same_partition(r: &Resolver, nodes: &[NodeRef], labels: &HashMap<u32, i64>) -> anyhow::Result<(bool, String)> {
-    let mut comp_to_profile: HashMap<i64, uuid::Uuid> = HashMap::new();
-    let mut profile_to_comp: HashMap<uuid::Uuid, i64> = HashMap::new();
-    for (id, node) in nodes.iter().enumerate() {
-        let comp = *labels.get(&(id as u32)).ok_or_else(|| anyhow!("SQLite lost node {}", node_name(node)))?;
-        let profile = match node {
-            NodeRef::Device(d) => r.profile_by_uid_epoch(&d.uid, d.epoch),
-            NodeRef::Customer(c) => r.profile_by_cid(c),
+/// True if SQLite's components are exactly idres's profiles. Every node of every profile is
+/// checked: a node in a profile of several nodes must be in SQLite (it has a kept edge) with the
+/// same label as the rest of its profile; a node alone may be absent (no edge); no SQLite
+/// component may span two profiles, and every node SQLite labelled must be in some profile.
+fn same_partition(
+    r: &Resolver,
+    ids: &HashMap<NodeRef, u32>,
+    labels: &HashMap<u32, i64>,
+) -> anyhow::Result<(bool, String)> {
+    let mut owner: HashMap<i64, uuid::Uuid> = HashMap::new();
+    let (mut labelled, mut components) = (0usize, 0usize);
+    for id in r.profile_ids() {
+        let Some(p) = r.profile_by_id(id) else { continue };
+        if p.id != id {
+            continue; // a retired id: its nodes are checked with the survivor
         }
-        .ok_or_else(|| anyhow!("idres has no profile for {}", node_name(node)))?
-        .id;
-        if *comp_to_profile.entry(comp).or_insert(profile) != profile
-            || *profile_to_comp.entry(profile).or_insert(comp) != comp
-        {
-            return Ok((false, format!("node {} splits or joins differently", node_name(node))));
+        let nodes: Vec<NodeRef> =
+            p.cids.iter().cloned().map(NodeRef::Customer).chain(p.uids.iter().cloned().map(NodeRef::Device)).collect();
+        let mut label = None;
+        for n in &nodes {
+            match ids.get(n).and_then(|i| labels.get(i)) {
+                Some(&l) => {
+                    labelled += 1;
+                    if *label.get_or_insert(l) != l {
+                        return Ok((
+                            false,
+                            format!("profile {} spans two SQLite components (at {})", p.id, node_name(n)),
+                        ));
+                    }
+                }
+                None if nodes.len() > 1 => {
+                    return Ok((
+                        false,
+                        format!(
+                            "{} is in profile {} of {} nodes but has no kept edge",
+                            node_name(n),
+                            p.id,
+                            nodes.len()
+                        ),
+                    ))
+                }
+                None => {}
+            }
+        }
+        if let Some(l) = label {
+            components += 1;
+            if owner.insert(l, p.id).is_some() {
+                return Ok((false, format!("SQLite component {l} spans two profiles (one is {})", p.id)));
+            }
         }
     }
-    Ok((true, format!("{} components over {} nodes", comp_to_profile.len(), nodes.len())))
+    if labelled != labels.len() {
+        return Ok((false, format!("SQLite labelled {} nodes, the profiles hold {labelled} of them", labels.len())));
+    }
+    Ok((true, format!("{components} components over {labelled} nodes")))
 }
 
 struct Row {
@@ -509,7 +540,7 @@ fn compare(
         note: "identify, reset, merge, unmerge, unlink only".into(),
     });
 
-    let (nodes, pairs, merges) = interned_edges(&r);
+    let (node_ids, pairs, merges) = interned_edges(&r);
     {
         let (_, pairs_identity, _) = interned_edges(&ri);
         if pairs_identity.len() != pairs.len() {
@@ -517,7 +548,7 @@ fn compare(
         }
     }
     eprintln!("bare union-find over {} pairs ...", pairs.len());
-    let (t, roots) = timed(runs.max(5), || Ok(bare_union_find(nodes.len(), &pairs)))?;
+    let (t, roots) = timed(runs.max(5), || Ok(bare_union_find(node_ids.len(), &pairs)))?;
     std::hint::black_box(&roots);
     rows.push(Row {
         name: "bare union-find",
@@ -528,7 +559,7 @@ fn compare(
 
     eprintln!("SQLite stitching ...");
     let (t, (labels, iterations)) = timed(runs, || sqlite_stitch(&dir.join("stitch.sqlite"), &pairs))?;
-    let (partitions_agree, partition_note) = same_partition(&r, &nodes, &labels)?;
+    let (partitions_agree, partition_note) = same_partition(&r, &node_ids, &labels)?;
     rows.push(Row {
         name: "SQLite stitching",
         time: t,

@@ -232,7 +232,7 @@ fn segment(o: &JsonMap<String, Json>) -> Result<Parsed, String> {
                     Record::Identify { uid: a.as_deref().map(uid).transpose()?, cid: cid(&u)?, attrs: traits, ts }
                 }
                 (Some(a), None) if traits.is_empty() => {
-                    let _ = a;
+                    uid(&a)?; // a malformed id is a bad line even where nothing is recorded
                     return Ok(Parsed::Skipped("identify without userId or traits"));
                 }
                 (Some(a), None) => Record::Attributes {

@@ -24,6 +24,15 @@ use idres_resolve::{Config, Explanation, Resolver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use uuid::Uuid;
 
+/// `println!` that returns the error instead of panicking (Rust ignores SIGPIPE: a closed pipe
+/// is an `Err` here, which `main` turns into a quiet exit).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 /// The config in force is recorded here, in the data directory.
 const CONFIG_FILE: &str = "config.toml";
 /// Records per `write_batch` when ingesting.
@@ -36,9 +45,10 @@ const DEMO_MARKER: &str = ".idres-demo";
 #[derive(Parser)]
 #[command(name = "idres", version, about = "Event-sourced identity resolution: ingest, query, replay, audit")]
 struct Cli {
-    /// The data directory (log/, snapshots/, store/, quarantine/).
-    #[arg(long, global = true, default_value = "./idres-data")]
-    data: PathBuf,
+    /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data
+    /// (./idres-demo for `demo`).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
     /// A TOML file with the fold's rules; recorded in the data directory and used from then on.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
@@ -78,7 +88,7 @@ enum Command {
         epoch: Option<u32>,
         #[arg(long, group = "key")]
         id: Option<Uuid>,
-        /// The profile as it was after the records before this LSN.
+        /// The profile as it stood once the record at this LSN was folded.
         #[arg(long)]
         as_of: Option<u64>,
         #[arg(long)]
@@ -211,28 +221,32 @@ fn main() -> ExitCode {
     }
 }
 
+impl Cli {
+    fn data(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(|| PathBuf::from("./idres-data"))
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = cli.progress || std::io::stderr().is_terminal();
     match &cli.command {
         Command::Gen { records, seed, uids, out } => gen(*records, *seed, *uids, out.as_deref()),
         Command::Demo { records, seed } => {
-            let dir =
-                if cli.data == Path::new("./idres-data") { PathBuf::from("./idres-demo") } else { cli.data.clone() };
+            let dir = cli.data.clone().unwrap_or_else(|| PathBuf::from("./idres-demo"));
             demo(&dir, *records, *seed, progress)
         }
-        Command::Repair { truncate_after } => repair(&cli.data, *truncate_after),
-        Command::Verify => verify(&cli.data, &fold_config(&cli)?, progress),
+        Command::Repair { truncate_after } => repair(&cli.data(), *truncate_after),
+        Command::Verify => verify(&cli.data(), &fold_config(&cli)?.0, progress),
         Command::Replay { from_scratch: true } => {
-            let log = open_log_for_reading(&cli.data)?;
+            let log = open_log_for_reading(&cli.data())?;
             if let Some((seg, offset, problem)) = &log.torn_tail {
                 eprintln!(
                     "idres: the log's valid frames end in {} at byte {offset} ({problem}); replaying what precedes it",
                     seg.display()
                 );
             }
-            let (r, records) = fold_from(&log, Resolver::new(fold_config(&cli)?), progress)?;
-            print_replay(&r, records);
-            Ok(())
+            let (r, records) = fold_from(&log, Resolver::new(fold_config(&cli)?.0), progress)?;
+            print_replay(&r, records)
         }
         Command::Rebuild => {
             // The engine deletes the snapshots and clears the store only once the log is open and
@@ -240,7 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let engine = open_engine_with(&cli, true)?;
             let s = engine.stats();
             engine.close()?;
-            println!("rebuilt the store and a snapshot from {} records: {} profiles", s.folded_lsn, s.profiles);
+            say!("rebuilt the store and a snapshot from {} records: {} profiles", s.folded_lsn, s.profiles);
             Ok(())
         }
         _ => {
@@ -254,28 +268,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The fold's config: `--config` (recorded in the data directory), else the recorded one, else
-/// the defaults.
-fn fold_config(cli: &Cli) -> anyhow::Result<Config> {
-    let recorded = cli.data.join(CONFIG_FILE);
+/// The fold's config: `--config`, else the one recorded in the data directory, else the
+/// defaults. With `--config`, also the text to record once an engine has opened under it.
+fn fold_config(cli: &Cli) -> anyhow::Result<(Config, Option<String>)> {
+    let recorded = cli.data().join(CONFIG_FILE);
     match &cli.config {
         Some(path) => {
             let text = fs::read_to_string(path).map_err(|e| bad_input(format!("config {}: {e}", path.display())))?;
             let config = parse_config(&path.display().to_string(), &text).map_err(|e| bad_input(e.to_string()))?;
-            if fs::read_to_string(&recorded).ok().as_deref() != Some(text.as_str()) {
-                fs::create_dir_all(&cli.data).with_context(|| format!("create {}", cli.data.display()))?;
-                let tmp = cli.data.join(format!("{CONFIG_FILE}.tmp"));
-                fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
-                fs::rename(&tmp, &recorded).with_context(|| format!("record {}", recorded.display()))?;
-            }
-            Ok(config)
+            Ok((config, Some(text)))
         }
         None => match fs::read_to_string(&recorded) {
-            Ok(text) => parse_config(&recorded.display().to_string(), &text).map_err(|e| exit(3, e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Ok(text) => parse_config(&recorded.display().to_string(), &text)
+                .map(|c| (c, None))
+                .map_err(|e| exit(3, e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Config::default(), None)),
             Err(e) => Err(anyhow!("read {}: {e}", recorded.display())),
         },
     }
+}
+
+/// Records the config text in force (after an engine opened under it): later commands without
+/// `--config` use it. Audits (`verify`, `replay --from-scratch`) never record one.
+fn record_config(data: &Path, text: &str) -> anyhow::Result<()> {
+    let recorded = data.join(CONFIG_FILE);
+    if fs::read_to_string(&recorded).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    let tmp = data.join(format!("{CONFIG_FILE}.tmp"));
+    let mut f = fs::File::create(&tmp).with_context(|| format!("write {}", tmp.display()))?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).with_context(|| format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, &recorded).with_context(|| format!("record {}", recorded.display()))?;
+    Ok(())
 }
 
 fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
@@ -283,8 +307,12 @@ fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
 }
 
 fn open_engine_with(cli: &Cli, rebuild: bool) -> anyhow::Result<Engine> {
-    let config = EngineConfig { fold: fold_config(cli)?, rebuild, ..EngineConfig::default() };
-    let engine = Engine::open(&cli.data, config).with_context(|| format!("open {}", cli.data.display()))?;
+    let (fold, text) = fold_config(cli)?;
+    let config = EngineConfig { fold, rebuild, ..EngineConfig::default() };
+    let engine = Engine::open(cli.data(), config).with_context(|| format!("open {}", cli.data().display()))?;
+    if let Some(text) = text {
+        record_config(&cli.data(), &text)?;
+    }
     for event in &engine.open_report().events {
         eprintln!("idres: {event}");
     }
@@ -293,13 +321,13 @@ fn open_engine_with(cli: &Cli, rebuild: bool) -> anyhow::Result<Engine> {
 
 fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
-    match &cli.command {
+    let result = match &cli.command {
         Command::Ingest { format, skip_invalid, files } => {
             let format = match format {
                 InputFormat::Native => Format::Native,
                 InputFormat::Segment => Format::Segment,
             };
-            ingest(engine, &cli.data, format, *skip_invalid, files, progress)
+            ingest(engine, &cli.data(), format, *skip_invalid, files, progress)
         }
         Command::Profile { cid, uid, epoch, id, as_of, json } => {
             let p = match as_of {
@@ -390,18 +418,20 @@ fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()>
                 let c = all.iter().filter(|p| p.kind == ProfileKind::Customer).count();
                 (c, all.len() - c)
             });
-            let log_bytes = dir_bytes(&cli.data.join("log"));
-            let snaps = fs::read_dir(cli.data.join("snapshots")).map(|d| d.count()).unwrap_or(0);
+            let log_bytes = dir_bytes(&cli.data().join("log"));
+            let snaps = fs::read_dir(cli.data().join("snapshots")).map(|d| d.count()).unwrap_or(0);
             writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
             writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
             writeln!(out, "rejections     {}", s.rejections)?;
             writeln!(out, "log            {log_bytes} bytes on disk (segments are preallocated)")?;
-            writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&cli.data.join("snapshots")))?;
-            writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&cli.data.join("store")), s.stored_lsn)?;
+            writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&cli.data().join("snapshots")))?;
+            writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&cli.data().join("store")), s.stored_lsn)?;
             Ok(())
         }
         _ => Ok(()),
-    }
+    };
+    // An error writing the last buffered lines (a full disk, a closed pipe) is an error too.
+    result.and(out.flush().map_err(anyhow::Error::from))
 }
 
 fn find_profile(
@@ -593,6 +623,7 @@ fn ingest(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut total = IngestSummary::default();
+    let mut quarantined = std::collections::BTreeSet::new();
     for (i, file) in files.iter().enumerate() {
         let source = if file == Path::new("-") {
             let mut bytes = Vec::new();
@@ -601,19 +632,15 @@ fn ingest(
         } else {
             Source::File(file.clone())
         };
-        let s = ingest_one(engine, data, format, skip_invalid, &source, progress).map_err(|e| {
+        let s = ingest_one(engine, data, format, skip_invalid, &source, progress, &mut quarantined).map_err(|e| {
             if i > 0 {
-                e.context(format!(
-                    "the {i} file(s) before {} stay appended; nothing from {} was appended",
-                    source.name(),
-                    source.name()
-                ))
+                e.context(format!("the {i} file(s) before {} stay appended", source.name()))
             } else {
                 e
             }
         })?;
         let skipped: u64 = s.skipped.values().sum();
-        println!(
+        say!(
             "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
             source.name(),
             s.lines,
@@ -631,7 +658,7 @@ fn ingest(
     }
     let secs = started.elapsed().as_secs_f64();
     let stats = engine.stats();
-    println!(
+    say!(
         "ingested {} records from {} lines in {:.2} s ({:.0} records/s); skipped {:?}; quarantined {}",
         total.records,
         total.lines,
@@ -640,7 +667,7 @@ fn ingest(
         total.skipped,
         total.quarantined
     );
-    println!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
+    say!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
     Ok(())
 }
 
@@ -651,6 +678,7 @@ fn ingest_one(
     skip_invalid: bool,
     source: &Source,
     progress: bool,
+    quarantined: &mut std::collections::BTreeSet<String>,
 ) -> anyhow::Result<IngestSummary> {
     let name = source.name();
     // Pass 1: validate every line; without --skip-invalid the first bad line refuses the file.
@@ -676,12 +704,25 @@ fn ingest_one(
     if !bad.is_empty() {
         let dir = data.join("quarantine");
         fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let path = dir.join(format!("{}.rejected.ndjson", source.quarantine_name()));
-        let mut q = BufWriter::new(fs::File::create(&path).with_context(|| format!("create {}", path.display()))?);
+        // One file per input name; two inputs of the same name in one command share it (the
+        // lines say which file), an earlier command's file of that name is replaced.
+        let qname = format!("{}.rejected.ndjson", source.quarantine_name());
+        let path = dir.join(&qname);
+        let file = if quarantined.insert(qname) {
+            fs::File::create(&path)
+        } else {
+            fs::OpenOptions::new().append(true).open(&path)
+        }
+        .with_context(|| format!("open {}", path.display()))?;
+        let mut q = BufWriter::new(file);
         for (n, reason, text) in &bad {
             writeln!(q, "{}", serde_json::json!({"file": name, "line": n, "reason": reason, "text": text}))?;
         }
-        q.flush().with_context(|| format!("write {}", path.display()))?;
+        // On disk before anything of the file is appended: a bad line is never only in memory.
+        q.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("write {}", path.display()))?;
         eprintln!("idres: {} bad lines of {name} quarantined in {}", bad.len(), path.display());
     }
     // Pass 2: append the valid lines in batches, a few batches in flight.
@@ -690,7 +731,7 @@ fn ingest_one(
     let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
     let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
     let settle = |t: Ticket, summary: &mut IngestSummary| -> anyhow::Result<()> {
-        let lsns = t.wait_range()?;
+        let lsns = t.wait_range().with_context(|| format!("appending {name}: earlier lines may have been appended"))?;
         if !lsns.is_empty() {
             summary.first_lsn.get_or_insert(lsns.start);
             summary.end_lsn = lsns.end;
@@ -711,10 +752,18 @@ fn ingest_one(
             }
             Ok(Parsed::Skipped(why)) => *summary.skipped.entry(why).or_default() += 1,
             // The file changed between the passes.
-            Err(reason) => return Err(bad_input(format!("{name}:{n}: {reason} (the file changed while being read)"))),
+            Err(reason) => {
+                return Err(bad_input(format!(
+                    "{name}:{n}: {reason} (the file changed while being read; lines of {name} before line {n} may have been appended)"
+                )))
+            }
         }
         if batch.len() >= INGEST_BATCH {
-            inflight.push_back(engine.write_batch(std::mem::take(&mut batch))?);
+            inflight.push_back(
+                engine
+                    .write_batch(std::mem::take(&mut batch))
+                    .with_context(|| format!("appending {name} at line {n}: earlier lines may have been appended"))?,
+            );
             bar.set_position(read);
             if inflight.len() >= INGEST_IN_FLIGHT {
                 if let Some(t) = inflight.pop_front() {
@@ -725,7 +774,11 @@ fn ingest_one(
         Ok(())
     })?;
     if !batch.is_empty() {
-        inflight.push_back(engine.write_batch(batch)?);
+        inflight.push_back(
+            engine
+                .write_batch(batch)
+                .with_context(|| format!("appending {name}: earlier lines may have been appended"))?,
+        );
     }
     for t in inflight {
         settle(t, &mut summary)?;
@@ -799,11 +852,12 @@ fn fold_from(log: &ReadOnlyLog, mut r: Resolver, progress: bool) -> anyhow::Resu
     Ok((r, n))
 }
 
-fn print_replay(r: &Resolver, records: u64) {
-    println!("records {records}");
-    println!("profiles {}", r.profile_count());
-    println!("rejections {}", r.rejections().len());
-    println!("digest {}", hex(&r.digest()));
+fn print_replay(r: &Resolver, records: u64) -> anyhow::Result<()> {
+    say!("records {records}");
+    say!("profiles {}", r.profile_count());
+    say!("rejections {}", r.rejections().len());
+    say!("digest {}", hex(&r.digest()));
+    Ok(())
 }
 
 fn repair(data: &Path, after: u64) -> anyhow::Result<()> {
@@ -817,16 +871,16 @@ fn repair(data: &Path, after: u64) -> anyhow::Result<()> {
             let lsn = name.strip_suffix(".snap").and_then(|n| n.parse::<u64>().ok());
             if lsn.is_some_and(|l| l > end) || name.ends_with(".tmp") {
                 fs::remove_file(e.path()).with_context(|| format!("remove {}", e.path().display()))?;
-                println!("removed snapshot {name} (past the cut)");
+                say!("removed snapshot {name} (past the cut)");
             }
         }
     }
     let store = data.join("store");
     if store.exists() {
         fs::remove_dir_all(&store).with_context(|| format!("remove {}", store.display()))?;
-        println!("removed the store; the next open rebuilds it");
+        say!("removed the store; the next open rebuilds it");
     }
-    println!("{report:?}");
+    say!("{report:?}");
     Ok(())
 }
 
@@ -835,10 +889,7 @@ fn verify(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
     let log_dir = data.join("log");
     // Every frame's checksum, every segment header: damage anywhere but the tail is an error here.
     let frames = idres_log::verify(&log_dir, Some(CODEC_ID)).map_err(|e| exit(3, format!("verify: {e}")))?;
-    println!(
-        "log: {} segments, {} frames, LSN {}..{}",
-        frames.segments, frames.frames, frames.start_lsn, frames.end_lsn
-    );
+    say!("log: {} segments, {} frames, LSN {}..{}", frames.segments, frames.frames, frames.start_lsn, frames.end_lsn);
     let log = open_log_for_reading(data)?;
     let log_end = log.end_lsn();
     // What the snapshots and the store have seen was acknowledged: the log must still hold it.
@@ -863,6 +914,11 @@ fn verify(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
                     None
                 }
             },
+            // A lock held by a running engine, or permissions: not damage, and not checked.
+            Err(e) if e.is_io() => {
+                say!("store: not checked ({e})");
+                None
+            }
             Err(e) => {
                 problems.push(format!("store unreadable: {e} (rebuild fixes it)"));
                 None
@@ -882,11 +938,11 @@ fn verify(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
         ));
     } else if log.torn_tail.is_some() {
         // Not damage: a write that was never acknowledged (a crash mid-append); the next open cuts it.
-        println!("note: the log ends {where_it_ends}: an unacknowledged write, cut on the next open");
+        say!("note: the log ends {where_it_ends}: an unacknowledged write, cut on the next open");
     }
     let (scratch, n) = fold_from(&log, Resolver::new(config.clone()), progress)?;
     let digest = scratch.digest();
-    println!("from scratch: {n} records, digest {}", hex(&digest));
+    say!("from scratch: {n} records, digest {}", hex(&digest));
     for (lsn, path) in snaps {
         if lsn > log_end {
             problems.push(format!("snapshot {} has seen LSN {lsn}, past the log's end {log_end}", path.display()));
@@ -898,26 +954,31 @@ fn verify(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
                 let (r, _) = fold_from(&log, r, false)?;
                 let d = r.digest();
                 if d == digest {
-                    println!("snapshot {}: digest agrees", path.display());
+                    say!("snapshot {}: digest agrees", path.display());
                 } else {
                     problems.push(format!("snapshot {}: digest {} differs", path.display(), hex(&d)));
                 }
             }
-            Err(e) => println!("snapshot {}: not under this config or unreadable ({e}); not used", path.display()),
+            Err(e @ idres_resolve::SnapshotError::ConfigMismatch { .. }) => {
+                say!("snapshot {}: folded under another config; not used ({e})", path.display())
+            }
+            Err(e) => {
+                problems.push(format!("snapshot {} is damaged: {e} (a cache: rebuild replaces it)", path.display()))
+            }
         }
     }
     if let Some(a) = store_seen {
         if a <= log_end {
-            println!("store: at LSN {a}");
+            say!("store: at LSN {a}");
         }
     }
-    println!("digest {}", hex(&digest));
+    say!("digest {}", hex(&digest));
     if problems.is_empty() {
-        println!("verify: ok");
+        say!("verify: ok");
         Ok(())
     } else {
         for p in &problems {
-            println!("problem: {p}");
+            say!("problem: {p}");
         }
         Err(exit(3, format!("verify found {} problem(s): {}", problems.len(), problems.join("; "))))
     }
@@ -945,8 +1006,8 @@ fn demo(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow::Result<(
     let gen_stats = write_ndjson(&opts, &mut w)?;
     w.flush()?;
     let generated = started.elapsed();
-    println!("generated {records} records (seed {seed}) in {:.2} s: {}", generated.as_secs_f64(), input.display());
-    println!(
+    say!("generated {records} records (seed {seed}) in {:.2} s: {}", generated.as_secs_f64(), input.display());
+    say!(
         "  {} identifies, {} events, {} attribute writes, {} resets, {} merges, {} unmerges, {} unlinks",
         gen_stats.identifies,
         gen_stats.events,
@@ -958,9 +1019,17 @@ fn demo(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow::Result<(
     );
     let engine = Engine::open(dir, EngineConfig::default()).with_context(|| format!("open {}", dir.display()))?;
     let t = Instant::now();
-    let s = ingest_one(&engine, dir, Format::Native, false, &Source::File(input.clone()), progress)?;
+    let s = ingest_one(
+        &engine,
+        dir,
+        Format::Native,
+        false,
+        &Source::File(input.clone()),
+        progress,
+        &mut std::collections::BTreeSet::new(),
+    )?;
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    say!(
         "ingested {} records in {:.2} s ({:.0} records/s, durable: one fdatasync per batch)",
         s.records,
         secs,
@@ -979,15 +1048,16 @@ fn demo(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow::Result<(
         let merges = all.iter().filter(|p| p.cids.len() > 1).count();
         (all.len(), customers, multi, r.implicit_resets().len(), r.rejections().len(), merges, pick)
     });
-    println!("profiles        {profiles}");
-    println!("  customers     {customers} ({multi} with several devices: their anonymous pasts merged in)");
-    println!("  anonymous     {}", profiles - customers);
-    println!(
+    say!("profiles        {profiles}");
+    say!("  customers     {customers} ({multi} with several devices: their anonymous pasts merged in)");
+    say!("  anonymous     {}", profiles - customers);
+    say!(
         "  merged cids   {merges} customers now hold more than one cid ({} operator merges, {} unmerges in the input)",
-        gen_stats.merges, gen_stats.unmerges
+        gen_stats.merges,
+        gen_stats.unmerges
     );
-    println!("implicit resets {implicit} (a second login on a device without a logout)");
-    println!("rejections      {rejections} (blocked placeholder ids and refused operator records; `idres rejects`)");
+    say!("implicit resets {implicit} (a second login on a device without a logout)");
+    say!("rejections      {rejections} (blocked placeholder ids and refused operator records; `idres rejects`)");
     let mut out = BufWriter::new(std::io::stdout().lock());
     if let Some(p) = pick {
         writeln!(out, "\none multi-device customer:")?;

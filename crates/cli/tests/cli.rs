@@ -400,3 +400,61 @@ fn gen_is_seeded_and_the_demo_runs_end_to_end() {
     assert_eq!(r.code, 2);
     assert!(gdata.join("log").exists());
 }
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(&data, &["demo", "--records", "3000"]);
+    for args in [&["export"][..], &["verify"], &["replay", "--from-scratch"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_idres"))
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before the first line
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn quarantine_keeps_the_bad_lines_of_two_files_of_one_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    for dir in ["a", "b"] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+        std::fs::write(
+            tmp.path().join(dir).join("day.ndjson"),
+            format!("{{\"type\":\"event\",\"uid\":\"{dir}\",\"name\":\"ok\"}}\nbad {dir}\n"),
+        )
+        .unwrap();
+    }
+    let (a, b) = (tmp.path().join("a/day.ndjson"), tmp.path().join("b/day.ndjson"));
+    ok(&data, &["ingest", "--skip-invalid", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let q = json_lines(&std::fs::read_to_string(data.join("quarantine/day.ndjson.rejected.ndjson")).unwrap());
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[0]["text"], "bad a");
+    assert_eq!(q[1]["text"], "bad b");
+}
+
+#[test]
+fn an_audit_under_a_trial_config_records_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ingested(&data);
+    let config = tmp.path().join("trial.toml");
+    std::fs::write(&config, "[blocked]\nexact = [\"u2\"]\n").unwrap();
+    let scratch = ok(&data, &["--config", config.to_str().unwrap(), "replay", "--from-scratch"]);
+    assert!(
+        scratch.contains("rejections 3") || !scratch.contains("rejections 1"),
+        "the trial rules applied: {scratch}"
+    );
+    assert!(!data.join("config.toml").exists(), "an audit records no config");
+    assert_eq!(json_lines(&ok(&data, &["rejects", "--json"])).len(), 1, "the recorded (default) rules still apply");
+}

@@ -308,6 +308,10 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
 
 /// Writes a snapshot atomically (temp file, fsync, rename, fsync directory) and keeps the newest
 /// `keep` snapshots.
+/// While the store is being rebuilt: the number of records that had been acknowledged (a
+/// cleared store no longer says). Removed once the rebuilt store is flushed.
+const STORE_REBUILD_MARKER: &str = "store-rebuild.lsn";
+
 /// The file beside `log/` that records the SHA-256 (hex) of the fold config the store was
 /// written under.
 pub const FOLD_CONFIG_FILE: &str = "fold-config.sha256";
@@ -478,9 +482,24 @@ impl Engine {
             });
             applied = None;
         }
+        // A store rebuild that was interrupted left its marker: what had been acknowledged then
+        // (the store was cleared, so it no longer says), and a store to rebuild again.
+        let marker_path = dir.join(STORE_REBUILD_MARKER);
+        let interrupted: Option<Lsn> = match fs::read_to_string(&marker_path) {
+            Ok(text) => Some(text.trim().parse().map_err(|_| {
+                EngineError::Invalid(format!("{} does not hold an LSN: {text:?}", marker_path.display()))
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io("read", &marker_path)(e)),
+        };
+        if interrupted.is_some() {
+            report.events.push("an interrupted store rebuild is done again".into());
+            applied = None;
+        }
         let newest_snapshot = list_snapshots(&snap_dir)?.into_iter().next();
         let snapshot_seen = newest_snapshot.as_ref().map_or(0, |(l, _)| *l);
-        let keep_at_least = if lenient { 0 } else { snapshot_seen.max(store_seen) };
+        let acknowledged = snapshot_seen.max(store_seen).max(interrupted.unwrap_or(0));
+        let keep_at_least = if lenient { 0 } else { acknowledged };
         let log = match Log::open(&log_dir, LogOptions { keep_at_least, ..opts }) {
             Ok(log) => log,
             Err(LogError::LostRecords { at, offset, end_lsn, required }) => {
@@ -504,16 +523,15 @@ impl Engine {
         let log_end = log.next_lsn();
 
         if config.rebuild {
-            for (_, path) in list_snapshots(&snap_dir)? {
-                fs::remove_file(&path).map_err(io("remove snapshot", &path))?;
-            }
-            sync_dir(&snap_dir)?;
-            report.events.push("rebuild: snapshots removed and the store cleared; folding the whole log".into());
+            // The old snapshots stay until the rebuilt store is in: until then they (and the
+            // marker) are what proves how many records were acknowledged.
+            report.events.push("rebuild: folding the whole log and rebuilding the store and snapshots".into());
             applied = None;
         }
+        let old_snapshots = if config.rebuild { list_snapshots(&snap_dir)? } else { Vec::new() };
         // The newest snapshot that restores under this config.
         let mut resolver = None;
-        for (lsn, path) in list_snapshots(&snap_dir)? {
+        for (lsn, path) in if config.rebuild { Vec::new() } else { list_snapshots(&snap_dir)? } {
             if lsn > log_end {
                 if lenient {
                     report.events.push(format!("snapshot {} is past the log's end {log_end}; ignored", path.display()));
@@ -591,13 +609,29 @@ impl Engine {
                     report.events.push("store is older than the restored state; rebuilding it".into());
                 }
                 report.store_rebuilt = true;
+                // Clearing the store forgets what it had seen: the marker keeps it until the
+                // rebuilt store is flushed (a crash in between redoes the rebuild, still guarded).
+                if config.store.is_some() {
+                    write_atomically(&dir, STORE_REBUILD_MARKER, format!("{acknowledged}\n").as_bytes())?;
+                }
                 if let Some(s) = store.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
                     s.clear()?;
                 }
                 write_store_chunked(&store, &resolver.profile_ids(), 0, log_end, lookup, true)?;
+                for (_, path) in &old_snapshots {
+                    fs::remove_file(path).map_err(io("remove snapshot", path))?;
+                }
+                if !old_snapshots.is_empty() {
+                    sync_dir(&snap_dir)?;
+                }
+                if marker_path.exists() {
+                    fs::remove_file(&marker_path).map_err(io("remove", &marker_path))?;
+                    sync_dir(&dir)?;
+                }
             }
         }
-        if recorded.as_deref().map(str::trim) != Some(config_hash.as_str()) {
+        // Recorded for the on-disk store only: an in-memory store leaves an on-disk one as it was.
+        if config.store.is_some() && recorded.as_deref().map(str::trim) != Some(config_hash.as_str()) {
             write_atomically(&dir, FOLD_CONFIG_FILE, format!("{config_hash}\n").as_bytes())?;
         }
 

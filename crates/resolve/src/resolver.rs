@@ -882,7 +882,8 @@ impl Resolver {
                 (e.weight().lsn, self.node_ref(from), self.node_ref(to), e.weight().kind)
             })
             .collect();
-        edges.sort_by_key(|e| e.0);
+        // By LSN, then by endpoints: the order never rests on the graph's internal indexes.
+        edges.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
         edges.into_iter().map(|(lsn, from, to, kind)| (from, to, kind, lsn)).collect()
     }
 
