@@ -261,11 +261,21 @@ impl Resolver {
         }
     }
 
+    /// The id rules for a uid. An id interned as written passed them when it was first seen
+    /// (only checked ids are interned, and a snapshot's ids are checked on restore; the rules
+    /// depend only on the bytes and the config): one lookup answers.
     fn check_uid<'u>(&self, uid: &'u Uid) -> Result<Cow<'u, Uid>, Rejected> {
+        if self.uid_index.contains_key(uid) {
+            return Ok(Cow::Borrowed(uid));
+        }
         self.validator.check_uid_cow(uid).map_err(id_rejection)
     }
 
+    /// The id rules for a cid; a cid already interned passed them (see [`Self::check_uid`]).
     fn check_cid(&self, cid: &Cid) -> Result<(), Rejected> {
+        if self.cid_index.contains_key(cid) {
+            return Ok(());
+        }
         self.validator.check_cid(cid).map_err(id_rejection)
     }
 
