@@ -413,11 +413,7 @@ fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()>
         }
         Command::Stats => {
             let s = engine.stats();
-            let (customers, anonymous) = engine.read(|r| {
-                let all = r.profiles();
-                let c = all.iter().filter(|p| p.kind == ProfileKind::Customer).count();
-                (c, all.len() - c)
-            });
+            let (customers, anonymous) = engine.read(|r| r.profile_counts());
             let log_bytes = dir_bytes(&cli.data().join("log"));
             let snaps = fs::read_dir(cli.data().join("snapshots")).map(|d| d.count()).unwrap_or(0);
             writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;

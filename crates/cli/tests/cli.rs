@@ -165,7 +165,7 @@ fn profile_history_explain_export_rejects_and_stats() {
 
     let stats = ok(&data, &["stats"]);
     assert!(stats.contains("records        14"), "{stats}");
-    assert!(stats.contains("3 (1 customers") || stats.contains("profiles       3"), "{stats}");
+    assert!(stats.contains("profiles       3 (2 customers, 1 anonymous)"), "{stats}");
 }
 
 #[test]

@@ -914,6 +914,21 @@ impl Resolver {
         (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId && self.comps[n].is_some()).count()
     }
 
+    /// Current profiles by kind, `(customer, anonymous)`, without materialising them.
+    pub fn profile_counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for (n, comp) in self.comps.iter().enumerate() {
+            if let Some(c) = comp.as_deref().filter(|_| self.parent[n] == n as NodeId) {
+                if c.primary.is_some() {
+                    counts.0 += 1;
+                } else {
+                    counts.1 += 1;
+                }
+            }
+        }
+        counts
+    }
+
     /// Every current profile, sorted by id.
     pub fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = (0..self.nodes.len() as NodeId)

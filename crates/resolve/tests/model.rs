@@ -42,6 +42,13 @@ fn check_against_reference(config: &Config, entries: &[Entry]) -> Result<(), Tes
         prop_assert_eq!(got, want, "outcome of lsn {}: {:?}", lsn, entry);
         let want_profiles = reference.profiles();
         prop_assert_eq!(resolver.profiles(), want_profiles.clone(), "profiles after lsn {}", lsn);
+        let customers = want_profiles.iter().filter(|p| p.kind == idres_model::ProfileKind::Customer).count();
+        prop_assert_eq!(
+            resolver.profile_counts(),
+            (customers, want_profiles.len() - customers),
+            "counts after lsn {}",
+            lsn
+        );
         for c in &cids {
             prop_assert_eq!(
                 resolver.profile_by_cid(c),
