@@ -96,21 +96,13 @@ enum Command {
     },
     /// A profile's events in LSN order.
     History {
-        #[arg(long, group = "key")]
-        cid: Option<String>,
-        #[arg(long, group = "key")]
-        uid: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        id: IdArgs,
     },
     /// Why an id is in its profile: the edge path, implicit resets, rejections.
     Explain {
-        #[arg(long, group = "key")]
-        cid: Option<String>,
-        #[arg(long, group = "key")]
-        uid: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        id: IdArgs,
     },
     /// Every profile, one JSON object per line, sorted by profile id.
     Export {
@@ -160,6 +152,17 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `(--cid C | --uid U) [--json]`, shared by `history` and `explain`.
+#[derive(clap::Args)]
+struct IdArgs {
+    #[arg(long, group = "key")]
+    cid: Option<String>,
+    #[arg(long, group = "key")]
+    uid: Option<String>,
+    #[arg(long)]
+    json: bool,
 }
 
 /// An error with its exit code.
@@ -344,7 +347,7 @@ fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()>
             }
             Ok(())
         }
-        Command::History { cid, uid, json } => {
+        Command::History { id: IdArgs { cid, uid, json } } => {
             let p = engine.read(|r| find_profile(r, cid, uid, None, None))?;
             for (lsn, entry) in engine.history(&p)? {
                 let epoch = match &entry.record {
@@ -370,7 +373,7 @@ fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()>
             }
             Ok(())
         }
-        Command::Explain { cid, uid, json } => {
+        Command::Explain { id: IdArgs { cid, uid, json } } => {
             let e = match (cid, uid) {
                 (Some(c), None) => engine.explain_cid(c).map_err(|e| bad_input(e.to_string()))?,
                 (None, Some(u)) => engine.explain_uid(u).map_err(|e| bad_input(e.to_string()))?,

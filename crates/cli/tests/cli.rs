@@ -57,6 +57,23 @@ fn digest_of(out: &str) -> String {
     out.lines().find_map(|l| l.strip_prefix("digest ")).unwrap_or_else(|| panic!("no digest in {out}")).to_string()
 }
 
+/// Appends one more batch (LSN 14, event "late" on Z) after the fixture's.
+fn ingest_one_more(tmp: &Path, data: &Path) {
+    let more = tmp.join("more.ndjson");
+    std::fs::write(&more, "{\"type\":\"event\",\"uid\":\"Z\",\"name\":\"late\"}\n").unwrap();
+    ok(data, &["ingest", more.to_str().unwrap()]);
+}
+
+/// The log's first segment file.
+fn first_segment(data: &Path) -> PathBuf {
+    std::fs::read_dir(data.join("log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap()
+}
+
 fn ingested(data: &Path) {
     let out = ok(data, &["ingest", fixture("small.ndjson").to_str().unwrap()]);
     assert!(out.contains("14 records appended (LSN 0..14)"), "{out}");
@@ -185,12 +202,7 @@ fn replay_verify_rebuild_agree_and_a_flipped_byte_is_damage() {
     assert_eq!(digest_of(&ok(&data, &["replay"])), digest_of(&scratch));
 
     // Flip one byte inside the first frame's payload: verify names the segment and offset, exit 3.
-    let seg = std::fs::read_dir(data.join("log"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
-        .unwrap();
+    let seg = first_segment(&data);
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[64 + 24 + 40] ^= 0x20;
     std::fs::write(&seg, &bytes).unwrap();
@@ -217,15 +229,8 @@ fn damage_before_the_last_frame_is_named_by_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     ingested(&data);
-    let more = tmp.path().join("more.ndjson");
-    std::fs::write(&more, "{\"type\":\"event\",\"uid\":\"Z\",\"name\":\"late\"}\n").unwrap();
-    ok(&data, &["ingest", more.to_str().unwrap()]);
-    let seg = std::fs::read_dir(data.join("log"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
-        .unwrap();
+    ingest_one_more(tmp.path(), &data);
+    let seg = first_segment(&data);
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[64 + 24 + 10] ^= 0x01; // inside the first of two frames
     std::fs::write(&seg, &bytes).unwrap();
@@ -243,9 +248,7 @@ fn repair_cuts_the_log_and_the_directory_opens_again() {
     let data = tmp.path().join("d");
     ingested(&data);
     // One more batch, so that there is a batch boundary to cut at (LSN 13 ends the first).
-    let more = tmp.path().join("more.ndjson");
-    std::fs::write(&more, "{\"type\":\"event\",\"uid\":\"Z\",\"name\":\"late\"}\n").unwrap();
-    ok(&data, &["ingest", more.to_str().unwrap()]);
+    ingest_one_more(tmp.path(), &data);
     assert!(ok(&data, &["stats"]).contains("records        15"));
     ok(&data, &["repair", "--truncate-after", "13"]);
     assert!(ok(&data, &["stats"]).contains("records        14"));

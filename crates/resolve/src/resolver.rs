@@ -291,15 +291,7 @@ impl Resolver {
         // then the rules of its kind. Each arm checks its ids, then calls `check_shape`.
         match record {
             Record::Event { target, name, .. } => {
-                // A uid seen before was checked then (checks depend only on its bytes and the
-                // config): one lookup replaces the id rules and the interning.
-                let known = self.known_uid(target);
-                let uid = if known.is_some() { None } else { self.check_target(target)? };
-                check_shape(record)?;
-                let node = match known {
-                    Some(u) => self.device_node(u),
-                    None => self.target_node(uid.as_deref(), target),
-                };
+                let node = self.checked_target_node(target, record)?;
                 let name = self.names.intern(name);
                 // Only the node changes: a profile's contents are joined from its nodes when it
                 // is read, so the event path touches one node and its component's id.
@@ -309,13 +301,7 @@ impl Resolver {
                 Ok(())
             }
             Record::Attributes { target, set, set_once, unset, .. } => {
-                let known = self.known_uid(target);
-                let uid = if known.is_some() { None } else { self.check_target(target)? };
-                check_shape(record)?;
-                let node = match known {
-                    Some(u) => self.device_node(u),
-                    None => self.target_node(uid.as_deref(), target),
-                };
+                let node = self.checked_target_node(target, record)?;
                 for (k, v) in set_once {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
                 }
@@ -559,14 +545,20 @@ impl Resolver {
         self.uids[u as usize].current
     }
 
-    /// The index of a uid target already interned exactly as written (so already checked:
-    /// only uids that passed the id rules are interned, in their canonical form). A UUID
-    /// written in another form, a new uid, or a cid target: `None`, and the full checks run.
-    fn known_uid(&self, target: &Target) -> Option<u32> {
-        match target {
-            Target::Uid(u) => self.uid_index.get(u).copied(),
-            Target::Cid(_) => None,
+    /// Checks an event's or attributes write's target (its ids, then the record's shape:
+    /// SEMANTICS' order) and returns the target's node, created if new. A uid interned exactly as
+    /// written was checked when first seen (the rules depend only on its bytes and the config),
+    /// so one lookup replaces the id rules and the interning: the event path's common case.
+    fn checked_target_node(&mut self, target: &Target, record: &Record) -> Result<NodeId, Rejected> {
+        if let Target::Uid(u) = target {
+            if let Some(&known) = self.uid_index.get(u) {
+                check_shape(record)?;
+                return Ok(self.device_node(known));
+            }
         }
+        let uid = self.check_target(target)?;
+        check_shape(record)?;
+        Ok(self.target_node(uid.as_deref(), target))
     }
 
     /// The index of a canonical uid, interned on first sight (the only time it is copied).
