@@ -19,8 +19,8 @@ use idres_cli::input::{parse_line, Format, Parsed};
 use idres_cli::json::{explain_json, history_json, profile_json, reject_json};
 use idres_cli::time::format_rfc3339;
 use idres_log::ReadOnlyLog;
-use idres_model::{decode_entry_with_schema, Cid, Profile, ProfileKind, Record, Uid, CODEC_ID};
-use idres_resolve::{Config, Explanation, Resolver};
+use idres_model::{Cid, Profile, ProfileKind, Record, Uid, CODEC_ID};
+use idres_resolve::{ApplyEncodedError, Config, Explanation, Resolver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use uuid::Uuid;
 
@@ -839,9 +839,10 @@ fn fold_from(log: &ReadOnlyLog, mut r: Resolver, progress: bool) -> anyhow::Resu
     let mut n = 0u64;
     while let Some(frame) = reader.next_frame()? {
         for (lsn, bytes) in frame.records() {
-            let entry = decode_entry_with_schema(frame.schema, bytes)
-                .map_err(|e| exit(3, format!("record at LSN {lsn} cannot be decoded: {e}")))?;
-            r.apply(lsn, &entry).map_err(|e| exit(3, format!("fold at LSN {lsn}: {e}")))?;
+            r.apply_encoded(lsn, frame.schema, bytes).map_err(|e| match e {
+                ApplyEncodedError::Decode(e) => exit(3, format!("record at LSN {lsn} cannot be decoded: {e}")),
+                ApplyEncodedError::Apply(e) => exit(3, format!("fold at LSN {lsn}: {e}")),
+            })?;
             r.drain_changes().for_each(drop);
             n += 1;
         }

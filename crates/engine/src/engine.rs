@@ -15,7 +15,7 @@ use idres_model::{
     decode_entry_with_schema, encode_entry_into, encode_record_entry_into, Cid, CodecError, Entry, Map, Profile,
     Record, Target, Timestamp, Uid, CODEC_ID, SCHEMA_VERSION,
 };
-use idres_resolve::{Change, Config, Explanation, Resolver, SnapshotError};
+use idres_resolve::{ApplyEncodedError, Change, Config, Explanation, Resolver, SnapshotError};
 use idres_store::{MemoryStore, ProfileStore, SledOptions, SledStore, StoreBatch, StoreError};
 use uuid::Uuid;
 
@@ -563,15 +563,8 @@ impl Engine {
         let mut failure = None;
         while let Some(frame) = reader.next_frame()? {
             for (lsn, bytes) in frame.records() {
-                let entry = match decode_entry_with_schema(frame.schema, bytes) {
-                    Ok(e) => e,
-                    Err(source) => {
-                        failure = Some(EngineError::Undecodable { lsn, source });
-                        break;
-                    }
-                };
-                if let Err(e) = resolver.apply(lsn, &entry) {
-                    failure = Some(EngineError::Invalid(e.to_string()));
+                if let Err(e) = resolver.apply_encoded(lsn, frame.schema, bytes) {
+                    failure = Some(encoded_error(lsn, e));
                     break;
                 }
                 let changes: Vec<Change> = resolver.drain_changes().collect();
@@ -933,9 +926,7 @@ impl Engine {
             let mut reader = shared.log.reader_range(r.next_lsn(), end)?;
             while let Some(frame) = reader.next_frame()? {
                 for (l, bytes) in frame.records() {
-                    let entry = decode_entry_with_schema(frame.schema, bytes)
-                        .map_err(|source| EngineError::Undecodable { lsn: l, source })?;
-                    r.apply(l, &entry).map_err(|e| EngineError::Invalid(e.to_string()))?;
+                    r.apply_encoded(l, frame.schema, bytes).map_err(|e| encoded_error(l, e))?;
                 }
             }
         }
@@ -1254,5 +1245,13 @@ fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
         }
         drop(p);
         shared.changed.notify_all();
+    }
+}
+
+/// An error of [`Resolver::apply_encoded`] at `lsn` as the engine reports it.
+fn encoded_error(lsn: Lsn, e: ApplyEncodedError) -> EngineError {
+    match e {
+        ApplyEncodedError::Decode(source) => EngineError::Undecodable { lsn, source },
+        ApplyEncodedError::Apply(e) => EngineError::Invalid(e.to_string()),
     }
 }

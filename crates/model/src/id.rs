@@ -305,6 +305,14 @@ impl Cid {
     }
 }
 
+/// A cid hashes and compares as its bytes, so maps keyed by cids can be searched with bytes
+/// borrowed from an encoded record.
+impl std::borrow::Borrow<[u8]> for Cid {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl FromStr for Cid {
     type Err = IdError;
 

@@ -15,6 +15,7 @@
 
 mod config;
 mod contents;
+mod hash;
 mod profile;
 mod resolver;
 mod snapshot;
@@ -24,7 +25,7 @@ pub use profile::{
     anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, EdgeKind, Explanation,
     ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
 };
-pub use resolver::{Applied, ApplyError, Resolver};
+pub use resolver::{Applied, ApplyEncodedError, ApplyError, Resolver};
 pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 
 /// A log sequence number: the position of a record in the log, from 0.

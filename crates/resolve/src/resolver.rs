@@ -9,10 +9,13 @@
 //! Every handler checks everything first and changes state only once the record is accepted:
 //! a rejected record changes nothing.
 
+use crate::hash::{FastMap, UidIndex};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
-use idres_model::{Cid, Entry, IdRejection, IdValidator, Record, Target, Uid};
+use idres_model::{
+    decode_entry_with_schema, event_view, Cid, CodecError, Entry, IdRejection, IdValidator, Record, Target, TargetView,
+    Uid,
+};
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use petgraph::Direction;
@@ -28,6 +31,17 @@ use crate::profile::{
 use crate::Lsn;
 
 pub(crate) type NodeId = u32;
+
+/// Why [`Resolver::apply_encoded`] could not apply a record.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyEncodedError {
+    /// The bytes do not decode (damage, or a log written by something else).
+    #[error("the record does not decode: {0}")]
+    Decode(#[source] CodecError),
+    /// The resolver was misused (see [`ApplyError`]).
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
 
 /// What a record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +114,8 @@ pub(crate) struct CidEntry {
     pub(crate) node: NodeId,
 }
 
-/// A connected component: one profile. Stored at its union-find root.
+/// A connected component of two or more nodes: one profile. Stored at its union-find root; a
+/// node on its own stores none (see [`Resolver::comp`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Component {
     pub(crate) members: Vec<NodeId>,
@@ -111,10 +126,20 @@ pub(crate) struct Component {
     pub(crate) id: Uuid,
 }
 
+/// A component as read: stored at its root, or (for a node on its own) read off the node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CompView<'a> {
+    pub(crate) members: &'a [NodeId],
+    pub(crate) devices: u32,
+    pub(crate) customers: u32,
+    pub(crate) primary: Option<NodeId>,
+    pub(crate) id: Uuid,
+}
+
 /// Interned strings (attribute keys, event names): ids in order of first appearance.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
-    pub(crate) index: HashMap<Box<str>, u32>,
+    pub(crate) index: FastMap<Box<str>, u32>,
     pub(crate) list: Vec<Box<str>>,
 }
 
@@ -142,9 +167,9 @@ pub struct Resolver {
     pub(crate) config: Config,
     pub(crate) validator: IdValidator,
     pub(crate) next_lsn: Lsn,
-    pub(crate) uid_index: HashMap<Uid, u32>,
+    pub(crate) uid_index: UidIndex,
     pub(crate) uids: Vec<UidEntry>,
-    pub(crate) cid_index: HashMap<Cid, u32>,
+    pub(crate) cid_index: FastMap<Cid, u32>,
     pub(crate) cids: Vec<CidEntry>,
     pub(crate) nodes: Vec<Node>,
     pub(crate) parent: Vec<NodeId>,
@@ -152,7 +177,7 @@ pub struct Resolver {
     /// Graph node `i` is node `i`.
     pub(crate) graph: StableDiGraph<NodeId, EdgeInfo, u32>,
     /// Profile id -> the node that names it, for lookups of retired ids.
-    pub(crate) profile_index: HashMap<Uuid, NodeId>,
+    pub(crate) profile_index: FastMap<Uuid, NodeId>,
     pub(crate) keys: Interner,
     pub(crate) names: Interner,
     pub(crate) rejections: Vec<Rejection>,
@@ -211,15 +236,15 @@ impl Resolver {
             config,
             validator,
             next_lsn: 0,
-            uid_index: HashMap::new(),
+            uid_index: UidIndex::default(),
             uids: Vec::new(),
-            cid_index: HashMap::new(),
+            cid_index: FastMap::default(),
             cids: Vec::new(),
             nodes: Vec::new(),
             parent: Vec::new(),
             comps: Vec::new(),
             graph: StableDiGraph::default(),
-            profile_index: HashMap::new(),
+            profile_index: FastMap::default(),
             keys: Interner::default(),
             names: Interner::default(),
             rejections: Vec::new(),
@@ -261,11 +286,65 @@ impl Resolver {
         }
     }
 
+    /// Applies the record at `lsn` as the log holds it (`bytes`, written under `schema`): the
+    /// same as decoding it and calling [`Resolver::apply`], with one shortcut. An event whose
+    /// target the fold already knows is read in place ([`idres_model::event_view`], which
+    /// answers only for bytes that decode to an event of valid shape) and not decoded: its
+    /// target's id rules were checked when the id was first seen, so nothing else can reject it.
+    /// Everything else is decoded and applied.
+    pub fn apply_encoded(&mut self, lsn: Lsn, schema: u16, bytes: &[u8]) -> Result<Applied, ApplyEncodedError> {
+        if lsn != self.next_lsn {
+            return Err(ApplyError::OutOfOrder { expected: self.next_lsn, found: lsn }.into());
+        }
+        let next = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
+        if let Some(view) = event_view(schema, bytes) {
+            if let Some(node) = self.view_target_node(view.target) {
+                self.next_lsn = next;
+                self.add_event(node, view.name, lsn, view.effective_ts().as_micros());
+                return Ok(Applied::Accepted);
+            }
+        }
+        let entry = decode_entry_with_schema(schema, bytes).map_err(ApplyEncodedError::Decode)?;
+        self.apply(lsn, &entry).map_err(ApplyEncodedError::Apply)
+    }
+
+    /// The node of an event's target read in place, created if new, when the id rules accept
+    /// the id as written (what [`Self::checked_target_node`] does for a decoded event whose
+    /// shape is valid); `None` when they do not (a rejection, or a uid that is not in canonical
+    /// form), which the decoding path then handles with its full detail.
+    fn view_target_node(&mut self, target: TargetView<'_>) -> Option<NodeId> {
+        let uid = match target {
+            TargetView::Uuid(b) => match self.uid_index.get_uuid(b) {
+                Some(u) => return Some(self.device_node(u)),
+                None => Uid::Uuid(*b),
+            },
+            TargetView::UidText(t) => match self.uid_index.get_text(t) {
+                Some(u) => return Some(self.device_node(u)),
+                None => Uid::from_wire_bytes(t),
+            },
+            TargetView::Cid(c) => {
+                if let Some(&c) = self.cid_index.get(c) {
+                    return Some(self.cids[c as usize].node);
+                }
+                let cid = Cid::from_wire_bytes(c);
+                self.validator.check_cid(&cid).ok()?;
+                return Some(self.customer_node(&cid));
+            }
+        };
+        match self.validator.check_uid_cow(&uid) {
+            Ok(Cow::Borrowed(_)) => {
+                let u = self.intern_uid(&uid);
+                Some(self.device_node(u))
+            }
+            _ => None,
+        }
+    }
+
     /// The id rules for a uid. An id interned as written passed them when it was first seen
     /// (only checked ids are interned, and a snapshot's ids are checked on restore; the rules
     /// depend only on the bytes and the config): one lookup answers.
     fn check_uid<'u>(&self, uid: &'u Uid) -> Result<Cow<'u, Uid>, Rejected> {
-        if self.uid_index.contains_key(uid) {
+        if self.uid_index.contains(uid) {
             return Ok(Cow::Borrowed(uid));
         }
         self.validator.check_uid_cow(uid).map_err(id_rejection)
@@ -292,12 +371,7 @@ impl Resolver {
         match record {
             Record::Event { target, name, .. } => {
                 let node = self.checked_target_node(target, record)?;
-                let name = self.names.intern(name);
-                // Only the node changes: a profile's contents are joined from its nodes when it
-                // is read, so the event path touches one node and its component's id.
-                self.nodes[node as usize].contents.add_event(name, ts);
-                self.nodes[node as usize].history.push(lsn);
-                self.note_changed(node);
+                self.add_event(node, name, lsn, ts);
                 Ok(())
             }
             Record::Attributes { target, set, set_once, unset, .. } => {
@@ -399,7 +473,7 @@ impl Resolver {
                 self.check_cid(cid)?;
                 check_shape(record)?;
                 let c = self.existing_customer(cid)?;
-                let Some(&u) = self.uid_index.get(&uid) else { return Ok(()) };
+                let Some(u) = self.uid_index.get(&uid) else { return Ok(()) };
                 let devices: Vec<NodeId> = self.uids[u as usize].nodes.iter().map(|(_, n)| *n).collect();
                 let mut unlinked = false;
                 for d in devices {
@@ -423,7 +497,7 @@ impl Resolver {
     /// customer node. Checks before it changes anything.
     fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64) -> Result<NodeId, Rejected> {
         let customer = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-        let device = self.uid_index.get(uid).and_then(|&u| self.current_device(u));
+        let device = self.uid_index.get(uid).and_then(|u| self.current_device(u));
         let linked_to = device.and_then(|d| self.link_target(d));
         let (cust_devices, cust_customers) = match customer {
             Some(c) => {
@@ -488,7 +562,7 @@ impl Resolver {
     /// hostile log gets there, and it must be a rejection, not an overflow).
     fn check_epoch_room(&self, uid: &Uid) -> Result<(), Rejected> {
         match self.uid_index.get(uid) {
-            Some(&u) if self.uids[u as usize].epoch == u32::MAX => {
+            Some(u) if self.uids[u as usize].epoch == u32::MAX => {
                 Err((Reason::Limit, format!("uid {uid} has reached the last epoch")))
             }
             _ => Ok(()),
@@ -551,7 +625,7 @@ impl Resolver {
     /// so one lookup replaces the id rules and the interning: the event path's common case.
     fn checked_target_node(&mut self, target: &Target, record: &Record) -> Result<NodeId, Rejected> {
         if let Target::Uid(u) = target {
-            if let Some(&known) = self.uid_index.get(u) {
+            if let Some(known) = self.uid_index.get(u) {
                 check_shape(record)?;
                 return Ok(self.device_node(known));
             }
@@ -561,9 +635,19 @@ impl Resolver {
         Ok(self.target_node(uid.as_deref(), target))
     }
 
+    /// Counts an accepted event on its node. Only the node changes: a profile's contents are
+    /// joined from its nodes when it is read, so the event path touches one node and its
+    /// component's id.
+    fn add_event(&mut self, node: NodeId, name: &str, lsn: Lsn, ts: i64) {
+        let name = self.names.intern(name);
+        self.nodes[node as usize].contents.add_event(name, ts);
+        self.nodes[node as usize].history.push(lsn);
+        self.note_changed(node);
+    }
+
     /// The index of a canonical uid, interned on first sight (the only time it is copied).
     fn intern_uid(&mut self, uid: &Uid) -> u32 {
-        if let Some(&u) = self.uid_index.get(uid) {
+        if let Some(u) = self.uid_index.get(uid) {
             return u;
         }
         let u = self.uids.len() as u32;
@@ -615,7 +699,6 @@ impl Resolver {
 
     fn new_node(&mut self, kind: NodeKind, own_id: Uuid) -> NodeId {
         let n = self.nodes.len() as NodeId;
-        let is_customer = matches!(kind, NodeKind::Customer { .. });
         self.nodes.push(Node {
             kind,
             own_id,
@@ -625,13 +708,8 @@ impl Resolver {
             merge_out: None,
         });
         self.parent.push(n);
-        self.comps.push(Some(Box::new(Component {
-            members: vec![n],
-            devices: u32::from(!is_customer),
-            customers: u32::from(is_customer),
-            primary: is_customer.then_some(n),
-            id: own_id,
-        })));
+        // On its own: no stored component (see `comp`).
+        self.comps.push(None);
         let g = self.graph.add_node(n);
         debug_assert_eq!(g.index(), n as usize);
         self.profile_index.insert(own_id, n);
@@ -660,12 +738,45 @@ impl Resolver {
         self.union(rd, rc, primary);
     }
 
-    fn comp(&self, root: NodeId) -> &Component {
-        match self.comps.get(root as usize).and_then(|c| c.as_deref()) {
-            Some(c) => c,
-            // Every root carries its component; reaching this is a bug in the resolver.
-            None => unreachable_component(root),
+    /// The component at union-find root `root`. A root without a stored component is a node on
+    /// its own (most devices never link): its component is read off the node, so those nodes
+    /// cost no allocation.
+    pub(crate) fn comp(&self, root: NodeId) -> CompView<'_> {
+        if let Some(c) = self.comps.get(root as usize).and_then(|c| c.as_deref()) {
+            return CompView {
+                members: &c.members,
+                devices: c.devices,
+                customers: c.customers,
+                primary: c.primary,
+                id: c.id,
+            };
         }
+        let Some(node) = self.nodes.get(root as usize) else { unreachable_component(root) };
+        let is_customer = matches!(node.kind, NodeKind::Customer { .. });
+        CompView {
+            // `parent[root] == root`: a one-element slice of the root's own id.
+            members: std::slice::from_ref(&self.parent[root as usize]),
+            devices: u32::from(!is_customer),
+            customers: u32::from(is_customer),
+            primary: is_customer.then_some(root),
+            id: node.own_id,
+        }
+    }
+
+    /// The component at root `n` as an owned value, taken out of `comps` (a singleton's is
+    /// built from its node).
+    fn take_comp(&mut self, n: NodeId) -> Box<Component> {
+        if let Some(c) = self.comps[n as usize].take() {
+            return c;
+        }
+        let v = self.comp(n);
+        Box::new(Component {
+            members: v.members.to_vec(),
+            devices: v.devices,
+            customers: v.customers,
+            primary: v.primary,
+            id: v.id,
+        })
     }
 
     fn find(&mut self, mut x: NodeId) -> NodeId {
@@ -689,15 +800,7 @@ impl Resolver {
         if a == b {
             return;
         }
-        let (ca, cb) = match (self.comps[a as usize].take(), self.comps[b as usize].take()) {
-            (Some(ca), Some(cb)) => (ca, cb),
-            (ca, cb) => {
-                // Both are roots with components; put back whatever was there rather than drop it.
-                self.comps[a as usize] = ca;
-                self.comps[b as usize] = cb;
-                return;
-            }
-        };
+        let (ca, cb) = (self.take_comp(a), self.take_comp(b));
         let (root, mut big, small, other) =
             if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
         self.parent[other as usize] = root;
@@ -722,6 +825,7 @@ impl Resolver {
     /// Recomputes the components of the former component at `root` after edges were removed:
     /// each new component gets its members, counts and primary from its nodes alone.
     pub(crate) fn split(&mut self, root: NodeId) {
+        // A node on its own has no edges left to remove: nothing to split.
         let Some(old) = self.comps[root as usize].take() else { return };
         self.assign_components(&old.members);
         // Sorted by id: member order depends on the history of unions (and differs after a
@@ -761,9 +865,14 @@ impl Resolver {
             self.parent[m as usize] = m;
             self.comps[m as usize] = None;
         }
-        let mut assigned: HashMap<NodeId, ()> = HashMap::with_capacity(members.len());
+        let mut assigned: FastMap<NodeId, ()> = crate::hash::map_with_capacity(members.len());
         for &start in members {
             if assigned.contains_key(&start) {
+                continue;
+            }
+            if self.graph.neighbors_undirected(NodeIndex::new(start as usize)).next().is_none() {
+                // A node without edges is a component on its own, as reset above: a device, or a
+                // customer that is its own primary (it has no merge edge). Most nodes are.
                 continue;
             }
             let mut group = vec![start];
@@ -809,8 +918,11 @@ impl Resolver {
             for &m in &group {
                 self.parent[m as usize] = start;
             }
-            comp.members = group;
-            self.comps[start as usize] = Some(Box::new(comp));
+            // A node on its own keeps no stored component (see `comp`).
+            if group.len() > 1 {
+                comp.members = group;
+                self.comps[start as usize] = Some(Box::new(comp));
+            }
         }
         consistent
     }
@@ -822,7 +934,7 @@ impl Resolver {
         let mut uids: Vec<DeviceRef> = Vec::new();
         let mut history: Vec<Lsn> = Vec::new();
         let mut joined = Contents::default();
-        for &m in &comp.members {
+        for &m in comp.members {
             let node = &self.nodes[m as usize];
             joined.join(&node.contents);
             match node.kind {
@@ -893,7 +1005,7 @@ impl Resolver {
     /// uid holds it: not an event of this uid, or rejected).
     pub fn event_epoch(&self, uid: &Uid, lsn: Lsn) -> Option<u32> {
         let canonical = uid.canonical_cow().ok()?;
-        let &u = self.uid_index.get(canonical.as_ref())?;
+        let u = self.uid_index.get(canonical.as_ref())?;
         self.uids[u as usize]
             .nodes
             .iter()
@@ -903,15 +1015,15 @@ impl Resolver {
 
     /// The number of current profiles (without materialising them).
     pub fn profile_count(&self) -> usize {
-        (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId && self.comps[n].is_some()).count()
+        (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId).count()
     }
 
     /// Current profiles by kind, `(customer, anonymous)`, without materialising them.
     pub fn profile_counts(&self) -> (usize, usize) {
         let mut counts = (0, 0);
-        for (n, comp) in self.comps.iter().enumerate() {
-            if let Some(c) = comp.as_deref().filter(|_| self.parent[n] == n as NodeId) {
-                if c.primary.is_some() {
+        for n in 0..self.nodes.len() as NodeId {
+            if self.parent[n as usize] == n {
+                if self.comp(n).primary.is_some() {
                     counts.0 += 1;
                 } else {
                     counts.1 += 1;
@@ -924,7 +1036,7 @@ impl Resolver {
     /// Every current profile, sorted by id.
     pub fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = (0..self.nodes.len() as NodeId)
-            .filter(|&n| self.parent[n as usize] == n && self.comps[n as usize].is_some())
+            .filter(|&n| self.parent[n as usize] == n)
             .map(|n| self.materialise(n))
             .collect();
         out.sort_by_key(|p| p.id);
@@ -941,7 +1053,7 @@ impl Resolver {
     /// current epoch has seen no record yet (after a reset).
     pub fn profile_by_uid(&self, uid: &Uid) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
-        let &u = self.uid_index.get(&uid)?;
+        let u = self.uid_index.get(&uid)?;
         let n = self.current_device(u)?;
         Some(self.materialise(self.find_ro(n)))
     }
@@ -949,7 +1061,7 @@ impl Resolver {
     /// The profile of device node `(uid, epoch)`, if it exists.
     pub fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
-        let &u = self.uid_index.get(&uid)?;
+        let u = self.uid_index.get(&uid)?;
         let entry = &self.uids[u as usize];
         let i = entry.nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
         Some(self.materialise(self.find_ro(entry.nodes[i].1)))
@@ -1005,12 +1117,12 @@ impl Resolver {
     pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
         let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
         let text = canonical.to_string();
-        let node = self.uid_index.get(&canonical).and_then(|&u| self.current_device(u));
+        let node = self.uid_index.get(&canonical).and_then(|u| self.current_device(u));
         let implicit_resets: Vec<ImplicitReset> =
             self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
         let rejections: Vec<Rejection> =
             self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
-        if node.is_none() && !self.uid_index.contains_key(&canonical) && rejections.is_empty() {
+        if node.is_none() && !self.uid_index.contains(&canonical) && rejections.is_empty() {
             return None;
         }
         Some(self.explanation(node, implicit_resets, rejections))

@@ -12,7 +12,7 @@
 //! epoch and every rejection (in LSN order), under the config's canonical bytes. It depends on
 //! the log and the config only: not on node numbering, hash seeds or the order of unions.
 
-use std::collections::HashMap;
+use crate::hash::{FastMap, UidIndex};
 
 use idres_model::{decode_value_prefix, encode_value_into, Cid, RecordKind, Uid, Value};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -405,7 +405,7 @@ impl Resolver {
             })
             .collect();
         labels.sort();
-        let label_of: HashMap<NodeId, usize> = labels.iter().enumerate().map(|(i, (_, n))| (*n, i)).collect();
+        let label_of: FastMap<NodeId, usize> = labels.iter().enumerate().map(|(i, (_, n))| (*n, i)).collect();
         o.count(labels.len());
         for (label, n) in &labels {
             let node = &self.nodes[*n as usize];
@@ -916,7 +916,10 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
         implicit_resets.push(ImplicitReset { lsn, uid, from_epoch, to_epoch, previous_cid, cid });
     }
-    r.uid_index = uids.iter().enumerate().map(|(u, e)| (e.uid.clone(), u as u32)).collect();
+    r.uid_index = UidIndex::with_capacity(uids.len());
+    for (u, e) in uids.iter().enumerate() {
+        r.uid_index.insert(e.uid.clone(), u as u32);
+    }
     r.cid_index = cids.iter().enumerate().map(|(c, e)| (e.cid.clone(), c as u32)).collect();
     if r.uid_index.len() != uids.len() || r.cid_index.len() != cids.len() {
         return Err(i.invalid("an id appears twice"));

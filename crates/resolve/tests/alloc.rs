@@ -5,26 +5,38 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use idres_model::{Entry, Map, Record, Target, Timestamp, Uid, Value};
 use idres_resolve::{Config, Resolver};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Per thread: the test harness runs tests on parallel threads.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn count() {
+    // `try_with`: a thread being torn down still allocates.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -64,15 +76,42 @@ fn events_on_known_devices_allocate_nothing() {
         r.drain_changes().for_each(drop);
         lsn += 1;
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     for e in &steady {
         r.apply(lsn, e).unwrap();
         r.drain_changes().for_each(drop);
         lsn += 1;
     }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations() - before;
     assert_eq!(allocations, 0, "{allocations} allocations while folding {} events", steady.len());
     // The events were really folded.
+    let p = r.profile_by_uid(&Uid::from_wire_bytes(b"device-7".to_vec())).unwrap();
+    assert_eq!(p.event_count, 96);
+}
+
+#[test]
+fn encoded_events_on_known_devices_allocate_nothing() {
+    // As above, from the bytes the log holds: reading the event in place decodes nothing.
+    const DEVICES: usize = 100;
+    let names = ["view", "buy", "open"];
+    let encode = |i: usize, d: usize| idres_model::encode_entry(&event(d, names[i % 3], i as i64)).unwrap();
+    let warm: Vec<Vec<u8>> = (0..65).flat_map(|i| (0..DEVICES).map(move |d| encode(i, d))).collect();
+    let steady: Vec<Vec<u8>> = (65..96).flat_map(|i| (0..DEVICES).map(move |d| encode(i, d))).collect();
+    let mut r = Resolver::new(Config::default());
+    let mut lsn = 0;
+    for bytes in &warm {
+        r.apply_encoded(lsn, idres_model::SCHEMA_VERSION, bytes).unwrap();
+        r.drain_changes().for_each(drop);
+        lsn += 1;
+    }
+    let before = allocations();
+    for bytes in &steady {
+        r.apply_encoded(lsn, idres_model::SCHEMA_VERSION, bytes).unwrap();
+        r.drain_changes().for_each(drop);
+        lsn += 1;
+    }
+    let allocations = allocations() - before;
+    assert_eq!(allocations, 0, "{allocations} allocations while folding {} encoded events", steady.len());
     let p = r.profile_by_uid(&Uid::from_wire_bytes(b"device-7".to_vec())).unwrap();
     assert_eq!(p.event_count, 96);
 }

@@ -14,7 +14,10 @@
 //! booleans and option tags are 0 or 1, floats finite, nothing may follow the entry; so
 //! `encode(decode(bytes)) == bytes` for every input that decodes.
 
+mod view;
 mod wire;
+
+pub use view::{event_view, EventView, TargetView};
 
 use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
 use bincode::de::read::Reader;

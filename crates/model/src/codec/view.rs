@@ -1,0 +1,191 @@
+//! Events read in place: the fold's fast path.
+//!
+//! Nine records in ten are events, and the fold needs four things from one: its target, its
+//! name, its time and the time it was appended. [`event_view`] reads those without copying or
+//! allocating. It walks the whole encoding, with every check [`super::decode_entry`] makes and
+//! every check [`Record::validate_shape`](crate::Record::validate_shape) makes of an event, and
+//! answers only when all of them pass. Anything else (another kind of record, a malformed or
+//! over-limit encoding, an event the edge would have refused) gets `None`, and the caller decodes
+//! the record the ordinary way, which says what is wrong. So a view exists only for bytes that
+//! decode to a valid event with the same fields, which `tests/view.rs` checks on arbitrary input.
+
+use super::{tag, SCHEMA_VERSION};
+use crate::limits::{
+    EVENT_NAME_BYTES_MAX, RECORD_BYTES_MAX, SESSION_ID_BYTES_MAX, VALUE_DEPTH_MAX, VALUE_ENTRIES_MAX,
+    VALUE_KEY_BYTES_MAX, VALUE_STRING_BYTES_MAX,
+};
+use crate::record::Timestamp;
+
+/// The target of an event, borrowed from its encoding (as written: not validated, not
+/// canonicalised, like a decoded [`crate::Target`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetView<'a> {
+    /// A uid in its 16-byte UUID form.
+    Uuid(&'a [u8; 16]),
+    /// A uid in text form.
+    UidText(&'a [u8]),
+    /// A cid.
+    Cid(&'a [u8]),
+}
+
+/// What the fold reads of an event, borrowed from the record's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventView<'a> {
+    /// When the engine appended the record.
+    pub appended_at: Timestamp,
+    /// Whose event it is.
+    pub target: TargetView<'a>,
+    /// The event's name (shape-checked: 1..=128 bytes, no control characters).
+    pub name: &'a str,
+    /// The caller's time, if any.
+    pub ts: Option<Timestamp>,
+}
+
+impl EventView<'_> {
+    /// The time the event counts at: `min(ts, appended_at)`, as [`crate::Entry::effective_ts`].
+    pub fn effective_ts(&self) -> Timestamp {
+        match self.ts {
+            Some(ts) => ts.min(self.appended_at),
+            None => self.appended_at,
+        }
+    }
+}
+
+/// Reads the record `bytes` (stored under `schema`) as an event, in place, if it is one that
+/// decodes and passes the shape rules; `None` otherwise (see the module docs).
+pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
+    if schema != SCHEMA_VERSION || bytes.len() > RECORD_BYTES_MAX {
+        return None;
+    }
+    let mut c = Cursor { bytes, pos: 0 };
+    let appended_at = Timestamp(c.i64()?);
+    if c.u8()? != tag::RECORD_EVENT {
+        return None;
+    }
+    let target = match c.u8()? {
+        tag::TARGET_UID => match c.u8()? {
+            tag::UID_UUID => TargetView::Uuid(c.array16()?),
+            tag::UID_TEXT => TargetView::UidText(c.bytes(RECORD_BYTES_MAX)?),
+            _ => return None,
+        },
+        tag::TARGET_CID => TargetView::Cid(c.bytes(RECORD_BYTES_MAX)?),
+        _ => return None,
+    };
+    let name = c.str(RECORD_BYTES_MAX)?;
+    if !shape_text_ok(name, EVENT_NAME_BYTES_MAX) {
+        return None;
+    }
+    // Top-level props: the decoder's rules, plus the shape rule that a key is not empty.
+    if !c.map(0, true)? {
+        return None;
+    }
+    match c.u8()? {
+        tag::OPTION_NONE => {}
+        tag::OPTION_SOME => {
+            if !shape_text_ok(c.str(RECORD_BYTES_MAX)?, SESSION_ID_BYTES_MAX) {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    let ts = match c.u8()? {
+        tag::OPTION_NONE => None,
+        tag::OPTION_SOME => Some(Timestamp(c.i64()?)),
+        _ => return None,
+    };
+    // Nothing may follow the entry.
+    (c.pos == bytes.len()).then_some(EventView { appended_at, target, name, ts })
+}
+
+/// The shape rule of event names and session ids: 1..=`max` bytes, no control characters.
+fn shape_text_ok(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn word(&mut self) -> Option<[u8; 8]> {
+        self.take(8)?.try_into().ok()
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        self.word().map(i64::from_le_bytes)
+    }
+
+    fn array16(&mut self) -> Option<&'a [u8; 16]> {
+        self.take(16)?.try_into().ok()
+    }
+
+    /// A `u64` length of at most `max`.
+    fn len(&mut self, max: usize) -> Option<usize> {
+        let len = usize::try_from(u64::from_le_bytes(self.word()?)).ok()?;
+        (len <= max).then_some(len)
+    }
+
+    fn bytes(&mut self, max: usize) -> Option<&'a [u8]> {
+        let len = self.len(max)?;
+        self.take(len)
+    }
+
+    fn str(&mut self, max: usize) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes(max)?).ok()
+    }
+
+    /// A value enclosed by `level` containers, as the decoder reads it.
+    fn value(&mut self, level: usize) -> Option<()> {
+        match self.u8()? {
+            tag::VALUE_NULL => Some(()),
+            tag::VALUE_BOOL => (self.u8()? <= 1).then_some(()),
+            tag::VALUE_INT => self.word().map(drop),
+            tag::VALUE_FLOAT => f64::from_le_bytes(self.word()?).is_finite().then_some(()),
+            tag::VALUE_STRING => self.str(VALUE_STRING_BYTES_MAX).map(drop),
+            tag::VALUE_LIST => {
+                if level >= VALUE_DEPTH_MAX {
+                    return None;
+                }
+                let len = self.len(VALUE_ENTRIES_MAX)?;
+                (0..len).try_for_each(|_| self.value(level + 1))
+            }
+            tag::VALUE_MAP => {
+                if level >= VALUE_DEPTH_MAX {
+                    return None;
+                }
+                self.map(level + 1, false).map(drop)
+            }
+            _ => None,
+        }
+    }
+
+    /// A map whose values sit at `value_level`: count, then strictly increasing keys with their
+    /// values. Returns whether every key is non-empty when `top` (the shape rule of a record's
+    /// top-level map; nested maps may have an empty key).
+    fn map(&mut self, value_level: usize, top: bool) -> Option<bool> {
+        let len = self.len(VALUE_ENTRIES_MAX)?;
+        let mut last: Option<&str> = None;
+        let mut keys_ok = true;
+        for _ in 0..len {
+            let key = self.str(VALUE_KEY_BYTES_MAX)?;
+            if last.is_some_and(|l| key <= l) {
+                return None;
+            }
+            last = Some(key);
+            keys_ok &= !(top && key.is_empty());
+            self.value(value_level)?;
+        }
+        Some(keys_ok)
+    }
+}
