@@ -835,6 +835,8 @@ fn open_log_for_reading(data: &Path) -> anyhow::Result<ReadOnlyLog> {
 fn fold_from(log: &ReadOnlyLog, mut r: Resolver, progress: bool) -> anyhow::Result<(Resolver, u64)> {
     let end = log.end_lsn();
     let bar = bar(progress, end.saturating_sub(r.next_lsn()), "replay");
+    // An audit replay reads the result, not the change stream.
+    r.set_change_tracking(false);
     let mut reader = log.reader(r.next_lsn())?;
     let mut n = 0u64;
     while let Some(frame) = reader.next_frame()? {

@@ -556,6 +556,9 @@ impl Engine {
         }
         let mut resolver = resolver.unwrap_or_else(|| Resolver::new(config.fold.clone()));
         let fold_start = resolver.next_lsn();
+        // The tail's changes catch the store up; a store that is rebuilt from the result needs
+        // none, and a fold without them skips the profile id of every node it touches.
+        resolver.set_change_tracking(matches!(applied, Some(a) if a >= fold_start && a <= log_end));
 
         // Fold the tail.
         let mut tail_ids = BTreeSet::new();
@@ -575,6 +578,7 @@ impl Engine {
                 break;
             }
         }
+        resolver.set_change_tracking(true);
         if let Some(e) = failure {
             return Err(e);
         }

@@ -191,8 +191,23 @@ pub(crate) struct UidIndex {
 }
 
 impl UidIndex {
-    pub(crate) fn with_capacity(n: usize) -> UidIndex {
-        UidIndex { map: map_with_capacity(n) }
+    /// The index of `uids` (the i-th at index i; duplicates keep the first), built in the
+    /// order of the buckets the uids land in: a restore inserts millions of uids, and in hash
+    /// order the table is written front to back instead of at a cache miss per uid. (The
+    /// bucket count assumed is hashbrown's for this capacity; were it another, the inserts would
+    /// only be slower.)
+    pub(crate) fn build<'a>(uids: impl ExactSizeIterator<Item = &'a Uid>) -> UidIndex {
+        let n = uids.len();
+        let mut map = map_with_capacity(n);
+        let hasher = *map.hasher();
+        let mask = ((n.saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
+        let mut order: Vec<(u64, u32, &Uid)> =
+            uids.enumerate().map(|(i, uid)| (hasher.hash_one(uid as &dyn UidBytes) & mask, i as u32, uid)).collect();
+        order.sort_unstable_by_key(|&(bucket, i, _)| (bucket, i));
+        for (_, i, uid) in order {
+            map.entry(UidKey(uid.clone())).or_insert(i);
+        }
+        UidIndex { map }
     }
 
     pub(crate) fn get(&self, uid: &Uid) -> Option<u32> {
@@ -286,5 +301,29 @@ mod tests {
         assert_eq!(ix.get_text(b"web-2"), None);
         assert!(ix.contains(&Uid::from_wire_bytes(b"web-1".to_vec())));
         assert_eq!(ix.len(), 3);
+    }
+
+    #[test]
+    fn a_built_index_is_the_inserted_one() {
+        let uids: Vec<Uid> = (0..5000u32)
+            .map(|i| {
+                if i % 2 == 0 {
+                    Uid::Uuid([(i % 251) as u8; 16])
+                } else {
+                    Uid::from_wire_bytes(format!("w{i}").into_bytes())
+                }
+            })
+            .collect();
+        let built = UidIndex::build(uids.iter());
+        let mut inserted = UidIndex::default();
+        for (i, u) in uids.iter().enumerate().rev() {
+            inserted.insert(u.clone(), i as u32);
+        }
+        assert_eq!(built.len(), inserted.len());
+        for u in &uids {
+            assert_eq!(built.get(u), inserted.get(u), "{u:?}");
+        }
+        // Duplicates (the UUIDs repeat every 251) keep their first index.
+        assert_eq!(built.get(&Uid::Uuid([0; 16])), Some(0));
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::hash::{FastMap, UidIndex};
 use std::borrow::Cow;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use idres_model::{
     decode_entry_with_schema, event_view, Cid, CodecError, Entry, IdRejection, IdValidator, Record, Target, TargetView,
@@ -22,7 +23,7 @@ use petgraph::Direction;
 use uuid::Uuid;
 
 use crate::config::{Config, OnCidConflict};
-use crate::contents::{Contents, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
+use crate::contents::{Contents, Joined, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 pub(crate) use crate::profile::EdgeKind;
 use crate::profile::{
     anonymous_profile_id, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
@@ -86,11 +87,8 @@ pub(crate) enum NodeKind {
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub(crate) kind: NodeKind,
-    /// The id of the profile this node names on its own (its customer or anonymous profile).
-    pub(crate) own_id: Uuid,
+    /// Its attribute writes and events (with their LSNs: the node's history).
     pub(crate) contents: Contents,
-    /// LSNs of the node's events, ascending.
-    pub(crate) history: Vec<Lsn>,
     /// A device node's link edge (at most one).
     pub(crate) link: Option<EdgeIndex>,
     /// A customer node's outgoing merge edge (at most one: only primaries get one).
@@ -136,6 +134,39 @@ pub(crate) struct CompView<'a> {
     pub(crate) id: Uuid,
 }
 
+/// Profile id -> the node that names it, for [`Resolver::profile_by_id`]. Built on the first
+/// lookup and extended at each later one (nodes are only ever added, and a node's own id never
+/// changes), so a fold that is never asked by id never computes it.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileIndex {
+    /// The index, and how many nodes (from node 0) it covers.
+    inner: Mutex<(FastMap<Uuid, NodeId>, usize)>,
+}
+
+impl Clone for ProfileIndex {
+    fn clone(&self) -> Self {
+        ProfileIndex { inner: Mutex::new(self.lock().clone()) }
+    }
+}
+
+impl ProfileIndex {
+    fn lock(&self) -> MutexGuard<'_, (FastMap<Uuid, NodeId>, usize)> {
+        // The index holds no invariant a panic elsewhere could break halfway: keep using it.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, r: &Resolver, id: Uuid) -> Option<NodeId> {
+        let mut guard = self.lock();
+        let (map, upto) = &mut *guard;
+        map.reserve(r.nodes.len().saturating_sub(*upto));
+        while *upto < r.nodes.len() {
+            map.insert(r.own_id(*upto as NodeId), *upto as NodeId);
+            *upto += 1;
+        }
+        map.get(&id).copied()
+    }
+}
+
 /// Interned strings (attribute keys, event names): ids in order of first appearance.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
@@ -176,8 +207,13 @@ pub struct Resolver {
     pub(crate) comps: Vec<Option<Box<Component>>>,
     /// Graph node `i` is node `i`.
     pub(crate) graph: StableDiGraph<NodeId, EdgeInfo, u32>,
-    /// Profile id -> the node that names it, for lookups of retired ids.
-    pub(crate) profile_index: FastMap<Uuid, NodeId>,
+    /// Own profile ids of nodes, filled as the change stream needs them (`Uuid::nil()`, never a
+    /// v5 id: not computed yet). See [`Resolver::own_id`].
+    pub(crate) own_ids: Vec<Uuid>,
+    /// Profile id -> the node that names it, built on the first lookup by id.
+    pub(crate) profile_index: ProfileIndex,
+    /// Whether the fold records its [`Change`]s (see [`Resolver::set_change_tracking`]).
+    pub(crate) track_changes: bool,
     pub(crate) keys: Interner,
     pub(crate) names: Interner,
     pub(crate) rejections: Vec<Rejection>,
@@ -244,7 +280,9 @@ impl Resolver {
             parent: Vec::new(),
             comps: Vec::new(),
             graph: StableDiGraph::default(),
-            profile_index: FastMap::default(),
+            own_ids: Vec::new(),
+            profile_index: ProfileIndex::default(),
+            track_changes: true,
             keys: Interner::default(),
             names: Interner::default(),
             rejections: Vec::new(),
@@ -280,7 +318,9 @@ impl Resolver {
             Err((reason, detail)) => {
                 let (uid, cids) = subjects(&entry.record);
                 self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
-                self.changes.push(Change::Rejected { lsn, reason });
+                if self.track_changes {
+                    self.changes.push(Change::Rejected { lsn, reason });
+                }
                 Ok(Applied::Rejected(reason))
             }
         }
@@ -533,7 +573,9 @@ impl Resolver {
                         previous_cid: self.cids[x_cid as usize].cid.clone(),
                         cid: cid.clone(),
                     });
-                    self.changes.push(Change::ImplicitReset { lsn });
+                    if self.track_changes {
+                        self.changes.push(Change::ImplicitReset { lsn });
+                    }
                 }
                 let d = self.device_node(u);
                 let c = self.customer_node(cid);
@@ -640,8 +682,7 @@ impl Resolver {
     /// component's id.
     fn add_event(&mut self, node: NodeId, name: &str, lsn: Lsn, ts: i64) {
         let name = self.names.intern(name);
-        self.nodes[node as usize].contents.add_event(name, ts);
-        self.nodes[node as usize].history.push(lsn);
+        self.nodes[node as usize].contents.events.push(lsn, name, ts);
         self.note_changed(node);
     }
 
@@ -678,8 +719,7 @@ impl Resolver {
             return n;
         }
         let epoch = self.uids[u as usize].epoch;
-        let own_id = anonymous_profile_id(&self.uids[u as usize].uid, epoch);
-        let n = self.new_node(NodeKind::Device { uid: u, epoch }, own_id);
+        let n = self.new_node(NodeKind::Device { uid: u, epoch });
         self.uids[u as usize].nodes.push((epoch, n));
         self.uids[u as usize].current = Some(n);
         n
@@ -691,29 +731,24 @@ impl Resolver {
             return self.cids[c as usize].node;
         }
         let c = self.cids.len() as u32;
-        let n = self.new_node(NodeKind::Customer { cid: c }, customer_profile_id(cid));
-        self.cids.push(CidEntry { cid: cid.clone(), node: n });
+        // The cid first: the new node's profile id is read from it.
+        self.cids.push(CidEntry { cid: cid.clone(), node: self.nodes.len() as NodeId });
         self.cid_index.insert(cid.clone(), c);
-        n
+        self.new_node(NodeKind::Customer { cid: c })
     }
 
-    fn new_node(&mut self, kind: NodeKind, own_id: Uuid) -> NodeId {
+    fn new_node(&mut self, kind: NodeKind) -> NodeId {
         let n = self.nodes.len() as NodeId;
-        self.nodes.push(Node {
-            kind,
-            own_id,
-            contents: Contents::default(),
-            history: Vec::new(),
-            link: None,
-            merge_out: None,
-        });
+        self.nodes.push(Node { kind, contents: Contents::default(), link: None, merge_out: None });
         self.parent.push(n);
         // On its own: no stored component (see `comp`).
         self.comps.push(None);
         let g = self.graph.add_node(n);
         debug_assert_eq!(g.index(), n as usize);
-        self.profile_index.insert(own_id, n);
-        self.changes.push(Change::Created { profile: own_id });
+        if self.track_changes {
+            let profile = self.own_id_cached(n);
+            self.changes.push(Change::Created { profile });
+        }
         n
     }
 
@@ -759,7 +794,7 @@ impl Resolver {
             devices: u32::from(!is_customer),
             customers: u32::from(is_customer),
             primary: is_customer.then_some(root),
-            id: node.own_id,
+            id: self.own_id(root),
         }
     }
 
@@ -810,15 +845,17 @@ impl Resolver {
         big.customers += small.customers;
         big.primary = primary;
         big.id = match primary {
-            Some(p) => self.nodes[p as usize].own_id,
+            Some(p) => self.own_id(p),
             None => big.id,
         };
-        for old_id in [big_old_id, small.id] {
-            if old_id != big.id {
-                self.changes.push(Change::Retired { profile: old_id, into: big.id });
+        if self.track_changes {
+            for old_id in [big_old_id, small.id] {
+                if old_id != big.id {
+                    self.changes.push(Change::Retired { profile: old_id, into: big.id });
+                }
             }
+            self.changes.push(Change::Changed { profile: big.id });
         }
-        self.changes.push(Change::Changed { profile: big.id });
         self.comps[root as usize] = Some(big);
     }
 
@@ -828,6 +865,9 @@ impl Resolver {
         // A node on its own has no edges left to remove: nothing to split.
         let Some(old) = self.comps[root as usize].take() else { return };
         self.assign_components(&old.members);
+        if !self.track_changes {
+            return;
+        }
         // Sorted by id: member order depends on the history of unions (and differs after a
         // restore), the change stream must not.
         let mut into: Vec<Uuid> = Vec::new();
@@ -845,9 +885,53 @@ impl Resolver {
     }
 
     fn note_changed(&mut self, node: NodeId) {
+        if !self.track_changes {
+            return;
+        }
         let root = self.find(node);
-        let id = self.comp(root).id;
+        let id = match self.comps[root as usize].as_deref() {
+            Some(c) => c.id,
+            None => self.own_id_cached(root),
+        };
         self.changes.push(Change::Changed { profile: id });
+    }
+
+    /// Turns the change stream on (the default) or off. A fold whose changes nobody reads (a
+    /// replay that rebuilds everything from the result, a benchmark) turns it off and saves the
+    /// profile id of every node it touches; turning it back on resumes the stream from the next
+    /// record. It changes nothing else: state, snapshots and digests are the same either way.
+    pub fn set_change_tracking(&mut self, on: bool) {
+        self.track_changes = on;
+    }
+
+    /// The id of the profile node `n` names on its own (its customer's, or its device epoch's
+    /// anonymous profile: SEMANTICS §5). A UUID v5, computed when asked for unless the change
+    /// stream has cached it.
+    pub(crate) fn own_id(&self, n: NodeId) -> Uuid {
+        match self.own_ids.get(n as usize) {
+            Some(id) if !id.is_nil() => *id,
+            _ => self.compute_own_id(n),
+        }
+    }
+
+    fn compute_own_id(&self, n: NodeId) -> Uuid {
+        match self.nodes[n as usize].kind {
+            NodeKind::Device { uid, epoch } => anonymous_profile_id(&self.uids[uid as usize].uid, epoch),
+            NodeKind::Customer { cid } => customer_profile_id(&self.cids[cid as usize].cid),
+        }
+    }
+
+    /// As [`Self::own_id`], remembering it: the change stream names a node's profile at each of
+    /// its events.
+    fn own_id_cached(&mut self, n: NodeId) -> Uuid {
+        let i = n as usize;
+        if self.own_ids.len() <= i {
+            self.own_ids.resize(self.nodes.len().max(i + 1), Uuid::nil());
+        }
+        if self.own_ids[i].is_nil() {
+            self.own_ids[i] = self.compute_own_id(n);
+        }
+        self.own_ids[i]
     }
 
     /// Hands out the changes since the last call, oldest first. The buffer is reused, so the
@@ -888,13 +972,7 @@ impl Resolver {
                 }
                 i += 1;
             }
-            let mut comp = Component {
-                members: Vec::new(),
-                devices: 0,
-                customers: 0,
-                primary: None,
-                id: self.nodes[start as usize].own_id,
-            };
+            let mut comp = Component { members: Vec::new(), devices: 0, customers: 0, primary: None, id: Uuid::nil() };
             let mut primaries = 0;
             for &m in &group {
                 let node = &self.nodes[m as usize];
@@ -912,9 +990,7 @@ impl Resolver {
             if comp.customers > 0 && primaries != 1 || comp.customers == 0 && comp.devices != 1 {
                 consistent = false;
             }
-            if let Some(p) = comp.primary {
-                comp.id = self.nodes[p as usize].own_id;
-            }
+            comp.id = self.own_id(comp.primary.unwrap_or(start));
             for &m in &group {
                 self.parent[m as usize] = start;
             }
@@ -932,11 +1008,10 @@ impl Resolver {
         let comp = self.comp(root);
         let mut cids: Vec<Cid> = Vec::new();
         let mut uids: Vec<DeviceRef> = Vec::new();
-        let mut history: Vec<Lsn> = Vec::new();
-        let mut joined = Contents::default();
+        let mut joined = Joined::default();
         for &m in comp.members {
             let node = &self.nodes[m as usize];
-            joined.join(&node.contents);
+            joined.add(&node.contents);
             match node.kind {
                 NodeKind::Device { uid, epoch } => {
                     uids.push(DeviceRef { uid: self.uids[uid as usize].uid.clone(), epoch })
@@ -947,7 +1022,6 @@ impl Resolver {
                     }
                 }
             }
-            history.extend_from_slice(&node.history);
         }
         cids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let primary_cid = comp.primary.and_then(|p| match self.nodes[p as usize].kind {
@@ -958,8 +1032,8 @@ impl Resolver {
             cids.insert(0, p.clone());
         }
         uids.sort_by_cached_key(|d| (d.uid.to_string(), d.epoch));
-        history.sort_unstable();
-        let c = &joined;
+        joined.finish();
+        let c = joined;
         Profile {
             id: comp.id,
             kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },
@@ -975,7 +1049,7 @@ impl Resolver {
             events_by_name: c.by_name.iter().map(|(n, count)| (self.names.get(*n).to_string(), *count)).collect(),
             first_seen: c.first_seen.map(idres_model::Timestamp::from_micros),
             last_seen: c.last_seen.map(idres_model::Timestamp::from_micros),
-            history,
+            history: c.history,
         }
     }
 
@@ -1009,7 +1083,7 @@ impl Resolver {
         self.uids[u as usize]
             .nodes
             .iter()
-            .find(|(_, n)| self.nodes[*n as usize].history.binary_search(&lsn).is_ok())
+            .find(|(_, n)| self.nodes[*n as usize].contents.events.iter().any(|(l, _)| l == lsn))
             .map(|(epoch, _)| *epoch)
     }
 
@@ -1070,7 +1144,7 @@ impl Resolver {
     /// The profile with id `id`; a retired id (a customer merged away, a device linked to a
     /// customer) returns the profile that now holds its node.
     pub fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
-        let &n = self.profile_index.get(&id)?;
+        let n = self.profile_index.get(self, id)?;
         Some(self.materialise(self.find_ro(n)))
     }
 }
@@ -1161,7 +1235,7 @@ impl Resolver {
     /// [`Resolver::profile_by_id`] (which redirects a retired id) the whole read model, one id at
     /// a time, without materialising every profile at once.
     pub fn profile_ids(&self) -> Vec<Uuid> {
-        let mut ids: Vec<Uuid> = self.profile_index.keys().copied().collect();
+        let mut ids: Vec<Uuid> = (0..self.nodes.len() as NodeId).map(|n| self.own_id(n)).collect();
         ids.sort_unstable();
         ids
     }
@@ -1169,12 +1243,11 @@ impl Resolver {
     /// Every id that once named a profile but no longer does (a customer merged away, a device
     /// linked to a customer), with the id of the profile that holds its node now; sorted.
     pub fn retired_ids(&self) -> Vec<(Uuid, Uuid)> {
-        let mut out: Vec<(Uuid, Uuid)> = self
-            .profile_index
-            .iter()
-            .filter_map(|(id, &n)| {
+        let mut out: Vec<(Uuid, Uuid)> = (0..self.nodes.len() as NodeId)
+            .filter_map(|n| {
+                let id = self.own_id(n);
                 let now = self.comp(self.find_ro(n)).id;
-                (now != *id).then_some((*id, now))
+                (now != id).then_some((id, now))
             })
             .collect();
         out.sort_unstable();

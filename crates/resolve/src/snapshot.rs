@@ -12,6 +12,8 @@
 //! epoch and every rejection (in LSN order), under the config's canonical bytes. It depends on
 //! the log and the config only: not on node numbering, hash seeds or the order of unions.
 
+use std::collections::BTreeMap;
+
 use crate::hash::{FastMap, UidIndex};
 
 use idres_model::{decode_value_prefix, encode_value_into, Cid, RecordKind, Uid, Value};
@@ -20,15 +22,15 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::contents::{AttrCell, Contents, WriteKey};
-use crate::profile::{anonymous_profile_id, customer_profile_id, ImplicitReset, Reason, Rejection};
+use crate::contents::{AttrCell, Contents, Events, WriteKey};
+use crate::profile::{ImplicitReset, Reason, Rejection};
 use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, Interner, Node, NodeId, NodeKind, Resolver, UidEntry};
 use crate::Lsn;
 
 /// The first eight bytes of a snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"IDRESSNP";
 /// The version of the snapshot layout this build writes and reads.
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
 /// Size of the snapshot header.
 pub const SNAPSHOT_HEADER_BYTES: usize = 72;
 
@@ -221,7 +223,7 @@ impl Resolver {
             || too_many(self.graph.edge_count())
             || too_many(self.rejections.len())
             || too_many(self.implicit_resets.len())
-            || self.nodes.iter().any(|n| too_many(n.history.len()))
+            || self.nodes.iter().any(|n| too_many(n.contents.events.packed().len()))
         {
             return Err(SnapshotError::Encode("a count does not fit the snapshot format's u32".into()));
         }
@@ -267,11 +269,6 @@ impl Resolver {
                 }
             }
             write_contents(&mut body, &node.contents, &mut value_buf)?;
-            let mut o = Out(&mut body);
-            o.count(node.history.len());
-            for l in &node.history {
-                o.u64(*l);
-            }
         }
         let mut o = Out(&mut body);
         // By LSN (each edge comes from its own record): edge slots are reused after removals and
@@ -434,19 +431,22 @@ impl Resolver {
                     digest_value(&mut o, v);
                 }
             }
-            o.u64(c.event_count);
-            let mut names: Vec<(&str, u64)> = c.by_name.iter().map(|(n, k)| (self.names.get(*n), *k)).collect();
-            names.sort();
-            o.count(names.len());
-            for (name, count) in names {
+            let e = &c.events;
+            o.u64(e.count());
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for (_, n) in e.iter() {
+                *counts.entry(self.names.get(n)).or_insert(0) += 1;
+            }
+            o.count(counts.len());
+            for (name, count) in counts {
                 o.bytes(name.as_bytes());
                 o.u64(count);
             }
-            o.opt_i64(c.first_seen);
-            o.opt_i64(c.last_seen);
-            o.count(node.history.len());
-            for l in &node.history {
-                o.u64(*l);
+            o.opt_i64(e.first_seen());
+            o.opt_i64(e.last_seen());
+            o.count(e.count() as usize);
+            for (l, _) in e.iter() {
+                o.u64(l);
             }
         }
         // Edges by (source label, target label, kind, LSN).
@@ -561,14 +561,11 @@ fn write_contents(body: &mut Vec<u8>, c: &Contents, value_buf: &mut Vec<u8>) -> 
         }
     }
     let mut o = Out(body);
-    o.u64(c.event_count);
-    o.count(c.by_name.len());
-    for (n, k) in c.by_name.iter() {
-        o.u32(*n);
-        o.u64(*k);
-    }
-    o.opt_i64(c.first_seen);
-    o.opt_i64(c.last_seen);
+    let e = &c.events;
+    o.u64(e.count());
+    o.opt_i64(e.first_seen());
+    o.opt_i64(e.last_seen());
+    o.bytes(e.packed());
     Ok(())
 }
 
@@ -692,7 +689,8 @@ fn read_interner(i: &mut In<'_>) -> Result<Interner, SnapshotError> {
     Ok(out)
 }
 
-fn read_contents(i: &mut In<'_>, keys: usize, names: usize) -> Result<Contents, SnapshotError> {
+/// A node's contents; its events must be folded before `next_lsn`.
+fn read_contents(i: &mut In<'_>, keys: usize, names: usize, next_lsn: Lsn) -> Result<Contents, SnapshotError> {
     let mut c = Contents::default();
     let n = i.count(5)?;
     for _ in 0..n {
@@ -721,34 +719,15 @@ fn read_contents(i: &mut In<'_>, keys: usize, names: usize) -> Result<Contents, 
             return Err(i.invalid("attribute keys not strictly ascending"));
         }
     }
-    c.event_count = i.u64()?;
-    let n = i.count(12)?;
-    for _ in 0..n {
-        let name = i.index(names, "event name")?;
-        let count = i.u64()?;
-        if count == 0 || !c.by_name.push_ascending(name, count) {
-            return Err(i.invalid("event names not strictly ascending, or a zero count"));
-        }
-    }
-    c.first_seen = i.opt_i64()?;
-    c.last_seen = i.opt_i64()?;
-    Ok(c)
-}
-
-/// A node's counts must agree with its history: one event per history entry, per-name counts that
-/// add up, first/last seen exactly when there are events, and history LSNs ascending and folded.
-fn check_node_contents(i: &In<'_>, c: &Contents, history: &[Lsn], next_lsn: Lsn) -> Result<(), SnapshotError> {
-    let named: u64 = c.by_name.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n));
-    let seen_ok = match (c.first_seen, c.last_seen) {
-        (None, None) => c.event_count == 0,
-        (Some(f), Some(l)) => c.event_count > 0 && f <= l,
-        _ => false,
+    let count = i.u64()?;
+    let seen = match (i.opt_i64()?, i.opt_i64()?) {
+        (None, None) => None,
+        (Some(f), Some(l)) => Some((f, l)),
+        _ => return Err(i.invalid("first seen without last seen, or the reverse")),
     };
-    let history_ok = history.windows(2).all(|w| w[0] < w[1]) && history.last().is_none_or(|l| *l < next_lsn);
-    if c.event_count != history.len() as u64 || named != c.event_count || !seen_ok || !history_ok {
-        return Err(i.invalid("a node's event counts, first/last seen and history disagree"));
-    }
-    Ok(())
+    let packed = i.bytes()?.to_vec();
+    c.events = Events::restore(packed, count, seen, names, next_lsn).map_err(|what| i.invalid(what))?;
+    Ok(c)
 }
 
 fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
@@ -786,8 +765,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         }
         cids.push(CidEntry { cid, node: i.u32()? });
     }
-    // Smallest node: a customer with empty contents: tag 1 + cid 4 + contents 18 + history 4.
-    let n_nodes = i.count(27)?;
+    // Smallest node: a customer with empty contents: tag 1 + cid 4 + attribute count 4 + event
+    // count 8 + two option tags 2 + packed events length 4.
+    let n_nodes = i.count(23)?;
     let mut nodes = Vec::with_capacity(n_nodes);
     for _ in 0..n_nodes {
         let kind = match i.u8()? {
@@ -798,18 +778,8 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             1 => NodeKind::Customer { cid: i.index(cids.len(), "cid")? },
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
-        let contents = read_contents(i, r.keys.list.len(), r.names.list.len())?;
-        let n = i.count(8)?;
-        let mut history = Vec::with_capacity(n);
-        for _ in 0..n {
-            history.push(i.u64()?);
-        }
-        check_node_contents(i, &contents, &history, r.next_lsn)?;
-        let own_id = match kind {
-            NodeKind::Device { uid, epoch } => anonymous_profile_id(&uids[uid as usize].uid, epoch),
-            NodeKind::Customer { cid } => customer_profile_id(&cids[cid as usize].cid),
-        };
-        nodes.push(Node { kind, own_id, contents, history, link: None, merge_out: None });
+        let contents = read_contents(i, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        nodes.push(Node { kind, contents, link: None, merge_out: None });
     }
     // Every table entry must point at the node that points back at it.
     for (u, entry) in uids.iter().enumerate() {
@@ -916,15 +886,11 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
         implicit_resets.push(ImplicitReset { lsn, uid, from_epoch, to_epoch, previous_cid, cid });
     }
-    r.uid_index = UidIndex::with_capacity(uids.len());
-    for (u, e) in uids.iter().enumerate() {
-        r.uid_index.insert(e.uid.clone(), u as u32);
-    }
+    r.uid_index = UidIndex::build(uids.iter().map(|e| &e.uid));
     r.cid_index = cids.iter().enumerate().map(|(c, e)| (e.cid.clone(), c as u32)).collect();
     if r.uid_index.len() != uids.len() || r.cid_index.len() != cids.len() {
         return Err(i.invalid("an id appears twice"));
     }
-    r.profile_index = nodes.iter().enumerate().map(|(n, node)| (node.own_id, n as NodeId)).collect();
     r.uids = uids;
     r.cids = cids;
     r.parent = (0..nodes.len() as NodeId).collect();

@@ -55,3 +55,47 @@ fn apply_encoded_refuses_what_apply_refuses() {
     r.apply_encoded(0, SCHEMA_VERSION, &bytes).unwrap();
     assert_eq!(r.next_lsn(), 1);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+
+    /// The change stream can be off for part of a fold: the state is the same, and once it is
+    /// back on it reports what an always-on stream reports.
+    #[test]
+    fn change_tracking_changes_nothing_else(
+        config in arb_config(),
+        entries in arb_entries(1..80),
+        off in 0usize..80,
+        on_again in 0usize..80,
+    ) {
+        let mut always = Resolver::new(config.clone());
+        let mut toggled = Resolver::new(config);
+        toggled.set_change_tracking(false);
+        let on_again = off.max(on_again);
+        for (lsn, entry) in entries.iter().enumerate() {
+            if lsn == off {
+                toggled.set_change_tracking(false);
+            }
+            if lsn == on_again || lsn < off {
+                toggled.set_change_tracking(true);
+            }
+            let a = always.apply(lsn as u64, entry).unwrap();
+            let b = toggled.apply(lsn as u64, entry).unwrap();
+            prop_assert_eq!(a, b);
+            let ca: Vec<_> = always.drain_changes().collect();
+            let cb: Vec<_> = toggled.drain_changes().collect();
+            if lsn < off || lsn >= on_again {
+                prop_assert_eq!(ca, cb, "changes at LSN {}", lsn);
+            } else {
+                prop_assert!(cb.is_empty());
+            }
+        }
+        prop_assert_eq!(always.digest(), toggled.digest());
+        prop_assert_eq!(always.snapshot().unwrap(), toggled.snapshot().unwrap());
+        prop_assert_eq!(always.profile_ids(), toggled.profile_ids());
+        prop_assert_eq!(always.retired_ids(), toggled.retired_ids());
+        for id in always.profile_ids() {
+            prop_assert_eq!(always.profile_by_id(id), toggled.profile_by_id(id));
+        }
+    }
+}
