@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 
 use idres_model::Uid;
 
+use crate::resolver::UidEntry;
+
 /// A `HashMap` with [`FoldHash`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, FoldHash>;
 
@@ -159,7 +161,7 @@ impl PartialEq for dyn UidBytes + '_ {
 
 impl Eq for dyn UidBytes + '_ {}
 
-/// A key of [`UidIndex`]: hashes and compares as its [`UidBytes`].
+/// A key of [`UidIndex`]'s spill map: hashes and compares as its [`UidBytes`].
 #[derive(Debug, Clone)]
 struct UidKey(Uid);
 
@@ -183,57 +185,138 @@ impl PartialEq for UidKey {
 
 impl Eq for UidKey {}
 
-/// Uid -> its index in the resolver's uid table; searchable with an owned uid or with one
+/// Hashes a `u64` that is a hash already: passes it through.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PreHashed;
+
+impl BuildHasher for PreHashed {
+    type Hasher = PreHashedHasher;
+
+    fn build_hasher(&self) -> PreHashedHasher {
+        PreHashedHasher(0)
+    }
+}
+
+/// See [`PreHashed`]. Only `u64` keys come through `write_u64`; anything else is folded in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PreHashedHasher(u64);
+
+impl Hasher for PreHashedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = fold_mul(self.0 ^ u64::from(b), K0);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Uid -> its index in the resolver's uid table, searchable with an owned uid or with one
 /// borrowed from an encoded record.
+///
+/// It keys by a 64-bit hash of the uid, not by the uid: a bucket is 16 bytes where a `Uid` key
+/// took 32 (plus a second copy of a text uid's bytes), and growing the table moves buckets
+/// without reading any uid again. A hit is confirmed against the uid table (`uids`, which the
+/// caller reads next anyway); a uid whose hash another uid had first goes to a small spill map
+/// keyed by the uid itself, so two uids never share an entry, whatever their hashes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UidIndex {
-    map: FastMap<UidKey, u32>,
+    seed: FoldHash,
+    by_hash: HashMap<u64, u32, PreHashed>,
+    spill: FastMap<UidKey, u32>,
 }
 
 impl UidIndex {
-    /// The index of `uids` (the i-th at index i; duplicates keep the first), built in the
-    /// order of the buckets the uids land in: a restore inserts millions of uids, and in hash
-    /// order the table is written front to back instead of at a cache miss per uid. (The
-    /// bucket count assumed is hashbrown's for this capacity; were it another, the inserts would
-    /// only be slower.)
-    pub(crate) fn build<'a>(uids: impl ExactSizeIterator<Item = &'a Uid>) -> UidIndex {
-        let n = uids.len();
-        let mut map = map_with_capacity(n);
-        let hasher = *map.hasher();
-        let mask = ((n.saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
-        let mut order: Vec<(u64, u32, &Uid)> =
-            uids.enumerate().map(|(i, uid)| (hasher.hash_one(uid as &dyn UidBytes) & mask, i as u32, uid)).collect();
-        order.sort_unstable_by_key(|&(bucket, i, _)| (bucket, i));
-        for (_, i, uid) in order {
-            map.entry(UidKey(uid.clone())).or_insert(i);
-        }
-        UidIndex { map }
+    fn fingerprint(&self, uid: &dyn UidBytes) -> u64 {
+        self.seed.hash_one(uid)
     }
 
-    pub(crate) fn get(&self, uid: &Uid) -> Option<u32> {
-        self.map.get(uid as &dyn UidBytes).copied()
+    /// The index of `uids` (the uid table, in order), or `None` if a uid appears twice. Built in
+    /// the order of the buckets the hashes land in: a restore inserts millions of uids, and in
+    /// that order the table is written front to back instead of at a cache miss per uid. (The
+    /// bucket count assumed is hashbrown's for this capacity; were it another, the inserts would
+    /// only be slower.)
+    pub(crate) fn build(uids: &[UidEntry]) -> Option<UidIndex> {
+        let n = uids.len();
+        let mut index = UidIndex {
+            seed: FoldHash::default(),
+            by_hash: HashMap::with_capacity_and_hasher(n, PreHashed),
+            spill: FastMap::default(),
+        };
+        let mask = ((n.saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
+        let mut order: Vec<(u64, u32)> =
+            uids.iter().enumerate().map(|(u, e)| (index.fingerprint(&e.uid), u as u32)).collect();
+        order.sort_unstable_by_key(|&(fp, u)| (fp & mask, u));
+        for (fp, u) in order {
+            match index.by_hash.get(&fp) {
+                None => {
+                    index.by_hash.insert(fp, u);
+                }
+                Some(&first) => {
+                    let uid = &uids[u as usize].uid;
+                    if uids[first as usize].uid == *uid || index.spill.insert(UidKey(uid.clone()), u).is_some() {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(index)
+    }
+
+    fn find(&self, uid: &dyn UidBytes, uids: &[UidEntry]) -> Option<u32> {
+        let wanted = uid.form_and_bytes();
+        if let Some(&u) = self.by_hash.get(&self.fingerprint(uid)) {
+            if uids.get(u as usize).is_some_and(|e| e.uid.form_and_bytes() == wanted) {
+                return Some(u);
+            }
+        }
+        if self.spill.is_empty() {
+            return None;
+        }
+        self.spill.get(uid).copied()
+    }
+
+    /// The index of `uid`, confirmed against the uid table `uids`.
+    pub(crate) fn get(&self, uid: &Uid, uids: &[UidEntry]) -> Option<u32> {
+        self.find(uid, uids)
     }
 
     /// The index of the uid in UUID form `bytes`.
-    pub(crate) fn get_uuid(&self, bytes: &[u8; 16]) -> Option<u32> {
-        self.map.get(&BorrowedUid(0, bytes) as &dyn UidBytes).copied()
+    pub(crate) fn get_uuid(&self, bytes: &[u8; 16], uids: &[UidEntry]) -> Option<u32> {
+        self.find(&BorrowedUid(0, bytes), uids)
     }
 
     /// The index of the uid in text form `bytes`.
-    pub(crate) fn get_text(&self, bytes: &[u8]) -> Option<u32> {
-        self.map.get(&BorrowedUid(1, bytes) as &dyn UidBytes).copied()
+    pub(crate) fn get_text(&self, bytes: &[u8], uids: &[UidEntry]) -> Option<u32> {
+        self.find(&BorrowedUid(1, bytes), uids)
     }
 
-    pub(crate) fn contains(&self, uid: &Uid) -> bool {
-        self.get(uid).is_some()
+    /// Adds `uid`, which is not in the index yet, at index `u`.
+    pub(crate) fn insert(&mut self, uid: &Uid, u: u32) {
+        let fp = self.fingerprint(uid);
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.by_hash.entry(fp) {
+            slot.insert(u);
+        } else {
+            self.spill.insert(UidKey(uid.clone()), u);
+        }
     }
 
-    pub(crate) fn insert(&mut self, uid: Uid, u: u32) {
-        self.map.insert(UidKey(uid), u);
+    /// Uids whose hash another uid had first (collisions of a 64-bit hash: in practice none).
+    #[cfg(test)]
+    fn spilled(&self) -> usize {
+        self.spill.len()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.map.len()
+    /// Forces `uid` into the spill map, as a collision would (tests only).
+    #[cfg(test)]
+    fn insert_spilled(&mut self, uid: &Uid, u: u32) {
+        self.spill.insert(UidKey(uid.clone()), u);
     }
 }
 
@@ -285,22 +368,44 @@ mod tests {
         assert_eq!(m.get(b"uid-10000".as_slice()), None);
     }
 
+    fn entries(uids: &[Uid]) -> Vec<UidEntry> {
+        uids.iter().map(|u| UidEntry { uid: u.clone(), epoch: 0, current: None, nodes: Vec::new() }).collect()
+    }
+
     #[test]
     fn uid_index_finds_owned_and_borrowed_forms_apart() {
-        let mut ix = UidIndex::default();
         let uuid = [9u8; 16];
-        ix.insert(Uid::Uuid(uuid), 0);
-        ix.insert(Uid::from_wire_bytes(b"web-1".to_vec()), 1);
         // The same 16 bytes as text are another uid.
-        ix.insert(Uid::from_wire_bytes(uuid.to_vec()), 2);
-        assert_eq!(ix.get(&Uid::Uuid(uuid)), Some(0));
-        assert_eq!(ix.get_uuid(&uuid), Some(0));
-        assert_eq!(ix.get_text(b"web-1"), Some(1));
-        assert_eq!(ix.get_text(&uuid), Some(2));
-        assert_eq!(ix.get(&Uid::from_wire_bytes(uuid.to_vec())), Some(2));
-        assert_eq!(ix.get_text(b"web-2"), None);
-        assert!(ix.contains(&Uid::from_wire_bytes(b"web-1".to_vec())));
-        assert_eq!(ix.len(), 3);
+        let uids = vec![Uid::Uuid(uuid), Uid::from_wire_bytes(b"web-1".to_vec()), Uid::from_wire_bytes(uuid.to_vec())];
+        let table = entries(&uids);
+        let mut ix = UidIndex::default();
+        for (u, uid) in uids.iter().enumerate() {
+            ix.insert(uid, u as u32);
+        }
+        assert_eq!(ix.get(&Uid::Uuid(uuid), &table), Some(0));
+        assert_eq!(ix.get_uuid(&uuid, &table), Some(0));
+        assert_eq!(ix.get_text(b"web-1", &table), Some(1));
+        assert_eq!(ix.get_text(&uuid, &table), Some(2));
+        assert_eq!(ix.get(&Uid::from_wire_bytes(uuid.to_vec()), &table), Some(2));
+        assert_eq!(ix.get_text(b"web-2", &table), None);
+        assert_eq!(ix.spilled(), 0);
+    }
+
+    #[test]
+    fn a_spilled_uid_is_found_and_never_confused() {
+        // A uid whose hash bucket belongs to another uid (what a collision does) is found in the
+        // spill map; the owner of the hash is still confirmed against the table.
+        let uids = vec![Uid::from_wire_bytes(b"a".to_vec()), Uid::from_wire_bytes(b"b".to_vec())];
+        let table = entries(&uids);
+        let mut ix = UidIndex::default();
+        ix.insert(&uids[0], 0);
+        ix.insert_spilled(&uids[1], 1);
+        assert_eq!(ix.get(&uids[0], &table), Some(0));
+        assert_eq!(ix.get(&uids[1], &table), Some(1));
+        assert_eq!(ix.get_text(b"c", &table), None);
+        // A table that disagrees with the index (the hash's owner is another uid) is no hit.
+        let other = entries(&[Uid::from_wire_bytes(b"z".to_vec()), uids[1].clone()]);
+        assert_eq!(ix.get(&uids[0], &other), None);
     }
 
     #[test]
@@ -308,22 +413,21 @@ mod tests {
         let uids: Vec<Uid> = (0..5000u32)
             .map(|i| {
                 if i % 2 == 0 {
-                    Uid::Uuid([(i % 251) as u8; 16])
+                    Uid::Uuid([(i % 251) as u8, (i / 251) as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7])
                 } else {
                     Uid::from_wire_bytes(format!("w{i}").into_bytes())
                 }
             })
             .collect();
-        let built = UidIndex::build(uids.iter());
-        let mut inserted = UidIndex::default();
-        for (i, u) in uids.iter().enumerate().rev() {
-            inserted.insert(u.clone(), i as u32);
+        let table = entries(&uids);
+        let built = UidIndex::build(&table).unwrap();
+        for (u, uid) in uids.iter().enumerate() {
+            assert_eq!(built.get(uid, &table), Some(u as u32), "{uid:?}");
         }
-        assert_eq!(built.len(), inserted.len());
-        for u in &uids {
-            assert_eq!(built.get(u), inserted.get(u), "{u:?}");
-        }
-        // Duplicates (the UUIDs repeat every 251) keep their first index.
-        assert_eq!(built.get(&Uid::Uuid([0; 16])), Some(0));
+        assert_eq!(built.get_text(b"w5001", &table), None);
+        // A uid twice is refused.
+        let mut twice = table.clone();
+        twice.push(table[17].clone());
+        assert!(UidIndex::build(&twice).is_none());
     }
 }

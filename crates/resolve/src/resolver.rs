@@ -354,11 +354,11 @@ impl Resolver {
     /// form), which the decoding path then handles with its full detail.
     fn view_target_node(&mut self, target: TargetView<'_>) -> Option<NodeId> {
         let uid = match target {
-            TargetView::Uuid(b) => match self.uid_index.get_uuid(b) {
+            TargetView::Uuid(b) => match self.uid_index.get_uuid(b, &self.uids) {
                 Some(u) => return Some(self.device_node(u)),
                 None => Uid::Uuid(*b),
             },
-            TargetView::UidText(t) => match self.uid_index.get_text(t) {
+            TargetView::UidText(t) => match self.uid_index.get_text(t, &self.uids) {
                 Some(u) => return Some(self.device_node(u)),
                 None => Uid::from_wire_bytes(t),
             },
@@ -384,7 +384,7 @@ impl Resolver {
     /// (only checked ids are interned, and a snapshot's ids are checked on restore; the rules
     /// depend only on the bytes and the config): one lookup answers.
     fn check_uid<'u>(&self, uid: &'u Uid) -> Result<Cow<'u, Uid>, Rejected> {
-        if self.uid_index.contains(uid) {
+        if self.uid_index.get(uid, &self.uids).is_some() {
             return Ok(Cow::Borrowed(uid));
         }
         self.validator.check_uid_cow(uid).map_err(id_rejection)
@@ -513,7 +513,7 @@ impl Resolver {
                 self.check_cid(cid)?;
                 check_shape(record)?;
                 let c = self.existing_customer(cid)?;
-                let Some(u) = self.uid_index.get(&uid) else { return Ok(()) };
+                let Some(u) = self.uid_index.get(&uid, &self.uids) else { return Ok(()) };
                 let devices: Vec<NodeId> = self.uids[u as usize].nodes.iter().map(|(_, n)| *n).collect();
                 let mut unlinked = false;
                 for d in devices {
@@ -537,7 +537,7 @@ impl Resolver {
     /// customer node. Checks before it changes anything.
     fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64) -> Result<NodeId, Rejected> {
         let customer = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-        let device = self.uid_index.get(uid).and_then(|u| self.current_device(u));
+        let device = self.uid_index.get(uid, &self.uids).and_then(|u| self.current_device(u));
         let linked_to = device.and_then(|d| self.link_target(d));
         let (cust_devices, cust_customers) = match customer {
             Some(c) => {
@@ -603,7 +603,7 @@ impl Resolver {
     /// A uid can start a next epoch unless it is at the last one (2^32 - 1 resets: only a
     /// hostile log gets there, and it must be a rejection, not an overflow).
     fn check_epoch_room(&self, uid: &Uid) -> Result<(), Rejected> {
-        match self.uid_index.get(uid) {
+        match self.uid_index.get(uid, &self.uids) {
             Some(u) if self.uids[u as usize].epoch == u32::MAX => {
                 Err((Reason::Limit, format!("uid {uid} has reached the last epoch")))
             }
@@ -667,7 +667,7 @@ impl Resolver {
     /// so one lookup replaces the id rules and the interning: the event path's common case.
     fn checked_target_node(&mut self, target: &Target, record: &Record) -> Result<NodeId, Rejected> {
         if let Target::Uid(u) = target {
-            if let Some(known) = self.uid_index.get(u) {
+            if let Some(known) = self.uid_index.get(u, &self.uids) {
                 check_shape(record)?;
                 return Ok(self.device_node(known));
             }
@@ -688,12 +688,12 @@ impl Resolver {
 
     /// The index of a canonical uid, interned on first sight (the only time it is copied).
     fn intern_uid(&mut self, uid: &Uid) -> u32 {
-        if let Some(u) = self.uid_index.get(uid) {
+        if let Some(u) = self.uid_index.get(uid, &self.uids) {
             return u;
         }
         let u = self.uids.len() as u32;
         self.uids.push(UidEntry { uid: uid.clone(), epoch: 0, current: None, nodes: Vec::new() });
-        self.uid_index.insert(uid.clone(), u);
+        self.uid_index.insert(uid, u);
         u
     }
 
@@ -1079,7 +1079,7 @@ impl Resolver {
     /// uid holds it: not an event of this uid, or rejected).
     pub fn event_epoch(&self, uid: &Uid, lsn: Lsn) -> Option<u32> {
         let canonical = uid.canonical_cow().ok()?;
-        let u = self.uid_index.get(canonical.as_ref())?;
+        let u = self.uid_index.get(canonical.as_ref(), &self.uids)?;
         self.uids[u as usize]
             .nodes
             .iter()
@@ -1127,7 +1127,7 @@ impl Resolver {
     /// current epoch has seen no record yet (after a reset).
     pub fn profile_by_uid(&self, uid: &Uid) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
-        let u = self.uid_index.get(&uid)?;
+        let u = self.uid_index.get(&uid, &self.uids)?;
         let n = self.current_device(u)?;
         Some(self.materialise(self.find_ro(n)))
     }
@@ -1135,7 +1135,7 @@ impl Resolver {
     /// The profile of device node `(uid, epoch)`, if it exists.
     pub fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
-        let u = self.uid_index.get(&uid)?;
+        let u = self.uid_index.get(&uid, &self.uids)?;
         let entry = &self.uids[u as usize];
         let i = entry.nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
         Some(self.materialise(self.find_ro(entry.nodes[i].1)))
@@ -1191,12 +1191,12 @@ impl Resolver {
     pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
         let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
         let text = canonical.to_string();
-        let node = self.uid_index.get(&canonical).and_then(|u| self.current_device(u));
+        let node = self.uid_index.get(&canonical, &self.uids).and_then(|u| self.current_device(u));
         let implicit_resets: Vec<ImplicitReset> =
             self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
         let rejections: Vec<Rejection> =
             self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
-        if node.is_none() && !self.uid_index.contains(&canonical) && rejections.is_empty() {
+        if node.is_none() && self.uid_index.get(&canonical, &self.uids).is_none() && rejections.is_empty() {
             return None;
         }
         Some(self.explanation(node, implicit_resets, rejections))

@@ -886,9 +886,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
         implicit_resets.push(ImplicitReset { lsn, uid, from_epoch, to_epoch, previous_cid, cid });
     }
-    r.uid_index = UidIndex::build(uids.iter().map(|e| &e.uid));
+    r.uid_index = UidIndex::build(&uids).ok_or_else(|| i.invalid("a uid appears twice"))?;
     r.cid_index = cids.iter().enumerate().map(|(c, e)| (e.cid.clone(), c as u32)).collect();
-    if r.uid_index.len() != uids.len() || r.cid_index.len() != cids.len() {
+    if r.cid_index.len() != cids.len() {
         return Err(i.invalid("an id appears twice"));
     }
     r.uids = uids;
