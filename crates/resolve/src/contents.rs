@@ -77,50 +77,56 @@ impl AttrCell {
     }
 }
 
-/// A map kept as a vector sorted by key: nodes hold a handful of event names and attribute keys,
-/// and a small vector costs one allocation where a `BTreeMap` costs a node of ~200–700 bytes.
+/// A map kept as a vector sorted by key: nodes hold a handful of attribute keys, and a small
+/// vector costs one allocation where a `BTreeMap` costs a node of ~200–700 bytes. Boxed, so that
+/// an empty map (most device nodes have no attributes) is one null pointer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SmallMap<V> {
-    entries: Vec<(u32, V)>,
+    entries: Option<Box<Vec<(u32, V)>>>,
 }
 
 impl<V> Default for SmallMap<V> {
     fn default() -> Self {
-        SmallMap { entries: Vec::new() }
+        SmallMap { entries: None }
     }
 }
 
 impl<V> SmallMap<V> {
+    fn entries(&self) -> &[(u32, V)] {
+        self.entries.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
     /// The value of `key`, inserted with `make` if absent.
     pub(crate) fn entry_or_insert_with(&mut self, key: u32, make: impl FnOnce() -> V) -> &mut V {
-        let at = match self.entries.binary_search_by_key(&key, |(k, _)| *k) {
+        let entries = self.entries.get_or_insert_with(Box::default);
+        let at = match entries.binary_search_by_key(&key, |(k, _)| *k) {
             Ok(at) => at,
             Err(at) => {
-                self.entries.insert(at, (key, make()));
+                entries.insert(at, (key, make()));
                 at
             }
         };
-        &mut self.entries[at].1
+        &mut entries[at].1
     }
 
     /// Appends an entry whose key is larger than every key present (false otherwise, and
     /// nothing is added): restore builds maps in linear time and refuses unsorted input.
     pub(crate) fn push_ascending(&mut self, key: u32, value: V) -> bool {
-        if self.entries.last().is_some_and(|(k, _)| *k >= key) {
+        if self.entries().last().is_some_and(|(k, _)| *k >= key) {
             return false;
         }
-        self.entries.push((key, value));
+        self.entries.get_or_insert_with(Box::default).push((key, value));
         true
     }
 
     /// Entries in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.entries().iter().map(|(k, v)| (k, v))
     }
 
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
 }
 

@@ -369,7 +369,7 @@ mod tests {
     }
 
     fn entries(uids: &[Uid]) -> Vec<UidEntry> {
-        uids.iter().map(|u| UidEntry { uid: u.clone(), epoch: 0, current: None, nodes: Vec::new() }).collect()
+        uids.iter().map(|u| UidEntry::new(u.clone(), 0)).collect()
     }
 
     #[test]

@@ -89,21 +89,70 @@ pub(crate) struct Node {
     pub(crate) kind: NodeKind,
     /// Its attribute writes and events (with their LSNs: the node's history).
     pub(crate) contents: Contents,
-    /// A device node's link edge (at most one).
-    pub(crate) link: Option<EdgeIndex>,
-    /// A customer node's outgoing merge edge (at most one: only primaries get one).
-    pub(crate) merge_out: Option<EdgeIndex>,
+    /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only
+    /// a customer merged into another has one).
+    pub(crate) out: Option<EdgeIndex>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct UidEntry {
     pub(crate) uid: Uid,
     pub(crate) epoch: u32,
-    /// The device node of the current epoch, once it exists (kept inline: the event path reads
-    /// it for every record).
-    pub(crate) current: Option<NodeId>,
     /// Device nodes of this uid by epoch, ascending (only epochs that saw a record).
-    pub(crate) nodes: Vec<(u32, NodeId)>,
+    pub(crate) nodes: EpochNodes,
+}
+
+impl UidEntry {
+    pub(crate) fn new(uid: Uid, epoch: u32) -> UidEntry {
+        UidEntry { uid, epoch, nodes: EpochNodes::default() }
+    }
+
+    /// The device node of the current epoch, once it saw a record.
+    pub(crate) fn current(&self) -> Option<NodeId> {
+        match self.nodes.as_slice().last() {
+            Some(&(e, n)) if e == self.epoch => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// A uid's device nodes by epoch, ascending: inline while there is one (most uids never reset),
+/// in a vector from the second on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum EpochNodes {
+    #[default]
+    Empty,
+    One([(u32, NodeId); 1]),
+    Many(Vec<(u32, NodeId)>),
+}
+
+impl EpochNodes {
+    pub(crate) fn as_slice(&self) -> &[(u32, NodeId)] {
+        match self {
+            EpochNodes::Empty => &[],
+            EpochNodes::One(one) => one,
+            EpochNodes::Many(v) => v,
+        }
+    }
+
+    pub(crate) fn push(&mut self, epoch: u32, node: NodeId) {
+        *self = match std::mem::take(self) {
+            EpochNodes::Empty => EpochNodes::One([(epoch, node)]),
+            EpochNodes::One([first]) => EpochNodes::Many(vec![first, (epoch, node)]),
+            EpochNodes::Many(mut v) => {
+                v.push((epoch, node));
+                EpochNodes::Many(v)
+            }
+        };
+    }
+
+    pub(crate) fn from_vec(v: Vec<(u32, NodeId)>) -> EpochNodes {
+        match v.as_slice() {
+            [] => EpochNodes::Empty,
+            [one] => EpochNodes::One([*one]),
+            _ => EpochNodes::Many(v),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -458,7 +507,6 @@ impl Resolver {
                 self.check_epoch_room(&uid)?;
                 let u = self.intern_uid(&uid);
                 self.uids[u as usize].epoch += 1;
-                self.uids[u as usize].current = None;
                 Ok(())
             }
             Record::Merge { from, into } => {
@@ -480,7 +528,7 @@ impl Resolver {
                     NodeIndex::new(pi as usize),
                     EdgeInfo { kind: EdgeKind::Merge, lsn, ts },
                 );
-                self.nodes[pf as usize].merge_out = Some(e);
+                self.nodes[pf as usize].out = Some(e);
                 self.union(rf, ri, Some(pi));
                 Ok(())
             }
@@ -493,7 +541,7 @@ impl Resolver {
                     .edges_directed(NodeIndex::new(c as usize), Direction::Incoming)
                     .filter(|e| e.weight().kind == EdgeKind::Merge)
                     .map(|e| e.id())
-                    .chain(self.nodes[c as usize].merge_out)
+                    .chain(self.nodes[c as usize].out)
                     .collect();
                 if incident.is_empty() {
                     return Ok(());
@@ -501,7 +549,7 @@ impl Resolver {
                 let root = self.find(c);
                 for e in incident {
                     if let Some((src, _)) = self.graph.edge_endpoints(e) {
-                        self.nodes[src.index()].merge_out = None;
+                        self.nodes[src.index()].out = None;
                     }
                     self.graph.remove_edge(e);
                 }
@@ -514,13 +562,13 @@ impl Resolver {
                 check_shape(record)?;
                 let c = self.existing_customer(cid)?;
                 let Some(u) = self.uid_index.get(&uid, &self.uids) else { return Ok(()) };
-                let devices: Vec<NodeId> = self.uids[u as usize].nodes.iter().map(|(_, n)| *n).collect();
+                let devices: Vec<NodeId> = self.uids[u as usize].nodes.as_slice().iter().map(|(_, n)| *n).collect();
                 let mut unlinked = false;
                 for d in devices {
-                    let Some(e) = self.nodes[d as usize].link else { continue };
+                    let Some(e) = self.nodes[d as usize].out else { continue };
                     if self.graph.edge_endpoints(e).is_some_and(|(_, t)| t.index() == c as usize) {
                         self.graph.remove_edge(e);
-                        self.nodes[d as usize].link = None;
+                        self.nodes[d as usize].out = None;
                         unlinked = true;
                     }
                 }
@@ -563,7 +611,6 @@ impl Resolver {
                 let u = self.intern_uid(uid);
                 let from_epoch = self.uids[u as usize].epoch;
                 self.uids[u as usize].epoch += 1;
-                self.uids[u as usize].current = None;
                 if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind {
                     self.implicit_resets.push(ImplicitReset {
                         lsn,
@@ -653,12 +700,12 @@ impl Resolver {
     }
 
     fn link_target(&self, d: NodeId) -> Option<NodeId> {
-        let e = self.nodes[d as usize].link?;
+        let e = self.nodes[d as usize].out?;
         self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId)
     }
 
     fn current_device(&self, u: u32) -> Option<NodeId> {
-        self.uids[u as usize].current
+        self.uids[u as usize].current()
     }
 
     /// Checks an event's or attributes write's target (its ids, then the record's shape:
@@ -692,7 +739,7 @@ impl Resolver {
             return u;
         }
         let u = self.uids.len() as u32;
-        self.uids.push(UidEntry { uid: uid.clone(), epoch: 0, current: None, nodes: Vec::new() });
+        self.uids.push(UidEntry::new(uid.clone(), 0));
         self.uid_index.insert(uid, u);
         u
     }
@@ -720,8 +767,7 @@ impl Resolver {
         }
         let epoch = self.uids[u as usize].epoch;
         let n = self.new_node(NodeKind::Device { uid: u, epoch });
-        self.uids[u as usize].nodes.push((epoch, n));
-        self.uids[u as usize].current = Some(n);
+        self.uids[u as usize].nodes.push(epoch, n);
         n
     }
 
@@ -739,7 +785,7 @@ impl Resolver {
 
     fn new_node(&mut self, kind: NodeKind) -> NodeId {
         let n = self.nodes.len() as NodeId;
-        self.nodes.push(Node { kind, contents: Contents::default(), link: None, merge_out: None });
+        self.nodes.push(Node { kind, contents: Contents::default(), out: None });
         self.parent.push(n);
         // On its own: no stored component (see `comp`).
         self.comps.push(None);
@@ -767,7 +813,7 @@ impl Resolver {
             NodeIndex::new(c as usize),
             EdgeInfo { kind: EdgeKind::Link, lsn, ts },
         );
-        self.nodes[d as usize].link = Some(e);
+        self.nodes[d as usize].out = Some(e);
         let (rd, rc) = (self.find(d), self.find(c));
         let primary = self.comp(rc).primary;
         self.union(rd, rc, primary);
@@ -980,7 +1026,7 @@ impl Resolver {
                     NodeKind::Device { .. } => comp.devices += 1,
                     NodeKind::Customer { .. } => {
                         comp.customers += 1;
-                        if node.merge_out.is_none() {
+                        if node.out.is_none() {
                             comp.primary = Some(m);
                             primaries += 1;
                         }
@@ -1082,6 +1128,7 @@ impl Resolver {
         let u = self.uid_index.get(canonical.as_ref(), &self.uids)?;
         self.uids[u as usize]
             .nodes
+            .as_slice()
             .iter()
             .find(|(_, n)| self.nodes[*n as usize].contents.events.iter().any(|(l, _)| l == lsn))
             .map(|(epoch, _)| *epoch)
@@ -1137,8 +1184,9 @@ impl Resolver {
         let uid = uid.canonical().ok()?;
         let u = self.uid_index.get(&uid, &self.uids)?;
         let entry = &self.uids[u as usize];
-        let i = entry.nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
-        Some(self.materialise(self.find_ro(entry.nodes[i].1)))
+        let nodes = entry.nodes.as_slice();
+        let i = nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
+        Some(self.materialise(self.find_ro(nodes[i].1)))
     }
 
     /// The profile with id `id`; a retired id (a customer merged away, a device linked to a
@@ -1166,7 +1214,7 @@ impl Resolver {
         // A path visits each node once; the bound guards against a broken invariant.
         for _ in 0..=self.nodes.len() {
             let node = &self.nodes[at as usize];
-            let Some(e) = node.link.or(node.merge_out) else { break };
+            let Some(e) = node.out else { break };
             let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else { break };
             let to = to.index() as NodeId;
             path.push(PathStep {
@@ -1267,5 +1315,15 @@ fn unreachable_component(root: NodeId) -> ! {
     #[allow(clippy::panic)]
     {
         panic!("resolver invariant broken: union-find root {root} has no component")
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        eprintln!("Node {} UidEntry {} Component {} Contents {} Events {} Uid {} graph node {}",
+            std::mem::size_of::<super::Node>(), std::mem::size_of::<super::UidEntry>(), std::mem::size_of::<super::Component>(),
+            std::mem::size_of::<crate::contents::Contents>(), std::mem::size_of::<crate::contents::Events>(), std::mem::size_of::<idres_model::Uid>(),
+            std::mem::size_of::<petgraph::stable_graph::StableDiGraph<u32, super::EdgeInfo, u32>>());
     }
 }

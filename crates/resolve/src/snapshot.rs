@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::contents::{AttrCell, Contents, Events, WriteKey};
 use crate::profile::{ImplicitReset, Reason, Rejection};
-use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, Interner, Node, NodeId, NodeKind, Resolver, UidEntry};
+use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, EpochNodes, Interner, Node, NodeId, NodeKind, Resolver, UidEntry};
 use crate::Lsn;
 
 /// The first eight bytes of a snapshot.
@@ -242,8 +242,8 @@ impl Resolver {
             for u in &self.uids {
                 o.uid(&u.uid);
                 o.u32(u.epoch);
-                o.count(u.nodes.len());
-                for (e, n) in &u.nodes {
+                o.count(u.nodes.as_slice().len());
+                for (e, n) in u.nodes.as_slice() {
                     o.u32(*e);
                     o.u32(*n);
                 }
@@ -753,8 +753,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         for _ in 0..n {
             nodes.push((i.u32()?, i.u32()?));
         }
-        let current = nodes.last().filter(|(e, _)| *e == epoch).map(|(_, n)| *n);
-        uids.push(UidEntry { uid, epoch, current, nodes });
+        uids.push(UidEntry { uid, epoch, nodes: EpochNodes::from_vec(nodes) });
     }
     let n_cids = i.count(8)?;
     let mut cids = Vec::with_capacity(n_cids);
@@ -779,14 +778,14 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
         let contents = read_contents(i, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
-        nodes.push(Node { kind, contents, link: None, merge_out: None });
+        nodes.push(Node { kind, contents, out: None });
     }
     // Every table entry must point at the node that points back at it.
     for (u, entry) in uids.iter().enumerate() {
-        if !entry.nodes.windows(2).all(|w| w[0].0 < w[1].0) {
+        if !entry.nodes.as_slice().windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(i.invalid(format!("uid {u}: epochs of its nodes are not ascending")));
         }
-        for (e, n) in &entry.nodes {
+        for (e, n) in entry.nodes.as_slice() {
             let ok = nodes
                 .get(*n as usize)
                 .is_some_and(|node| node.kind == NodeKind::Device { uid: u as u32, epoch: *e } && *e <= entry.epoch);
@@ -803,7 +802,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     // Each table entry points at its own node (checked above); with equal counts, every node is
     // named by exactly one entry: no orphan and no duplicate nodes.
     let device_nodes = nodes.iter().filter(|n| matches!(n.kind, NodeKind::Device { .. })).count();
-    let named_devices: usize = uids.iter().map(|u| u.nodes.len()).sum();
+    let named_devices: usize = uids.iter().map(|u| u.nodes.as_slice().len()).sum();
     if device_nodes != named_devices || nodes.len() - device_nodes != cids.len() {
         return Err(i.invalid("nodes and id tables disagree"));
     }
@@ -832,11 +831,11 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         let shape_ok = match kind {
             EdgeKind::Link => {
                 matches!((sk, tk), (NodeKind::Device { .. }, NodeKind::Customer { .. }))
-                    && nodes[s as usize].link.is_none()
+                    && nodes[s as usize].out.is_none()
             }
             EdgeKind::Merge => {
                 matches!((sk, tk), (NodeKind::Customer { .. }, NodeKind::Customer { .. }))
-                    && nodes[s as usize].merge_out.is_none()
+                    && nodes[s as usize].out.is_none()
                     && s != t
             }
         };
@@ -845,8 +844,8 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         }
         let e = graph.add_edge(NodeIndex::new(s as usize), NodeIndex::new(t as usize), EdgeInfo { kind, lsn, ts });
         match kind {
-            EdgeKind::Link => nodes[s as usize].link = Some(e),
-            EdgeKind::Merge => nodes[s as usize].merge_out = Some(e),
+            EdgeKind::Link => nodes[s as usize].out = Some(e),
+            EdgeKind::Merge => nodes[s as usize].out = Some(e),
         }
     }
     let n_rej = i.count(14)?;
