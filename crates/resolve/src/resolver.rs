@@ -169,8 +169,8 @@ pub(crate) struct Component {
     pub(crate) devices: u32,
     pub(crate) customers: u32,
     /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
+    /// The profile's id is its primary's own id (SEMANTICS §5), computed when asked for.
     pub(crate) primary: Option<NodeId>,
-    pub(crate) id: Uuid,
 }
 
 /// A component as read: stored at its root, or (for a node on its own) read off the node.
@@ -180,7 +180,6 @@ pub(crate) struct CompView<'a> {
     pub(crate) devices: u32,
     pub(crate) customers: u32,
     pub(crate) primary: Option<NodeId>,
-    pub(crate) id: Uuid,
 }
 
 /// Profile id -> the node that names it, for [`Resolver::profile_by_id`]. Built on the first
@@ -824,13 +823,7 @@ impl Resolver {
     /// cost no allocation.
     pub(crate) fn comp(&self, root: NodeId) -> CompView<'_> {
         if let Some(c) = self.comps.get(root as usize).and_then(|c| c.as_deref()) {
-            return CompView {
-                members: &c.members,
-                devices: c.devices,
-                customers: c.customers,
-                primary: c.primary,
-                id: c.id,
-            };
+            return CompView { members: &c.members, devices: c.devices, customers: c.customers, primary: c.primary };
         }
         let Some(node) = self.nodes.get(root as usize) else { unreachable_component(root) };
         let is_customer = matches!(node.kind, NodeKind::Customer { .. });
@@ -840,7 +833,6 @@ impl Resolver {
             devices: u32::from(!is_customer),
             customers: u32::from(is_customer),
             primary: is_customer.then_some(root),
-            id: self.own_id(root),
         }
     }
 
@@ -856,8 +848,21 @@ impl Resolver {
             devices: v.devices,
             customers: v.customers,
             primary: v.primary,
-            id: v.id,
         })
+    }
+
+    /// The node whose own id names the profile at root `root`: its primary customer, or the
+    /// node itself (an anonymous profile is one device node).
+    fn naming_node(&self, root: NodeId) -> NodeId {
+        match self.comps.get(root as usize).and_then(|c| c.as_deref()) {
+            Some(c) => c.primary.unwrap_or(root),
+            None => root,
+        }
+    }
+
+    /// The id of the profile at root `root` (SEMANTICS §5).
+    pub(crate) fn comp_id(&self, root: NodeId) -> Uuid {
+        self.own_id(self.naming_node(root))
     }
 
     fn find(&mut self, mut x: NodeId) -> NodeId {
@@ -885,24 +890,23 @@ impl Resolver {
         let (root, mut big, small, other) =
             if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
         self.parent[other as usize] = root;
-        let big_old_id = big.id;
+        let named_by = [big.primary.unwrap_or(root), small.primary.unwrap_or(other)];
         big.members.extend_from_slice(&small.members);
         big.devices += small.devices;
         big.customers += small.customers;
         big.primary = primary;
-        big.id = match primary {
-            Some(p) => self.own_id(p),
-            None => big.id,
-        };
+        let now_named_by = primary.unwrap_or(named_by[0]);
+        self.comps[root as usize] = Some(big);
         if self.track_changes {
-            for old_id in [big_old_id, small.id] {
-                if old_id != big.id {
-                    self.changes.push(Change::Retired { profile: old_id, into: big.id });
+            let into = self.own_id_cached(now_named_by);
+            for old in named_by {
+                let profile = self.own_id_cached(old);
+                if profile != into {
+                    self.changes.push(Change::Retired { profile, into });
                 }
             }
-            self.changes.push(Change::Changed { profile: big.id });
+            self.changes.push(Change::Changed { profile: into });
         }
-        self.comps[root as usize] = Some(big);
     }
 
     /// Recomputes the components of the former component at `root` after edges were removed:
@@ -914,19 +918,20 @@ impl Resolver {
         if !self.track_changes {
             return;
         }
+        let from = self.own_id(old.primary.unwrap_or(root));
         // Sorted by id: member order depends on the history of unions (and differs after a
         // restore), the change stream must not.
         let mut into: Vec<Uuid> = Vec::new();
         for &m in &old.members {
             let r = self.find(m);
-            let id = self.comp(r).id;
+            let id = self.comp_id(r);
             if !into.contains(&id) {
                 into.push(id);
             }
         }
         into.sort_unstable();
         for id in into {
-            self.changes.push(Change::Split { from: old.id, into: id });
+            self.changes.push(Change::Split { from, into: id });
         }
     }
 
@@ -935,10 +940,7 @@ impl Resolver {
             return;
         }
         let root = self.find(node);
-        let id = match self.comps[root as usize].as_deref() {
-            Some(c) => c.id,
-            None => self.own_id_cached(root),
-        };
+        let id = self.own_id_cached(self.naming_node(root));
         self.changes.push(Change::Changed { profile: id });
     }
 
@@ -1018,7 +1020,7 @@ impl Resolver {
                 }
                 i += 1;
             }
-            let mut comp = Component { members: Vec::new(), devices: 0, customers: 0, primary: None, id: Uuid::nil() };
+            let mut comp = Component { members: Vec::new(), devices: 0, customers: 0, primary: None };
             let mut primaries = 0;
             for &m in &group {
                 let node = &self.nodes[m as usize];
@@ -1036,7 +1038,6 @@ impl Resolver {
             if comp.customers > 0 && primaries != 1 || comp.customers == 0 && comp.devices != 1 {
                 consistent = false;
             }
-            comp.id = self.own_id(comp.primary.unwrap_or(start));
             for &m in &group {
                 self.parent[m as usize] = start;
             }
@@ -1081,7 +1082,7 @@ impl Resolver {
         joined.finish();
         let c = joined;
         Profile {
-            id: comp.id,
+            id: self.comp_id(root),
             kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },
             primary_cid,
             cids,
@@ -1272,7 +1273,7 @@ impl Resolver {
     ) -> Explanation {
         Explanation {
             node: node.map(|n| self.node_ref(n)),
-            profile_id: node.map(|n| self.comp(self.find_ro(n)).id),
+            profile_id: node.map(|n| self.comp_id(self.find_ro(n))),
             path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
             implicit_resets,
             rejections,
@@ -1294,7 +1295,7 @@ impl Resolver {
         let mut out: Vec<(Uuid, Uuid)> = (0..self.nodes.len() as NodeId)
             .filter_map(|n| {
                 let id = self.own_id(n);
-                let now = self.comp(self.find_ro(n)).id;
+                let now = self.comp_id(self.find_ro(n));
                 (now != id).then_some((id, now))
             })
             .collect();
@@ -1315,15 +1316,5 @@ fn unreachable_component(root: NodeId) -> ! {
     #[allow(clippy::panic)]
     {
         panic!("resolver invariant broken: union-find root {root} has no component")
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        eprintln!("Node {} UidEntry {} Component {} Contents {} Events {} Uid {} graph node {}",
-            std::mem::size_of::<super::Node>(), std::mem::size_of::<super::UidEntry>(), std::mem::size_of::<super::Component>(),
-            std::mem::size_of::<crate::contents::Contents>(), std::mem::size_of::<crate::contents::Events>(), std::mem::size_of::<idres_model::Uid>(),
-            std::mem::size_of::<petgraph::stable_graph::StableDiGraph<u32, super::EdgeInfo, u32>>());
     }
 }
