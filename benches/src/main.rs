@@ -81,6 +81,26 @@ enum Command {
         #[arg(long)]
         log: PathBuf,
     },
+    /// (internal) The ingest row alone: the first --records records of a log, through an
+    /// Engine in --dir, from --producers threads (for work on the write path).
+    IngestTime {
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 4)]
+        producers: usize,
+        #[arg(long)]
+        batched: bool,
+        /// The store's flush interval, in milliseconds (default: the engine's).
+        #[arg(long)]
+        store_interval_ms: Option<u64>,
+        /// An in-memory store instead of sled.
+        #[arg(long)]
+        memory_store: bool,
+    },
     /// (internal) Opens a data directory from scratch in this process and prints the time and
     /// the peak RSS (the replay row; a child so that its memory is its own).
     ReplayChild {
@@ -132,6 +152,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("snapshot {} bytes: restore {restored:?}, restore + tail {total:?}", snapshot.len());
                 drop(r);
             }
+            Ok(())
+        }
+        Command::IngestTime { log, dir, records, producers, batched, store_interval_ms, memory_store } => {
+            let log = ReadOnlyLog::open(&log, Some(CODEC_ID))?;
+            let mut parts: Vec<Vec<Record>> = (0..producers.max(1)).map(|_| Vec::new()).collect();
+            for (i, rec) in read_records(&log, records)?.into_iter().enumerate() {
+                parts[i % producers.max(1)].push(rec);
+            }
+            if dir.exists() {
+                fs::remove_dir_all(&dir)?;
+            }
+            let mut config = EngineConfig::default();
+            if let Some(ms) = store_interval_ms {
+                config.store_flush_interval = Duration::from_millis(ms);
+            }
+            if memory_store {
+                config.store = None;
+            }
+            let run = ingest_run(&dir, config, parts, batched)?;
+            println!(
+                "{} records in {:?}: {:.0} records/s, ack p50 {:?} p99 {:?}; store caught up after {:?} ({:.0} profiles/s)",
+                run.records,
+                run.elapsed,
+                run.records as f64 / run.elapsed.as_secs_f64(),
+                run.p50,
+                run.p99,
+                run.store_caught_up,
+                run.store_profiles_per_s
+            );
             Ok(())
         }
         Command::ReplayChild { data } => {

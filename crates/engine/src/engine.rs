@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use idres_log::{BatchBuilder, Durability, Log, LogError, LogOptions, Lsn, ReadHandle, TailRecovery};
 use idres_model::{
-    decode_entry_with_schema, encode_entry_into, encode_record_entry_into, Cid, CodecError, Entry, Map, Profile,
+    decode_entry_with_schema, encode_record_entry_into, set_encoded_appended_at, Cid, CodecError, Entry, Map, Profile,
     Record, Target, Timestamp, Uid, CODEC_ID, SCHEMA_VERSION,
 };
 use idres_resolve::{ApplyEncodedError, Change, Config, Explanation, Resolver, SnapshotError};
@@ -201,17 +201,35 @@ impl Ticket {
     }
 }
 
-/// One caller's write: one record (the common case, no extra allocation) or several.
+/// One caller's write, encoded by the edge (on the caller's thread) as entries whose
+/// `appended_at` the writer fills in: one record (the common case), or several back to back.
+/// The writer copies these bytes into its frame and folds the frame's bytes; it never encodes
+/// or decodes an event itself.
 enum Records {
-    One(Record),
-    Many(Vec<Record>),
+    One(Vec<u8>),
+    Many { data: Vec<u8>, lens: Vec<u32> },
 }
 
 impl Records {
     fn len(&self) -> usize {
         match self {
             Records::One(_) => 1,
-            Records::Many(v) => v.len(),
+            Records::Many { lens, .. } => lens.len(),
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&[u8]) -> Result<(), String>) -> Result<(), String> {
+        match self {
+            Records::One(bytes) => f(bytes),
+            Records::Many { data, lens } => {
+                let mut at = 0usize;
+                for &len in lens {
+                    let end = at + len as usize;
+                    f(data.get(at..end).ok_or("a batch's lengths exceed its bytes")?)?;
+                    at = end;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -687,7 +705,14 @@ impl Engine {
     /// fits in a record and a frame. For callers that validate a whole input before writing any
     /// of it.
     pub fn validate(&self, record: &Record) -> Result<(), EngineError> {
-        self.check(record).map_err(EngineError::Invalid)
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.borrow_mut();
+            buf.clear();
+            self.check(record, &mut buf).map_err(EngineError::Invalid)
+        })
     }
 
     /// Runs `read` on the fold's current state under its read lock (writes wait meanwhile): for
@@ -698,29 +723,27 @@ impl Engine {
 
     /// Queues a record that passed the edge's checks.
     fn submit(&self, record: Record) -> Result<Ticket, EngineError> {
-        self.check(&record).map_err(EngineError::Invalid)?;
-        self.enqueue(Records::One(record))
+        let mut bytes = Vec::new();
+        self.check(&record, &mut bytes).map_err(EngineError::Invalid)?;
+        self.enqueue(Records::One(bytes))
     }
 
     /// The edge's checks: the record's shape and limits, and that its encoding fits in a record
-    /// and in a frame, so the writer never meets a record it cannot append.
-    fn check(&self, record: &Record) -> Result<(), String> {
+    /// and in a frame, so the writer never meets a record it cannot append. Appends the encoded
+    /// entry (`appended_at` 0, for the writer to set) to `out`; on error `out` is as it was.
+    fn check(&self, record: &Record, out: &mut Vec<u8>) -> Result<(), String> {
         record.validate_shape().map_err(|e| e.to_string())?;
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
         let payload_max = self.handle.shared.payload_max;
-        SCRATCH.with(|scratch| {
-            let mut buf = scratch.borrow_mut();
-            buf.clear();
-            encode_record_entry_into(Timestamp::from_micros(0), record, &mut buf)
-                .map_err(|e| format!("record cannot be encoded: {e}"))?;
-            // The frame's payload: a 4-byte count, a 4-byte length per record, the records.
-            if buf.len() as u64 + 8 > payload_max {
-                return Err(format!("record of {} bytes does not fit in a frame of {payload_max} bytes", buf.len()));
-            }
-            Ok(())
-        })
+        let start = out.len();
+        encode_record_entry_into(Timestamp::from_micros(0), record, out)
+            .map_err(|e| format!("record cannot be encoded: {e}"))?;
+        // The frame's payload: a 4-byte count, a 4-byte length per record, the records.
+        let len = out.len() - start;
+        if len as u64 + 8 > payload_max {
+            out.truncate(start);
+            return Err(format!("record of {len} bytes does not fit in a frame of {payload_max} bytes"));
+        }
+        Ok(())
     }
 
     fn enqueue(&self, records: Records) -> Result<Ticket, EngineError> {
@@ -740,10 +763,16 @@ impl Engine {
     /// the frame size allows, so a crash can keep a prefix of a large batch (each frame is
     /// atomic). An empty batch completes at once with an empty range.
     pub fn write_batch(&self, records: Vec<Record>) -> Result<Ticket, EngineError> {
+        let mut data = Vec::new();
+        let mut lens = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
-            self.check(record).map_err(|e| EngineError::Invalid(format!("record {i} of the batch: {e}")))?;
+            let start = data.len();
+            self.check(record, &mut data).map_err(|e| EngineError::Invalid(format!("record {i} of the batch: {e}")))?;
+            // `check` holds a record to the frame's payload limit (≤ 4 GiB by construction).
+            lens.push(u32::try_from(data.len() - start).unwrap_or(u32::MAX));
         }
-        self.enqueue(Records::Many(records))
+        drop(records);
+        self.enqueue(Records::Many { data, lens })
     }
 
     fn uid(s: &str) -> Result<Uid, EngineError> {
@@ -1004,19 +1033,20 @@ fn fail_all(reqs: impl IntoIterator<Item = Request>, cause: &str) {
 /// the append), and the requests whose records are in it or in earlier frames of this round.
 struct Round {
     batch: BatchBuilder,
-    entries: Vec<Entry>,
     /// Requests in LSN order with the number of their records not yet appended.
     waiting: std::collections::VecDeque<(Request, Lsn, usize)>,
     payload_max: u64,
 }
 
-/// Adds one entry to the frame being built, appending and folding the frame first if the entry
-/// would not fit. An error is fatal (a failed append, or a record the edge should have refused).
+/// Adds one encoded entry (from the edge) to the frame being built, stamped `appended_at`,
+/// appending and folding the frame first if the entry would not fit. An error is fatal (a
+/// failed append, or a record the edge should have refused).
 fn push_entry(
     shared: &Shared,
     log: &mut Log,
     round: &mut Round,
-    entry: Entry,
+    entry: &[u8],
+    appended_at: Timestamp,
     next_lsn: &mut Lsn,
     changes: &mut Vec<Change>,
 ) -> Result<(), String> {
@@ -1027,10 +1057,17 @@ fn push_entry(
     for attempt in 0..2 {
         round
             .batch
-            .push_with(|buf| encode_entry_into(&entry, buf).map_err(|e| LogError::InvalidOptions(e.to_string())))
-            .map_err(|e| format!("record cannot be encoded (the edge let it through): {e}"))?;
+            .push_with(|buf| {
+                let start = buf.len();
+                buf.extend_from_slice(entry);
+                if set_encoded_appended_at(&mut buf[start..], appended_at) {
+                    Ok(())
+                } else {
+                    Err(LogError::InvalidOptions("an encoded entry shorter than its appended_at".into()))
+                }
+            })
+            .map_err(|e| format!("record cannot be added (the edge let it through): {e}"))?;
         if round.batch.payload_bytes() <= round.payload_max {
-            round.entries.push(entry);
             return Ok(());
         }
         round.batch.truncate(round.batch.len() - 1);
@@ -1044,7 +1081,7 @@ fn push_entry(
 }
 
 /// Appends the frame being built (one atomic write, synced per the durability setting) and folds
-/// its entries.
+/// its records, as the log now holds them.
 fn flush_frame(
     shared: &Shared,
     log: &mut Log,
@@ -1056,17 +1093,19 @@ fn flush_frame(
         return Ok(());
     }
     let appended = log.append(&round.batch).map_err(|e| e.to_string())?;
-    round.batch.clear();
     if appended.first_lsn != *next_lsn {
         return Err(format!("the log appended at LSN {} where the writer expected {}", appended.first_lsn, next_lsn));
     }
     let mut r = shared.resolver.write().unwrap_or_else(|e| e.into_inner());
-    for (i, entry) in round.entries.drain(..).enumerate() {
-        // The LSNs come from the log in order; a mismatch would be a bug, reported as a
-        // poisoning rather than a panic.
-        r.apply(appended.first_lsn + i as u64, &entry).map_err(|e| e.to_string())?;
+    let schema = round.batch.schema();
+    for (i, bytes) in round.batch.records().enumerate() {
+        // The LSNs come from the log in order; a mismatch (or bytes the edge's encoder did not
+        // write) would be a bug, reported as a poisoning rather than a panic.
+        r.apply_encoded(appended.first_lsn + i as u64, schema, bytes).map_err(|e| e.to_string())?;
         changes.extend(r.drain_changes());
     }
+    drop(r);
+    round.batch.clear();
     *next_lsn = appended.end_lsn;
     Ok(())
 }
@@ -1079,7 +1118,6 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
     };
     let mut round = Round {
         batch: BatchBuilder::new(SCHEMA_VERSION),
-        entries: Vec::new(),
         waiting: std::collections::VecDeque::new(),
         payload_max: u64::from(log.options().effective_payload_max()),
     };
@@ -1123,19 +1161,16 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
         let mut next_lsn = shared.progress().folded;
         let mut reqs = reqs.into_iter();
         let mut failed = None;
-        'requests: for mut req in reqs.by_ref() {
-            let (one, many) = match std::mem::replace(&mut req.records, Records::Many(Vec::new())) {
-                Records::One(r) => (Some(r), Vec::new()),
-                Records::Many(v) => (None, v),
-            };
-            let first_lsn = next_lsn + round.entries.len() as u64;
-            round.waiting.push_back((req, first_lsn, usize::from(one.is_some()) + many.len()));
-            for record in one.into_iter().chain(many) {
-                let entry = Entry { appended_at, record };
-                if let Err(cause) = push_entry(shared, &mut log, &mut round, entry, &mut next_lsn, &mut changes) {
-                    failed = Some(cause);
-                    break 'requests;
-                }
+        for mut req in reqs.by_ref() {
+            let records = std::mem::replace(&mut req.records, Records::One(Vec::new()));
+            let first_lsn = next_lsn + round.batch.len() as u64;
+            round.waiting.push_back((req, first_lsn, records.len()));
+            let pushed = records.for_each(|entry| {
+                push_entry(shared, &mut log, &mut round, entry, appended_at, &mut next_lsn, &mut changes)
+            });
+            if let Err(cause) = pushed {
+                failed = Some(cause);
+                break;
             }
         }
         if failed.is_none() {
@@ -1149,7 +1184,6 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
             shared.progress().poisoned.get_or_insert(cause.clone());
             shared.changed.notify_all();
             round.batch.clear();
-            round.entries.clear();
             fail_all(round.waiting.drain(..).map(|(r, _, _)| r), &cause);
             fail_all(reqs, &cause);
             continue;

@@ -137,6 +137,16 @@ impl BatchBuilder {
         }
     }
 
+    /// The records, in order.
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
+        let mut at = 0usize;
+        self.lens.iter().map(move |&len| {
+            let r = &self.data[at..at + len as usize];
+            at += len as usize;
+            r
+        })
+    }
+
     /// Removes every record, keeping the buffers.
     pub fn clear(&mut self) {
         self.lens.clear();

@@ -46,8 +46,8 @@ pub mod value;
 
 pub use codec::{
     decode_entry, decode_entry_with_schema, decode_profile, decode_value_prefix, encode_entry, encode_entry_into,
-    encode_profile_into, encode_record_entry_into, encode_value_into, event_view, CodecError, EventView, TargetView,
-    CODEC_ID, SCHEMA_VERSION,
+    encode_profile_into, encode_record_entry_into, encode_value_into, event_view, set_encoded_appended_at, CodecError,
+    EventView, TargetView, APPENDED_AT_BYTES, CODEC_ID, SCHEMA_VERSION,
 };
 pub use id::{Cid, IdError, IdKind, Uid};
 pub use profile::{DeviceRef, Profile, ProfileKind};

@@ -217,6 +217,22 @@ pub fn encode_record_entry_into(appended_at: Timestamp, record: &Record, buf: &m
     })
 }
 
+/// The bytes an entry's `appended_at` takes at the start of its encoding.
+pub const APPENDED_AT_BYTES: usize = 8;
+
+/// Overwrites the `appended_at` of an encoded entry (its first [`APPENDED_AT_BYTES`] bytes,
+/// a little-endian `i64`), so a record can be encoded before the time it is appended at is
+/// known. `false` (and nothing written) if `entry` is shorter than that.
+pub fn set_encoded_appended_at(entry: &mut [u8], appended_at: Timestamp) -> bool {
+    match entry.get_mut(..APPENDED_AT_BYTES) {
+        Some(head) => {
+            head.copy_from_slice(&appended_at.as_micros().to_le_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Encodes with `encode` into `buf` under `config`, refusing (and leaving `buf` as it was) an
 /// encoding that fails or comes out longer than `limit`; an oversized one costs no memory.
 fn encode_bounded<C: bincode::config::Config>(
