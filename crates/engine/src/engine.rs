@@ -181,7 +181,63 @@ pub struct Stats {
 /// and [`Ticket::wait_range`] returns them.
 #[derive(Debug)]
 pub struct Ticket {
-    rx: Receiver<Result<Range<Lsn>, String>>,
+    outcome: Arc<Outcome>,
+    acks: Arc<Acks>,
+}
+
+/// A request's outcome, left by the writer: its LSNs, or why it failed (`None`: the engine
+/// closed without writing it).
+type OutcomeValue = Result<Range<Lsn>, Option<String>>;
+
+#[derive(Debug, Default)]
+struct Outcome {
+    value: Mutex<Option<OutcomeValue>>,
+}
+
+/// Wakes waiting tickets. The writer leaves the outcomes of a whole round, then bumps `round`
+/// and wakes the waiters once: a wake-up per round, not per write.
+#[derive(Debug, Default)]
+struct Acks {
+    round: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Acks {
+    fn notify(&self) {
+        *self.round.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+}
+
+/// The writer's end of a ticket. Dropped without an outcome (the engine went away), it leaves
+/// "closed" and wakes the waiters itself.
+#[derive(Debug)]
+struct Reply {
+    outcome: Arc<Outcome>,
+    acks: Arc<Acks>,
+    sent: bool,
+}
+
+impl Reply {
+    /// Leaves the outcome; the caller wakes the waiters ([`Acks::notify`]) once it has left all
+    /// of its round's.
+    fn send(mut self, value: Result<Range<Lsn>, String>) {
+        self.leave(value.map_err(Some));
+    }
+
+    fn leave(&mut self, value: OutcomeValue) {
+        *self.outcome.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        self.sent = true;
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.leave(Err(None));
+            self.acks.notify();
+        }
+    }
 }
 
 impl Ticket {
@@ -193,10 +249,18 @@ impl Ticket {
 
     /// Waits like [`Ticket::wait`]; returns the LSNs of all the write's records.
     pub fn wait_range(self) -> Result<Range<Lsn>, EngineError> {
-        match self.rx.recv() {
-            Ok(Ok(lsns)) => Ok(lsns),
-            Ok(Err(cause)) => Err(EngineError::Poisoned(cause)),
-            Err(_) => Err(EngineError::Closed),
+        // The outcome is checked under the wake-up lock, and the writer takes that lock after it
+        // leaves an outcome: no wake-up is lost between the check and the wait.
+        let mut round = self.acks.round.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(value) = self.outcome.value.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return match value {
+                    Ok(lsns) => Ok(lsns),
+                    Err(Some(cause)) => Err(EngineError::Poisoned(cause)),
+                    Err(None) => Err(EngineError::Closed),
+                };
+            }
+            round = self.acks.cv.wait(round).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -236,7 +300,7 @@ impl Records {
 
 struct Request {
     records: Records,
-    reply: Sender<Result<Range<Lsn>, String>>,
+    reply: Reply,
 }
 
 struct Progress {
@@ -260,6 +324,8 @@ struct Shared {
     log: ReadHandle,
     progress: Mutex<Progress>,
     changed: Condvar,
+    /// Wakes tickets (see [`Acks`]).
+    acks: Arc<Acks>,
     subscribers: Mutex<Vec<Sender<Change>>>,
     /// `None` once the engine is closed: the store's files are released.
     store: Mutex<Option<Box<dyn ProfileStore>>>,
@@ -667,6 +733,7 @@ impl Engine {
                 store_failed: None,
             }),
             changed: Condvar::new(),
+            acks: Arc::new(Acks::default()),
             subscribers: Mutex::new(Vec::new()),
             store,
         });
@@ -750,10 +817,12 @@ impl Engine {
         if let Some(cause) = &self.handle.shared.progress().poisoned {
             return Err(EngineError::Poisoned(cause.clone()));
         }
-        let (reply, rx) = bounded(1);
+        let acks = &self.handle.shared.acks;
+        let outcome = Arc::new(Outcome::default());
+        let reply = Reply { outcome: outcome.clone(), acks: acks.clone(), sent: false };
         let tx = self.handle.tx.read().unwrap_or_else(|e| e.into_inner());
         tx.as_ref().ok_or(EngineError::Closed)?.send(Request { records, reply }).map_err(|_| EngineError::Closed)?;
-        Ok(Ticket { rx })
+        Ok(Ticket { outcome, acks: acks.clone() })
     }
 
     /// Writes several records with one ticket: the way to ingest in bulk (a file, a queue's
@@ -1023,10 +1092,11 @@ impl Drop for Handle {
 }
 
 /// Fails every request with the engine's poisoning cause.
-fn fail_all(reqs: impl IntoIterator<Item = Request>, cause: &str) {
+fn fail_all(acks: &Acks, reqs: impl IntoIterator<Item = Request>, cause: &str) {
     for r in reqs {
-        let _ = r.reply.send(Err(cause.to_string()));
+        r.reply.send(Err(cause.to_string()));
     }
+    acks.notify();
 }
 
 /// The writer's state between frames: the frame being built, the entries it holds (to fold after
@@ -1146,7 +1216,7 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
             }
         }
         if let Some(cause) = shared.progress().poisoned.clone() {
-            fail_all(reqs, &cause);
+            fail_all(&shared.acks, reqs, &cause);
             continue;
         }
         // Back-pressure: the store may trail by a bounded number of records.
@@ -1184,8 +1254,8 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
             shared.progress().poisoned.get_or_insert(cause.clone());
             shared.changed.notify_all();
             round.batch.clear();
-            fail_all(round.waiting.drain(..).map(|(r, _, _)| r), &cause);
-            fail_all(reqs, &cause);
+            fail_all(&shared.acks, round.waiting.drain(..).map(|(r, _, _)| r), &cause);
+            fail_all(&shared.acks, reqs, &cause);
             continue;
         }
         since_snapshot += next_lsn.saturating_sub(shared.progress().folded);
@@ -1206,8 +1276,9 @@ fn writer_loop(shared: &Shared, mut log: Log, rx: &Receiver<Request>, store_tx: 
             subs.retain(|s| changes.iter().all(|c| s.send(*c).is_ok()));
         }
         for (req, first_lsn, n) in round.waiting.drain(..) {
-            let _ = req.reply.send(Ok(first_lsn..first_lsn + n as u64));
+            req.reply.send(Ok(first_lsn..first_lsn + n as u64));
         }
+        shared.acks.notify();
         let _ = store_tx.send((next_lsn, changes));
     }
     // Closing: everything queued was written; sync, snapshot, and let the store thread finish.
