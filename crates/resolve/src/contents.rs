@@ -147,6 +147,11 @@ pub(crate) struct Events {
     last_seen: i64,
 }
 
+/// Bytes of `v` as a LEB128 varint.
+fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).max(1).div_ceil(7)
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -177,12 +182,19 @@ impl Events {
     /// Adds the event at `lsn` (above every LSN present: the fold applies records in LSN
     /// order) named `name` at effective time `ts`.
     pub(crate) fn push(&mut self, lsn: Lsn, name: u32, ts: i64) {
+        let delta = if self.count == 0 { lsn } else { lsn.saturating_sub(self.last_lsn) };
+        // Grow by half, at least 8 bytes: a node's few events (about 4 bytes each) then sit in a
+        // 24-byte buffer, a 32-byte heap chunk, where doubling would reach 32 bytes (48).
+        let need = varint_len(delta) + varint_len(u64::from(name));
+        if self.packed.capacity() - self.packed.len() < need {
+            self.packed.reserve_exact((self.packed.len() / 2).max(8).max(need));
+        }
         if self.count == 0 {
-            put_varint(&mut self.packed, lsn);
+            put_varint(&mut self.packed, delta);
             self.first_seen = ts;
             self.last_seen = ts;
         } else {
-            put_varint(&mut self.packed, lsn.saturating_sub(self.last_lsn));
+            put_varint(&mut self.packed, delta);
             self.first_seen = self.first_seen.min(ts);
             self.last_seen = self.last_seen.max(ts);
         }
@@ -387,6 +399,15 @@ mod tests {
         assert!(e.packed().len() <= 4 * 2 + 6 + 1);
         let again = Events::restore(e.packed().to_vec(), 4, Some((10, 70)), 301, (1 << 40) + 1).unwrap();
         assert_eq!(again, e);
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for (v, len) in [(0u64, 1), (127, 1), (128, 2), (16_383, 2), (16_384, 3), (u64::MAX, 10)] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!((varint_len(v), out.len()), (len, len), "{v}");
+        }
     }
 
     #[test]

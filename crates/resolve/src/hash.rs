@@ -185,7 +185,8 @@ impl PartialEq for UidKey {
 
 impl Eq for UidKey {}
 
-/// Hashes a `u64` that is a hash already: passes it through.
+/// Hashes a fingerprint that is a hash already: a `u64` passes through, a `u32` is spread over
+/// 64 bits (Fibonacci hashing: hashbrown reads its tags from the top bits).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PreHashed;
 
@@ -212,6 +213,10 @@ impl Hasher for PreHashedHasher {
         self.0 = i;
     }
 
+    fn write_u32(&mut self, i: u32) {
+        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
@@ -220,21 +225,22 @@ impl Hasher for PreHashedHasher {
 /// Uid -> its index in the resolver's uid table, searchable with an owned uid or with one
 /// borrowed from an encoded record.
 ///
-/// It keys by a 64-bit hash of the uid, not by the uid: a bucket is 16 bytes where a `Uid` key
-/// took 32 (plus a second copy of a text uid's bytes), and growing the table moves buckets
+/// It keys by a 32-bit fingerprint of the uid, not by the uid: a bucket is 8 bytes where a `Uid`
+/// key took 32 (plus a second copy of a text uid's bytes), and growing the table moves buckets
 /// without reading any uid again. A hit is confirmed against the uid table (`uids`, which the
-/// caller reads next anyway); a uid whose hash another uid had first goes to a small spill map
-/// keyed by the uid itself, so two uids never share an entry, whatever their hashes.
+/// caller reads next anyway); a uid whose fingerprint another uid had first goes to a small
+/// spill map keyed by the uid itself (about n²/2³³ uids: ~500 of 2 M), so two uids never share
+/// an entry, whatever their fingerprints.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UidIndex {
     seed: FoldHash,
-    by_hash: HashMap<u64, u32, PreHashed>,
+    by_hash: HashMap<u32, u32, PreHashed>,
     spill: FastMap<UidKey, u32>,
 }
 
 impl UidIndex {
-    fn fingerprint(&self, uid: &dyn UidBytes) -> u64 {
-        self.seed.hash_one(uid)
+    fn fingerprint(&self, uid: &dyn UidBytes) -> u32 {
+        (self.seed.hash_one(uid) >> 32) as u32
     }
 
     /// The index of `uids` (the uid table, in order), or `None` if a uid appears twice. Built in
@@ -250,9 +256,14 @@ impl UidIndex {
             spill: FastMap::default(),
         };
         let mask = ((n.saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
-        let mut order: Vec<(u64, u32)> =
+        let bucket = |fp: u32| {
+            let mut h = PreHashed.build_hasher();
+            h.write_u32(fp);
+            h.finish() & mask
+        };
+        let mut order: Vec<(u32, u32)> =
             uids.iter().enumerate().map(|(u, e)| (index.fingerprint(&e.uid), u as u32)).collect();
-        order.sort_unstable_by_key(|&(fp, u)| (fp & mask, u));
+        order.sort_unstable_by_key(|&(fp, u)| (bucket(fp), u));
         for (fp, u) in order {
             match index.by_hash.get(&fp) {
                 None => {
@@ -307,7 +318,7 @@ impl UidIndex {
         }
     }
 
-    /// Uids whose hash another uid had first (collisions of a 64-bit hash: in practice none).
+    /// Uids whose fingerprint another uid had first.
     #[cfg(test)]
     fn spilled(&self) -> usize {
         self.spill.len()
@@ -406,6 +417,26 @@ mod tests {
         // A table that disagrees with the index (the hash's owner is another uid) is no hit.
         let other = entries(&[Uid::from_wire_bytes(b"z".to_vec()), uids[1].clone()]);
         assert_eq!(ix.get(&uids[0], &other), None);
+    }
+
+    #[test]
+    fn real_fingerprint_collisions_spill_and_are_found() {
+        // 600 k uids under 32-bit fingerprints: about 42 collide (n²/2³³); the chance of none
+        // is e^-42. Every uid is found at its own index, inserted one by one or built at once.
+        let uids: Vec<Uid> = (0..600_000u32).map(|i| Uid::from_wire_bytes(format!("d-{i}").into_bytes())).collect();
+        let table = entries(&uids);
+        let mut ix = UidIndex::default();
+        for (u, uid) in uids.iter().enumerate() {
+            ix.insert(uid, u as u32);
+        }
+        assert!(ix.spilled() > 0, "no fingerprint collision among 600 k uids");
+        let built = UidIndex::build(&table).unwrap();
+        assert!(built.spilled() > 0);
+        for (u, uid) in uids.iter().enumerate() {
+            assert_eq!(ix.get(uid, &table), Some(u as u32));
+            assert_eq!(built.get(uid, &table), Some(u as u32));
+        }
+        assert_eq!(ix.get_text(b"d-600000", &table), None);
     }
 
     #[test]

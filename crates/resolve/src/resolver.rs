@@ -123,7 +123,10 @@ pub(crate) enum EpochNodes {
     #[default]
     Empty,
     One([(u32, NodeId); 1]),
-    Many(Vec<(u32, NodeId)>),
+    // Boxed on purpose: the enum stays 16 bytes (a `Vec` would make it 24) for the rare uid
+    // with several epochs.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<(u32, NodeId)>>),
 }
 
 impl EpochNodes {
@@ -138,7 +141,7 @@ impl EpochNodes {
     pub(crate) fn push(&mut self, epoch: u32, node: NodeId) {
         *self = match std::mem::take(self) {
             EpochNodes::Empty => EpochNodes::One([(epoch, node)]),
-            EpochNodes::One([first]) => EpochNodes::Many(vec![first, (epoch, node)]),
+            EpochNodes::One([first]) => EpochNodes::Many(Box::new(vec![first, (epoch, node)])),
             EpochNodes::Many(mut v) => {
                 v.push((epoch, node));
                 EpochNodes::Many(v)
@@ -150,7 +153,7 @@ impl EpochNodes {
         match v.as_slice() {
             [] => EpochNodes::Empty,
             [one] => EpochNodes::One([*one]),
-            _ => EpochNodes::Many(v),
+            _ => EpochNodes::Many(Box::new(v)),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! The event path allocates nothing in steady state: once a device's node exists and the event
-//! names are known, folding more events onto it performs no heap allocation (a counting global
-//! allocator checks it) — except the amortised doubling of a node's history vector, which this
-//! test keeps out of the measured window on purpose (65 events leave capacity for 128).
+//! The event path allocates nothing per event in steady state: once a device's node exists and
+//! the event names are known, folding more events onto it performs no heap allocation (a counting
+//! global allocator checks it) but the amortised growth of the node's packed events, by half each
+//! time: in the measured window of 31 events per node, at most one growth per node.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -83,7 +83,7 @@ fn events_on_known_devices_allocate_nothing() {
         lsn += 1;
     }
     let allocations = allocations() - before;
-    assert_eq!(allocations, 0, "{allocations} allocations while folding {} events", steady.len());
+    assert!(allocations <= DEVICES, "{allocations} allocations while folding {} events", steady.len());
     // The events were really folded.
     let p = r.profile_by_uid(&Uid::from_wire_bytes(b"device-7".to_vec())).unwrap();
     assert_eq!(p.event_count, 96);
@@ -111,7 +111,7 @@ fn encoded_events_on_known_devices_allocate_nothing() {
         lsn += 1;
     }
     let allocations = allocations() - before;
-    assert_eq!(allocations, 0, "{allocations} allocations while folding {} encoded events", steady.len());
+    assert!(allocations <= DEVICES, "{allocations} allocations while folding {} encoded events", steady.len());
     let p = r.profile_by_uid(&Uid::from_wire_bytes(b"device-7".to_vec())).unwrap();
     assert_eq!(p.event_count, 96);
 }
