@@ -964,6 +964,9 @@ fn verify(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
             Err(e @ idres_resolve::SnapshotError::ConfigMismatch { .. }) => {
                 say!("snapshot {}: folded under another config; not used ({e})", path.display())
             }
+            Err(e @ idres_resolve::SnapshotError::Version { .. }) => {
+                say!("snapshot {}: written by another build; not used ({e})", path.display())
+            }
             Err(e) => {
                 problems.push(format!("snapshot {} is damaged: {e} (a cache: rebuild replaces it)", path.display()))
             }

@@ -225,6 +225,29 @@ fn replay_verify_rebuild_agree_and_a_flipped_byte_is_damage() {
 }
 
 #[test]
+fn a_snapshot_of_another_layout_version_is_not_damage() {
+    // A data directory from an older build: its snapshot says layout version 1. verify notes it
+    // and passes; opening ignores it and replays the log.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ingested(&data);
+    let digest = digest_of(&ok(&data, &["verify"]));
+    let snaps: Vec<PathBuf> = std::fs::read_dir(data.join("snapshots")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!snaps.is_empty());
+    for snap in &snaps {
+        let mut bytes = std::fs::read(snap).unwrap();
+        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..68]);
+        bytes[68..72].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(snap, &bytes).unwrap();
+    }
+    let verify = ok(&data, &["verify"]);
+    assert!(verify.contains("written by another build") && verify.contains("verify: ok"), "{verify}");
+    assert_eq!(digest_of(&verify), digest);
+    assert_eq!(digest_of(&ok(&data, &["replay"])), digest);
+}
+
+#[test]
 fn damage_before_the_last_frame_is_named_by_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");

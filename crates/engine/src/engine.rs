@@ -151,6 +151,9 @@ pub struct OpenReport {
     pub folded_records: u64,
     /// True if the store was rebuilt from the fold.
     pub store_rebuilt: bool,
+    /// Profiles (and retired ids) open wrote to the store: those the records it had not seen
+    /// changed, or every one on a rebuild.
+    pub store_profiles_written: u64,
 }
 
 /// Counters of a running engine.
@@ -640,9 +643,11 @@ impl Engine {
         }
         let mut resolver = resolver.unwrap_or_else(|| Resolver::new(config.fold.clone()));
         let fold_start = resolver.next_lsn();
-        // The tail's changes catch the store up; a store that is rebuilt from the result needs
-        // none, and a fold without them skips the profile id of every node it touches.
-        resolver.set_change_tracking(matches!(applied, Some(a) if a >= fold_start && a <= log_end));
+        // The changes of the records the store has not seen (from its LSN on) catch it up; those
+        // before it are in the store already, and a store that is rebuilt from the result needs
+        // none. A fold without the change stream skips the profile id of every node it touches.
+        let catch_up_from = applied.filter(|&a| a >= fold_start && a <= log_end);
+        resolver.set_change_tracking(catch_up_from == Some(fold_start));
 
         // Fold the tail.
         let mut tail_ids = BTreeSet::new();
@@ -650,6 +655,9 @@ impl Engine {
         let mut failure = None;
         while let Some(frame) = reader.next_frame()? {
             for (lsn, bytes) in frame.records() {
+                if catch_up_from == Some(lsn) {
+                    resolver.set_change_tracking(true);
+                }
                 if let Err(e) = resolver.apply_encoded(lsn, frame.schema, bytes) {
                     failure = Some(encoded_error(lsn, e));
                     break;
@@ -666,6 +674,9 @@ impl Engine {
         if let Some(e) = failure {
             return Err(e);
         }
+        // The store looks profiles up by id: index them before any write (the first lookup
+        // would otherwise build the index under the fold's read lock, and the writer would wait).
+        resolver.index_profile_ids();
 
         // The store: caught up from the tail's changes, or rebuilt.
         if let Some(a) = applied {
@@ -683,7 +694,7 @@ impl Engine {
         match applied {
             Some(a) if a >= fold_start && a <= log_end => {
                 let ids: Vec<Uuid> = tail_ids.into_iter().collect();
-                write_store_chunked(&store, &ids, a, log_end, lookup, true)?;
+                report.store_profiles_written = write_store_chunked(&store, &ids, a, log_end, lookup, true)?;
             }
             _ => {
                 if applied.is_some() {
@@ -698,7 +709,8 @@ impl Engine {
                 if let Some(s) = store.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
                     s.clear()?;
                 }
-                write_store_chunked(&store, &resolver.profile_ids(), 0, log_end, lookup, true)?;
+                report.store_profiles_written =
+                    write_store_chunked(&store, &resolver.profile_ids(), 0, log_end, lookup, true)?;
                 for (_, path) in &old_snapshots {
                     fs::remove_file(path).map_err(io("remove snapshot", path))?;
                 }

@@ -156,3 +156,195 @@ fn another_schema_has_no_view() {
     longer.push(0);
     assert!(event_view(SCHEMA_VERSION, &longer).is_none(), "trailing bytes");
 }
+
+/// Raw bytes of an event (appended_at 1, UUID target, no session, no ts) whose props are
+/// written by `props`: the encoder refuses over-limit values, so these are built by hand, in the
+/// layout docs/FORMAT.md gives.
+fn raw_event(name: &[u8], props: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&1i64.to_le_bytes());
+    b.push(3); // event
+    b.extend_from_slice(&[0, 0]); // target uid, UUID form
+    b.extend_from_slice(&[7; 16]);
+    b.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    b.extend_from_slice(name);
+    props(&mut b);
+    b.extend_from_slice(&[0, 0]); // no session id, no ts
+    b
+}
+
+fn len(b: &mut Vec<u8>, n: usize) {
+    b.extend_from_slice(&(n as u64).to_le_bytes());
+}
+
+fn key(b: &mut Vec<u8>, k: &[u8]) {
+    len(b, k.len());
+    b.extend_from_slice(k);
+}
+
+/// One prop `k` whose value is written by `value`.
+fn one_prop(value: impl FnOnce(&mut Vec<u8>)) -> impl FnOnce(&mut Vec<u8>) {
+    move |b| {
+        len(b, 1);
+        key(b, b"k");
+        value(b);
+    }
+}
+
+/// `depth` lists nested in each other, the innermost empty.
+fn nested_lists(depth: usize) -> impl FnOnce(&mut Vec<u8>) {
+    move |b| {
+        for i in 0..depth {
+            b.push(5);
+            len(b, usize::from(i + 1 < depth));
+        }
+    }
+}
+
+#[test]
+fn the_view_holds_every_limit_exactly() {
+    use idres_model::limits::{
+        EVENT_NAME_BYTES_MAX, VALUE_DEPTH_MAX, VALUE_ENTRIES_MAX, VALUE_KEY_BYTES_MAX, VALUE_STRING_BYTES_MAX,
+    };
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("plain", raw_event(b"view", |b| len(b, 0)), true),
+        ("name at the limit", raw_event(&[b'n'; EVENT_NAME_BYTES_MAX], |b| len(b, 0)), true),
+        ("name past the limit", raw_event(&[b'n'; EVENT_NAME_BYTES_MAX + 1], |b| len(b, 0)), false),
+        ("empty name", raw_event(b"", |b| len(b, 0)), false),
+        ("control character in the name", raw_event(b"a\x07b", |b| len(b, 0)), false),
+        ("depth at the limit", raw_event(b"e", one_prop(nested_lists(VALUE_DEPTH_MAX))), true),
+        ("depth past the limit", raw_event(b"e", one_prop(nested_lists(VALUE_DEPTH_MAX + 1))), false),
+        (
+            "entries at the limit",
+            raw_event(b"e", |b| {
+                len(b, VALUE_ENTRIES_MAX);
+                for i in 0..VALUE_ENTRIES_MAX {
+                    key(b, format!("k{i:05}").as_bytes());
+                    b.push(0);
+                }
+            }),
+            true,
+        ),
+        (
+            "entries past the limit",
+            raw_event(b"e", |b| {
+                len(b, VALUE_ENTRIES_MAX + 1);
+                for i in 0..=VALUE_ENTRIES_MAX {
+                    key(b, format!("k{i:05}").as_bytes());
+                    b.push(0);
+                }
+            }),
+            false,
+        ),
+        (
+            "list entries past the limit",
+            raw_event(
+                b"e",
+                one_prop(|b| {
+                    b.push(5);
+                    len(b, VALUE_ENTRIES_MAX + 1);
+                    b.extend(std::iter::repeat_n(0u8, VALUE_ENTRIES_MAX + 1));
+                }),
+            ),
+            false,
+        ),
+        (
+            "key at the limit",
+            raw_event(b"e", |b| {
+                len(b, 1);
+                key(b, &[b'k'; VALUE_KEY_BYTES_MAX]);
+                b.push(0);
+            }),
+            true,
+        ),
+        (
+            "key past the limit",
+            raw_event(b"e", |b| {
+                len(b, 1);
+                key(b, &[b'k'; VALUE_KEY_BYTES_MAX + 1]);
+                b.push(0);
+            }),
+            false,
+        ),
+        (
+            "empty top-level key",
+            raw_event(b"e", |b| {
+                len(b, 1);
+                key(b, b"");
+                b.push(0);
+            }),
+            false,
+        ),
+        (
+            "keys out of order",
+            raw_event(b"e", |b| {
+                len(b, 2);
+                key(b, b"b");
+                b.push(0);
+                key(b, b"a");
+                b.push(0);
+            }),
+            false,
+        ),
+        (
+            "string at the limit",
+            raw_event(
+                b"e",
+                one_prop(|b| {
+                    b.push(4);
+                    key(b, &vec![b's'; VALUE_STRING_BYTES_MAX]);
+                }),
+            ),
+            true,
+        ),
+        (
+            "string past the limit",
+            raw_event(
+                b"e",
+                one_prop(|b| {
+                    b.push(4);
+                    key(b, &vec![b's'; VALUE_STRING_BYTES_MAX + 1]);
+                }),
+            ),
+            false,
+        ),
+        ("boolean byte 2", raw_event(b"e", one_prop(|b| b.extend_from_slice(&[1, 2]))), false),
+        (
+            "NaN",
+            raw_event(
+                b"e",
+                one_prop(|b| {
+                    b.push(3);
+                    b.extend_from_slice(&f64::NAN.to_le_bytes());
+                }),
+            ),
+            false,
+        ),
+        (
+            "a length past the record limit",
+            raw_event(
+                b"e",
+                one_prop(|b| {
+                    b.push(4);
+                    len(b, idres_model::limits::RECORD_BYTES_MAX + 1);
+                }),
+            ),
+            false,
+        ),
+        (
+            "string not UTF-8",
+            raw_event(
+                b"e",
+                one_prop(|b| {
+                    b.push(4);
+                    key(b, &[0xff, 0xfe]);
+                }),
+            ),
+            false,
+        ),
+    ];
+    for (what, bytes, valid) in cases {
+        assert_eq!(event_view(SCHEMA_VERSION, &bytes).is_some(), valid, "{what}");
+        check(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+}

@@ -160,7 +160,8 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Reads a LEB128 varint at `*pos`; `None` if it runs off the end or past 64 bits.
+/// Reads a LEB128 varint at `*pos`; `None` if it runs off the end, past 64 bits, or is not in
+/// its shortest form (a last byte of 0 after others): one state, one encoding.
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
@@ -172,7 +173,7 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
         }
         v |= bits << shift;
         if b < 0x80 {
-            return Some(v);
+            return (b != 0 || shift == 0).then_some(v);
         }
     }
     None
@@ -425,6 +426,8 @@ mod tests {
         assert!(Events::restore(vec![5, 0, 0, 0], 2, Some((1, 2)), 2, 10).is_err(), "LSN repeated");
         assert!(Events::restore(vec![5, 0, 0x80], 2, Some((1, 2)), 2, 10).is_err(), "cut varint");
         assert!(Events::restore(vec![0xff; 11], 1, Some((1, 2)), 2, 10).is_err(), "varint too long");
+        assert!(Events::restore(vec![0x85, 0x00, 0x00], 1, Some((1, 2)), 2, 10).is_err(), "overlong varint");
+        assert!(Events::restore(vec![0x05, 0x00], 1, Some((1, 2)), 2, 10).is_ok(), "a single 0 byte is 0");
         assert!(Events::restore(Vec::new(), 0, Some((1, 2)), 2, 10).is_err(), "seen without events");
         assert_eq!(Events::restore(Vec::new(), 0, None, 2, 10).unwrap(), Events::default());
     }

@@ -239,8 +239,15 @@ pub(crate) struct UidIndex {
 }
 
 impl UidIndex {
-    fn fingerprint(&self, uid: &dyn UidBytes) -> u32 {
-        (self.seed.hash_one(uid) >> 32) as u32
+    fn fingerprint(&self, form: u8, bytes: &[u8]) -> u32 {
+        #[cfg(test)]
+        if tests::FORCE_COLLISIONS.with(std::cell::Cell::get) {
+            return 0;
+        }
+        let mut h = self.seed.build_hasher();
+        h.write_u8(form);
+        h.write(bytes);
+        (h.finish() >> 32) as u32
     }
 
     /// The index of `uids` (the uid table, in order), or `None` if a uid appears twice. Built in
@@ -262,7 +269,7 @@ impl UidIndex {
             h.finish() & mask
         };
         let mut order: Vec<(u32, u32)> =
-            uids.iter().enumerate().map(|(u, e)| (index.fingerprint(&e.uid), u as u32)).collect();
+            uids.iter().enumerate().map(|(u, e)| (index.uid_fingerprint(&e.uid), u as u32)).collect();
         order.sort_unstable_by_key(|&(fp, u)| (bucket(fp), u));
         for (fp, u) in order {
             match index.by_hash.get(&fp) {
@@ -280,37 +287,46 @@ impl UidIndex {
         Some(index)
     }
 
-    fn find(&self, uid: &dyn UidBytes, uids: &[UidEntry]) -> Option<u32> {
-        let wanted = uid.form_and_bytes();
-        if let Some(&u) = self.by_hash.get(&self.fingerprint(uid)) {
-            if uids.get(u as usize).is_some_and(|e| e.uid.form_and_bytes() == wanted) {
+    fn uid_fingerprint(&self, uid: &Uid) -> u32 {
+        let (form, bytes) = uid.form_and_bytes();
+        self.fingerprint(form, bytes)
+    }
+
+    /// The uid in form `form` with bytes `bytes`: the hash's owner confirmed against the table,
+    /// then the spill map. `same` compares a table entry with the uid sought.
+    fn find(&self, form: u8, bytes: &[u8], uids: &[UidEntry], same: impl Fn(&Uid) -> bool) -> Option<u32> {
+        if let Some(&u) = self.by_hash.get(&self.fingerprint(form, bytes)) {
+            if uids.get(u as usize).is_some_and(|e| same(&e.uid)) {
                 return Some(u);
             }
         }
         if self.spill.is_empty() {
             return None;
         }
-        self.spill.get(uid).copied()
+        self.spill.get(&BorrowedUid(form, bytes) as &dyn UidBytes).copied()
     }
 
     /// The index of `uid`, confirmed against the uid table `uids`.
     pub(crate) fn get(&self, uid: &Uid, uids: &[UidEntry]) -> Option<u32> {
-        self.find(uid, uids)
+        match uid {
+            Uid::Uuid(b) => self.get_uuid(b, uids),
+            Uid::Text(t) => self.get_text(t, uids),
+        }
     }
 
     /// The index of the uid in UUID form `bytes`.
     pub(crate) fn get_uuid(&self, bytes: &[u8; 16], uids: &[UidEntry]) -> Option<u32> {
-        self.find(&BorrowedUid(0, bytes), uids)
+        self.find(0, bytes, uids, |u| matches!(u, Uid::Uuid(b) if b == bytes))
     }
 
     /// The index of the uid in text form `bytes`.
     pub(crate) fn get_text(&self, bytes: &[u8], uids: &[UidEntry]) -> Option<u32> {
-        self.find(&BorrowedUid(1, bytes), uids)
+        self.find(1, bytes, uids, |u| matches!(u, Uid::Text(t) if **t == *bytes))
     }
 
     /// Adds `uid`, which is not in the index yet, at index `u`.
     pub(crate) fn insert(&mut self, uid: &Uid, u: u32) {
-        let fp = self.fingerprint(uid);
+        let fp = self.uid_fingerprint(uid);
         if let std::collections::hash_map::Entry::Vacant(slot) = self.by_hash.entry(fp) {
             slot.insert(u);
         } else {
@@ -320,7 +336,7 @@ impl UidIndex {
 
     /// Uids whose fingerprint another uid had first.
     #[cfg(test)]
-    fn spilled(&self) -> usize {
+    pub(crate) fn spilled(&self) -> usize {
         self.spill.len()
     }
 
@@ -332,8 +348,14 @@ impl UidIndex {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Every uid gets the same fingerprint (on this test thread): the spill map takes all but
+        /// the first, the path a real collision takes.
+        pub(crate) static FORCE_COLLISIONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     fn hash(build: &FoldHash, bytes: &[u8]) -> u64 {
         let mut h = build.build_hasher();

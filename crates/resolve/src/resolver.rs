@@ -209,12 +209,32 @@ impl ProfileIndex {
     fn get(&self, r: &Resolver, id: Uuid) -> Option<NodeId> {
         let mut guard = self.lock();
         let (map, upto) = &mut *guard;
+        Self::extend_to(map, upto, r);
+        map.get(&id).copied()
+    }
+
+    fn extend_to(map: &mut FastMap<Uuid, NodeId>, upto: &mut usize, r: &Resolver) {
         map.reserve(r.nodes.len().saturating_sub(*upto));
         while *upto < r.nodes.len() {
             map.insert(r.own_id(*upto as NodeId), *upto as NodeId);
             *upto += 1;
         }
-        map.get(&id).copied()
+    }
+
+    /// Indexes every node of `r` now.
+    fn build(&mut self, r: &Resolver) {
+        let (map, upto) = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        Self::extend_to(map, upto, r);
+    }
+
+    /// Indexes the new node `n` (own id `id`) if the index is complete up to it; a partial index
+    /// picks it up at its next lookup.
+    fn note(&mut self, n: NodeId, id: Uuid) {
+        let (map, upto) = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if *upto == n as usize {
+            map.insert(id, n);
+            *upto += 1;
+        }
     }
 }
 
@@ -795,6 +815,7 @@ impl Resolver {
         debug_assert_eq!(g.index(), n as usize);
         if self.track_changes {
             let profile = self.own_id_cached(n);
+            self.profile_index.note(n, profile);
             self.changes.push(Change::Created { profile });
         }
         n
@@ -945,6 +966,16 @@ impl Resolver {
         let root = self.find(node);
         let id = self.own_id_cached(self.naming_node(root));
         self.changes.push(Change::Changed { profile: id });
+    }
+
+    /// Builds the index of profile ids now. It is otherwise built on the first lookup by id
+    /// ([`Resolver::profile_by_id`]), under a lock that a reader holds meanwhile: a service that
+    /// looks profiles up by id (the engine's store does) builds it before it takes writes. While
+    /// the change stream is on, new nodes are then indexed as they are created.
+    pub fn index_profile_ids(&mut self) {
+        let mut index = std::mem::take(&mut self.profile_index);
+        index.build(self);
+        self.profile_index = index;
     }
 
     /// Turns the change stream on (the default) or off. A fold whose changes nobody reads (a
@@ -1319,5 +1350,73 @@ fn unreachable_component(root: NodeId) -> ! {
     #[allow(clippy::panic)]
     {
         panic!("resolver invariant broken: union-find root {root} has no component")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use idres_model::{encode_entry, Entry, Map, Record, Target, Timestamp, Uid, Value, SCHEMA_VERSION};
+
+    use super::*;
+    use crate::hash::tests::FORCE_COLLISIONS;
+
+    /// A log over text and UUID uids: events, identifies, attribute writes, resets, an unlink.
+    fn log() -> Vec<Entry> {
+        let uid = |i: usize| {
+            if i % 2 == 0 {
+                Uid::Uuid([i as u8 + 1; 16])
+            } else {
+                Uid::from_wire_bytes(format!("web-{i}").into_bytes())
+            }
+        };
+        let cid = |i: usize| Cid::parse(&format!("c{}", i % 3)).unwrap();
+        let mut records = Vec::new();
+        for round in 0..4 {
+            for i in 0..12 {
+                records.push(Record::Event {
+                    target: Target::Uid(uid(i)),
+                    name: format!("e{}", (i + round) % 3),
+                    props: Map::new(),
+                    session_id: None,
+                    ts: Some(Timestamp(i as i64)),
+                });
+            }
+            for i in (round..12).step_by(4) {
+                let mut attrs = Map::new();
+                attrs.insert("plan".into(), Value::Int(round as i64));
+                records.push(Record::Identify { uid: Some(uid(i)), cid: cid(i + round), attrs, ts: None });
+            }
+            records.push(Record::Reset { uid: uid(round), ts: None });
+            records.push(Record::Unlink { uid: uid(round + 4), cid: cid(round + 4) });
+        }
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| Entry { appended_at: Timestamp(100 + i as i64), record })
+            .collect()
+    }
+
+    fn fold_encoded(entries: &[Entry], restore_at: usize) -> Resolver {
+        let mut r = Resolver::new(Config::default());
+        for (lsn, e) in entries.iter().enumerate() {
+            if lsn == restore_at {
+                r = Resolver::restore(&r.snapshot().unwrap(), Config::default()).unwrap();
+            }
+            r.apply_encoded(lsn as u64, SCHEMA_VERSION, &encode_entry(e).unwrap()).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn colliding_uid_fingerprints_change_nothing() {
+        let entries = log();
+        let normal = fold_encoded(&entries, entries.len() / 2);
+        FORCE_COLLISIONS.with(|c| c.set(true));
+        let colliding = fold_encoded(&entries, entries.len() / 2);
+        FORCE_COLLISIONS.with(|c| c.set(false));
+        assert!(colliding.uid_index.spilled() > 10, "the uids really went to the spill map");
+        assert_eq!(normal.digest(), colliding.digest());
+        assert_eq!(normal.snapshot().unwrap(), colliding.snapshot().unwrap());
+        assert_eq!(normal.profiles(), colliding.profiles());
     }
 }

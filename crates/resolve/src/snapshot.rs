@@ -49,6 +49,15 @@ pub enum SnapshotError {
         /// Hex of the hash of the config given.
         expected: String,
     },
+    /// A snapshot of another layout version (an older build's): not damage, but not usable by
+    /// this build; the log is replayed instead (a snapshot is a cache).
+    #[error("snapshot layout version {found}; this build reads version {supported}")]
+    Version {
+        /// The version in the header.
+        found: u16,
+        /// The version this build reads and writes.
+        supported: u16,
+    },
     /// The body does not match its checksum.
     #[error("snapshot body checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     Checksum {
@@ -597,7 +606,7 @@ fn check_header(bytes: &[u8]) -> Result<(Lsn, [u8; 32], u64), SnapshotError> {
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if version != SNAPSHOT_VERSION {
-        return Err(SnapshotError::Header(format!("version {version}, this build reads {SNAPSHOT_VERSION}")));
+        return Err(SnapshotError::Version { found: version, supported: SNAPSHOT_VERSION });
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&bytes[24..56]);

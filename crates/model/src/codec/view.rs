@@ -7,7 +7,8 @@
 //! answers only when all of them pass. Anything else (another kind of record, a malformed or
 //! over-limit encoding, an event the edge would have refused) gets `None`, and the caller decodes
 //! the record the ordinary way, which says what is wrong. So a view exists only for bytes that
-//! decode to a valid event with the same fields, which `tests/view.rs` checks on arbitrary input.
+//! decode to a valid event with the same fields, which `tests/event_view.rs` checks on arbitrary input
+//! and at every limit.
 
 use super::{tag, SCHEMA_VERSION};
 use crate::limits::{
