@@ -1,12 +1,13 @@
 //! Arbitrary bytes as an encoded entry: decoding never panics and never allocates past the
 //! limit; whatever decodes re-encodes to the same bytes (one encoding per value), and the edge
-//! and fold checks run on it without panicking.
+//! and fold checks run on it without panicking. `event_view` answers exactly for the bytes that
+//! decode to an event of valid shape, with the same fields.
 #![no_main]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use idres_model::{decode_entry, encode_entry, IdValidator, Record, Target};
+use idres_model::{decode_entry, encode_entry, event_view, IdValidator, Record, Target, SCHEMA_VERSION};
 use libfuzzer_sys::fuzz_target;
 
 /// Counts live and peak bytes: libFuzzer's own malloc limit needs a sanitizer, and we fuzz
@@ -42,7 +43,14 @@ fuzz_target!(|data: &[u8]| {
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
     // The documented bound (idres_model::codec::CONFIG): about 32 bytes per input byte.
     assert!(peak <= 48 * data.len() + 256 * 1024, "decoding {} bytes peaked at {peak} bytes", data.len());
+    let view = event_view(SCHEMA_VERSION, data);
+    let valid_event =
+        matches!(&decoded, Ok(e) if matches!(e.record, Record::Event { .. }) && e.record.validate_shape().is_ok());
+    assert_eq!(view.is_some(), valid_event, "event_view disagrees with the decoder: {view:?}");
     let Ok(entry) = decoded else { return };
+    if let (Some(v), Record::Event { name, ts, .. }) = (view, &entry.record) {
+        assert_eq!((v.name, v.ts, v.appended_at), (name.as_str(), *ts, entry.appended_at));
+    }
     let bytes = encode_entry(&entry).expect("a decoded entry must encode");
     assert_eq!(bytes, data, "decode then encode must reproduce the bytes");
     let _ = entry.record.validate_shape();
