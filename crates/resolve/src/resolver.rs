@@ -1363,7 +1363,7 @@ mod tests {
     /// A log over text and UUID uids: events, identifies, attribute writes, resets, an unlink.
     fn log() -> Vec<Entry> {
         let uid = |i: usize| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 Uid::Uuid([i as u8 + 1; 16])
             } else {
                 Uid::from_wire_bytes(format!("web-{i}").into_bytes())
