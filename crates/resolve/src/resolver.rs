@@ -11,6 +11,7 @@
 
 use crate::hash::{FastMap, UidIndex};
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use idres_model::{
@@ -214,11 +215,26 @@ impl ProfileIndex {
     }
 
     fn extend_to(map: &mut FastMap<Uuid, NodeId>, upto: &mut usize, r: &Resolver) {
-        map.reserve(r.nodes.len().saturating_sub(*upto));
-        while *upto < r.nodes.len() {
-            map.insert(r.own_id(*upto as NodeId), *upto as NodeId);
-            *upto += 1;
+        let new = r.nodes.len().saturating_sub(*upto);
+        map.reserve(new);
+        // Many at once (an open, a first lookup): insert in the order of the buckets the ids
+        // land in, so the table is written front to back rather than at a cache miss per id
+        // (the bucket count assumed is hashbrown's; were it another, only slower).
+        let mask = ((map.capacity().saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
+        let hasher = *map.hasher();
+        let mut ids: Vec<(u64, Uuid, NodeId)> = (*upto..r.nodes.len())
+            .map(|n| {
+                let id = r.own_id(n as NodeId);
+                (hasher.hash_one(id) & mask, id, n as NodeId)
+            })
+            .collect();
+        if new > 1024 {
+            ids.sort_unstable_by_key(|&(bucket, _, n)| (bucket, n));
         }
+        for (_, id, n) in ids {
+            map.insert(id, n);
+        }
+        *upto = r.nodes.len();
     }
 
     /// Indexes every node of `r` now.
