@@ -100,7 +100,15 @@ pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
 
 /// The shape rule of event names and session ids: 1..=`max` bytes, no control characters.
 fn shape_text_ok(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+    !s.is_empty() && s.len() <= max && !has_control(s)
+}
+
+/// `s.chars().any(char::is_control)` without decoding: the control characters (category Cc)
+/// are U+0000–U+001F and U+007F–U+009F, whose UTF-8 forms are the bytes 0x00–0x1F and 0x7F,
+/// and 0xC2 followed by 0x80–0x9F (in valid UTF-8, 0xC2 only ever leads a character).
+fn has_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|&n| n < 0xa0)))
 }
 
 struct Cursor<'a> {
@@ -188,5 +196,21 @@ impl<'a> Cursor<'a> {
             self.value(value_level)?;
         }
         Some(keys_ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_control;
+
+    #[test]
+    fn control_characters_by_bytes_are_char_is_control() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+            let one = c.encode_utf8(&mut buf);
+            assert_eq!(has_control(one), c.is_control(), "U+{:04X}", c as u32);
+            let framed = format!("a{c}\u{e9}");
+            assert_eq!(has_control(&framed), c.is_control(), "U+{:04X} between others", c as u32);
+        }
     }
 }
