@@ -349,11 +349,14 @@ fn with_engine(cli: &Cli, engine: &Engine, progress: bool) -> anyhow::Result<()>
         }
         Command::History { id: IdArgs { cid, uid, json } } => {
             let p = engine.read(|r| find_profile(r, cid, uid, None, None))?;
+            // Per uid, its events' epochs, read once: one pass over its packed events.
+            let mut epochs: std::collections::HashMap<Uid, Vec<(u64, u32)>> = std::collections::HashMap::new();
             for (lsn, entry) in engine.history(&p)? {
                 let epoch = match &entry.record {
                     Record::Event { target: idres_model::Target::Uid(u), .. } => {
                         // The epoch whose device node holds the event.
-                        engine.read(|r| r.event_epoch(u, lsn))
+                        let of_uid = epochs.entry(u.clone()).or_insert_with(|| engine.read(|r| r.event_epochs(u)));
+                        of_uid.binary_search_by_key(&lsn, |&(l, _)| l).ok().map(|i| of_uid[i].1)
                     }
                     _ => None,
                 };

@@ -191,6 +191,17 @@ fn one_prop(value: impl FnOnce(&mut Vec<u8>)) -> impl FnOnce(&mut Vec<u8>) {
     }
 }
 
+/// `n` props, keys in order, each null.
+fn null_props(n: usize) -> impl FnOnce(&mut Vec<u8>) {
+    move |b| {
+        len(b, n);
+        for i in 0..n {
+            key(b, format!("k{i:05}").as_bytes());
+            b.push(0);
+        }
+    }
+}
+
 /// `depth` lists nested in each other, the innermost empty.
 fn nested_lists(depth: usize) -> impl FnOnce(&mut Vec<u8>) {
     move |b| {
@@ -214,28 +225,8 @@ fn the_view_holds_every_limit_exactly() {
         ("control character in the name", raw_event(b"a\x07b", |b| len(b, 0)), false),
         ("depth at the limit", raw_event(b"e", one_prop(nested_lists(VALUE_DEPTH_MAX))), true),
         ("depth past the limit", raw_event(b"e", one_prop(nested_lists(VALUE_DEPTH_MAX + 1))), false),
-        (
-            "entries at the limit",
-            raw_event(b"e", |b| {
-                len(b, VALUE_ENTRIES_MAX);
-                for i in 0..VALUE_ENTRIES_MAX {
-                    key(b, format!("k{i:05}").as_bytes());
-                    b.push(0);
-                }
-            }),
-            true,
-        ),
-        (
-            "entries past the limit",
-            raw_event(b"e", |b| {
-                len(b, VALUE_ENTRIES_MAX + 1);
-                for i in 0..=VALUE_ENTRIES_MAX {
-                    key(b, format!("k{i:05}").as_bytes());
-                    b.push(0);
-                }
-            }),
-            false,
-        ),
+        ("entries at the limit", raw_event(b"e", null_props(VALUE_ENTRIES_MAX)), true),
+        ("entries past the limit", raw_event(b"e", null_props(VALUE_ENTRIES_MAX + 1)), false),
         (
             "list entries past the limit",
             raw_event(

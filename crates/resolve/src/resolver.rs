@@ -217,22 +217,26 @@ impl ProfileIndex {
     fn extend_to(map: &mut FastMap<Uuid, NodeId>, upto: &mut usize, r: &Resolver) {
         let new = r.nodes.len().saturating_sub(*upto);
         map.reserve(new);
-        // Many at once (an open, a first lookup): insert in the order of the buckets the ids
-        // land in, so the table is written front to back rather than at a cache miss per id
-        // (the bucket count assumed is hashbrown's; were it another, only slower).
-        let mask = ((map.capacity().saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
-        let hasher = *map.hasher();
-        let mut ids: Vec<(u64, Uuid, NodeId)> = (*upto..r.nodes.len())
-            .map(|n| {
-                let id = r.own_id(n as NodeId);
-                (hasher.hash_one(id) & mask, id, n as NodeId)
-            })
-            .collect();
-        if new > 1024 {
+        if new <= 1024 {
+            for n in *upto..r.nodes.len() {
+                map.insert(r.own_id(n as NodeId), n as NodeId);
+            }
+        } else {
+            // Many at once (an open, a first lookup): insert in the order of the buckets the
+            // ids land in, so the table is written front to back rather than at a cache miss per
+            // id (the bucket count assumed is hashbrown's; were it another, only slower).
+            let mask = ((map.capacity().saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
+            let hasher = *map.hasher();
+            let mut ids: Vec<(u64, Uuid, NodeId)> = (*upto..r.nodes.len())
+                .map(|n| {
+                    let id = r.own_id(n as NodeId);
+                    (hasher.hash_one(id) & mask, id, n as NodeId)
+                })
+                .collect();
             ids.sort_unstable_by_key(|&(bucket, _, n)| (bucket, n));
-        }
-        for (_, id, n) in ids {
-            map.insert(id, n);
+            for (_, id, n) in ids {
+                map.insert(id, n);
+            }
         }
         *upto = r.nodes.len();
     }
@@ -1177,12 +1181,27 @@ impl Resolver {
     pub fn event_epoch(&self, uid: &Uid, lsn: Lsn) -> Option<u32> {
         let canonical = uid.canonical_cow().ok()?;
         let u = self.uid_index.get(canonical.as_ref(), &self.uids)?;
-        self.uids[u as usize]
+        // A node's events are in LSN order: stop at the first past `lsn`.
+        let holds = |n: NodeId| {
+            self.nodes[n as usize].contents.events.iter().map(|(l, _)| l).take_while(|&l| l <= lsn).any(|l| l == lsn)
+        };
+        self.uids[u as usize].nodes.as_slice().iter().find(|(_, n)| holds(*n)).map(|(epoch, _)| *epoch)
+    }
+
+    /// Every event of `uid`'s device nodes as `(LSN, epoch)`, in LSN order (empty if the uid is
+    /// unknown or malformed): [`Resolver::event_epoch`] for a whole history at once, in one pass
+    /// over the uid's packed events instead of one per event.
+    pub fn event_epochs(&self, uid: &Uid) -> Vec<(Lsn, u32)> {
+        let Ok(canonical) = uid.canonical_cow() else { return Vec::new() };
+        let Some(u) = self.uid_index.get(canonical.as_ref(), &self.uids) else { return Vec::new() };
+        let mut out: Vec<(Lsn, u32)> = self.uids[u as usize]
             .nodes
             .as_slice()
             .iter()
-            .find(|(_, n)| self.nodes[*n as usize].contents.events.iter().any(|(l, _)| l == lsn))
-            .map(|(epoch, _)| *epoch)
+            .flat_map(|&(epoch, n)| self.nodes[n as usize].contents.events.iter().map(move |(l, _)| (l, epoch)))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// The number of current profiles (without materialising them).
@@ -1365,7 +1384,7 @@ fn unreachable_component(root: NodeId) -> ! {
     // no record can cause it.
     #[allow(clippy::panic)]
     {
-        panic!("resolver invariant broken: union-find root {root} has no component")
+        panic!("resolver invariant broken: union-find root {root} is not a node")
     }
 }
 
@@ -1421,6 +1440,25 @@ mod tests {
             r.apply_encoded(lsn as u64, SCHEMA_VERSION, &encode_entry(e).unwrap()).unwrap();
         }
         r
+    }
+
+    #[test]
+    fn event_epochs_is_event_epoch_for_every_lsn() {
+        let entries = log();
+        let r = fold_encoded(&entries, entries.len());
+        let mut seen = 0;
+        for (lsn, e) in entries.iter().enumerate() {
+            let Record::Event { target: Target::Uid(u), .. } = &e.record else { continue };
+            let all = r.event_epochs(u);
+            assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "in LSN order");
+            let batch = all.binary_search_by_key(&(lsn as u64), |&(l, _)| l).ok().map(|i| all[i].1);
+            assert_eq!(batch, r.event_epoch(u, lsn as u64), "LSN {lsn}");
+            assert!(batch.is_some(), "every accepted event of the log is held (LSN {lsn})");
+            seen += 1;
+        }
+        assert!(seen > 40);
+        // The reset uids have events in two epochs.
+        assert!(r.event_epochs(&Uid::Uuid([1; 16])).iter().any(|&(_, e)| e > 0));
     }
 
     #[test]
