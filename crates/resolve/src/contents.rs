@@ -55,6 +55,9 @@ impl AttrCell {
         if self.set_once.get(at).is_some_and(|(k, _)| *k == key) {
             return;
         }
+        // Exactly as many as there are: a cell rarely holds more than one, and `Vec`'s first
+        // growth would make room for four (56 bytes each).
+        self.set_once.reserve_exact(1);
         self.set_once.insert(at, (key, value.clone()));
     }
 
@@ -93,6 +96,14 @@ impl<V> Default for SmallMap<V> {
     }
 }
 
+/// Makes room for one more entry, growing by half (at least one) rather than doubling from
+/// four: most maps hold one to three entries of 88 bytes.
+fn grow_by_half<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 2).max(1));
+    }
+}
+
 impl<V> SmallMap<V> {
     fn entries(&self) -> &[(u32, V)] {
         self.entries.as_deref().map_or(&[], |v| v.as_slice())
@@ -104,6 +115,7 @@ impl<V> SmallMap<V> {
         let at = match entries.binary_search_by_key(&key, |(k, _)| *k) {
             Ok(at) => at,
             Err(at) => {
+                grow_by_half(entries);
                 entries.insert(at, (key, make()));
                 at
             }
@@ -117,7 +129,9 @@ impl<V> SmallMap<V> {
         if self.entries().last().is_some_and(|(k, _)| *k >= key) {
             return false;
         }
-        self.entries.get_or_insert_with(Box::default).push((key, value));
+        let entries = self.entries.get_or_insert_with(Box::default);
+        grow_by_half(entries);
+        entries.push((key, value));
         true
     }
 
