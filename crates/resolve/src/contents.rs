@@ -146,26 +146,76 @@ impl<V> SmallMap<V> {
     }
 }
 
-/// A node's events: how many, when first and last, and each event's LSN and name in LSN order,
-/// packed as LEB128 varints (the LSN as its distance from the previous one; the first as is).
-/// About four bytes an event, in one allocation per node, where a `Vec<Lsn>` and a per-name
-/// count map took 8 to 16 bytes an event and two allocations: nine records in ten are events,
-/// and this is most of the fold's memory.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A node's events: when first and last, and each event's LSN and name in LSN order, packed as
+/// LEB128 varints (the LSN as its distance from the previous one; the first as is). About four
+/// bytes an event, in one allocation per node with a 28-byte header, and nothing at all for a
+/// node without events: nine records in ten are events, and this is most of the fold's memory.
+///
+/// The block: the last event's LSN (`u64`), the first and last effective times (`i64`), the
+/// packed bytes in use (`u32`), all little-endian, then the packed bytes and room to grow.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Events {
-    packed: Vec<u8>,
-    count: u64,
-    last_lsn: Lsn,
-    /// Effective times, meaningful once `count > 0`.
-    first_seen: i64,
-    last_seen: i64,
+    block: Option<Box<[u8]>>,
+}
+
+/// The most packed event bytes one node holds (about a billion events on one device epoch or
+/// customer): an event past it is rejected with reason `limit`. The snapshot format stores the
+/// length as a `u32`.
+pub const NODE_EVENT_BYTES_MAX: usize = u32::MAX as usize;
+
+/// Bytes of the block's header.
+const HEAD: usize = 28;
+const AT_LAST_LSN: usize = 0;
+const AT_FIRST_SEEN: usize = 8;
+const AT_LAST_SEEN: usize = 16;
+const AT_USED: usize = 24;
+
+fn get8(b: &[u8], at: usize) -> [u8; 8] {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    a
+}
+
+fn get4(b: &[u8], at: usize) -> [u8; 4] {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    a
+}
+
+/// The block size for `packed` bytes: a multiple of 16 plus 8, so that with the allocator's
+/// 8-byte chunk header nothing of a 16-byte-aligned chunk is wasted.
+fn block_len(packed: usize) -> usize {
+    (HEAD + packed + 8).div_ceil(16) * 16 - 8
+}
+
+impl PartialEq for Events {
+    fn eq(&self, other: &Events) -> bool {
+        // The header and the bytes in use; the room to grow is not state.
+        fn used(e: &Events) -> Option<&[u8]> {
+            e.block.as_deref().map(|b| &b[..HEAD + e.used()])
+        }
+        used(self) == used(other)
+    }
 }
 
 /// Bytes of `v` as a LEB128 varint.
+#[cfg(test)]
 fn varint_len(v: u64) -> usize {
     (64 - v.leading_zeros() as usize).max(1).div_ceil(7)
 }
 
+/// Writes `v` as a LEB128 varint into `out` at `at` (room for 10 bytes); returns the end.
+fn put_varint_at(out: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        out[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    out[at] = v as u8;
+    at + 1
+}
+
+#[cfg(test)]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -194,50 +244,98 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 impl Events {
+    fn used(&self) -> usize {
+        self.block.as_deref().map_or(0, |b| u32::from_le_bytes(get4(b, AT_USED)) as usize)
+    }
+
     /// Adds the event at `lsn` (above every LSN present: the fold applies records in LSN
     /// order) named `name` at effective time `ts`.
     pub(crate) fn push(&mut self, lsn: Lsn, name: u32, ts: i64) {
-        let delta = if self.count == 0 { lsn } else { lsn.saturating_sub(self.last_lsn) };
-        // Grow by half, at least 8 bytes: a node's few events (about 4 bytes each) then sit in a
-        // 24-byte buffer, a 32-byte heap chunk, where doubling would reach 32 bytes (48).
-        let need = varint_len(delta) + varint_len(u64::from(name));
-        if self.packed.capacity() - self.packed.len() < need {
-            self.packed.reserve_exact((self.packed.len() / 2).max(8).max(need));
+        let mut enc = [0u8; 20];
+        let Some(b) = self.block.as_deref_mut() else {
+            let n = put_varint_at(&mut enc, 0, lsn);
+            let n = put_varint_at(&mut enc, n, u64::from(name));
+            // Room for about three events (a 48-byte chunk), then growth by half.
+            let mut b = vec![0u8; block_len(n.max(12))];
+            b[AT_LAST_LSN..AT_LAST_LSN + 8].copy_from_slice(&lsn.to_le_bytes());
+            b[AT_FIRST_SEEN..AT_FIRST_SEEN + 8].copy_from_slice(&ts.to_le_bytes());
+            b[AT_LAST_SEEN..AT_LAST_SEEN + 8].copy_from_slice(&ts.to_le_bytes());
+            b[AT_USED..AT_USED + 4].copy_from_slice(&(n as u32).to_le_bytes());
+            b[HEAD..HEAD + n].copy_from_slice(&enc[..n]);
+            self.block = Some(b.into_boxed_slice());
+            return;
+        };
+        let last = u64::from_le_bytes(get8(b, AT_LAST_LSN));
+        let n = put_varint_at(&mut enc, 0, lsn.saturating_sub(last));
+        let n = put_varint_at(&mut enc, n, u64::from(name));
+        let used = u32::from_le_bytes(get4(b, AT_USED)) as usize;
+        let first_seen = i64::from_le_bytes(get8(b, AT_FIRST_SEEN)).min(ts);
+        let last_seen = i64::from_le_bytes(get8(b, AT_LAST_SEEN)).max(ts);
+        if HEAD + used + n > b.len() {
+            self.grow(used + (used / 2).max(8).max(n));
         }
-        if self.count == 0 {
-            put_varint(&mut self.packed, delta);
-            self.first_seen = ts;
-            self.last_seen = ts;
-        } else {
-            put_varint(&mut self.packed, delta);
-            self.first_seen = self.first_seen.min(ts);
-            self.last_seen = self.last_seen.max(ts);
-        }
-        put_varint(&mut self.packed, u64::from(name));
-        self.count += 1;
-        self.last_lsn = lsn;
+        let Some(b) = self.block.as_deref_mut() else { return };
+        b[HEAD + used..HEAD + used + n].copy_from_slice(&enc[..n]);
+        b[AT_LAST_LSN..AT_LAST_LSN + 8].copy_from_slice(&lsn.to_le_bytes());
+        b[AT_FIRST_SEEN..AT_FIRST_SEEN + 8].copy_from_slice(&first_seen.to_le_bytes());
+        b[AT_LAST_SEEN..AT_LAST_SEEN + 8].copy_from_slice(&last_seen.to_le_bytes());
+        // The fold calls `full` first: the bytes in use stay below `NODE_EVENT_BYTES_MAX`.
+        b[AT_USED..AT_USED + 4].copy_from_slice(&((used + n) as u32).to_le_bytes());
     }
 
+    /// True when one more event might not fit under [`NODE_EVENT_BYTES_MAX`] (an event takes
+    /// at most 15 bytes: a 10-byte LSN distance and a 5-byte name).
+    pub(crate) fn full(&self) -> bool {
+        self.used() > NODE_EVENT_BYTES_MAX - 15
+    }
+
+    /// The packed bytes in use.
+    pub(crate) fn bytes_used(&self) -> usize {
+        self.used()
+    }
+
+    /// A header that claims `used` bytes, without them (tests of the limit only: nothing but
+    /// `full` and `bytes_used` may read it).
+    #[cfg(test)]
+    pub(crate) fn with_bytes_used_for_tests(used: usize) -> Events {
+        let mut b = vec![0u8; HEAD];
+        b[AT_USED..AT_USED + 4].copy_from_slice(&(used as u32).to_le_bytes());
+        Events { block: Some(b.into_boxed_slice()) }
+    }
+
+    /// Makes the block hold `packed` bytes.
+    fn grow(&mut self, packed: usize) {
+        let mut v = self.block.take().map(Vec::from).unwrap_or_default();
+        let len = block_len(packed);
+        v.reserve_exact(len.saturating_sub(v.len()));
+        v.resize(len, 0);
+        self.block = Some(v.into_boxed_slice());
+    }
+
+    /// Number of events: each is two varints, and each varint ends in a byte below 0x80.
     pub(crate) fn count(&self) -> u64 {
-        self.count
+        (self.packed().iter().filter(|&&b| b < 0x80).count() / 2) as u64
     }
 
     pub(crate) fn first_seen(&self) -> Option<i64> {
-        (self.count > 0).then_some(self.first_seen)
+        self.block.as_deref().map(|b| i64::from_le_bytes(get8(b, AT_FIRST_SEEN)))
     }
 
     pub(crate) fn last_seen(&self) -> Option<i64> {
-        (self.count > 0).then_some(self.last_seen)
+        self.block.as_deref().map(|b| i64::from_le_bytes(get8(b, AT_LAST_SEEN)))
     }
 
     /// The packed bytes (what a snapshot stores).
     pub(crate) fn packed(&self) -> &[u8] {
-        &self.packed
+        match self.block.as_deref() {
+            Some(b) => &b[HEAD..HEAD + self.used()],
+            None => &[],
+        }
     }
 
     /// `(LSN, name)` of each event, in LSN order.
     pub(crate) fn iter(&self) -> EventIter<'_> {
-        EventIter { packed: &self.packed, pos: 0, lsn: 0, first: true }
+        EventIter { packed: self.packed(), pos: 0, lsn: 0, first: true }
     }
 
     /// Rebuilds a node's events from a snapshot's parts, or says what is wrong with them: the
@@ -275,11 +373,18 @@ impl Events {
             return Err("the event count differs from the events");
         }
         let (first_seen, last_seen) = match (seen, count) {
-            (None, 0) => (0, 0),
+            (None, 0) => return Ok(Events::default()),
             (Some((f, l)), c) if c > 0 && f <= l => (f, l),
             _ => return Err("first/last seen disagree with the events"),
         };
-        Ok(Events { packed, count, last_lsn: last.unwrap_or(0), first_seen, last_seen })
+        let used = u32::try_from(packed.len()).map_err(|_| "the packed events are too long")?;
+        let mut b = vec![0u8; block_len(packed.len())];
+        b[AT_LAST_LSN..AT_LAST_LSN + 8].copy_from_slice(&last.unwrap_or(0).to_le_bytes());
+        b[AT_FIRST_SEEN..AT_FIRST_SEEN + 8].copy_from_slice(&first_seen.to_le_bytes());
+        b[AT_LAST_SEEN..AT_LAST_SEEN + 8].copy_from_slice(&last_seen.to_le_bytes());
+        b[AT_USED..AT_USED + 4].copy_from_slice(&used.to_le_bytes());
+        b[HEAD..HEAD + packed.len()].copy_from_slice(&packed);
+        Ok(Events { block: Some(b.into_boxed_slice()) })
     }
 }
 

@@ -21,6 +21,7 @@ mod resolver;
 mod snapshot;
 
 pub use config::{Config, OnCidConflict};
+pub use contents::NODE_EVENT_BYTES_MAX;
 pub use profile::{
     anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, EdgeKind, Explanation,
     ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,

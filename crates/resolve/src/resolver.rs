@@ -429,7 +429,7 @@ impl Resolver {
         }
         let next = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
         if let Some(view) = event_view(schema, bytes) {
-            if let Some(node) = self.view_target_node(view.target) {
+            if let Some(node) = self.view_target_node(view.target).filter(|&n| !self.events_full(n)) {
                 self.next_lsn = next;
                 self.add_event(node, view.name, lsn, view.effective_ts().as_micros());
                 return Ok(Applied::Accepted);
@@ -502,6 +502,15 @@ impl Resolver {
         match record {
             Record::Event { target, name, .. } => {
                 let node = self.checked_target_node(target, record)?;
+                if self.events_full(node) {
+                    return Err((
+                        Reason::Limit,
+                        format!(
+                            "the node holds {} bytes of events, the most one node can (NODE_EVENT_BYTES_MAX)",
+                            self.nodes[node as usize].contents.events.bytes_used()
+                        ),
+                    ));
+                }
                 self.add_event(node, name, lsn, ts);
                 Ok(())
             }
@@ -764,6 +773,12 @@ impl Resolver {
         let uid = self.check_target(target)?;
         check_shape(record)?;
         Ok(self.target_node(uid.as_deref(), target))
+    }
+
+    /// True if node `n` can take no more events ([`crate::NODE_EVENT_BYTES_MAX`]). A node just
+    /// created has none, so checking after `checked_target_node` created it changes nothing.
+    fn events_full(&self, n: NodeId) -> bool {
+        self.nodes[n as usize].contents.events.full()
     }
 
     /// Counts an accepted event on its node. Only the node changes: a profile's contents are
@@ -1440,6 +1455,35 @@ mod tests {
             r.apply_encoded(lsn as u64, SCHEMA_VERSION, &encode_entry(e).unwrap()).unwrap();
         }
         r
+    }
+
+    #[test]
+    fn an_event_past_the_node_event_limit_is_rejected_and_changes_nothing() {
+        let entries = log();
+        let mut r = fold_encoded(&entries, entries.len());
+        let Record::Event { target: Target::Uid(uid), .. } = &entries[0].record else { panic!("an event first") };
+        let u = r.uid_index.get(uid, &r.uids).unwrap();
+        let n = r.current_device(u).unwrap() as usize;
+        r.nodes[n].contents.events =
+            crate::contents::Events::with_bytes_used_for_tests(crate::NODE_EVENT_BYTES_MAX - 14);
+        let (nodes, uids, rejections) = (r.nodes.len(), r.uids.len(), r.rejections().len());
+        let lsn = r.next_lsn();
+        let bytes = encode_entry(&entries[0]).unwrap();
+        assert_eq!(
+            r.apply_encoded(lsn, SCHEMA_VERSION, &bytes).unwrap(),
+            Applied::Rejected(Reason::Limit),
+            "the in-place path defers to the checked one"
+        );
+        assert_eq!(r.apply(lsn + 1, &entries[0]).unwrap(), Applied::Rejected(Reason::Limit));
+        assert!(r.rejections().last().unwrap().detail.contains("NODE_EVENT_BYTES_MAX"));
+        assert_eq!(r.next_lsn(), lsn + 2);
+        // Only the rejections were added: no node, no uid, no event.
+        assert_eq!((r.nodes.len(), r.uids.len(), r.rejections().len()), (nodes, uids, rejections + 2));
+        assert_eq!(r.nodes[n].contents.events.bytes_used(), crate::NODE_EVENT_BYTES_MAX - 14);
+        // One byte less and the node takes events again.
+        r.nodes[n].contents.events =
+            crate::contents::Events::with_bytes_used_for_tests(crate::NODE_EVENT_BYTES_MAX - 15);
+        assert!(!r.events_full(n as NodeId));
     }
 
     #[test]
