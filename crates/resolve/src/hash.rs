@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use idres_model::Uid;
 
-use crate::resolver::UidEntry;
+use crate::uids::UidTable;
 
 /// A `HashMap` with [`FoldHash`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, FoldHash>;
@@ -255,7 +255,7 @@ impl UidIndex {
     /// that order the table is written front to back instead of at a cache miss per uid. (The
     /// bucket count assumed is hashbrown's for this capacity; were it another, the inserts would
     /// only be slower.)
-    pub(crate) fn build(uids: &[UidEntry]) -> Option<UidIndex> {
+    pub(crate) fn build(uids: &UidTable) -> Option<UidIndex> {
         let n = uids.len();
         let mut index = UidIndex {
             seed: FoldHash::default(),
@@ -268,8 +268,12 @@ impl UidIndex {
             h.write_u32(fp);
             h.finish() & mask
         };
-        let mut order: Vec<(u32, u32)> =
-            uids.iter().enumerate().map(|(u, e)| (index.uid_fingerprint(&e.uid), u as u32)).collect();
+        let mut order: Vec<(u32, u32)> = (0..n as u32)
+            .map(|u| {
+                let (form, bytes) = uids.form_and_bytes(u);
+                (index.fingerprint(form, bytes), u)
+            })
+            .collect();
         order.sort_unstable_by_key(|&(fp, u)| (bucket(fp), u));
         for (fp, u) in order {
             match index.by_hash.get(&fp) {
@@ -277,8 +281,9 @@ impl UidIndex {
                     index.by_hash.insert(fp, u);
                 }
                 Some(&first) => {
-                    let uid = &uids[u as usize].uid;
-                    if uids[first as usize].uid == *uid || index.spill.insert(UidKey(uid.clone()), u).is_some() {
+                    if uids.form_and_bytes(first) == uids.form_and_bytes(u)
+                        || index.spill.insert(UidKey(uids.uid(u)), u).is_some()
+                    {
                         return None;
                     }
                 }
@@ -293,10 +298,10 @@ impl UidIndex {
     }
 
     /// The uid in form `form` with bytes `bytes`: the hash's owner confirmed against the table,
-    /// then the spill map. `same` compares a table entry with the uid sought.
-    fn find(&self, form: u8, bytes: &[u8], uids: &[UidEntry], same: impl Fn(&Uid) -> bool) -> Option<u32> {
+    /// then the spill map.
+    fn find(&self, form: u8, bytes: &[u8], uids: &UidTable) -> Option<u32> {
         if let Some(&u) = self.by_hash.get(&self.fingerprint(form, bytes)) {
-            if uids.get(u as usize).is_some_and(|e| same(&e.uid)) {
+            if (u as usize) < uids.len() && uids.form_and_bytes(u) == (form, bytes) {
                 return Some(u);
             }
         }
@@ -307,21 +312,19 @@ impl UidIndex {
     }
 
     /// The index of `uid`, confirmed against the uid table `uids`.
-    pub(crate) fn get(&self, uid: &Uid, uids: &[UidEntry]) -> Option<u32> {
-        match uid {
-            Uid::Uuid(b) => self.get_uuid(b, uids),
-            Uid::Text(t) => self.get_text(t, uids),
-        }
+    pub(crate) fn get(&self, uid: &Uid, uids: &UidTable) -> Option<u32> {
+        let (form, bytes) = uid.form_and_bytes();
+        self.find(form, bytes, uids)
     }
 
     /// The index of the uid in UUID form `bytes`.
-    pub(crate) fn get_uuid(&self, bytes: &[u8; 16], uids: &[UidEntry]) -> Option<u32> {
-        self.find(0, bytes, uids, |u| matches!(u, Uid::Uuid(b) if b == bytes))
+    pub(crate) fn get_uuid(&self, bytes: &[u8; 16], uids: &UidTable) -> Option<u32> {
+        self.find(0, bytes, uids)
     }
 
     /// The index of the uid in text form `bytes`.
-    pub(crate) fn get_text(&self, bytes: &[u8], uids: &[UidEntry]) -> Option<u32> {
-        self.find(1, bytes, uids, |u| matches!(u, Uid::Text(t) if **t == *bytes))
+    pub(crate) fn get_text(&self, bytes: &[u8], uids: &UidTable) -> Option<u32> {
+        self.find(1, bytes, uids)
     }
 
     /// Adds `uid`, which is not in the index yet, at index `u`.
@@ -401,8 +404,12 @@ pub(crate) mod tests {
         assert_eq!(m.get(b"uid-10000".as_slice()), None);
     }
 
-    fn entries(uids: &[Uid]) -> Vec<UidEntry> {
-        uids.iter().map(|u| UidEntry::new(u.clone(), 0)).collect()
+    fn entries(uids: &[Uid]) -> UidTable {
+        let mut t = UidTable::default();
+        for u in uids {
+            t.push(u);
+        }
+        t
     }
 
     #[test]
@@ -480,7 +487,7 @@ pub(crate) mod tests {
         assert_eq!(built.get_text(b"w5001", &table), None);
         // A uid twice is refused.
         let mut twice = table.clone();
-        twice.push(table[17].clone());
+        twice.push(&uids[17]);
         assert!(UidIndex::build(&twice).is_none());
     }
 }

@@ -19,6 +19,7 @@ mod hash;
 mod profile;
 mod resolver;
 mod snapshot;
+mod uids;
 
 pub use config::{Config, OnCidConflict};
 pub use contents::NODE_EVENT_BYTES_MAX;

@@ -25,15 +25,27 @@ pub fn customer_profile_id(cid: &Cid) -> Uuid {
 /// The id of the anonymous profile of device node `(uid, epoch)`: v5 over `uid:` + the canonical
 /// uid + `#` + the epoch in decimal.
 pub fn anonymous_profile_id(uid: &Uid, epoch: u32) -> Uuid {
+    match uid {
+        Uid::Uuid(b) => anonymous_profile_id_of(0, b, epoch),
+        Uid::Text(t) => anonymous_profile_id_of(1, t, epoch),
+    }
+}
+
+/// [`anonymous_profile_id`] of the uid in form `form` (0 UUID: 16 bytes; 1 text) with `bytes`,
+/// as the fold's uid table holds it.
+pub(crate) fn anonymous_profile_id_of(form: u8, bytes: &[u8], epoch: u32) -> Uuid {
     // Built on the stack for the uids the fold holds (canonical, at most 128 bytes): an open
     // computes this for every device node. Other uids take `format!`, with the same bytes.
     const TEXT_MAX: usize = 128;
     let mut buf = [0u8; 4 + TEXT_MAX + 1 + 10];
     let mut uuid_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let text: &[u8] = match uid {
-        Uid::Uuid(b) => Uuid::from_bytes(*b).hyphenated().encode_lower(&mut uuid_text).as_bytes(),
-        Uid::Text(t) if t.len() <= TEXT_MAX && std::str::from_utf8(t).is_ok() => t,
-        Uid::Text(_) => return Uuid::new_v5(&profile_namespace(), format!("uid:{uid}#{epoch}").as_bytes()),
+    let text: &[u8] = match (form, <[u8; 16]>::try_from(bytes)) {
+        (0, Ok(b)) => Uuid::from_bytes(b).hyphenated().encode_lower(&mut uuid_text).as_bytes(),
+        (1, _) if bytes.len() <= TEXT_MAX && std::str::from_utf8(bytes).is_ok() => bytes,
+        _ => {
+            let uid = Uid::from_wire_bytes(bytes.to_vec());
+            return Uuid::new_v5(&profile_namespace(), format!("uid:{uid}#{epoch}").as_bytes());
+        }
     };
     let mut n = 0;
     for part in [b"uid:".as_slice(), text, b"#".as_slice()] {

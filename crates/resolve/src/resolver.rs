@@ -10,6 +10,7 @@
 //! a rejected record changes nothing.
 
 use crate::hash::{FastMap, UidIndex};
+use crate::uids::UidTable;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -27,7 +28,7 @@ use crate::config::{Config, OnCidConflict};
 use crate::contents::{Contents, Joined, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 pub(crate) use crate::profile::EdgeKind;
 use crate::profile::{
-    anonymous_profile_id, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
+    anonymous_profile_id_of, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
     Profile, ProfileKind, Reason, Rejection,
 };
 use crate::Lsn;
@@ -93,70 +94,6 @@ pub(crate) struct Node {
     /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only
     /// a customer merged into another has one).
     pub(crate) out: Option<EdgeIndex>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct UidEntry {
-    pub(crate) uid: Uid,
-    pub(crate) epoch: u32,
-    /// Device nodes of this uid by epoch, ascending (only epochs that saw a record).
-    pub(crate) nodes: EpochNodes,
-}
-
-impl UidEntry {
-    pub(crate) fn new(uid: Uid, epoch: u32) -> UidEntry {
-        UidEntry { uid, epoch, nodes: EpochNodes::default() }
-    }
-
-    /// The device node of the current epoch, once it saw a record.
-    pub(crate) fn current(&self) -> Option<NodeId> {
-        match self.nodes.as_slice().last() {
-            Some(&(e, n)) if e == self.epoch => Some(n),
-            _ => None,
-        }
-    }
-}
-
-/// A uid's device nodes by epoch, ascending: inline while there is one (most uids never reset),
-/// in a vector from the second on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) enum EpochNodes {
-    #[default]
-    Empty,
-    One([(u32, NodeId); 1]),
-    // Boxed on purpose: the enum stays 16 bytes (a `Vec` would make it 24) for the rare uid
-    // with several epochs.
-    #[allow(clippy::box_collection)]
-    Many(Box<Vec<(u32, NodeId)>>),
-}
-
-impl EpochNodes {
-    pub(crate) fn as_slice(&self) -> &[(u32, NodeId)] {
-        match self {
-            EpochNodes::Empty => &[],
-            EpochNodes::One(one) => one,
-            EpochNodes::Many(v) => v,
-        }
-    }
-
-    pub(crate) fn push(&mut self, epoch: u32, node: NodeId) {
-        *self = match std::mem::take(self) {
-            EpochNodes::Empty => EpochNodes::One([(epoch, node)]),
-            EpochNodes::One([first]) => EpochNodes::Many(Box::new(vec![first, (epoch, node)])),
-            EpochNodes::Many(mut v) => {
-                v.push((epoch, node));
-                EpochNodes::Many(v)
-            }
-        };
-    }
-
-    pub(crate) fn from_vec(v: Vec<(u32, NodeId)>) -> EpochNodes {
-        match v.as_slice() {
-            [] => EpochNodes::Empty,
-            [one] => EpochNodes::One([*one]),
-            _ => EpochNodes::Many(Box::new(v)),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -290,7 +227,7 @@ pub struct Resolver {
     pub(crate) validator: IdValidator,
     pub(crate) next_lsn: Lsn,
     pub(crate) uid_index: UidIndex,
-    pub(crate) uids: Vec<UidEntry>,
+    pub(crate) uids: UidTable,
     pub(crate) cid_index: FastMap<Cid, u32>,
     pub(crate) cids: Vec<CidEntry>,
     pub(crate) nodes: Vec<Node>,
@@ -364,7 +301,7 @@ impl Resolver {
             validator,
             next_lsn: 0,
             uid_index: UidIndex::default(),
-            uids: Vec::new(),
+            uids: UidTable::default(),
             cid_index: FastMap::default(),
             cids: Vec::new(),
             nodes: Vec::new(),
@@ -557,7 +494,7 @@ impl Resolver {
                 check_shape(record)?;
                 self.check_epoch_room(&uid)?;
                 let u = self.intern_uid(&uid);
-                self.uids[u as usize].epoch += 1;
+                self.uids.next_epoch(u);
                 Ok(())
             }
             Record::Merge { from, into } => {
@@ -613,7 +550,7 @@ impl Resolver {
                 check_shape(record)?;
                 let c = self.existing_customer(cid)?;
                 let Some(u) = self.uid_index.get(&uid, &self.uids) else { return Ok(()) };
-                let devices: Vec<NodeId> = self.uids[u as usize].nodes.as_slice().iter().map(|(_, n)| *n).collect();
+                let devices: Vec<NodeId> = self.uids.nodes(u).map(|(_, n)| n).collect();
                 let mut unlinked = false;
                 for d in devices {
                     let Some(e) = self.nodes[d as usize].out else { continue };
@@ -660,8 +597,8 @@ impl Resolver {
                 self.check_limit(cust_devices + 1, cust_customers)?;
                 self.check_epoch_room(uid)?;
                 let u = self.intern_uid(uid);
-                let from_epoch = self.uids[u as usize].epoch;
-                self.uids[u as usize].epoch += 1;
+                let from_epoch = self.uids.epoch(u);
+                self.uids.next_epoch(u);
                 if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind {
                     self.implicit_resets.push(ImplicitReset {
                         lsn,
@@ -702,7 +639,7 @@ impl Resolver {
     /// hostile log gets there, and it must be a rejection, not an overflow).
     fn check_epoch_room(&self, uid: &Uid) -> Result<(), Rejected> {
         match self.uid_index.get(uid, &self.uids) {
-            Some(u) if self.uids[u as usize].epoch == u32::MAX => {
+            Some(u) if self.uids.epoch(u) == u32::MAX => {
                 Err((Reason::Limit, format!("uid {uid} has reached the last epoch")))
             }
             _ => Ok(()),
@@ -746,7 +683,7 @@ impl Resolver {
     fn node_label(&self, n: NodeId) -> String {
         match self.nodes[n as usize].kind {
             NodeKind::Customer { cid } => format!("cid {:?}", self.cids[cid as usize].cid),
-            NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids[uid as usize].uid),
+            NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids.uid(uid)),
         }
     }
 
@@ -756,7 +693,7 @@ impl Resolver {
     }
 
     fn current_device(&self, u: u32) -> Option<NodeId> {
-        self.uids[u as usize].current()
+        self.uids.current(u)
     }
 
     /// Checks an event's or attributes write's target (its ids, then the record's shape:
@@ -795,8 +732,7 @@ impl Resolver {
         if let Some(u) = self.uid_index.get(uid, &self.uids) {
             return u;
         }
-        let u = self.uids.len() as u32;
-        self.uids.push(UidEntry::new(uid.clone(), 0));
+        let u = self.uids.push(uid);
         self.uid_index.insert(uid, u);
         u
     }
@@ -822,9 +758,9 @@ impl Resolver {
         if let Some(n) = self.current_device(u) {
             return n;
         }
-        let epoch = self.uids[u as usize].epoch;
+        let epoch = self.uids.epoch(u);
         let n = self.new_node(NodeKind::Device { uid: u, epoch });
-        self.uids[u as usize].nodes.push(epoch, n);
+        self.uids.push_node(u, epoch, n);
         n
     }
 
@@ -1033,7 +969,10 @@ impl Resolver {
 
     fn compute_own_id(&self, n: NodeId) -> Uuid {
         match self.nodes[n as usize].kind {
-            NodeKind::Device { uid, epoch } => anonymous_profile_id(&self.uids[uid as usize].uid, epoch),
+            NodeKind::Device { uid, epoch } => {
+                let (form, bytes) = self.uids.form_and_bytes(uid);
+                anonymous_profile_id_of(form, bytes, epoch)
+            }
             NodeKind::Customer { cid } => customer_profile_id(&self.cids[cid as usize].cid),
         }
     }
@@ -1129,9 +1068,7 @@ impl Resolver {
             let node = &self.nodes[m as usize];
             joined.add(&node.contents);
             match node.kind {
-                NodeKind::Device { uid, epoch } => {
-                    uids.push(DeviceRef { uid: self.uids[uid as usize].uid.clone(), epoch })
-                }
+                NodeKind::Device { uid, epoch } => uids.push(DeviceRef { uid: self.uids.uid(uid), epoch }),
                 NodeKind::Customer { cid } => {
                     if Some(m) != comp.primary {
                         cids.push(self.cids[cid as usize].cid.clone());
@@ -1200,7 +1137,7 @@ impl Resolver {
         let holds = |n: NodeId| {
             self.nodes[n as usize].contents.events.iter().map(|(l, _)| l).take_while(|&l| l <= lsn).any(|l| l == lsn)
         };
-        self.uids[u as usize].nodes.as_slice().iter().find(|(_, n)| holds(*n)).map(|(epoch, _)| *epoch)
+        self.uids.nodes(u).find(|(_, n)| holds(*n)).map(|(epoch, _)| epoch)
     }
 
     /// Every event of `uid`'s device nodes as `(LSN, epoch)`, in LSN order (empty if the uid is
@@ -1209,11 +1146,10 @@ impl Resolver {
     pub fn event_epochs(&self, uid: &Uid) -> Vec<(Lsn, u32)> {
         let Ok(canonical) = uid.canonical_cow() else { return Vec::new() };
         let Some(u) = self.uid_index.get(canonical.as_ref(), &self.uids) else { return Vec::new() };
-        let mut out: Vec<(Lsn, u32)> = self.uids[u as usize]
-            .nodes
-            .as_slice()
-            .iter()
-            .flat_map(|&(epoch, n)| self.nodes[n as usize].contents.events.iter().map(move |(l, _)| (l, epoch)))
+        let mut out: Vec<(Lsn, u32)> = self
+            .uids
+            .nodes(u)
+            .flat_map(|(epoch, n)| self.nodes[n as usize].contents.events.iter().map(move |(l, _)| (l, epoch)))
             .collect();
         out.sort_unstable();
         out
@@ -1268,8 +1204,7 @@ impl Resolver {
     pub fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
         let uid = uid.canonical().ok()?;
         let u = self.uid_index.get(&uid, &self.uids)?;
-        let entry = &self.uids[u as usize];
-        let nodes = entry.nodes.as_slice();
+        let nodes: Vec<(u32, NodeId)> = self.uids.nodes(u).collect();
         let i = nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
         Some(self.materialise(self.find_ro(nodes[i].1)))
     }
@@ -1285,9 +1220,7 @@ impl Resolver {
 impl Resolver {
     fn node_ref(&self, n: NodeId) -> NodeRef {
         match self.nodes[n as usize].kind {
-            NodeKind::Device { uid, epoch } => {
-                NodeRef::Device(DeviceRef { uid: self.uids[uid as usize].uid.clone(), epoch })
-            }
+            NodeKind::Device { uid, epoch } => NodeRef::Device(DeviceRef { uid: self.uids.uid(uid), epoch }),
             NodeKind::Customer { cid } => NodeRef::Customer(self.cids[cid as usize].cid.clone()),
         }
     }

@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::contents::{AttrCell, Contents, Events, WriteKey};
 use crate::profile::{ImplicitReset, Reason, Rejection};
-use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, EpochNodes, Interner, Node, NodeId, NodeKind, Resolver, UidEntry};
+use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, Interner, Node, NodeId, NodeKind, Resolver};
+use crate::uids::UidTable;
 use crate::Lsn;
 
 /// The first eight bytes of a snapshot.
@@ -248,13 +249,13 @@ impl Resolver {
                 }
             }
             o.count(self.uids.len());
-            for u in &self.uids {
-                o.uid(&u.uid);
-                o.u32(u.epoch);
-                o.count(u.nodes.as_slice().len());
-                for (e, n) in u.nodes.as_slice() {
-                    o.u32(*e);
-                    o.u32(*n);
+            for u in 0..self.uids.len() as u32 {
+                o.uid(&self.uids.uid(u));
+                o.u32(self.uids.epoch(u));
+                o.count(self.uids.node_count(u));
+                for (e, n) in self.uids.nodes(u) {
+                    o.u32(e);
+                    o.u32(n);
                 }
             }
             o.count(self.cids.len());
@@ -351,7 +352,7 @@ impl Resolver {
         match self.nodes[n as usize].kind {
             NodeKind::Device { uid, epoch } => {
                 out.push(0);
-                out.extend_from_slice(self.uids[uid as usize].uid.to_string().as_bytes());
+                out.extend_from_slice(self.uids.uid(uid).to_string().as_bytes());
                 out.push(b'#');
                 out.extend_from_slice(&epoch.to_be_bytes());
             }
@@ -478,7 +479,8 @@ impl Resolver {
             o.i64(ts);
         }
         // Epochs by uid.
-        let mut epochs: Vec<(String, u32)> = self.uids.iter().map(|u| (u.uid.to_string(), u.epoch)).collect();
+        let mut epochs: Vec<(String, u32)> =
+            (0..self.uids.len() as u32).map(|u| (self.uids.uid(u).to_string(), self.uids.epoch(u))).collect();
         epochs.sort();
         o.count(epochs.len());
         for (u, e) in epochs {
@@ -746,8 +748,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     r.keys = read_interner(i)?;
     r.names = read_interner(i)?;
     let n_uids = i.count(9)?;
-    let mut uids = Vec::with_capacity(n_uids);
-    for _ in 0..n_uids {
+    let mut uids = UidTable::default();
+    let mut nodes_of = Vec::new();
+    for u in 0..n_uids {
         let uid = read_uid(i)?;
         // Only accepted ids reach the state, under this same config (the hash matched).
         if !matches!(r.validator.check_uid_cow(&uid), Ok(std::borrow::Cow::Borrowed(_))) {
@@ -758,11 +761,14 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             return Err(i.invalid("a uid at the last epoch"));
         }
         let n = i.count(8)?;
-        let mut nodes = Vec::with_capacity(n);
+        nodes_of.clear();
         for _ in 0..n {
-            nodes.push((i.u32()?, i.u32()?));
+            nodes_of.push((i.u32()?, i.u32()?));
         }
-        uids.push(UidEntry { uid, epoch, nodes: EpochNodes::from_vec(nodes) });
+        if !nodes_of.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err(i.invalid(format!("uid {u}: epochs of its nodes are not ascending")));
+        }
+        uids.push_restored(&uid, epoch, &nodes_of);
     }
     let n_cids = i.count(8)?;
     let mut cids = Vec::with_capacity(n_cids);
@@ -790,14 +796,11 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         nodes.push(Node { kind, contents, out: None });
     }
     // Every table entry must point at the node that points back at it.
-    for (u, entry) in uids.iter().enumerate() {
-        if !entry.nodes.as_slice().windows(2).all(|w| w[0].0 < w[1].0) {
-            return Err(i.invalid(format!("uid {u}: epochs of its nodes are not ascending")));
-        }
-        for (e, n) in entry.nodes.as_slice() {
+    for u in 0..uids.len() as u32 {
+        for (e, n) in uids.nodes(u) {
             let ok = nodes
-                .get(*n as usize)
-                .is_some_and(|node| node.kind == NodeKind::Device { uid: u as u32, epoch: *e } && *e <= entry.epoch);
+                .get(n as usize)
+                .is_some_and(|node| node.kind == NodeKind::Device { uid: u, epoch: e } && e <= uids.epoch(u));
             if !ok {
                 return Err(i.invalid(format!("uid {u} names node {n} for epoch {e}, which is not it")));
             }
@@ -811,7 +814,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     // Each table entry points at its own node (checked above); with equal counts, every node is
     // named by exactly one entry: no orphan and no duplicate nodes.
     let device_nodes = nodes.iter().filter(|n| matches!(n.kind, NodeKind::Device { .. })).count();
-    let named_devices: usize = uids.iter().map(|u| u.nodes.as_slice().len()).sum();
+    let named_devices: usize = (0..uids.len() as u32).map(|u| uids.node_count(u)).sum();
     if device_nodes != named_devices || nodes.len() - device_nodes != cids.len() {
         return Err(i.invalid("nodes and id tables disagree"));
     }

@@ -1,0 +1,192 @@
+//! The fold's uid table: every interned uid's bytes in one arena, and per uid its current epoch
+//! and its device nodes by epoch.
+//!
+//! Two million uids are most of the fold's entries: a `Uid` per entry took 24 bytes plus a heap
+//! chunk of 32 for a text uid, and the epochs' nodes 16 more. Here a uid costs a 20-byte row plus its
+//! bytes (16 for a UUID, the text's length otherwise), and a uid with one device node (most never
+//! reset) keeps it inline.
+
+use idres_model::Uid;
+
+use crate::hash::FastMap;
+use crate::resolver::NodeId;
+
+/// The row's flag for a text uid, in `end_hi` (the rest is the end offset's high bits).
+const TEXT: u32 = 1 << 31;
+/// `UidRow::node` of a uid whose epochs saw no record yet.
+const NO_NODE: NodeId = NodeId::MAX;
+
+/// A uid: where its bytes end, and its epochs. Twenty bytes, all `u32`: the event path reads
+/// one row (and the previous row's end, next to it) and then the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UidRow {
+    /// Where the uid's bytes end in the arena (they start where the previous uid's end): low
+    /// and high 32 bits, with `TEXT` set in `end_hi` for a text uid.
+    end_lo: u32,
+    end_hi: u32,
+    /// The current epoch.
+    epoch: u32,
+    /// The latest epoch that has a device node, and that node (`NO_NODE`: none yet).
+    node_epoch: u32,
+    node: NodeId,
+}
+
+/// See the module docs. Uids are numbered from 0 in order of interning.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UidTable {
+    /// Every uid's bytes, one after the other: a UUID's 16, a text uid's as written.
+    bytes: Vec<u8>,
+    rows: Vec<UidRow>,
+    /// The device nodes of a uid before its latest, by epoch ascending, for the uids with more
+    /// than one (a reset or an implicit reset followed by a record). Only ever looked up by uid.
+    earlier: FastMap<u32, Vec<(u32, NodeId)>>,
+}
+
+impl UidRow {
+    fn end(&self) -> usize {
+        ((u64::from(self.end_hi & !TEXT) << 32) | u64::from(self.end_lo)) as usize
+    }
+}
+
+impl UidTable {
+    /// Number of uids.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Interns `uid` (not in the table yet) at epoch 0 without nodes; returns its number.
+    pub(crate) fn push(&mut self, uid: &Uid) -> u32 {
+        let u = self.rows.len() as u32;
+        let (text, bytes) = match uid {
+            Uid::Uuid(b) => (0, &b[..]),
+            Uid::Text(t) => (TEXT, &t[..]),
+        };
+        self.bytes.extend_from_slice(bytes);
+        let end = self.bytes.len() as u64;
+        self.rows.push(UidRow {
+            end_lo: end as u32,
+            end_hi: (end >> 32) as u32 | text,
+            epoch: 0,
+            node_epoch: 0,
+            node: NO_NODE,
+        });
+        u
+    }
+
+    /// Uid `u` as its form (0 UUID, 1 text) and bytes: what the index hashes and compares.
+    pub(crate) fn form_and_bytes(&self, u: u32) -> (u8, &[u8]) {
+        let u = u as usize;
+        let start = if u == 0 { 0 } else { self.rows[u - 1].end() };
+        let row = &self.rows[u];
+        (u8::from(row.end_hi & TEXT != 0), &self.bytes[start..row.end()])
+    }
+
+    /// Uid `u`, owned (a text uid's bytes are copied: for reads, not for the event path).
+    pub(crate) fn uid(&self, u: u32) -> Uid {
+        match self.form_and_bytes(u) {
+            (0, b) => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(b);
+                Uid::Uuid(a)
+            }
+            (_, b) => Uid::from_wire_bytes(b.to_vec()),
+        }
+    }
+
+    /// Uid `u`'s current epoch.
+    pub(crate) fn epoch(&self, u: u32) -> u32 {
+        self.rows[u as usize].epoch
+    }
+
+    /// Starts uid `u`'s next epoch (the caller checked there is one).
+    pub(crate) fn next_epoch(&mut self, u: u32) {
+        let row = &mut self.rows[u as usize];
+        row.epoch = row.epoch.saturating_add(1);
+    }
+
+    /// The device node of uid `u`'s current epoch, once it saw a record.
+    pub(crate) fn current(&self, u: u32) -> Option<NodeId> {
+        let row = self.rows[u as usize];
+        (row.node != NO_NODE && row.node_epoch == row.epoch).then_some(row.node)
+    }
+
+    /// Records `node` as uid `u`'s device node of `epoch` (above every epoch it has a node of).
+    pub(crate) fn push_node(&mut self, u: u32, epoch: u32, node: NodeId) {
+        let row = &mut self.rows[u as usize];
+        if row.node != NO_NODE {
+            self.earlier.entry(u).or_default().push((row.node_epoch, row.node));
+        }
+        row.node_epoch = epoch;
+        row.node = node;
+    }
+
+    /// Uid `u`'s device nodes as `(epoch, node)`, epochs ascending.
+    pub(crate) fn nodes(&self, u: u32) -> impl Iterator<Item = (u32, NodeId)> + '_ {
+        let row = self.rows[u as usize];
+        let earlier = self.earlier.get(&u).map_or(&[][..], |v| v.as_slice());
+        earlier.iter().copied().chain((row.node != NO_NODE).then_some((row.node_epoch, row.node)))
+    }
+
+    /// Number of uid `u`'s device nodes.
+    pub(crate) fn node_count(&self, u: u32) -> usize {
+        let row = self.rows[u as usize];
+        self.earlier.get(&u).map_or(0, Vec::len) + usize::from(row.node != NO_NODE)
+    }
+
+    /// Interns `uid` with a restored epoch and nodes (epochs ascending, checked by the caller).
+    pub(crate) fn push_restored(&mut self, uid: &Uid, epoch: u32, nodes: &[(u32, NodeId)]) -> u32 {
+        let u = self.push(uid);
+        self.rows[u as usize].epoch = epoch;
+        for &(e, n) in nodes {
+            self.push_node(u, e, n);
+        }
+        u
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_come_back_as_interned_with_their_nodes() {
+        let mut t = UidTable::default();
+        let uids = [
+            Uid::Uuid([7; 16]),
+            Uid::from_wire_bytes(b"web-1".to_vec()),
+            // The same 16 bytes as text are another uid; an empty text too.
+            Uid::from_wire_bytes(vec![7; 16]),
+            Uid::from_wire_bytes(Vec::new()),
+            Uid::Uuid([0; 16]),
+        ];
+        for (i, uid) in uids.iter().enumerate() {
+            assert_eq!(t.push(uid), i as u32);
+        }
+        for (i, uid) in uids.iter().enumerate() {
+            assert_eq!(&t.uid(i as u32), uid);
+            assert_eq!(t.form_and_bytes(i as u32).0, u8::from(matches!(uid, Uid::Text(_))));
+        }
+        assert_eq!(t.current(1), None);
+        t.push_node(1, 0, 10);
+        assert_eq!(t.current(1), Some(10));
+        t.next_epoch(1);
+        assert_eq!((t.epoch(1), t.current(1)), (1, None));
+        t.next_epoch(1);
+        t.push_node(1, 2, 11);
+        t.next_epoch(1);
+        t.next_epoch(1);
+        t.push_node(1, 4, 12);
+        assert_eq!(t.nodes(1).collect::<Vec<_>>(), vec![(0, 10), (2, 11), (4, 12)]);
+        assert_eq!(t.node_count(1), 3);
+        assert_eq!(t.current(1), Some(12));
+        assert_eq!(t.nodes(0).count(), 0);
+        let mut r = UidTable::default();
+        for u in 0..t.len() as u32 {
+            r.push_restored(&t.uid(u), t.epoch(u), &t.nodes(u).collect::<Vec<_>>());
+        }
+        for u in 0..t.len() as u32 {
+            let all = |x: &UidTable| (x.uid(u), x.epoch(u), x.nodes(u).collect::<Vec<_>>(), x.current(u));
+            assert_eq!(all(&r), all(&t));
+        }
+    }
+}
