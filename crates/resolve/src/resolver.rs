@@ -86,14 +86,48 @@ pub(crate) enum NodeKind {
     Customer { cid: u32 },
 }
 
+/// A node: its kind packed in two words, its contents and its outgoing edge. 40 bytes; there
+/// is one per device epoch and per customer.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub(crate) kind: NodeKind,
+    /// A device: `(uid, epoch)`; a customer: `(CUSTOMER, cid)` (no uid number reaches it: a uid
+    /// table of four billion uids would not fit in memory first).
+    kind: (u32, u32),
+    /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only a
+    /// customer merged into another has one); `NO_EDGE` for none.
+    out: u32,
     /// Its attribute writes and events (with their LSNs: the node's history).
     pub(crate) contents: Contents,
-    /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only
-    /// a customer merged into another has one).
-    pub(crate) out: Option<EdgeIndex>,
+}
+
+const CUSTOMER: u32 = u32::MAX;
+const NO_EDGE: u32 = u32::MAX;
+
+impl Node {
+    pub(crate) fn new(kind: NodeKind, contents: Contents) -> Node {
+        let kind = match kind {
+            NodeKind::Device { uid, epoch } => (uid, epoch),
+            NodeKind::Customer { cid } => (CUSTOMER, cid),
+        };
+        Node { kind, out: NO_EDGE, contents }
+    }
+
+    pub(crate) fn kind(&self) -> NodeKind {
+        match self.kind {
+            (CUSTOMER, cid) => NodeKind::Customer { cid },
+            (uid, epoch) => NodeKind::Device { uid, epoch },
+        }
+    }
+
+    pub(crate) fn out(&self) -> Option<EdgeIndex> {
+        (self.out != NO_EDGE).then(|| EdgeIndex::new(self.out as usize))
+    }
+
+    /// Sets the outgoing edge (petgraph's `u32` edge indexes stop below `NO_EDGE`: it is their
+    /// own "no edge" value).
+    pub(crate) fn set_out(&mut self, e: Option<EdgeIndex>) {
+        self.out = e.map_or(NO_EDGE, |e| e.index() as u32);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -232,9 +266,11 @@ pub struct Resolver {
     pub(crate) cids: Vec<CidEntry>,
     pub(crate) nodes: Vec<Node>,
     pub(crate) parent: Vec<NodeId>,
-    pub(crate) comps: Vec<Option<Box<Component>>>,
-    /// Graph node `i` is node `i`.
-    pub(crate) graph: StableDiGraph<NodeId, EdgeInfo, u32>,
+    /// The components of two or more nodes, by root (a node on its own has none stored: see
+    /// [`Resolver::comp`]). Looked up by root only, never iterated.
+    pub(crate) comps: FastMap<NodeId, Component>,
+    /// Graph node `i` is node `i` (so its weight is nothing: 12 bytes a node, not 16).
+    pub(crate) graph: StableDiGraph<(), EdgeInfo, u32>,
     /// Own profile ids of nodes, filled as the change stream needs them (`Uuid::nil()`, never a
     /// v5 id: not computed yet). See [`Resolver::own_id`].
     pub(crate) own_ids: Vec<Uuid>,
@@ -306,7 +342,7 @@ impl Resolver {
             cids: Vec::new(),
             nodes: Vec::new(),
             parent: Vec::new(),
-            comps: Vec::new(),
+            comps: FastMap::default(),
             graph: StableDiGraph::default(),
             own_ids: Vec::new(),
             profile_index: ProfileIndex::default(),
@@ -516,7 +552,7 @@ impl Resolver {
                     NodeIndex::new(pi as usize),
                     EdgeInfo { kind: EdgeKind::Merge, lsn, ts },
                 );
-                self.nodes[pf as usize].out = Some(e);
+                self.nodes[pf as usize].set_out(Some(e));
                 self.union(rf, ri, Some(pi));
                 Ok(())
             }
@@ -529,7 +565,7 @@ impl Resolver {
                     .edges_directed(NodeIndex::new(c as usize), Direction::Incoming)
                     .filter(|e| e.weight().kind == EdgeKind::Merge)
                     .map(|e| e.id())
-                    .chain(self.nodes[c as usize].out)
+                    .chain(self.nodes[c as usize].out())
                     .collect();
                 if incident.is_empty() {
                     return Ok(());
@@ -537,7 +573,7 @@ impl Resolver {
                 let root = self.find(c);
                 for e in incident {
                     if let Some((src, _)) = self.graph.edge_endpoints(e) {
-                        self.nodes[src.index()].out = None;
+                        self.nodes[src.index()].set_out(None);
                     }
                     self.graph.remove_edge(e);
                 }
@@ -553,10 +589,10 @@ impl Resolver {
                 let devices: Vec<NodeId> = self.uids.nodes(u).map(|(_, n)| n).collect();
                 let mut unlinked = false;
                 for d in devices {
-                    let Some(e) = self.nodes[d as usize].out else { continue };
+                    let Some(e) = self.nodes[d as usize].out() else { continue };
                     if self.graph.edge_endpoints(e).is_some_and(|(_, t)| t.index() == c as usize) {
                         self.graph.remove_edge(e);
-                        self.nodes[d as usize].out = None;
+                        self.nodes[d as usize].set_out(None);
                         unlinked = true;
                     }
                 }
@@ -599,7 +635,7 @@ impl Resolver {
                 let u = self.intern_uid(uid);
                 let from_epoch = self.uids.epoch(u);
                 self.uids.next_epoch(u);
-                if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind {
+                if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind() {
                     self.implicit_resets.push(ImplicitReset {
                         lsn,
                         uid: uid.clone(),
@@ -681,14 +717,14 @@ impl Resolver {
     }
 
     fn node_label(&self, n: NodeId) -> String {
-        match self.nodes[n as usize].kind {
+        match self.nodes[n as usize].kind() {
             NodeKind::Customer { cid } => format!("cid {:?}", self.cids[cid as usize].cid),
             NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids.uid(uid)),
         }
     }
 
     fn link_target(&self, d: NodeId) -> Option<NodeId> {
-        let e = self.nodes[d as usize].out?;
+        let e = self.nodes[d as usize].out()?;
         self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId)
     }
 
@@ -778,11 +814,10 @@ impl Resolver {
 
     fn new_node(&mut self, kind: NodeKind) -> NodeId {
         let n = self.nodes.len() as NodeId;
-        self.nodes.push(Node { kind, contents: Contents::default(), out: None });
+        self.nodes.push(Node::new(kind, Contents::default()));
         self.parent.push(n);
         // On its own: no stored component (see `comp`).
-        self.comps.push(None);
-        let g = self.graph.add_node(n);
+        let g = self.graph.add_node(());
         debug_assert_eq!(g.index(), n as usize);
         if self.track_changes {
             let profile = self.own_id_cached(n);
@@ -807,7 +842,7 @@ impl Resolver {
             NodeIndex::new(c as usize),
             EdgeInfo { kind: EdgeKind::Link, lsn, ts },
         );
-        self.nodes[d as usize].out = Some(e);
+        self.nodes[d as usize].set_out(Some(e));
         let (rd, rc) = (self.find(d), self.find(c));
         let primary = self.comp(rc).primary;
         self.union(rd, rc, primary);
@@ -817,11 +852,11 @@ impl Resolver {
     /// its own (most devices never link): its component is read off the node, so those nodes
     /// cost no allocation.
     pub(crate) fn comp(&self, root: NodeId) -> CompView<'_> {
-        if let Some(c) = self.comps.get(root as usize).and_then(|c| c.as_deref()) {
+        if let Some(c) = self.comps.get(&root) {
             return CompView { members: &c.members, devices: c.devices, customers: c.customers, primary: c.primary };
         }
         let Some(node) = self.nodes.get(root as usize) else { unreachable_component(root) };
-        let is_customer = matches!(node.kind, NodeKind::Customer { .. });
+        let is_customer = matches!(node.kind(), NodeKind::Customer { .. });
         CompView {
             // `parent[root] == root`: a one-element slice of the root's own id.
             members: std::slice::from_ref(&self.parent[root as usize]),
@@ -833,23 +868,18 @@ impl Resolver {
 
     /// The component at root `n` as an owned value, taken out of `comps` (a singleton's is
     /// built from its node).
-    fn take_comp(&mut self, n: NodeId) -> Box<Component> {
-        if let Some(c) = self.comps[n as usize].take() {
+    fn take_comp(&mut self, n: NodeId) -> Component {
+        if let Some(c) = self.comps.remove(&n) {
             return c;
         }
         let v = self.comp(n);
-        Box::new(Component {
-            members: v.members.to_vec(),
-            devices: v.devices,
-            customers: v.customers,
-            primary: v.primary,
-        })
+        Component { members: v.members.to_vec(), devices: v.devices, customers: v.customers, primary: v.primary }
     }
 
     /// The node whose own id names the profile at root `root`: its primary customer, or the
     /// node itself (an anonymous profile is one device node).
     fn naming_node(&self, root: NodeId) -> NodeId {
-        match self.comps.get(root as usize).and_then(|c| c.as_deref()) {
+        match self.comps.get(&root) {
             Some(c) => c.primary.unwrap_or(root),
             None => root,
         }
@@ -891,7 +921,7 @@ impl Resolver {
         big.customers += small.customers;
         big.primary = primary;
         let now_named_by = primary.unwrap_or(named_by[0]);
-        self.comps[root as usize] = Some(big);
+        self.comps.insert(root, big);
         if self.track_changes {
             let into = self.own_id_cached(now_named_by);
             for old in named_by {
@@ -908,7 +938,7 @@ impl Resolver {
     /// each new component gets its members, counts and primary from its nodes alone.
     pub(crate) fn split(&mut self, root: NodeId) {
         // A node on its own has no edges left to remove: nothing to split.
-        let Some(old) = self.comps[root as usize].take() else { return };
+        let Some(old) = self.comps.remove(&root) else { return };
         self.assign_components(&old.members);
         if !self.track_changes {
             return;
@@ -968,7 +998,7 @@ impl Resolver {
     }
 
     fn compute_own_id(&self, n: NodeId) -> Uuid {
-        match self.nodes[n as usize].kind {
+        match self.nodes[n as usize].kind() {
             NodeKind::Device { uid, epoch } => {
                 let (form, bytes) = self.uids.form_and_bytes(uid);
                 anonymous_profile_id_of(form, bytes, epoch)
@@ -1003,7 +1033,7 @@ impl Resolver {
         let mut consistent = true;
         for &m in members {
             self.parent[m as usize] = m;
-            self.comps[m as usize] = None;
+            self.comps.remove(&m);
         }
         let mut assigned: FastMap<NodeId, ()> = crate::hash::map_with_capacity(members.len());
         for &start in members {
@@ -1032,11 +1062,11 @@ impl Resolver {
             let mut primaries = 0;
             for &m in &group {
                 let node = &self.nodes[m as usize];
-                match node.kind {
+                match node.kind() {
                     NodeKind::Device { .. } => comp.devices += 1,
                     NodeKind::Customer { .. } => {
                         comp.customers += 1;
-                        if node.out.is_none() {
+                        if node.out().is_none() {
                             comp.primary = Some(m);
                             primaries += 1;
                         }
@@ -1052,7 +1082,7 @@ impl Resolver {
             // A node on its own keeps no stored component (see `comp`).
             if group.len() > 1 {
                 comp.members = group;
-                self.comps[start as usize] = Some(Box::new(comp));
+                self.comps.insert(start, comp);
             }
         }
         consistent
@@ -1067,7 +1097,7 @@ impl Resolver {
         for &m in comp.members {
             let node = &self.nodes[m as usize];
             joined.add(&node.contents);
-            match node.kind {
+            match node.kind() {
                 NodeKind::Device { uid, epoch } => uids.push(DeviceRef { uid: self.uids.uid(uid), epoch }),
                 NodeKind::Customer { cid } => {
                     if Some(m) != comp.primary {
@@ -1077,7 +1107,7 @@ impl Resolver {
             }
         }
         cids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let primary_cid = comp.primary.and_then(|p| match self.nodes[p as usize].kind {
+        let primary_cid = comp.primary.and_then(|p| match self.nodes[p as usize].kind() {
             NodeKind::Customer { cid } => Some(self.cids[cid as usize].cid.clone()),
             NodeKind::Device { .. } => None,
         });
@@ -1108,7 +1138,7 @@ impl Resolver {
 
     /// Number of device nodes (a uid's epochs that saw a record) and customer nodes.
     pub fn node_counts(&self) -> (usize, usize) {
-        let devices = self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Device { .. })).count();
+        let devices = self.nodes.iter().filter(|n| matches!(n.kind(), NodeKind::Device { .. })).count();
         (devices, self.nodes.len() - devices)
     }
 
@@ -1119,7 +1149,7 @@ impl Resolver {
         let mut edges: Vec<_> = (&self.graph)
             .edge_references()
             .map(|e| {
-                let (from, to) = (self.graph[e.source()], self.graph[e.target()]);
+                let (from, to) = (e.source().index() as NodeId, e.target().index() as NodeId);
                 (e.weight().lsn, self.node_ref(from), self.node_ref(to), e.weight().kind)
             })
             .collect();
@@ -1219,7 +1249,7 @@ impl Resolver {
 
 impl Resolver {
     fn node_ref(&self, n: NodeId) -> NodeRef {
-        match self.nodes[n as usize].kind {
+        match self.nodes[n as usize].kind() {
             NodeKind::Device { uid, epoch } => NodeRef::Device(DeviceRef { uid: self.uids.uid(uid), epoch }),
             NodeKind::Customer { cid } => NodeRef::Customer(self.cids[cid as usize].cid.clone()),
         }
@@ -1232,7 +1262,7 @@ impl Resolver {
         // A path visits each node once; the bound guards against a broken invariant.
         for _ in 0..=self.nodes.len() {
             let node = &self.nodes[at as usize];
-            let Some(e) = node.out else { break };
+            let Some(e) = node.out() else { break };
             let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else { break };
             let to = to.index() as NodeId;
             path.push(PathStep {

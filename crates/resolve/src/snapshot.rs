@@ -267,7 +267,7 @@ impl Resolver {
         body.extend_from_slice(&(self.nodes.len() as u32).to_le_bytes());
         for node in &self.nodes {
             let mut o = Out(&mut body);
-            match node.kind {
+            match node.kind() {
                 NodeKind::Device { uid, epoch } => {
                     o.u8(0);
                     o.u32(uid);
@@ -349,7 +349,7 @@ impl Resolver {
 
     fn label_bytes(&self, n: NodeId, out: &mut Vec<u8>) {
         out.clear();
-        match self.nodes[n as usize].kind {
+        match self.nodes[n as usize].kind() {
             NodeKind::Device { uid, epoch } => {
                 out.push(0);
                 out.extend_from_slice(self.uids.uid(uid).to_string().as_bytes());
@@ -793,34 +793,34 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
         let contents = read_contents(i, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
-        nodes.push(Node { kind, contents, out: None });
+        nodes.push(Node::new(kind, contents));
     }
     // Every table entry must point at the node that points back at it.
     for u in 0..uids.len() as u32 {
         for (e, n) in uids.nodes(u) {
             let ok = nodes
                 .get(n as usize)
-                .is_some_and(|node| node.kind == NodeKind::Device { uid: u, epoch: e } && e <= uids.epoch(u));
+                .is_some_and(|node| node.kind() == NodeKind::Device { uid: u, epoch: e } && e <= uids.epoch(u));
             if !ok {
                 return Err(i.invalid(format!("uid {u} names node {n} for epoch {e}, which is not it")));
             }
         }
     }
     for (c, entry) in cids.iter().enumerate() {
-        if nodes.get(entry.node as usize).is_none_or(|n| n.kind != NodeKind::Customer { cid: c as u32 }) {
+        if nodes.get(entry.node as usize).is_none_or(|n| n.kind() != NodeKind::Customer { cid: c as u32 }) {
             return Err(i.invalid(format!("cid {c} names node {}, which is not it", entry.node)));
         }
     }
     // Each table entry points at its own node (checked above); with equal counts, every node is
     // named by exactly one entry: no orphan and no duplicate nodes.
-    let device_nodes = nodes.iter().filter(|n| matches!(n.kind, NodeKind::Device { .. })).count();
+    let device_nodes = nodes.iter().filter(|n| matches!(n.kind(), NodeKind::Device { .. })).count();
     let named_devices: usize = (0..uids.len() as u32).map(|u| uids.node_count(u)).sum();
     if device_nodes != named_devices || nodes.len() - device_nodes != cids.len() {
         return Err(i.invalid("nodes and id tables disagree"));
     }
-    let mut graph: StableDiGraph<NodeId, EdgeInfo, u32> = StableDiGraph::default();
-    for n in 0..nodes.len() as NodeId {
-        graph.add_node(n);
+    let mut graph: StableDiGraph<(), EdgeInfo, u32> = StableDiGraph::with_capacity(nodes.len(), 0);
+    for _ in 0..nodes.len() {
+        graph.add_node(());
     }
     // An edge: source 4 + target 4 + kind 1 + LSN 8 + time 8.
     let n_edges = i.count(25)?;
@@ -839,15 +839,15 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             return Err(i.invalid("edge LSNs not ascending, or not yet folded"));
         }
         last_edge_lsn = Some(lsn);
-        let (sk, tk) = (nodes[s as usize].kind, nodes[t as usize].kind);
+        let (sk, tk) = (nodes[s as usize].kind(), nodes[t as usize].kind());
         let shape_ok = match kind {
             EdgeKind::Link => {
                 matches!((sk, tk), (NodeKind::Device { .. }, NodeKind::Customer { .. }))
-                    && nodes[s as usize].out.is_none()
+                    && nodes[s as usize].out().is_none()
             }
             EdgeKind::Merge => {
                 matches!((sk, tk), (NodeKind::Customer { .. }, NodeKind::Customer { .. }))
-                    && nodes[s as usize].out.is_none()
+                    && nodes[s as usize].out().is_none()
                     && s != t
             }
         };
@@ -856,8 +856,8 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         }
         let e = graph.add_edge(NodeIndex::new(s as usize), NodeIndex::new(t as usize), EdgeInfo { kind, lsn, ts });
         match kind {
-            EdgeKind::Link => nodes[s as usize].out = Some(e),
-            EdgeKind::Merge => nodes[s as usize].out = Some(e),
+            EdgeKind::Link => nodes[s as usize].set_out(Some(e)),
+            EdgeKind::Merge => nodes[s as usize].set_out(Some(e)),
         }
     }
     let n_rej = i.count(14)?;
@@ -905,7 +905,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     r.uids = uids;
     r.cids = cids;
     r.parent = (0..nodes.len() as NodeId).collect();
-    r.comps = vec![None; nodes.len()];
+    r.comps = FastMap::default();
     r.nodes = nodes;
     r.graph = graph;
     r.rejections = rejections;
