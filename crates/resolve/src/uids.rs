@@ -2,28 +2,32 @@
 //! and its device nodes by epoch.
 //!
 //! Two million uids are most of the fold's entries: a `Uid` per entry took 24 bytes plus a heap
-//! chunk of 32 for a text uid, and the epochs' nodes 16 more. Here a uid costs a 20-byte row plus its
-//! bytes (16 for a UUID, the text's length otherwise), and a uid with one device node (most never
-//! reset) keeps it inline.
+//! chunk of 32 for a text uid, and the epochs' nodes 16 more. Here a uid costs a 32-byte row that
+//! holds a UUID or a text id of up to 16 bytes itself (longer ones in one arena), and a uid with
+//! one device node (most never reset) keeps it in the row.
 
 use idres_model::Uid;
 
 use crate::hash::FastMap;
 use crate::resolver::NodeId;
 
-/// The row's flag for a text uid, in `end_hi` (the rest is the end offset's high bits).
+/// `UidRow::meta`'s flag for a text uid (the rest is the uid's length in bytes).
 const TEXT: u32 = 1 << 31;
+/// Uids of up to this many bytes (every UUID, short text ids) are held in their row.
+const INLINE: usize = 16;
 /// `UidRow::node` of a uid whose epochs saw no record yet.
 const NO_NODE: NodeId = NodeId::MAX;
 
-/// A uid: where its bytes end, and its epochs. Twenty bytes, all `u32`: the event path reads
-/// one row (and the previous row's end, next to it) and then the bytes.
+/// A uid: its bytes (or where they are), and its epochs. 32 bytes: the event path confirms an
+/// index hit and finds the device node in one row, without a second cache miss for the bytes
+/// of a UUID or a short text id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct UidRow {
-    /// Where the uid's bytes end in the arena (they start where the previous uid's end): low
-    /// and high 32 bits, with `TEXT` set in `end_hi` for a text uid.
-    end_lo: u32,
-    end_hi: u32,
+    /// The uid's bytes if at most `INLINE`; otherwise the offset of its bytes in the arena, as
+    /// the first 8 bytes (little-endian).
+    inline: [u8; INLINE],
+    /// The uid's length in bytes, with `TEXT` set for a text uid.
+    meta: u32,
     /// The current epoch.
     epoch: u32,
     /// The latest epoch that has a device node, and that node (`NO_NODE`: none yet).
@@ -34,18 +38,12 @@ struct UidRow {
 /// See the module docs. Uids are numbered from 0 in order of interning.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UidTable {
-    /// Every uid's bytes, one after the other: a UUID's 16, a text uid's as written.
+    /// The bytes of the uids longer than `INLINE`, one after the other.
     bytes: Vec<u8>,
     rows: Vec<UidRow>,
     /// The device nodes of a uid before its latest, by epoch ascending, for the uids with more
     /// than one (a reset or an implicit reset followed by a record). Only ever looked up by uid.
     earlier: FastMap<u32, Vec<(u32, NodeId)>>,
-}
-
-impl UidRow {
-    fn end(&self) -> usize {
-        ((u64::from(self.end_hi & !TEXT) << 32) | u64::from(self.end_lo)) as usize
-    }
 }
 
 impl UidTable {
@@ -54,31 +52,38 @@ impl UidTable {
         self.rows.len()
     }
 
-    /// Interns `uid` (not in the table yet) at epoch 0 without nodes; returns its number.
+    /// Interns `uid` (not in the table yet, and valid: at most `UID_BYTES_MAX` bytes) at epoch
+    /// 0 without nodes; returns its number.
     pub(crate) fn push(&mut self, uid: &Uid) -> u32 {
         let u = self.rows.len() as u32;
         let (text, bytes) = match uid {
             Uid::Uuid(b) => (0, &b[..]),
             Uid::Text(t) => (TEXT, &t[..]),
         };
-        self.bytes.extend_from_slice(bytes);
-        let end = self.bytes.len() as u64;
-        self.rows.push(UidRow {
-            end_lo: end as u32,
-            end_hi: (end >> 32) as u32 | text,
-            epoch: 0,
-            node_epoch: 0,
-            node: NO_NODE,
-        });
+        let mut inline = [0u8; INLINE];
+        if bytes.len() <= INLINE {
+            inline[..bytes.len()].copy_from_slice(bytes);
+        } else {
+            inline[..8].copy_from_slice(&(self.bytes.len() as u64).to_le_bytes());
+            self.bytes.extend_from_slice(bytes);
+        }
+        let meta = (bytes.len() as u32 & !TEXT) | text;
+        self.rows.push(UidRow { inline, meta, epoch: 0, node_epoch: 0, node: NO_NODE });
         u
     }
 
     /// Uid `u` as its form (0 UUID, 1 text) and bytes: what the index hashes and compares.
     pub(crate) fn form_and_bytes(&self, u: u32) -> (u8, &[u8]) {
-        let u = u as usize;
-        let start = if u == 0 { 0 } else { self.rows[u - 1].end() };
-        let row = &self.rows[u];
-        (u8::from(row.end_hi & TEXT != 0), &self.bytes[start..row.end()])
+        let row = &self.rows[u as usize];
+        let len = (row.meta & !TEXT) as usize;
+        let form = u8::from(row.meta & TEXT != 0);
+        if len <= INLINE {
+            return (form, &row.inline[..len]);
+        }
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&row.inline[..8]);
+        let at = u64::from_le_bytes(at) as usize;
+        (form, &self.bytes[at..at + len])
     }
 
     /// Uid `u`, owned (a text uid's bytes are copied: for reads, not for the event path).
@@ -158,6 +163,11 @@ mod tests {
             Uid::from_wire_bytes(vec![7; 16]),
             Uid::from_wire_bytes(Vec::new()),
             Uid::Uuid([0; 16]),
+            // Longer than a row holds: in the arena, one after the other.
+            Uid::from_wire_bytes(b"seventeen-bytes-1".to_vec()),
+            Uid::from_wire_bytes(b"sixteen-bytes-01".to_vec()),
+            Uid::from_wire_bytes(vec![b'x'; 128]),
+            Uid::from_wire_bytes(b"seventeen-bytes-2".to_vec()),
         ];
         for (i, uid) in uids.iter().enumerate() {
             assert_eq!(t.push(uid), i as u32);
