@@ -15,6 +15,7 @@
 
 mod config;
 mod contents;
+mod events;
 mod hash;
 mod profile;
 mod resolver;
@@ -22,7 +23,7 @@ mod snapshot;
 mod uids;
 
 pub use config::{Config, OnCidConflict};
-pub use contents::NODE_EVENT_BYTES_MAX;
+pub use events::NODE_EVENT_BYTES_MAX;
 pub use profile::{
     anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, EdgeKind, Explanation,
     ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,

@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, OnCidConflict};
 use crate::contents::{Contents, Joined, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
+use crate::events::EventArena;
 pub(crate) use crate::profile::EdgeKind;
 use crate::profile::{
     anonymous_profile_id_of, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
@@ -278,6 +279,8 @@ pub struct Resolver {
     pub(crate) profile_index: ProfileIndex,
     /// Whether the fold records its [`Change`]s (see [`Resolver::set_change_tracking`]).
     pub(crate) track_changes: bool,
+    /// Every node's events (a node holds an [`crate::events::EventsRef`] into it).
+    pub(crate) events: EventArena,
     pub(crate) keys: Interner,
     pub(crate) names: Interner,
     pub(crate) rejections: Vec<Rejection>,
@@ -347,6 +350,7 @@ impl Resolver {
             own_ids: Vec::new(),
             profile_index: ProfileIndex::default(),
             track_changes: true,
+            events: EventArena::default(),
             keys: Interner::default(),
             names: Interner::default(),
             rejections: Vec::new(),
@@ -480,7 +484,7 @@ impl Resolver {
                         Reason::Limit,
                         format!(
                             "the node holds {} bytes of events, the most one node can (NODE_EVENT_BYTES_MAX)",
-                            self.nodes[node as usize].contents.events.bytes_used()
+                            self.events.view(self.nodes[node as usize].contents.events).bytes_used()
                         ),
                     ));
                 }
@@ -751,7 +755,7 @@ impl Resolver {
     /// True if node `n` can take no more events ([`crate::NODE_EVENT_BYTES_MAX`]). A node just
     /// created has none, so checking after `checked_target_node` created it changes nothing.
     fn events_full(&self, n: NodeId) -> bool {
-        self.nodes[n as usize].contents.events.full()
+        self.events.view(self.nodes[n as usize].contents.events).full()
     }
 
     /// Counts an accepted event on its node. Only the node changes: a profile's contents are
@@ -759,7 +763,7 @@ impl Resolver {
     /// component's id.
     fn add_event(&mut self, node: NodeId, name: &str, lsn: Lsn, ts: i64) {
         let name = self.names.intern(name);
-        self.nodes[node as usize].contents.events.push(lsn, name, ts);
+        self.events.push(&mut self.nodes[node as usize].contents.events, lsn, name, ts);
         self.note_changed(node);
     }
 
@@ -1096,7 +1100,7 @@ impl Resolver {
         let mut joined = Joined::default();
         for &m in comp.members {
             let node = &self.nodes[m as usize];
-            joined.add(&node.contents);
+            joined.add(&node.contents, self.events.view(node.contents.events));
             match node.kind() {
                 NodeKind::Device { uid, epoch } => uids.push(DeviceRef { uid: self.uids.uid(uid), epoch }),
                 NodeKind::Customer { cid } => {
@@ -1165,7 +1169,12 @@ impl Resolver {
         let u = self.uid_index.get(canonical.as_ref(), &self.uids)?;
         // A node's events are in LSN order: stop at the first past `lsn`.
         let holds = |n: NodeId| {
-            self.nodes[n as usize].contents.events.iter().map(|(l, _)| l).take_while(|&l| l <= lsn).any(|l| l == lsn)
+            self.events
+                .view(self.nodes[n as usize].contents.events)
+                .iter()
+                .map(|(l, _)| l)
+                .take_while(|&l| l <= lsn)
+                .any(|l| l == lsn)
         };
         self.uids.nodes(u).find(|(_, n)| holds(*n)).map(|(epoch, _)| epoch)
     }
@@ -1179,7 +1188,9 @@ impl Resolver {
         let mut out: Vec<(Lsn, u32)> = self
             .uids
             .nodes(u)
-            .flat_map(|(epoch, n)| self.nodes[n as usize].contents.events.iter().map(move |(l, _)| (l, epoch)))
+            .flat_map(|(epoch, n)| {
+                self.events.view(self.nodes[n as usize].contents.events).iter().map(move |(l, _)| (l, epoch))
+            })
             .collect();
         out.sort_unstable();
         out
@@ -1427,8 +1438,7 @@ mod tests {
         let Record::Event { target: Target::Uid(uid), .. } = &entries[0].record else { panic!("an event first") };
         let u = r.uid_index.get(uid, &r.uids).unwrap();
         let n = r.current_device(u).unwrap() as usize;
-        r.nodes[n].contents.events =
-            crate::contents::Events::with_bytes_used_for_tests(crate::NODE_EVENT_BYTES_MAX - 14);
+        r.nodes[n].contents.events = r.events.claiming_bytes_for_tests(crate::NODE_EVENT_BYTES_MAX - 14);
         let (nodes, uids, rejections) = (r.nodes.len(), r.uids.len(), r.rejections().len());
         let lsn = r.next_lsn();
         let bytes = encode_entry(&entries[0]).unwrap();
@@ -1442,10 +1452,9 @@ mod tests {
         assert_eq!(r.next_lsn(), lsn + 2);
         // Only the rejections were added: no node, no uid, no event.
         assert_eq!((r.nodes.len(), r.uids.len(), r.rejections().len()), (nodes, uids, rejections + 2));
-        assert_eq!(r.nodes[n].contents.events.bytes_used(), crate::NODE_EVENT_BYTES_MAX - 14);
+        assert_eq!(r.events.view(r.nodes[n].contents.events).bytes_used(), crate::NODE_EVENT_BYTES_MAX - 14);
         // One byte less and the node takes events again.
-        r.nodes[n].contents.events =
-            crate::contents::Events::with_bytes_used_for_tests(crate::NODE_EVENT_BYTES_MAX - 15);
+        r.nodes[n].contents.events = r.events.claiming_bytes_for_tests(crate::NODE_EVENT_BYTES_MAX - 15);
         assert!(!r.events_full(n as NodeId));
     }
 

@@ -22,7 +22,8 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::contents::{AttrCell, Contents, Events, WriteKey};
+use crate::contents::{AttrCell, Contents, WriteKey};
+use crate::events::{EventArena, EventsView};
 use crate::profile::{ImplicitReset, Reason, Rejection};
 use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, Interner, Node, NodeId, NodeKind, Resolver};
 use crate::uids::UidTable;
@@ -233,7 +234,7 @@ impl Resolver {
             || too_many(self.graph.edge_count())
             || too_many(self.rejections.len())
             || too_many(self.implicit_resets.len())
-            || self.nodes.iter().any(|n| too_many(n.contents.events.packed().len()))
+            || self.nodes.iter().any(|n| too_many(self.events.view(n.contents.events).packed().len()))
         {
             return Err(SnapshotError::Encode("a count does not fit the snapshot format's u32".into()));
         }
@@ -278,7 +279,7 @@ impl Resolver {
                     o.u32(cid);
                 }
             }
-            write_contents(&mut body, &node.contents, &mut value_buf)?;
+            write_contents(&mut body, &node.contents, self.events.view(node.contents.events), &mut value_buf)?;
         }
         let mut o = Out(&mut body);
         // By LSN (each edge comes from its own record): edge slots are reused after removals and
@@ -441,7 +442,7 @@ impl Resolver {
                     digest_value(&mut o, v);
                 }
             }
-            let e = &c.events;
+            let e = self.events.view(c.events);
             o.u64(e.count());
             let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
             for (_, n) in e.iter() {
@@ -543,7 +544,12 @@ fn read_uid(i: &mut In<'_>) -> Result<Uid, SnapshotError> {
     }
 }
 
-fn write_contents(body: &mut Vec<u8>, c: &Contents, value_buf: &mut Vec<u8>) -> Result<(), SnapshotError> {
+fn write_contents(
+    body: &mut Vec<u8>,
+    c: &Contents,
+    e: EventsView<'_>,
+    value_buf: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
     let mut value = |body: &mut Vec<u8>, v: &Value| -> Result<(), SnapshotError> {
         value_buf.clear();
         encode_value_into(v, value_buf).map_err(|e| SnapshotError::Encode(e.to_string()))?;
@@ -572,7 +578,6 @@ fn write_contents(body: &mut Vec<u8>, c: &Contents, value_buf: &mut Vec<u8>) -> 
         }
     }
     let mut o = Out(body);
-    let e = &c.events;
     o.u64(e.count());
     o.opt_i64(e.first_seen());
     o.opt_i64(e.last_seen());
@@ -701,7 +706,13 @@ fn read_interner(i: &mut In<'_>) -> Result<Interner, SnapshotError> {
 }
 
 /// A node's contents; its events must be folded before `next_lsn`.
-fn read_contents(i: &mut In<'_>, keys: usize, names: usize, next_lsn: Lsn) -> Result<Contents, SnapshotError> {
+fn read_contents(
+    i: &mut In<'_>,
+    events: &mut EventArena,
+    keys: usize,
+    names: usize,
+    next_lsn: Lsn,
+) -> Result<Contents, SnapshotError> {
     let mut c = Contents::default();
     let n = i.count(5)?;
     for _ in 0..n {
@@ -736,8 +747,8 @@ fn read_contents(i: &mut In<'_>, keys: usize, names: usize, next_lsn: Lsn) -> Re
         (Some(f), Some(l)) => Some((f, l)),
         _ => return Err(i.invalid("first seen without last seen, or the reverse")),
     };
-    let packed = i.bytes()?.to_vec();
-    c.events = Events::restore(packed, count, seen, names, next_lsn).map_err(|what| i.invalid(what))?;
+    let packed = i.bytes()?;
+    c.events = events.restore(packed, count, seen, names, next_lsn).map_err(|what| i.invalid(what))?;
     Ok(c)
 }
 
@@ -792,7 +803,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             1 => NodeKind::Customer { cid: i.index(cids.len(), "cid")? },
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
-        let contents = read_contents(i, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        let contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
         nodes.push(Node::new(kind, contents));
     }
     // Every table entry must point at the node that points back at it.
