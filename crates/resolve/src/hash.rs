@@ -301,7 +301,7 @@ impl UidIndex {
     /// then the spill map.
     fn find(&self, form: u8, bytes: &[u8], uids: &UidTable) -> Option<u32> {
         if let Some(&u) = self.by_hash.get(&self.fingerprint(form, bytes)) {
-            if (u as usize) < uids.len() && uids.form_and_bytes(u) == (form, bytes) {
+            if uids.is(u, form, bytes) {
                 return Some(u);
             }
         }

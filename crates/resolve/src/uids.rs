@@ -86,6 +86,23 @@ impl UidTable {
         (form, &self.bytes[at..at + len])
     }
 
+    /// True if uid `u` is the uid in form `form` with `bytes`: what `form_and_bytes(u) ==
+    /// (form, bytes)` says, with the row's inline bytes compared as one 16-byte word (the
+    /// event path's confirmation of every index hit).
+    pub(crate) fn is(&self, u: u32, form: u8, bytes: &[u8]) -> bool {
+        let Some(row) = self.rows.get(u as usize) else { return false };
+        let meta = (bytes.len() as u32 & !TEXT) | if form == 0 { 0 } else { TEXT };
+        if row.meta != meta || bytes.len() > (TEXT - 1) as usize {
+            return false;
+        }
+        if bytes.len() <= INLINE {
+            let mut sought = [0u8; INLINE];
+            sought[..bytes.len()].copy_from_slice(bytes);
+            return u128::from_le_bytes(row.inline) == u128::from_le_bytes(sought);
+        }
+        self.form_and_bytes(u).1 == bytes
+    }
+
     /// Uid `u`, owned (a text uid's bytes are copied: for reads, not for the event path).
     pub(crate) fn uid(&self, u: u32) -> Uid {
         match self.form_and_bytes(u) {
@@ -152,6 +169,7 @@ impl UidTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::UidBytes;
 
     #[test]
     fn uids_come_back_as_interned_with_their_nodes() {
@@ -174,6 +192,16 @@ mod tests {
         }
         for (i, uid) in uids.iter().enumerate() {
             assert_eq!(&t.uid(i as u32), uid);
+            for (j, other) in uids.iter().enumerate() {
+                let (form, bytes) = other.form_and_bytes();
+                assert_eq!(t.is(i as u32, form, bytes), i == j, "{uid:?} against {other:?}");
+            }
+            // A prefix, or the bytes with a zero more, is another uid.
+            let (form, bytes) = uid.form_and_bytes();
+            if let Some((_, prefix)) = bytes.split_last() {
+                assert!(!t.is(i as u32, form, prefix));
+            }
+            assert!(!t.is(i as u32, form, &[bytes, &[0]].concat()));
             assert_eq!(t.form_and_bytes(i as u32).0, u8::from(matches!(uid, Uid::Text(_))));
         }
         assert_eq!(t.current(1), None);
