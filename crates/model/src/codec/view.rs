@@ -154,6 +154,13 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.bytes(max)?).ok()
     }
 
+    /// Bytes that are UTF-8 (what `str` reads, without making a `str` of it): most strings of
+    /// a record are ASCII, which is checked a word at a time.
+    fn utf8(&mut self, max: usize) -> Option<&'a [u8]> {
+        let b = self.bytes(max)?;
+        (b.is_ascii() || std::str::from_utf8(b).is_ok()).then_some(b)
+    }
+
     /// A value enclosed by `level` containers, as the decoder reads it.
     fn value(&mut self, level: usize) -> Option<()> {
         match self.u8()? {
@@ -161,7 +168,7 @@ impl<'a> Cursor<'a> {
             tag::VALUE_BOOL => (self.u8()? <= 1).then_some(()),
             tag::VALUE_INT => self.word().map(drop),
             tag::VALUE_FLOAT => f64::from_le_bytes(self.word()?).is_finite().then_some(()),
-            tag::VALUE_STRING => self.str(VALUE_STRING_BYTES_MAX).map(drop),
+            tag::VALUE_STRING => self.utf8(VALUE_STRING_BYTES_MAX).map(drop),
             tag::VALUE_LIST => {
                 if level >= VALUE_DEPTH_MAX {
                     return None;
@@ -184,10 +191,11 @@ impl<'a> Cursor<'a> {
     /// top-level map; nested maps may have an empty key).
     fn map(&mut self, value_level: usize, top: bool) -> Option<bool> {
         let len = self.len(VALUE_ENTRIES_MAX)?;
-        let mut last: Option<&str> = None;
+        // Keys compare as their bytes, which is how `str`s compare.
+        let mut last: Option<&[u8]> = None;
         let mut keys_ok = true;
         for _ in 0..len {
-            let key = self.str(VALUE_KEY_BYTES_MAX)?;
+            let key = self.utf8(VALUE_KEY_BYTES_MAX)?;
             if last.is_some_and(|l| key <= l) {
                 return None;
             }
