@@ -83,7 +83,8 @@ pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
     match c.u8()? {
         tag::OPTION_NONE => {}
         tag::OPTION_SOME => {
-            if !shape_text_ok(c.str(RECORD_BYTES_MAX)?, SESSION_ID_BYTES_MAX) {
+            // Only checked, never read: its bytes need not become a `str`.
+            if !shape_bytes_ok(c.utf8(RECORD_BYTES_MAX)?, SESSION_ID_BYTES_MAX) {
                 return None;
             }
         }
@@ -100,14 +101,26 @@ pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
 
 /// The shape rule of event names and session ids: 1..=`max` bytes, no control characters.
 fn shape_text_ok(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && !has_control(s)
+    shape_bytes_ok(s.as_bytes(), max)
 }
 
-/// `s.chars().any(char::is_control)` without decoding: the control characters (category Cc)
-/// are U+0000–U+001F and U+007F–U+009F, whose UTF-8 forms are the bytes 0x00–0x1F and 0x7F,
-/// and 0xC2 followed by 0x80–0x9F (in valid UTF-8, 0xC2 only ever leads a character).
+/// [`shape_text_ok`] of UTF-8 bytes. Printable ASCII (the usual name or session id) is
+/// decided a byte at a time without looking ahead; anything else by [`has_control_bytes`].
+fn shape_bytes_ok(b: &[u8], max: usize) -> bool {
+    !b.is_empty() && b.len() <= max && (b.iter().all(|&c| (0x20..0x7f).contains(&c)) || !has_control_bytes(b))
+}
+
+/// [`has_control_bytes`] of a `str` (the tests' reference form).
+#[cfg(test)]
 fn has_control(s: &str) -> bool {
-    let b = s.as_bytes();
+    has_control_bytes(s.as_bytes())
+}
+
+/// `s.chars().any(char::is_control)` of UTF-8 bytes `b`, without decoding: the control
+/// characters (category Cc) are U+0000–U+001F and U+007F–U+009F, whose UTF-8 forms are the
+/// bytes 0x00–0x1F and 0x7F, and 0xC2 followed by 0x80–0x9F (in valid UTF-8, 0xC2 only ever
+/// leads a character).
+fn has_control_bytes(b: &[u8]) -> bool {
     b.iter().enumerate().any(|(i, &c)| c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|&n| n < 0xa0)))
 }
 
@@ -210,6 +223,24 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::has_control;
+
+    #[test]
+    fn the_ascii_shortcut_is_the_full_rule() {
+        // Every string of up to two characters from a mix of ASCII, controls and others.
+        let chars = ['a', ' ', '~', '\u{0}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}', '\u{a0}', 'é', '€', '😀'];
+        let mut cases = vec![String::new()];
+        for a in chars {
+            cases.push(a.to_string());
+            for b in chars {
+                cases.push(format!("{a}{b}"));
+            }
+        }
+        for s in cases {
+            let full = !s.is_empty() && s.len() <= 5 && !s.chars().any(char::is_control);
+            assert_eq!(super::shape_bytes_ok(s.as_bytes(), 5), full, "{s:?}");
+            assert_eq!(super::shape_text_ok(&s, 5), full, "{s:?}");
+        }
+    }
 
     #[test]
     fn control_characters_by_bytes_are_char_is_control() {
