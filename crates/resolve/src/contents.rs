@@ -56,9 +56,14 @@ impl AttrCell {
         if self.set_once.get(at).is_some_and(|(k, _)| *k == key) {
             return;
         }
-        // Exactly as many as there are: a cell rarely holds more than one, and `Vec`'s first
-        // growth would make room for four (56 bytes each).
-        self.set_once.reserve_exact(1);
+        // Room for exactly the first (a cell rarely holds more than one, and `Vec`'s first
+        // growth would make room for four of 56 bytes), then growth by half: this also runs as
+        // profiles are joined at read time.
+        if self.set_once.is_empty() {
+            self.set_once.reserve_exact(1);
+        } else {
+            grow_by_half(&mut self.set_once);
+        }
         self.set_once.insert(at, (key, value.clone()));
     }
 

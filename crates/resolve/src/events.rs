@@ -9,9 +9,13 @@
 //!
 //! A block: the last event's LSN (`u64`), the first and last effective times (`i64`), the packed
 //! bytes in use (`u32`), all little-endian, the block's size class (`u8`), then the packed bytes
-//! and room to grow. Blocks come in size classes, four per doubling (32, 40, 48, 56, 64, 80, …);
+//! and room to grow. Blocks come in size classes, four per doubling (40, 48, 56, 64, 80, …);
 //! a block that grows moves to a class about half as large again, and the block it leaves goes
-//! on its class's free list for the next node that needs one.
+//! on its class's free list for the next node that needs one. A block that would pass
+//! [`BIG_BLOCK`] bytes (a node with thousands of events: a busy customer, a server-side device)
+//! leaves the arena for a heap block of its own, which grows by half in place: the arena's free
+//! lists only ever hold small blocks, which other nodes reuse, so a hot node leaves no more than
+//! about twice `BIG_BLOCK` behind.
 
 use crate::Lsn;
 
@@ -20,9 +24,15 @@ use crate::Lsn;
 /// length as a `u32`.
 pub const NODE_EVENT_BYTES_MAX: usize = u32::MAX as usize;
 
-/// A node's events: its block's offset in the arena plus one, or 0 for none.
+/// A node's events: its block's offset in the arena plus one, or `BIG` + the index of its own
+/// heap block, or 0 for none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct EventsRef(u64);
+
+/// `EventsRef`'s flag for a block of its own.
+const BIG: u64 = 1 << 63;
+/// The largest block the arena holds (its classes end here); larger ones are heap blocks.
+const BIG_BLOCK: usize = 64 * 1024;
 
 const AT_LAST_LSN: usize = 0;
 const AT_FIRST_SEEN: usize = 8;
@@ -31,17 +41,18 @@ const AT_USED: usize = 24;
 const AT_CLASS: usize = 28;
 /// Bytes of a block's header.
 const HEAD: usize = 29;
-/// Classes: enough for a block of `HEAD + NODE_EVENT_BYTES_MAX` bytes.
-const CLASSES: usize = 4 * 31;
+/// The arena's classes: class `CLASSES - 1` is `BIG_BLOCK` bytes.
+const CLASSES: usize = 45;
+const _: () = assert!(class_size(CLASSES - 1) == BIG_BLOCK);
 
 /// Bytes of a block of class `k`.
-fn class_size(k: usize) -> usize {
+const fn class_size(k: usize) -> usize {
     (4 + k % 4) << (k / 4 + 3)
 }
 
-/// The smallest class whose blocks hold `len` bytes.
-fn class_for(len: usize) -> usize {
-    (1..CLASSES).find(|&k| class_size(k) >= len).unwrap_or(CLASSES - 1)
+/// The smallest class whose blocks hold `len` bytes; `None` past `BIG_BLOCK`.
+fn class_for(len: usize) -> Option<usize> {
+    (1..CLASSES).find(|&k| class_size(k) >= len)
 }
 
 fn get8(b: &[u8], at: usize) -> [u8; 8] {
@@ -63,6 +74,8 @@ pub(crate) struct EventArena {
     /// Per class, the first free block (offset + 1; 0: none). A free block's first 8 bytes hold
     /// the next one.
     free: Vec<u64>,
+    /// The blocks past `BIG_BLOCK`, one heap block each (never freed: a node keeps its events).
+    big: Vec<Vec<u8>>,
 }
 
 /// One node's events as read from the arena.
@@ -74,12 +87,37 @@ pub(crate) struct EventsView<'a> {
 impl EventArena {
     /// The events of `r`.
     pub(crate) fn view(&self, r: EventsRef) -> EventsView<'_> {
-        if r.0 == 0 {
-            return EventsView { block: None };
+        EventsView { block: (r.0 != 0).then(|| self.block(r)) }
+    }
+
+    /// The block of `r` (not 0).
+    fn block(&self, r: EventsRef) -> &[u8] {
+        if r.0 & BIG != 0 {
+            return &self.big[(r.0 & !BIG) as usize];
         }
         let at = (r.0 - 1) as usize;
         let size = class_size(usize::from(self.bytes[at + AT_CLASS]));
-        EventsView { block: Some(&self.bytes[at..at + size]) }
+        &self.bytes[at..at + size]
+    }
+
+    fn block_mut(&mut self, r: EventsRef) -> &mut [u8] {
+        if r.0 & BIG != 0 {
+            return &mut self.big[(r.0 & !BIG) as usize];
+        }
+        let at = (r.0 - 1) as usize;
+        let size = class_size(usize::from(self.bytes[at + AT_CLASS]));
+        &mut self.bytes[at..at + size]
+    }
+
+    /// A block for `len` bytes: in the arena, or of its own past `BIG_BLOCK`.
+    fn new_block(&mut self, len: usize) -> EventsRef {
+        match class_for(len) {
+            Some(k) => EventsRef(self.alloc(k) as u64 + 1),
+            None => {
+                self.big.push(vec![0u8; len]);
+                EventsRef((self.big.len() - 1) as u64 | BIG)
+            }
+        }
     }
 
     /// A block of class `k`, header zeroed but for the class: off a free list, or at the end.
@@ -111,8 +149,7 @@ impl EventArena {
         self.free[k] = at as u64 + 1;
     }
 
-    fn put_header(&mut self, at: usize, last_lsn: Lsn, first_seen: i64, last_seen: i64, used: u32) {
-        let b = &mut self.bytes[at..at + HEAD];
+    fn put_header(b: &mut [u8], last_lsn: Lsn, first_seen: i64, last_seen: i64, used: u32) {
         b[AT_LAST_LSN..AT_LAST_LSN + 8].copy_from_slice(&last_lsn.to_le_bytes());
         b[AT_FIRST_SEEN..AT_FIRST_SEEN + 8].copy_from_slice(&first_seen.to_le_bytes());
         b[AT_LAST_SEEN..AT_LAST_SEEN + 8].copy_from_slice(&last_seen.to_le_bytes());
@@ -127,31 +164,48 @@ impl EventArena {
         if r.0 == 0 {
             let n = put_varint_at(&mut enc, 0, lsn);
             let n = put_varint_at(&mut enc, n, u64::from(name));
-            let at = self.alloc(class_for(HEAD + n));
-            self.put_header(at, lsn, ts, ts, n as u32);
-            self.bytes[at + HEAD..at + HEAD + n].copy_from_slice(&enc[..n]);
-            *r = EventsRef(at as u64 + 1);
+            *r = self.new_block(HEAD + n);
+            let b = self.block_mut(*r);
+            Self::put_header(b, lsn, ts, ts, n as u32);
+            b[HEAD..HEAD + n].copy_from_slice(&enc[..n]);
             return;
         }
-        let mut at = (r.0 - 1) as usize;
-        let b = &self.bytes[at..at + HEAD];
+        let b = self.block(*r);
         let last = u64::from_le_bytes(get8(b, AT_LAST_LSN));
         let first_seen = i64::from_le_bytes(get8(b, AT_FIRST_SEEN)).min(ts);
         let last_seen = i64::from_le_bytes(get8(b, AT_LAST_SEEN)).max(ts);
         let used = u32::from_le_bytes(get4(b, AT_USED)) as usize;
-        let k = usize::from(b[AT_CLASS]);
+        let room = b.len();
         let n = put_varint_at(&mut enc, 0, lsn.saturating_sub(last));
         let n = put_varint_at(&mut enc, n, u64::from(name));
-        if HEAD + used + n > class_size(k) {
+        if HEAD + used + n > room {
             // Grow by half (at least one class): amortised, a byte copied moves about twice.
-            let to = self.alloc(class_for(HEAD + used + (used / 2).max(n)).max(k + 1).min(CLASSES - 1));
-            self.bytes.copy_within(at + HEAD..at + HEAD + used, to + HEAD);
-            self.release(at, k);
-            at = to;
-            *r = EventsRef(at as u64 + 1);
+            let want = HEAD + used + (used / 2).max(n);
+            if r.0 & BIG != 0 {
+                let v = &mut self.big[(r.0 & !BIG) as usize];
+                v.reserve_exact(want - v.len());
+                v.resize(want, 0);
+            } else {
+                let at = (r.0 - 1) as usize;
+                let k = usize::from(self.bytes[at + AT_CLASS]);
+                let to = match class_for(want) {
+                    // `want` is past this class, so `k2` is a larger one.
+                    Some(k2) => EventsRef(self.alloc(k2) as u64 + 1),
+                    None => self.new_block(want),
+                };
+                if to.0 & BIG != 0 {
+                    let src = &self.bytes[at + HEAD..at + HEAD + used];
+                    self.big[(to.0 & !BIG) as usize][HEAD..HEAD + used].copy_from_slice(src);
+                } else {
+                    self.bytes.copy_within(at + HEAD..at + HEAD + used, (to.0 - 1) as usize + HEAD);
+                }
+                self.release(at, k);
+                *r = to;
+            }
         }
-        self.bytes[at + HEAD + used..at + HEAD + used + n].copy_from_slice(&enc[..n]);
-        self.put_header(at, lsn, first_seen, last_seen, (used + n) as u32);
+        let b = self.block_mut(*r);
+        b[HEAD + used..HEAD + used + n].copy_from_slice(&enc[..n]);
+        Self::put_header(b, lsn, first_seen, last_seen, (used + n) as u32);
     }
 
     /// Rebuilds a node's events from a snapshot's parts, or says what is wrong with them: the
@@ -195,10 +249,11 @@ impl EventArena {
             _ => return Err("first/last seen disagree with the events"),
         };
         let used = u32::try_from(packed.len()).map_err(|_| "the packed events are too long")?;
-        let at = self.alloc(class_for(HEAD + packed.len()));
-        self.put_header(at, last.unwrap_or(0), first_seen, last_seen, used);
-        self.bytes[at + HEAD..at + HEAD + packed.len()].copy_from_slice(packed);
-        Ok(EventsRef(at as u64 + 1))
+        let r = self.new_block(HEAD + packed.len());
+        let b = self.block_mut(r);
+        Self::put_header(b, last.unwrap_or(0), first_seen, last_seen, used);
+        b[HEAD..HEAD + packed.len()].copy_from_slice(packed);
+        Ok(r)
     }
 
     /// Events whose header claims `used` bytes without holding them (tests of the limit only:
@@ -371,15 +426,46 @@ mod tests {
     }
 
     #[test]
-    fn classes_grow_by_a_quarter_or_less_and_cover_the_limit() {
+    fn classes_grow_by_a_quarter_or_less_up_to_big_blocks() {
         for k in 1..CLASSES - 1 {
             assert!(class_size(k + 1) > class_size(k));
             assert!(class_size(k + 1) * 4 <= class_size(k) * 5, "class {k}");
         }
-        assert!(class_size(CLASSES - 1) >= HEAD + NODE_EVENT_BYTES_MAX);
-        assert!(CLASSES <= usize::from(u8::MAX));
-        assert_eq!(class_for(HEAD + 1), 1);
+        assert_eq!(class_for(HEAD + 1), Some(1));
         assert_eq!(class_size(1), 40);
+        assert_eq!(class_for(BIG_BLOCK), Some(CLASSES - 1));
+        assert_eq!(class_for(BIG_BLOCK + 1), None);
+    }
+
+    #[test]
+    fn a_hot_node_moves_to_a_block_of_its_own_and_leaves_little_behind() {
+        let mut a = EventArena::default();
+        let mut hot = EventsRef::default();
+        let mut cold = vec![EventsRef::default(); 100];
+        let mut expect = Vec::new();
+        // 200 k events on one node (~600 kB packed), with 100 small nodes between them.
+        for lsn in 0..200_000u64 {
+            a.push(&mut hot, lsn * 2, (lsn % 7) as u32, lsn as i64);
+            expect.push((lsn * 2, (lsn % 7) as u32));
+            if lsn % 2000 == 0 {
+                let c = &mut cold[(lsn / 2000) as usize];
+                a.push(c, lsn * 2 + 1, 1, 0);
+            }
+        }
+        assert!(hot.0 & BIG != 0, "the hot node has its own block");
+        assert_eq!(a.view(hot).iter().collect::<Vec<_>>(), expect);
+        assert_eq!(a.view(hot).count(), 200_000);
+        assert_eq!((a.view(hot).first_seen(), a.view(hot).last_seen()), (Some(0), Some(199_999)));
+        // What the hot node left in the arena is about twice the largest arena block.
+        assert!(a.bytes.len() < 3 * BIG_BLOCK, "arena of {} bytes", a.bytes.len());
+        for (i, c) in cold.iter().enumerate() {
+            assert_eq!(a.view(*c).iter().collect::<Vec<_>>(), vec![(i as u64 * 4000 + 1, 1)]);
+        }
+        // Restore puts big events in a block of their own too, with the same bytes.
+        let packed = a.view(hot).packed().to_vec();
+        let again = a.restore(&packed, 200_000, Some((0, 199_999)), 7, 400_000).unwrap();
+        assert!(again.0 & BIG != 0);
+        assert_eq!(a.view(again).state(), a.view(hot).state());
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub(crate) enum NodeKind {
     Customer { cid: u32 },
 }
 
-/// A node: its kind packed in two words, its contents and its outgoing edge. 40 bytes; there
+/// A node: its kind packed in two words, its contents and its outgoing edge. 32 bytes; there
 /// is one per device epoch and per customer.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -102,6 +102,9 @@ pub(crate) struct Node {
 }
 
 const CUSTOMER: u32 = u32::MAX;
+// The size the docs quote (docs/ARCHITECTURE.md, docs/PERFORMANCE.md).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Node>() == 32);
 const NO_EDGE: u32 = u32::MAX;
 
 impl Node {

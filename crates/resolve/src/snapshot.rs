@@ -774,12 +774,20 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
         let n = i.count(8)?;
         nodes_of.clear();
         for _ in 0..n {
-            nodes_of.push((i.u32()?, i.u32()?));
+            let (e, node) = (i.u32()?, i.u32()?);
+            // No node has the largest id (node counts fit a u32); the table uses it for "none".
+            if node == NodeId::MAX {
+                return Err(i.invalid(format!("uid {u} names node {node}, which is not a node")));
+            }
+            nodes_of.push((e, node));
         }
         if !nodes_of.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(i.invalid(format!("uid {u}: epochs of its nodes are not ascending")));
         }
-        uids.push_restored(&uid, epoch, &nodes_of);
+        let at = uids.push_restored(&uid, epoch, &nodes_of);
+        if uids.node_count(at) != nodes_of.len() {
+            return Err(i.invalid(format!("uid {u}: its nodes do not restore as written")));
+        }
     }
     let n_cids = i.count(8)?;
     let mut cids = Vec::with_capacity(n_cids);

@@ -35,6 +35,9 @@ struct UidRow {
     node: NodeId,
 }
 
+// The size the docs quote.
+const _: () = assert!(std::mem::size_of::<UidRow>() == 32);
+
 /// See the module docs. Uids are numbered from 0 in order of interning.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UidTable {
@@ -132,8 +135,10 @@ impl UidTable {
         (row.node != NO_NODE && row.node_epoch == row.epoch).then_some(row.node)
     }
 
-    /// Records `node` as uid `u`'s device node of `epoch` (above every epoch it has a node of).
+    /// Records `node` as uid `u`'s device node of `epoch` (above every epoch it has a node of;
+    /// `node` is never `NodeId::MAX`: node counts fit a `u32`, and restore refuses it).
     pub(crate) fn push_node(&mut self, u: u32, epoch: u32, node: NodeId) {
+        debug_assert_ne!(node, NO_NODE, "no node has the largest id");
         let row = &mut self.rows[u as usize];
         if row.node != NO_NODE {
             self.earlier.entry(u).or_default().push((row.node_epoch, row.node));

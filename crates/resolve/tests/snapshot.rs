@@ -10,7 +10,9 @@ fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-const UIDS: [&str; 4] = ["A", "B", "6BA7B810-9DAD-11D1-80B4-00C04FD430C8", "null"];
+/// Text uids of 1 and 40 bytes (a long one lives in the uid table's arena), a UUID and a blocked one.
+const UIDS: [&str; 5] =
+    ["A", "B", "6BA7B810-9DAD-11D1-80B4-00C04FD430C8", "null", "web-a-uid-of-forty-bytes-0123456789abcde"];
 const CIDS: [&str; 4] = ["u1", "u2", "u3", " bad"];
 const KEYS: [&str; 3] = ["plan", "city", "age"];
 
@@ -302,4 +304,43 @@ fn digest_is_the_same_in_another_process() {
         let line = stdout.lines().find_map(|l| l.strip_prefix("IDRES_DIGEST=")).expect("child printed a digest");
         assert_eq!(line, here);
     }
+}
+
+/// A uid's node list naming node `u32::MAX` (the uid table's "none") is refused, wherever it
+/// stands in the list, with valid checksums: the table must not silently drop it.
+#[test]
+fn a_uid_naming_node_u32_max_is_refused() {
+    let event = || Record::Event {
+        target: Target::Uid(uid(0)),
+        name: "view".into(),
+        props: Map::new(),
+        session_id: None,
+        ts: None,
+    };
+    // Uid A: epoch 1, device nodes (epoch 0, node 0) and (epoch 1, node 1).
+    let r = fold(config(false), &entries(&[event(), Record::Reset { uid: uid(0), ts: None }, event()]));
+    let snap = r.snapshot().unwrap();
+    let words: Vec<u8> = [1u32, 2, 0, 0, 1, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let at = snap.windows(words.len()).position(|w| w == words.as_slice()).expect("uid A's entry");
+    let header = idres_resolve::SNAPSHOT_HEADER_BYTES;
+    for node_at in [at + 12, at + 20] {
+        let mut s = snap.clone();
+        s[node_at..node_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let body_crc = crc32c(&s[header..]);
+        s[64..68].copy_from_slice(&body_crc.to_le_bytes());
+        let head_crc = crc32c(&s[..68]);
+        s[68..72].copy_from_slice(&head_crc.to_le_bytes());
+        let err = Resolver::restore(&s, config(false)).expect_err("refused");
+        assert!(matches!(err, SnapshotError::Invalid { .. }), "{err}");
+    }
+    assert!(Resolver::restore(&snap, config(false)).is_ok());
+}
+
+/// The snapshot format is pinned: the fixed log's snapshot has these bytes (by length and
+/// CRC-32C). A change of layout must bump `SNAPSHOT_VERSION` (docs/FORMAT.md) and this pin; a
+/// change of the in-memory layout alone must not move it.
+#[test]
+fn snapshot_bytes_are_pinned() {
+    let snap = fold(config(false), &fixed_log()).snapshot().unwrap();
+    assert_eq!((snap.len(), crc32c(&snap)), (12_953, 4_027_399_374));
 }

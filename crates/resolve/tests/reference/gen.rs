@@ -23,10 +23,26 @@ fn uuid_form() -> Uid {
     Uid::from_uuid(uuid::Uuid::parse_str(UUID_CANONICAL).unwrap())
 }
 
-/// Every uid the generators use: three texts (`0d` sorts before the UUID as text, after it as
-/// `Uid`), one UUID in three forms, a blocked one and a malformed one.
+/// A text uid of exactly 16 bytes (the most the fold's uid table holds in a row) and one of 17
+/// (the fewest it keeps in its arena).
+const UID_16: &str = "sixteen-bytes-16";
+const UID_17: &str = "seventeen-bytes17";
+
+/// Every uid the generators use: five texts (`0d` sorts before the UUID as text, after it as
+/// `Uid`; two of 16 and 17 bytes), one UUID in three forms, a blocked one and a malformed one.
 pub(crate) fn uid_alphabet() -> Vec<Uid> {
-    vec![uid("A"), uid("B"), uid("0d"), uid(UUID_UPPER), uid(UUID_BRACED), uuid_form(), uid("null"), uid(" x")]
+    vec![
+        uid("A"),
+        uid("B"),
+        uid("0d"),
+        uid(UID_16),
+        uid(UID_17),
+        uid(UUID_UPPER),
+        uid(UUID_BRACED),
+        uuid_form(),
+        uid("null"),
+        uid(" x"),
+    ]
 }
 
 /// Every cid the generators use: three plain ones, `A` and the canonical UUID text (self-links
@@ -40,6 +56,8 @@ pub(crate) fn arb_uid() -> impl Strategy<Value = Uid> {
         3 => Just(uid("A")),
         3 => Just(uid("B")),
         2 => Just(uid("0d")),
+        1 => Just(uid(UID_16)),
+        1 => Just(uid(UID_17)),
         1 => Just(uid(UUID_UPPER)),
         1 => Just(uid(UUID_BRACED)),
         1 => Just(uuid_form()),
