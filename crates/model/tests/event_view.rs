@@ -202,6 +202,18 @@ fn null_props(n: usize) -> impl FnOnce(&mut Vec<u8>) {
     }
 }
 
+/// Props with exactly these keys, in the order given, each null.
+fn null_keys(keys: &[&[u8]]) -> impl FnOnce(&mut Vec<u8>) {
+    let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    move |b| {
+        len(b, keys.len());
+        for k in &keys {
+            key(b, k);
+            b.push(0);
+        }
+    }
+}
+
 /// `depth` lists nested in each other, the innermost empty.
 fn nested_lists(depth: usize) -> impl FnOnce(&mut Vec<u8>) {
     move |b| {
@@ -239,44 +251,10 @@ fn the_view_holds_every_limit_exactly() {
             ),
             false,
         ),
-        (
-            "key at the limit",
-            raw_event(b"e", |b| {
-                len(b, 1);
-                key(b, &[b'k'; VALUE_KEY_BYTES_MAX]);
-                b.push(0);
-            }),
-            true,
-        ),
-        (
-            "key past the limit",
-            raw_event(b"e", |b| {
-                len(b, 1);
-                key(b, &[b'k'; VALUE_KEY_BYTES_MAX + 1]);
-                b.push(0);
-            }),
-            false,
-        ),
-        (
-            "empty top-level key",
-            raw_event(b"e", |b| {
-                len(b, 1);
-                key(b, b"");
-                b.push(0);
-            }),
-            false,
-        ),
-        (
-            "keys out of order",
-            raw_event(b"e", |b| {
-                len(b, 2);
-                key(b, b"b");
-                b.push(0);
-                key(b, b"a");
-                b.push(0);
-            }),
-            false,
-        ),
+        ("key at the limit", raw_event(b"e", null_keys(&[&[b'k'; VALUE_KEY_BYTES_MAX]])), true),
+        ("key past the limit", raw_event(b"e", null_keys(&[&[b'k'; VALUE_KEY_BYTES_MAX + 1]])), false),
+        ("empty top-level key", raw_event(b"e", null_keys(&[b""])), false),
+        ("keys out of order", raw_event(b"e", null_keys(&[b"b", b"a"])), false),
         (
             "string at the limit",
             raw_event(

@@ -90,23 +90,26 @@ impl EventArena {
         EventsView { block: (r.0 != 0).then(|| self.block(r)) }
     }
 
+    /// Where the arena block of `r` (not 0, not big) lies in `bytes`.
+    fn span(&self, r: EventsRef) -> std::ops::Range<usize> {
+        let at = (r.0 - 1) as usize;
+        at..at + class_size(usize::from(self.bytes[at + AT_CLASS]))
+    }
+
     /// The block of `r` (not 0).
     fn block(&self, r: EventsRef) -> &[u8] {
         if r.0 & BIG != 0 {
             return &self.big[(r.0 & !BIG) as usize];
         }
-        let at = (r.0 - 1) as usize;
-        let size = class_size(usize::from(self.bytes[at + AT_CLASS]));
-        &self.bytes[at..at + size]
+        &self.bytes[self.span(r)]
     }
 
     fn block_mut(&mut self, r: EventsRef) -> &mut [u8] {
         if r.0 & BIG != 0 {
             return &mut self.big[(r.0 & !BIG) as usize];
         }
-        let at = (r.0 - 1) as usize;
-        let size = class_size(usize::from(self.bytes[at + AT_CLASS]));
-        &mut self.bytes[at..at + size]
+        let span = self.span(r);
+        &mut self.bytes[span]
     }
 
     /// A block for `len` bytes: in the arena, or of its own past `BIG_BLOCK`.
