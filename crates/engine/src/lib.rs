@@ -33,6 +33,7 @@
 //! by at most `store_lag_max_records` (the writer waits beyond that).
 
 mod engine;
+pub mod snapshot_file;
 
 pub use engine::{Engine, EngineConfig, EngineError, OpenReport, Stats, Ticket, FOLD_CONFIG_FILE};
 pub use idres_log::{Durability, TailRecovery};
