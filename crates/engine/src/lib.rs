@@ -32,6 +32,7 @@
 //! **Architecture invariant:** the store is never on the acknowledgement path; it trails the log
 //! by at most `store_lag_max_records` (the writer waits beyond that).
 
+pub mod data_dir;
 mod engine;
 pub mod snapshot_file;
 
