@@ -6,4 +6,5 @@ pub mod config;
 pub mod gen;
 pub mod input;
 pub mod json;
+mod literals;
 pub mod time;
