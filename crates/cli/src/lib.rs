@@ -6,5 +6,6 @@ pub mod config;
 pub mod gen;
 pub mod input;
 pub mod json;
+pub mod lines;
 mod literals;
 pub mod time;

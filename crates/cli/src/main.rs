@@ -5,7 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 use std::fs;
-use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use idres_cli::config::parse_config;
 use idres_cli::gen::{write_ndjson, GenOptions};
 use idres_cli::input::{parse_line, Format, Parsed};
 use idres_cli::json::{explain_json, history_json, profile_json, reject_json};
+use idres_cli::lines::{Line, LineReader, LINE_BYTES_MAX};
 use idres_cli::time::format_rfc3339;
 use idres_log::ReadOnlyLog;
 use idres_model::{Cid, Profile, ProfileKind, Record, Uid, CODEC_ID};
@@ -233,6 +234,11 @@ impl Cli {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = cli.progress || std::io::stderr().is_terminal();
     match &cli.command {
+        Command::Gen { .. } => {}
+        Command::Demo { .. } => check_data_dir(cli.data.as_deref().unwrap_or(Path::new("./idres-demo")))?,
+        _ => check_data_dir(&cli.data())?,
+    }
+    match &cli.command {
         Command::Gen { records, seed, uids, out } => gen(*records, *seed, *uids, out.as_deref()),
         Command::Demo { records, seed } => {
             let dir = cli.data.clone().unwrap_or_else(|| PathBuf::from("./idres-demo"));
@@ -268,6 +274,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             closed?;
             Ok(())
         }
+    }
+}
+
+/// A data directory is a directory, or does not exist yet: said before anything reads inside it
+/// (a wrong `--data` is the caller's mistake, exit 2, not "config.toml: Not a directory").
+fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(bad_input(format!("{} is not a directory", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(bad_input(format!("{} is not a directory (a part of the path is a file)", dir.display())))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -541,35 +559,73 @@ fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Calls `f(line_number, line)` for each non-blank line (1-based numbers, newline and a
-/// trailing CR removed).
-fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(u64, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<u64> {
-    let mut buf = Vec::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(n);
-        }
-        n += 1;
-        let mut line = buf.as_slice();
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l;
-        }
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
+/// Calls `f(line_number, line)` for each line that is not blank (1-based numbers, newline and a
+/// trailing CR removed), a line past [`LINE_BYTES_MAX`] as [`Line::TooLong`]: memory stays
+/// bounded by the limit whatever the input. Returns the number of lines.
+fn for_each_line(input: impl BufRead, mut f: impl FnMut(u64, Line<'_>) -> anyhow::Result<()>) -> anyhow::Result<u64> {
+    let mut lines = LineReader::new(input, LINE_BYTES_MAX);
+    while let Some((n, line)) = lines.next_line()? {
+        if matches!(line, Line::Text(text) if text.iter().all(u8::is_ascii_whitespace)) {
             continue;
         }
         f(n, line)?;
     }
+    Ok(lines.line_number())
 }
 
-/// One input: a file, or stdin read once into memory (validation reads the input twice).
+/// The reason of a line past the limit.
+fn too_long() -> String {
+    format!("line longer than {LINE_BYTES_MAX} bytes")
+}
+
+/// One input: a file, or stdin copied to a spool file (validation reads the input twice, and
+/// memory must not follow the input's size).
 enum Source {
     File(PathBuf),
-    Stdin(Vec<u8>),
+    Stdin(Spool),
+}
+
+/// Stdin, copied to `stdin.ingest.tmp` in the data directory (owner-only: it may hold personal
+/// data); removed when dropped, and replaced if an earlier run left one behind.
+struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    fn of_stdin(data: &Path) -> anyhow::Result<Spool> {
+        let path = data.join("stdin.ingest.tmp");
+        let file = create_private(&path).with_context(|| format!("create {}", path.display()))?;
+        let spool = Spool { path };
+        let mut w = BufWriter::new(file);
+        std::io::copy(&mut std::io::stdin().lock(), &mut w).context("read stdin")?;
+        w.flush().with_context(|| format!("write {}", spool.path.display()))?;
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Best effort: a spool left behind is replaced by the next ingest from stdin.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Creates `path` anew, readable and writable by its owner only (mode 0600 on Unix): an earlier
+/// file there, or a symlink, is removed first rather than written through.
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
 }
 
 impl Source {
@@ -587,21 +643,21 @@ impl Source {
         }
     }
 
-    fn reader(&self) -> anyhow::Result<Box<dyn BufRead + '_>> {
-        Ok(match self {
-            Source::File(p) => Box::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                fs::File::open(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?,
-            )),
-            Source::Stdin(bytes) => Box::new(bytes.as_slice()),
-        })
+    fn path(&self) -> &Path {
+        match self {
+            Source::File(p) => p,
+            Source::Stdin(spool) => &spool.path,
+        }
+    }
+
+    fn reader(&self) -> anyhow::Result<std::io::BufReader<fs::File>> {
+        let p = self.path();
+        let file = fs::File::open(p).map_err(|e| bad_input(format!("{}: {e}", self.name())))?;
+        Ok(std::io::BufReader::with_capacity(1 << 20, file))
     }
 
     fn len(&self) -> u64 {
-        match self {
-            Source::File(p) => fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            Source::Stdin(b) => b.len() as u64,
-        }
+        fs::metadata(self.path()).map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -627,13 +683,8 @@ fn ingest(
     let mut total = IngestSummary::default();
     let mut quarantined = std::collections::BTreeSet::new();
     for (i, file) in files.iter().enumerate() {
-        let source = if file == Path::new("-") {
-            let mut bytes = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut bytes).context("read stdin")?;
-            Source::Stdin(bytes)
-        } else {
-            Source::File(file.clone())
-        };
+        let source =
+            if file == Path::new("-") { Source::Stdin(Spool::of_stdin(data)?) } else { Source::File(file.clone()) };
         let s = ingest_one(engine, data, format, skip_invalid, &source, progress, &mut quarantined).map_err(|e| {
             if i > 0 {
                 e.context(format!("the {i} file(s) before {} stay appended", source.name()))
@@ -684,8 +735,12 @@ fn ingest_one(
 ) -> anyhow::Result<IngestSummary> {
     let name = source.name();
     // Pass 1: validate every line; without --skip-invalid the first bad line refuses the file.
-    let mut bad: Vec<(u64, String, String)> = Vec::new();
-    let check = |line: &[u8]| -> Result<Parsed, String> {
+    // With it, each bad line goes to the quarantine file as it is found; only its number stays
+    // in memory (8 bytes a bad line), for pass 2 to skip it.
+    let mut bad: Vec<u64> = Vec::new();
+    let mut quarantine: Option<(PathBuf, BufWriter<fs::File>)> = None;
+    let check = |line: Line<'_>| -> Result<Parsed, String> {
+        let Line::Text(line) = line else { return Err(too_long()) };
         let parsed = parse_line(line, format)?;
         if let Parsed::Records(records) = &parsed {
             for r in records {
@@ -697,29 +752,28 @@ fn ingest_one(
     let lines = for_each_line(source.reader()?, |n, line| match check(line) {
         Ok(_) => Ok(()),
         Err(reason) if skip_invalid => {
-            bad.push((n, reason, String::from_utf8_lossy(line).into_owned()));
+            if quarantine.is_none() {
+                quarantine = Some(open_quarantine(data, source, quarantined)?);
+            }
+            if let Some((path, q)) = quarantine.as_mut() {
+                // A line past the limit was never held: its number, reason and length say which.
+                let entry = match line {
+                    Line::Text(text) => serde_json::json!({
+                        "file": name, "line": n, "reason": reason, "text": String::from_utf8_lossy(text)
+                    }),
+                    Line::TooLong { bytes } => serde_json::json!({
+                        "file": name, "line": n, "reason": reason, "text": null, "bytes": bytes
+                    }),
+                };
+                writeln!(q, "{entry}").with_context(|| format!("write {}", path.display()))?;
+            }
+            bad.push(n);
             Ok(())
         }
         Err(reason) => Err(bad_input(format!("{name}:{n}: {reason} (nothing from {name} was appended)"))),
     })?;
     let mut summary = IngestSummary { lines, quarantined: bad.len() as u64, ..IngestSummary::default() };
-    if !bad.is_empty() {
-        let dir = data.join("quarantine");
-        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        // One file per input name; two inputs of the same name in one command share it (the
-        // lines say which file), an earlier command's file of that name is replaced.
-        let qname = format!("{}.rejected.ndjson", source.quarantine_name());
-        let path = dir.join(&qname);
-        let file = if quarantined.insert(qname) {
-            fs::File::create(&path)
-        } else {
-            fs::OpenOptions::new().append(true).open(&path)
-        }
-        .with_context(|| format!("open {}", path.display()))?;
-        let mut q = BufWriter::new(file);
-        for (n, reason, text) in &bad {
-            writeln!(q, "{}", serde_json::json!({"file": name, "line": n, "reason": reason, "text": text}))?;
-        }
+    if let Some((path, q)) = quarantine {
         // On disk before anything of the file is appended: a bad line is never only in memory.
         q.into_inner()
             .map_err(|e| e.into_error())
@@ -729,7 +783,7 @@ fn ingest_one(
     }
     // Pass 2: append the valid lines in batches, a few batches in flight.
     let bar = bar(progress, source.len(), &format!("ingest {name}"));
-    let mut bad_lines = bad.iter().map(|(n, _, _)| *n).peekable();
+    let mut bad_lines = bad.iter().copied().peekable();
     let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
     let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
     let settle = |t: Ticket, summary: &mut IngestSummary| -> anyhow::Result<()> {
@@ -742,12 +796,19 @@ fn ingest_one(
     };
     let mut read = 0u64;
     for_each_line(source.reader()?, |n, line| {
-        read += line.len() as u64 + 1;
+        read += match line {
+            Line::Text(text) => text.len() as u64 + 1,
+            Line::TooLong { bytes } => bytes + 1,
+        };
         if bad_lines.peek() == Some(&n) {
             bad_lines.next();
             return Ok(());
         }
-        match parse_line(line, format) {
+        let parsed = match line {
+            Line::Text(text) => parse_line(text, format),
+            Line::TooLong { .. } => Err(too_long()),
+        };
+        match parsed {
             Ok(Parsed::Records(records)) => {
                 summary.records += records.len() as u64;
                 batch.extend(records);
@@ -787,6 +848,24 @@ fn ingest_one(
     }
     bar.finish_and_clear();
     Ok(summary)
+}
+
+/// The quarantine file of `source`, open for writing and owner-only (mode 0600: bad lines hold
+/// ids and attributes). One file per input name; two inputs of the same name in one command
+/// share it (the lines say which file), an earlier command's file of that name is replaced.
+fn open_quarantine(
+    data: &Path,
+    source: &Source,
+    quarantined: &mut std::collections::BTreeSet<String>,
+) -> anyhow::Result<(PathBuf, BufWriter<fs::File>)> {
+    let dir = data.join("quarantine");
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let qname = format!("{}.rejected.ndjson", source.quarantine_name());
+    let path = dir.join(&qname);
+    let file =
+        if quarantined.insert(qname) { create_private(&path) } else { fs::OpenOptions::new().append(true).open(&path) }
+            .with_context(|| format!("open {}", path.display()))?;
+    Ok((path, BufWriter::new(file)))
 }
 
 fn gen(records: u64, seed: u64, uids: Option<u64>, out: Option<&Path>) -> anyhow::Result<()> {
