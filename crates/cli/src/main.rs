@@ -20,7 +20,7 @@ use idres_cli::json::{explain_json, history_json, profile_json, reject_json};
 use idres_cli::lines::{Line, LineReader, LINE_BYTES_MAX};
 use idres_cli::time::format_rfc3339;
 use idres_log::ReadOnlyLog;
-use idres_model::{Cid, Profile, ProfileKind, Record, Uid, CODEC_ID};
+use idres_model::{Cid, IdExcerpt, Profile, ProfileKind, Record, Uid, CODEC_ID};
 use idres_resolve::{ApplyEncodedError, Config, Explanation, Resolver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use uuid::Uuid;
@@ -463,11 +463,12 @@ fn find_profile(
 ) -> anyhow::Result<Profile> {
     match (cid, uid, id) {
         (Some(c), None, None) => {
-            let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {c:?}: {e}")))?;
+            let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {}: {e}", IdExcerpt::new(c.as_bytes()))))?;
             r.profile_by_cid(&c).ok_or_else(|| not_found(format!("cid {c} is unknown")))
         }
         (None, Some(u), None) => {
-            let parsed = Uid::parse(u).map_err(|e| bad_input(format!("--uid {u:?}: {e}")))?;
+            let parsed =
+                Uid::parse(u).map_err(|e| bad_input(format!("--uid {}: {e}", IdExcerpt::new(u.as_bytes()))))?;
             let found = match epoch {
                 Some(e) => r.profile_by_uid_epoch(&parsed, e),
                 None => r.profile_by_uid(&parsed),

@@ -201,6 +201,15 @@ fn an_id_error_shows_a_short_escaped_prefix_of_the_id() {
     assert!(r.stderr.len() < 300, "{} bytes: {}", r.stderr.len(), &r.stderr[..300.min(r.stderr.len())]);
     assert!(!r.stderr.contains("alice.private@example.com"), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("({} bytes)", cid.len())), "{}", r.stderr);
+    // The same for an id given on the command line.
+    // (100 KB: one argument of the OS holds at most 128 KiB.)
+    let r = idres(&data, &["profile", "--cid", &format!(" {}", &cid[..100_000])]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.len() < 300 && r.stderr.contains("--cid \" alice.private@e\"…("),
+        "{}",
+        &r.stderr[..300.min(r.stderr.len())]
+    );
 }
 
 #[cfg(unix)]
