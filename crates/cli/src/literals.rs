@@ -62,7 +62,7 @@ pub(crate) fn literals(text: &str) -> Vec<Literal<'_>> {
                 let start = i;
                 i += 1;
                 // To the closing quote, stepping over escapes (an escaped quote included).
-                while let Some(at) = b[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                while let Some(at) = b.get(i..).and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\')) {
                     i += at;
                     if b[i] == b'"' {
                         break;
@@ -140,6 +140,10 @@ mod tests {
         assert_eq!(literals(r#"{"s":"1e3 99999999999999999999","user\u0049d":1e3}"#), vec![lit("userId", true, "1e3")]);
         assert_eq!(literals(r#"{"a":{"b":1,"c":9223372036854775807}}"#), vec![], "i64 holds these");
         assert_eq!(literals(r#"{"a":{"b":-9223372036854775809}}"#), vec![lit("a", false, "-9223372036854775809")]);
+        // Not JSON (the caller never passes such text): no panic, whatever comes out.
+        for broken in [r#"{"a\"#, r#"{"a":"\"#, "{\"", "{1-", "}}]]{", "\"\\"] {
+            let _ = literals(broken);
+        }
     }
 
     #[test]
