@@ -160,6 +160,19 @@ mod tests {
     }
 
     #[test]
+    fn the_line_limit_is_four_records_and_holds_at_its_edge() {
+        assert_eq!(LINE_BYTES_MAX, 4 * RECORD_BYTES_MAX);
+        let mut input = vec![b'x'; LINE_BYTES_MAX];
+        input.extend_from_slice(b"\r\n");
+        input.extend(std::iter::repeat_n(b'y', LINE_BYTES_MAX + 1));
+        let mut r = LineReader::new(io::BufReader::new(input.as_slice()), LINE_BYTES_MAX);
+        assert!(matches!(r.next_line().unwrap(), Some((1, Line::Text(t))) if t.len() == LINE_BYTES_MAX));
+        let bytes = LINE_BYTES_MAX as u64 + 1;
+        assert_eq!(r.next_line().unwrap(), Some((2, Line::TooLong { bytes })));
+        assert!(r.capacity() <= LINE_BYTES_MAX);
+    }
+
+    #[test]
     fn the_buffer_never_grows_past_the_limit_on_a_huge_line() {
         let max = 1000;
         let mut input = vec![b'x'; 8 << 20];

@@ -1,7 +1,8 @@
 //! The two identifiers of the domain: [`Uid`] (a device / install) and [`Cid`] (a customer).
 //!
-//! Owns: the in-memory forms, the malformed-id rules of SEMANTICS §6 ([`IdError`]) and UUID
-//! canonicalisation of UIDs. Does not own: the blocked-value list (that is a configurable rule
+//! Owns: the in-memory forms, the malformed-id rules of SEMANTICS §6 ([`IdError`]), UUID
+//! canonicalisation of UIDs, and how a message shows an id ([`IdExcerpt`]: a short escaped
+//! prefix, never the whole id). Does not own: the blocked-value list (that is a configurable rule
 //! of the fold, see [`crate::validate`]) nor the bytes (see [`crate::codec`]).
 //!
 //! Two ways in, on purpose: `parse` is for the edge (Engine API, CLI) and returns only valid,
