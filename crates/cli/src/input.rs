@@ -66,7 +66,7 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn only(&self, allowed: &[&str]) -> Result<(), String> {
         match self.o.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(format!("unknown field {k:?} in a {} record", self.kind)),
+            Some(k) => Err(format!("unknown field {} in a {} record", IdExcerpt::new(k.as_bytes()), self.kind)),
             None => Ok(()),
         }
     }
@@ -193,7 +193,7 @@ fn native(o: &JsonMap<String, Json>) -> Result<Record, String> {
             f.only(&["type", "uid", "cid"])?;
             Record::Unlink { uid: uid(f.str("uid")?)?, cid: cid(f.str("cid")?)? }
         }
-        other => return Err(format!("unknown record type {other:?}")),
+        other => return Err(format!("unknown record type {}", IdExcerpt::new(other.as_bytes()))),
     })
 }
 
@@ -306,7 +306,7 @@ fn segment(o: &JsonMap<String, Json>, literals: &[Literal<'_>]) -> Result<Parsed
             Record::Identify { uid: Some(uid(&previous)?), cid: cid(&user)?, attrs: Map::new(), ts }
         }
         "group" => return Ok(Parsed::Skipped("group")),
-        other => return Err(format!("unknown Segment call type {other:?}")),
+        other => return Err(format!("unknown Segment call type {}", IdExcerpt::new(other.as_bytes()))),
     };
     Ok(Parsed::Records(vec![record]))
 }
@@ -459,6 +459,16 @@ mod tests {
         assert!(e.len() < 200, "{} bytes", e.len());
         assert!(e.starts_with(r#"cid "alice.private@ex"…("#), "{e}");
         assert!(!e.contains("alice.private@example.com"), "{e}");
+        // Other text of the line that a message names is shortened the same way.
+        let key = "k".repeat(1 << 20);
+        for (line, format) in [
+            (format!(r#"{{"type":"reset","uid":"A","{key}":1}}"#), Format::Native),
+            (format!(r#"{{"type":"{key}"}}"#), Format::Native),
+            (format!(r#"{{"type":"{key}"}}"#), Format::Segment),
+        ] {
+            let e = parse_line(line.as_bytes(), format).unwrap_err();
+            assert!(e.len() < 200 && e.contains("…(1048576 bytes)"), "{}", &e[..200.min(e.len())]);
+        }
         let e = parse_line(br#"{"type":"reset","uid":"a\u001b[2Jb\t"}"#, Format::Native).unwrap_err();
         assert!(e.starts_with(r#"uid "a\u{1b}[2Jb\t": "#), "{e}");
         assert!(!e.contains('\u{1b}'), "{e}");
