@@ -2,10 +2,11 @@
 //! (Segment / RudderStack exports). A line becomes records, is skipped (a Segment `group`), or
 //! is a bad line with a reason. Documented with its edge cases in docs/FORMATS-IN.md.
 
-use idres_model::{Cid, Map, Record, Target, Timestamp, Uid};
+use idres_model::{Cid, IdExcerpt, Map, Record, Target, Timestamp, Uid};
 use serde_json::{Map as JsonMap, Value as Json};
 
 use crate::json::{map_from_json_object, value_from_json};
+use crate::literals::{is_integer, is_wide_integer, literals, shown, Literal};
 use crate::time::parse_rfc3339;
 
 /// The format of an input file.
@@ -32,9 +33,22 @@ pub fn parse_line(line: &[u8], format: Format) -> Result<Parsed, String> {
     let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8 (byte {} of the line)", e.valid_up_to()))?;
     let json: Json = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
     let Json::Object(o) = json else { return Err("not a JSON object".into()) };
+    // The tree holds no number's text: read the literals that need it from the line itself.
+    let literals = literals(text);
+    let value_keys: &[&str] = match format {
+        Format::Native => &["attrs", "props", "set", "set_once"],
+        Format::Segment => &["traits", "properties", "name"],
+    };
+    if let Some(wide) = literals.iter().find(|l| is_wide_integer(l.text) && value_keys.contains(&l.key.as_ref())) {
+        return Err(format!(
+            "{}: integer {} is out of range (a value's integer must fit in 64 bits, signed); send it as a string",
+            wide.key,
+            shown(wide.text)
+        ));
+    }
     let parsed = match format {
         Format::Native => Parsed::Records(vec![native(&o)?]),
-        Format::Segment => segment(&o)?,
+        Format::Segment => segment(&o, &literals)?,
     };
     if let Parsed::Records(records) = &parsed {
         for r in records {
@@ -52,7 +66,7 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn only(&self, allowed: &[&str]) -> Result<(), String> {
         match self.o.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(format!("unknown field {k:?} in a {} record", self.kind)),
+            Some(k) => Err(format!("unknown field {} in a {} record", IdExcerpt::new(k.as_bytes()), self.kind)),
             None => Ok(()),
         }
     }
@@ -96,12 +110,13 @@ fn type_name(v: &Json) -> &'static str {
     }
 }
 
+/// Messages name an id by a short escaped prefix ([`IdExcerpt`]), never in full.
 fn uid(s: &str) -> Result<Uid, String> {
-    Uid::parse(s).map_err(|e| format!("uid {s:?}: {e}"))
+    Uid::parse(s).map_err(|e| format!("uid {}: {e}", IdExcerpt::new(s.as_bytes())))
 }
 
 fn cid(s: &str) -> Result<Cid, String> {
-    Cid::parse(s).map_err(|e| format!("cid {s:?}: {e}"))
+    Cid::parse(s).map_err(|e| format!("cid {}: {e}", IdExcerpt::new(s.as_bytes())))
 }
 
 /// The target of an event or attributes line: exactly one of `uid` and `cid`.
@@ -178,17 +193,36 @@ fn native(o: &JsonMap<String, Json>) -> Result<Record, String> {
             f.only(&["type", "uid", "cid"])?;
             Record::Unlink { uid: uid(f.str("uid")?)?, cid: cid(f.str("cid")?)? }
         }
-        other => return Err(format!("unknown record type {other:?}")),
+        other => return Err(format!("unknown record type {}", IdExcerpt::new(other.as_bytes()))),
     })
 }
 
-/// A Segment id: a string, or a number written as its decimal text; empty or null is absent.
-fn segment_id(o: &JsonMap<String, Json>, key: &str) -> Result<Option<String>, String> {
+/// A Segment id: a string, or an integer kept as the exact text the line writes (any number of
+/// digits: `123456789012345678901234` is not rounded, `-0` is not `0`); empty or null is absent.
+/// A number with a fraction or an exponent (`12345.0`, `1e3`) is refused: as an id it is almost
+/// surely a bug upstream, and no one text of it is the right one.
+fn segment_id(o: &JsonMap<String, Json>, literals: &[Literal<'_>], key: &str) -> Result<Option<String>, String> {
     match o.get(key) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) if s.is_empty() => Ok(None),
         Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(Json::Number(n)) => Ok(Some(n.to_string())),
+        Some(Json::Number(_)) => {
+            // The last one, as for the tree: of two `userId`s, the later counts.
+            let text = literals
+                .iter()
+                .rev()
+                .find(|l| l.top && l.key == key)
+                .map(|l| l.text)
+                .ok_or_else(|| format!("{key}: a number whose text was not found in the line"))?;
+            if is_integer(text) {
+                Ok(Some(text.to_string()))
+            } else {
+                Err(format!(
+                    "{key} {} is a number with a fraction or exponent: an id must be a string or an integer",
+                    shown(text)
+                ))
+            }
+        }
         Some(other) => Err(format!("{key} must be a string or a number, not {}", type_name(other))),
     }
 }
@@ -215,14 +249,14 @@ fn segment_ts(o: &JsonMap<String, Json>) -> Result<Option<Timestamp>, String> {
     Ok(None)
 }
 
-fn segment(o: &JsonMap<String, Json>) -> Result<Parsed, String> {
+fn segment(o: &JsonMap<String, Json>, literals: &[Literal<'_>]) -> Result<Parsed, String> {
     let kind = match o.get("type") {
         Some(Json::String(t)) => t.as_str(),
         Some(other) => return Err(format!("type must be a string, not {}", type_name(other))),
         None => return Err("no \"type\"".into()),
     };
-    let anonymous = segment_id(o, "anonymousId")?;
-    let user = segment_id(o, "userId")?;
+    let anonymous = segment_id(o, literals, "anonymousId")?;
+    let user = segment_id(o, literals, "userId")?;
     let ts = segment_ts(o)?;
     let record = match kind {
         "identify" => {
@@ -267,12 +301,12 @@ fn segment(o: &JsonMap<String, Json>) -> Result<Parsed, String> {
             Record::Event { target, name, props, session_id: None, ts }
         }
         "alias" => {
-            let previous = segment_id(o, "previousId")?.ok_or("an alias needs previousId")?;
+            let previous = segment_id(o, literals, "previousId")?.ok_or("an alias needs previousId")?;
             let user = user.ok_or("an alias needs userId")?;
             Record::Identify { uid: Some(uid(&previous)?), cid: cid(&user)?, attrs: Map::new(), ts }
         }
         "group" => return Ok(Parsed::Skipped("group")),
-        other => return Err(format!("unknown Segment call type {other:?}")),
+        other => return Err(format!("unknown Segment call type {}", IdExcerpt::new(other.as_bytes()))),
     };
     Ok(Parsed::Records(vec![record]))
 }
@@ -353,5 +387,90 @@ mod tests {
             Parsed::Skipped("group")
         );
         assert!(parse_line(br#"{"type":"track","anonymousId":"A"}"#, Format::Segment).is_err());
+    }
+
+    #[test]
+    fn numeric_ids_keep_their_exact_text_or_are_refused() {
+        let cid_of = |line: &str| match one(line, Format::Segment) {
+            Record::Identify { cid, .. } => cid.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cid_of(r#"{"type":"identify","userId":123456789012345678901234}"#), "123456789012345678901234");
+        assert_eq!(cid_of(r#"{"type":"identify","userId":123456789012345678901235}"#), "123456789012345678901235");
+        assert_eq!(cid_of(r#"{"type":"identify","userId":-0}"#), "-0");
+        assert_eq!(cid_of(r#"{"type":"identify","userId":1,"userId":18446744073709551616}"#), "18446744073709551616");
+        match one(r#"{"type":"alias","previousId":99999999999999999999,"userId":"u"}"#, Format::Segment) {
+            Record::Identify { uid: Some(u), .. } => assert_eq!(u.to_string(), "99999999999999999999"),
+            other => panic!("{other:?}"),
+        }
+        for (line, why) in [
+            (r#"{"type":"identify","userId":12345.0}"#, "userId 12345.0 is a number with a fraction or exponent"),
+            (r#"{"type":"track","anonymousId":1e3,"event":"e"}"#, "anonymousId 1e3 is a number"),
+            (r#"{"type":"alias","previousId":-5E-1,"userId":"u"}"#, "previousId -5E-1 is a number"),
+        ] {
+            let e = parse_line(line.as_bytes(), Format::Segment).unwrap_err();
+            assert!(e.contains(why), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn value_integers_past_64_bits_are_refused_floats_stay_floats() {
+        for (line, format, why) in [
+            (
+                r#"{"type":"event","uid":"A","name":"n","props":{"k":123456789012345678901234}}"#,
+                Format::Native,
+                "props: integer 123456789012345678901234 is out of range",
+            ),
+            (
+                r#"{"type":"attributes","uid":"A","set_once":{"k":[-9223372036854775809]}}"#,
+                Format::Native,
+                "set_once: integer",
+            ),
+            (
+                r#"{"type":"track","userId":"u","event":"e","properties":{"k":{"x":18446744073709551616}}}"#,
+                Format::Segment,
+                "properties: integer",
+            ),
+            (r#"{"type":"page","userId":"u","name":99999999999999999999}"#, Format::Segment, "name: integer"),
+        ] {
+            let e = parse_line(line.as_bytes(), format).unwrap_err();
+            assert!(e.contains(why), "{line}: {e}");
+        }
+        // A wide integer in a field the format ignores is no reason to refuse the line.
+        assert!(parse_line(
+            br#"{"type":"track","userId":"u","event":"e","context":{"n":99999999999999999999}}"#,
+            Format::Segment
+        )
+        .is_ok());
+        let r = one(
+            r#"{"type":"event","uid":"A","name":"n","props":{"f":12345.0,"e":1e3,"i":-9223372036854775808}}"#,
+            Format::Native,
+        );
+        let Record::Event { props, .. } = r else { panic!() };
+        assert_eq!(props["f"], idres_model::Value::Float(12345.0));
+        assert_eq!(props["e"], idres_model::Value::Float(1000.0));
+        assert_eq!(props["i"], idres_model::Value::Int(i64::MIN));
+    }
+
+    #[test]
+    fn id_errors_show_a_short_escaped_prefix_of_the_id() {
+        let long = format!("alice.private@example.com{}", "z".repeat(1 << 20));
+        let e = parse_line(format!(r#"{{"type":"identify","cid":"{long}"}}"#).as_bytes(), Format::Native).unwrap_err();
+        assert!(e.len() < 200, "{} bytes", e.len());
+        assert!(e.starts_with(r#"cid "alice.private@ex"…("#), "{e}");
+        assert!(!e.contains("alice.private@example.com"), "{e}");
+        // Other text of the line that a message names is shortened the same way.
+        let key = "k".repeat(1 << 20);
+        for (line, format) in [
+            (format!(r#"{{"type":"reset","uid":"A","{key}":1}}"#), Format::Native),
+            (format!(r#"{{"type":"{key}"}}"#), Format::Native),
+            (format!(r#"{{"type":"{key}"}}"#), Format::Segment),
+        ] {
+            let e = parse_line(line.as_bytes(), format).unwrap_err();
+            assert!(e.len() < 200 && e.contains("…(1048576 bytes)"), "{}", &e[..200.min(e.len())]);
+        }
+        let e = parse_line(br#"{"type":"reset","uid":"a\u001b[2Jb\t"}"#, Format::Native).unwrap_err();
+        assert!(e.starts_with(r#"uid "a\u{1b}[2Jb\t": "#), "{e}");
+        assert!(!e.contains('\u{1b}'), "{e}");
     }
 }

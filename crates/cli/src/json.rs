@@ -9,7 +9,9 @@ use crate::time::format_rfc3339;
 
 /// Converts a JSON value to an idres value. Integers that fit in i64 stay integers; other numbers
 /// become floats; a number that is neither (a u64 above i64::MAX) is an error rather than a
-/// silent loss of precision.
+/// silent loss of precision. An integer literal past u64 is a float already in serde_json's
+/// tree, beyond this function's sight: the input formats refuse it from the line's text first
+/// (see [`crate::input::parse_line`]).
 pub fn value_from_json(v: &Json) -> Result<Value, String> {
     Ok(match v {
         Json::Null => Value::Null,

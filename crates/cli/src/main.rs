@@ -5,21 +5,21 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 use std::fs;
-use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use idres::{Engine, EngineConfig, EngineError, Ticket};
+use idres::{Engine, EngineConfig, EngineError};
 use idres_cli::config::parse_config;
 use idres_cli::gen::{write_ndjson, GenOptions};
-use idres_cli::input::{parse_line, Format, Parsed};
+use idres_cli::input::Format;
 use idres_cli::json::{explain_json, history_json, profile_json, reject_json};
 use idres_cli::time::format_rfc3339;
 use idres_log::ReadOnlyLog;
-use idres_model::{Cid, Profile, ProfileKind, Record, Uid, CODEC_ID};
+use idres_model::{Cid, IdExcerpt, Profile, ProfileKind, Record, Uid, CODEC_ID};
 use idres_resolve::{ApplyEncodedError, Config, Explanation, Resolver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use uuid::Uuid;
@@ -32,6 +32,9 @@ macro_rules! say {
         writeln!(std::io::stdout().lock(), $($arg)*)?
     }};
 }
+
+mod ingest;
+use ingest::{ingest, ingest_one, Source};
 
 /// The config in force is recorded here, in the data directory.
 const CONFIG_FILE: &str = "config.toml";
@@ -233,6 +236,11 @@ impl Cli {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = cli.progress || std::io::stderr().is_terminal();
     match &cli.command {
+        Command::Gen { .. } => {}
+        Command::Demo { .. } => check_data_dir(cli.data.as_deref().unwrap_or(Path::new("./idres-demo")))?,
+        _ => check_data_dir(&cli.data())?,
+    }
+    match &cli.command {
         Command::Gen { records, seed, uids, out } => gen(*records, *seed, *uids, out.as_deref()),
         Command::Demo { records, seed } => {
             let dir = cli.data.clone().unwrap_or_else(|| PathBuf::from("./idres-demo"));
@@ -268,6 +276,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             closed?;
             Ok(())
         }
+    }
+}
+
+/// A data directory is a directory, or does not exist yet: said before anything reads inside it
+/// (a wrong `--data` is the caller's mistake, exit 2, not "config.toml: Not a directory").
+fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(bad_input(format!("{} is not a directory", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(bad_input(format!("{} is not a directory (a part of the path is a file)", dir.display())))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -445,11 +465,12 @@ fn find_profile(
 ) -> anyhow::Result<Profile> {
     match (cid, uid, id) {
         (Some(c), None, None) => {
-            let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {c:?}: {e}")))?;
+            let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {}: {e}", IdExcerpt::new(c.as_bytes()))))?;
             r.profile_by_cid(&c).ok_or_else(|| not_found(format!("cid {c} is unknown")))
         }
         (None, Some(u), None) => {
-            let parsed = Uid::parse(u).map_err(|e| bad_input(format!("--uid {u:?}: {e}")))?;
+            let parsed =
+                Uid::parse(u).map_err(|e| bad_input(format!("--uid {}: {e}", IdExcerpt::new(u.as_bytes()))))?;
             let found = match epoch {
                 Some(e) => r.profile_by_uid_epoch(&parsed, e),
                 None => r.profile_by_uid(&parsed),
@@ -539,254 +560,6 @@ fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// Calls `f(line_number, line)` for each non-blank line (1-based numbers, newline and a
-/// trailing CR removed).
-fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(u64, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<u64> {
-    let mut buf = Vec::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(n);
-        }
-        n += 1;
-        let mut line = buf.as_slice();
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l;
-        }
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        f(n, line)?;
-    }
-}
-
-/// One input: a file, or stdin read once into memory (validation reads the input twice).
-enum Source {
-    File(PathBuf),
-    Stdin(Vec<u8>),
-}
-
-impl Source {
-    fn name(&self) -> String {
-        match self {
-            Source::File(p) => p.display().to_string(),
-            Source::Stdin(_) => "stdin".into(),
-        }
-    }
-
-    fn quarantine_name(&self) -> String {
-        match self {
-            Source::File(p) => p.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned()),
-            Source::Stdin(_) => "stdin".into(),
-        }
-    }
-
-    fn reader(&self) -> anyhow::Result<Box<dyn BufRead + '_>> {
-        Ok(match self {
-            Source::File(p) => Box::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                fs::File::open(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))?,
-            )),
-            Source::Stdin(bytes) => Box::new(bytes.as_slice()),
-        })
-    }
-
-    fn len(&self) -> u64 {
-        match self {
-            Source::File(p) => fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-            Source::Stdin(b) => b.len() as u64,
-        }
-    }
-}
-
-#[derive(Default)]
-struct IngestSummary {
-    lines: u64,
-    records: u64,
-    skipped: std::collections::BTreeMap<&'static str, u64>,
-    quarantined: u64,
-    first_lsn: Option<u64>,
-    end_lsn: u64,
-}
-
-fn ingest(
-    engine: &Engine,
-    data: &Path,
-    format: Format,
-    skip_invalid: bool,
-    files: &[PathBuf],
-    progress: bool,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut total = IngestSummary::default();
-    let mut quarantined = std::collections::BTreeSet::new();
-    for (i, file) in files.iter().enumerate() {
-        let source = if file == Path::new("-") {
-            let mut bytes = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut bytes).context("read stdin")?;
-            Source::Stdin(bytes)
-        } else {
-            Source::File(file.clone())
-        };
-        let s = ingest_one(engine, data, format, skip_invalid, &source, progress, &mut quarantined).map_err(|e| {
-            if i > 0 {
-                e.context(format!("the {i} file(s) before {} stay appended", source.name()))
-            } else {
-                e
-            }
-        })?;
-        let skipped: u64 = s.skipped.values().sum();
-        say!(
-            "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
-            source.name(),
-            s.lines,
-            s.records,
-            s.first_lsn.map_or(String::new(), |f| format!(" (LSN {f}..{})", s.end_lsn)),
-            skipped,
-            s.quarantined
-        );
-        total.lines += s.lines;
-        total.records += s.records;
-        total.quarantined += s.quarantined;
-        for (k, v) in s.skipped {
-            *total.skipped.entry(k).or_default() += v;
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let stats = engine.stats();
-    say!(
-        "ingested {} records from {} lines in {:.2} s ({:.0} records/s); skipped {:?}; quarantined {}",
-        total.records,
-        total.lines,
-        secs,
-        total.records as f64 / secs.max(1e-9),
-        total.skipped,
-        total.quarantined
-    );
-    say!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
-    Ok(())
-}
-
-fn ingest_one(
-    engine: &Engine,
-    data: &Path,
-    format: Format,
-    skip_invalid: bool,
-    source: &Source,
-    progress: bool,
-    quarantined: &mut std::collections::BTreeSet<String>,
-) -> anyhow::Result<IngestSummary> {
-    let name = source.name();
-    // Pass 1: validate every line; without --skip-invalid the first bad line refuses the file.
-    let mut bad: Vec<(u64, String, String)> = Vec::new();
-    let check = |line: &[u8]| -> Result<Parsed, String> {
-        let parsed = parse_line(line, format)?;
-        if let Parsed::Records(records) = &parsed {
-            for r in records {
-                engine.validate(r).map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(parsed)
-    };
-    let lines = for_each_line(source.reader()?, |n, line| match check(line) {
-        Ok(_) => Ok(()),
-        Err(reason) if skip_invalid => {
-            bad.push((n, reason, String::from_utf8_lossy(line).into_owned()));
-            Ok(())
-        }
-        Err(reason) => Err(bad_input(format!("{name}:{n}: {reason} (nothing from {name} was appended)"))),
-    })?;
-    let mut summary = IngestSummary { lines, quarantined: bad.len() as u64, ..IngestSummary::default() };
-    if !bad.is_empty() {
-        let dir = data.join("quarantine");
-        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        // One file per input name; two inputs of the same name in one command share it (the
-        // lines say which file), an earlier command's file of that name is replaced.
-        let qname = format!("{}.rejected.ndjson", source.quarantine_name());
-        let path = dir.join(&qname);
-        let file = if quarantined.insert(qname) {
-            fs::File::create(&path)
-        } else {
-            fs::OpenOptions::new().append(true).open(&path)
-        }
-        .with_context(|| format!("open {}", path.display()))?;
-        let mut q = BufWriter::new(file);
-        for (n, reason, text) in &bad {
-            writeln!(q, "{}", serde_json::json!({"file": name, "line": n, "reason": reason, "text": text}))?;
-        }
-        // On disk before anything of the file is appended: a bad line is never only in memory.
-        q.into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("write {}", path.display()))?;
-        eprintln!("idres: {} bad lines of {name} quarantined in {}", bad.len(), path.display());
-    }
-    // Pass 2: append the valid lines in batches, a few batches in flight.
-    let bar = bar(progress, source.len(), &format!("ingest {name}"));
-    let mut bad_lines = bad.iter().map(|(n, _, _)| *n).peekable();
-    let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
-    let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
-    let settle = |t: Ticket, summary: &mut IngestSummary| -> anyhow::Result<()> {
-        let lsns = t.wait_range().with_context(|| format!("appending {name}: earlier lines may have been appended"))?;
-        if !lsns.is_empty() {
-            summary.first_lsn.get_or_insert(lsns.start);
-            summary.end_lsn = lsns.end;
-        }
-        Ok(())
-    };
-    let mut read = 0u64;
-    for_each_line(source.reader()?, |n, line| {
-        read += line.len() as u64 + 1;
-        if bad_lines.peek() == Some(&n) {
-            bad_lines.next();
-            return Ok(());
-        }
-        match parse_line(line, format) {
-            Ok(Parsed::Records(records)) => {
-                summary.records += records.len() as u64;
-                batch.extend(records);
-            }
-            Ok(Parsed::Skipped(why)) => *summary.skipped.entry(why).or_default() += 1,
-            // The file changed between the passes.
-            Err(reason) => {
-                return Err(bad_input(format!(
-                    "{name}:{n}: {reason} (the file changed while being read; lines of {name} before line {n} may have been appended)"
-                )))
-            }
-        }
-        if batch.len() >= INGEST_BATCH {
-            inflight.push_back(
-                engine
-                    .write_batch(std::mem::take(&mut batch))
-                    .with_context(|| format!("appending {name} at line {n}: earlier lines may have been appended"))?,
-            );
-            bar.set_position(read);
-            if inflight.len() >= INGEST_IN_FLIGHT {
-                if let Some(t) = inflight.pop_front() {
-                    settle(t, &mut summary)?;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    if !batch.is_empty() {
-        inflight.push_back(
-            engine
-                .write_batch(batch)
-                .with_context(|| format!("appending {name}: earlier lines may have been appended"))?,
-        );
-    }
-    for t in inflight {
-        settle(t, &mut summary)?;
-    }
-    bar.finish_and_clear();
-    Ok(summary)
 }
 
 fn gen(records: u64, seed: u64, uids: Option<u64>, out: Option<&Path>) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! The two identifiers of the domain: [`Uid`] (a device / install) and [`Cid`] (a customer).
 //!
-//! Owns: the in-memory forms, the malformed-id rules of SEMANTICS §6 ([`IdError`]) and UUID
-//! canonicalisation of UIDs. Does not own: the blocked-value list (that is a configurable rule
+//! Owns: the in-memory forms, the malformed-id rules of SEMANTICS §6 ([`IdError`]), UUID
+//! canonicalisation of UIDs, and how a message shows an id ([`IdExcerpt`]: a short escaped
+//! prefix, never the whole id). Does not own: the blocked-value list (that is a configurable rule
 //! of the fold, see [`crate::validate`]) nor the bytes (see [`crate::codec`]).
 //!
 //! Two ways in, on purpose: `parse` is for the edge (Engine API, CLI) and returns only valid,
@@ -121,6 +122,61 @@ impl IdError {
             | IdError::TrailingWhitespace { kind }
             | IdError::ControlCharacter { kind, .. } => *kind,
         }
+    }
+}
+
+/// Most characters of an id that [`IdExcerpt`] shows.
+pub const ID_EXCERPT_CHARS: usize = 16;
+
+/// An id as a message shows it: its first [`ID_EXCERPT_CHARS`] characters, quoted and escaped
+/// like `{:?}` (control characters, quotes, backslashes; bytes that are not UTF-8 as `\xNN`),
+/// and, when that is not all of it, `…(N bytes)` after the closing quote. An id can be a
+/// megabyte long, or an email address: messages name it by this, never in full.
+///
+/// ```
+/// use idres_model::IdExcerpt;
+/// assert_eq!(IdExcerpt::new(b"u1").to_string(), r#""u1""#);
+/// assert_eq!(IdExcerpt::new(b"alice.private@example.com").to_string(), r#""alice.private@ex"…(25 bytes)"#);
+/// assert_eq!(IdExcerpt::new(b"a\nb\xff").to_string(), r#""a\nb\xff""#);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct IdExcerpt<'a>(&'a [u8]);
+
+impl<'a> IdExcerpt<'a> {
+    /// The excerpt of these id bytes.
+    pub fn new(bytes: &'a [u8]) -> IdExcerpt<'a> {
+        IdExcerpt(bytes)
+    }
+}
+
+impl fmt::Display for IdExcerpt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        let mut shown = 0usize;
+        let mut whole = true;
+        'chunks: for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if shown == ID_EXCERPT_CHARS {
+                    whole = false;
+                    break 'chunks;
+                }
+                write!(f, "{}", c.escape_debug())?;
+                shown += 1;
+            }
+            for b in chunk.invalid() {
+                if shown == ID_EXCERPT_CHARS {
+                    whole = false;
+                    break 'chunks;
+                }
+                write!(f, "\\x{b:02x}")?;
+                shown += 1;
+            }
+        }
+        f.write_str("\"")?;
+        if !whole {
+            write!(f, "…({} bytes)", self.0.len())?;
+        }
+        Ok(())
     }
 }
 
@@ -353,6 +409,21 @@ mod tests {
         check(b"a\x01b", Err(IdError::ControlCharacter { kind, code_point: 1, offset: 1 }));
         check(b"\xff", Err(IdError::NotUtf8 { kind, valid_up_to: 0 }));
         check(b"ok", Ok(()));
+    }
+
+    #[test]
+    fn an_id_excerpt_is_short_and_escaped_whatever_the_id() {
+        let huge = vec![b'x'; 1 << 20];
+        let shown = IdExcerpt::new(&huge).to_string();
+        assert!(shown.len() < 40, "{shown}");
+        assert!(shown.ends_with("…(1048576 bytes)"), "{shown}");
+        assert_eq!(IdExcerpt::new(b"").to_string(), r#""""#);
+        assert_eq!(IdExcerpt::new(&[b'a'; 16]).to_string(), format!("\"{}\"", "a".repeat(16)), "16 chars: whole");
+        // Control characters, quotes and bad bytes never reach a terminal raw.
+        assert_eq!(IdExcerpt::new(b"\x1b[2J\"\\\xfe").to_string(), r#""\u{1b}[2J\"\\\xfe""#);
+        // Characters, not bytes, are counted: a multi-byte character is never cut.
+        let accents = "é".repeat(20);
+        assert_eq!(IdExcerpt::new(accents.as_bytes()).to_string(), format!("\"{}\"…(40 bytes)", "é".repeat(16)));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use codec::{
     encode_profile_into, encode_record_entry_into, encode_value_into, event_view, set_encoded_appended_at, CodecError,
     EventView, TargetView, APPENDED_AT_BYTES, CODEC_ID, SCHEMA_VERSION,
 };
-pub use id::{Cid, IdError, IdKind, Uid};
+pub use id::{Cid, IdError, IdExcerpt, IdKind, Uid, ID_EXCERPT_CHARS};
 pub use profile::{DeviceRef, Profile, ProfileKind};
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};
 pub use validate::{BlockedList, IdRejection, IdValidator};

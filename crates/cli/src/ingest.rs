@@ -1,0 +1,325 @@
+//! The `ingest` command of the binary (not of the library: errors here are `anyhow`): reads each
+//! input twice in bounded memory (validate, then append), quarantines bad lines, spools stdin.
+//! Line reading is `idres_cli::lines`, parsing `idres_cli::input`.
+
+use std::fs;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use idres::{Engine, Ticket};
+use idres_cli::input::{parse_line, Format, Parsed};
+use idres_cli::lines::{Line, LineReader, LINE_BYTES_MAX};
+use idres_model::Record;
+
+use crate::{bad_input, bar, INGEST_BATCH, INGEST_IN_FLIGHT};
+
+/// Calls `f(line_number, line)` for each line that is not blank (1-based numbers, newline and a
+/// trailing CR removed), a line past [`LINE_BYTES_MAX`] as [`Line::TooLong`]: memory stays
+/// bounded by the limit whatever the input. Returns the number of lines.
+fn for_each_line(input: impl BufRead, mut f: impl FnMut(u64, Line<'_>) -> anyhow::Result<()>) -> anyhow::Result<u64> {
+    let mut lines = LineReader::new(input, LINE_BYTES_MAX);
+    while let Some((n, line)) = lines.next_line()? {
+        if matches!(line, Line::Text(text) if text.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        f(n, line)?;
+    }
+    Ok(lines.line_number())
+}
+
+/// The reason of a line past the limit.
+fn too_long() -> String {
+    format!("line longer than {LINE_BYTES_MAX} bytes")
+}
+
+/// One input: a file, or stdin copied to a spool file (validation reads the input twice, and
+/// memory must not follow the input's size).
+pub(crate) enum Source {
+    File(PathBuf),
+    Stdin(Spool),
+}
+
+/// Stdin, copied to `stdin.ingest.tmp` in the data directory (owner-only: it may hold personal
+/// data); removed when dropped, and replaced if an earlier run left one behind.
+pub(crate) struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    fn of_stdin(data: &Path) -> anyhow::Result<Spool> {
+        let path = data.join("stdin.ingest.tmp");
+        let file = create_private(&path).with_context(|| format!("create {}", path.display()))?;
+        let spool = Spool { path };
+        let mut w = BufWriter::new(file);
+        std::io::copy(&mut std::io::stdin().lock(), &mut w).context("read stdin")?;
+        w.flush().with_context(|| format!("write {}", spool.path.display()))?;
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Best effort: a spool left behind is replaced by the next ingest from stdin.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Creates `path` anew, readable and writable by its owner only (mode 0600 on Unix): an earlier
+/// file there, or a symlink, is removed first rather than written through.
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Stdin(_) => "stdin".into(),
+        }
+    }
+
+    fn quarantine_name(&self) -> String {
+        match self {
+            Source::File(p) => p.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned()),
+            Source::Stdin(_) => "stdin".into(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Source::File(p) => p,
+            Source::Stdin(spool) => &spool.path,
+        }
+    }
+
+    fn reader(&self) -> anyhow::Result<std::io::BufReader<fs::File>> {
+        let p = self.path();
+        let file = fs::File::open(p).map_err(|e| bad_input(format!("{}: {e}", self.name())))?;
+        Ok(std::io::BufReader::with_capacity(1 << 20, file))
+    }
+
+    fn len(&self) -> u64 {
+        fs::metadata(self.path()).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct IngestSummary {
+    lines: u64,
+    pub(crate) records: u64,
+    skipped: std::collections::BTreeMap<&'static str, u64>,
+    quarantined: u64,
+    first_lsn: Option<u64>,
+    end_lsn: u64,
+}
+
+pub(crate) fn ingest(
+    engine: &Engine,
+    data: &Path,
+    format: Format,
+    skip_invalid: bool,
+    files: &[PathBuf],
+    progress: bool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut total = IngestSummary::default();
+    let mut quarantined = std::collections::BTreeSet::new();
+    for (i, file) in files.iter().enumerate() {
+        let source =
+            if file == Path::new("-") { Source::Stdin(Spool::of_stdin(data)?) } else { Source::File(file.clone()) };
+        let s = ingest_one(engine, data, format, skip_invalid, &source, progress, &mut quarantined).map_err(|e| {
+            if i > 0 {
+                e.context(format!("the {i} file(s) before {} stay appended", source.name()))
+            } else {
+                e
+            }
+        })?;
+        let skipped: u64 = s.skipped.values().sum();
+        say!(
+            "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
+            source.name(),
+            s.lines,
+            s.records,
+            s.first_lsn.map_or(String::new(), |f| format!(" (LSN {f}..{})", s.end_lsn)),
+            skipped,
+            s.quarantined
+        );
+        total.lines += s.lines;
+        total.records += s.records;
+        total.quarantined += s.quarantined;
+        for (k, v) in s.skipped {
+            *total.skipped.entry(k).or_default() += v;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let stats = engine.stats();
+    say!(
+        "ingested {} records from {} lines in {:.2} s ({:.0} records/s); skipped {:?}; quarantined {}",
+        total.records,
+        total.lines,
+        secs,
+        total.records as f64 / secs.max(1e-9),
+        total.skipped,
+        total.quarantined
+    );
+    say!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
+    Ok(())
+}
+
+pub(crate) fn ingest_one(
+    engine: &Engine,
+    data: &Path,
+    format: Format,
+    skip_invalid: bool,
+    source: &Source,
+    progress: bool,
+    quarantined: &mut std::collections::BTreeSet<String>,
+) -> anyhow::Result<IngestSummary> {
+    let name = source.name();
+    // Pass 1: validate every line; without --skip-invalid the first bad line refuses the file.
+    // With it, each bad line goes to the quarantine file as it is found; only its number stays
+    // in memory (8 bytes a bad line), for pass 2 to skip it.
+    let mut bad: Vec<u64> = Vec::new();
+    let mut quarantine: Option<(PathBuf, BufWriter<fs::File>)> = None;
+    let check = |line: Line<'_>| -> Result<Parsed, String> {
+        let Line::Text(line) = line else { return Err(too_long()) };
+        let parsed = parse_line(line, format)?;
+        if let Parsed::Records(records) = &parsed {
+            for r in records {
+                engine.validate(r).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(parsed)
+    };
+    let lines = for_each_line(source.reader()?, |n, line| match check(line) {
+        Ok(_) => Ok(()),
+        Err(reason) if skip_invalid => {
+            if quarantine.is_none() {
+                quarantine = Some(open_quarantine(data, source, quarantined)?);
+            }
+            if let Some((path, q)) = quarantine.as_mut() {
+                // A line past the limit was never held: its number, reason and length say which.
+                let entry = match line {
+                    Line::Text(text) => serde_json::json!({
+                        "file": name, "line": n, "reason": reason, "text": String::from_utf8_lossy(text)
+                    }),
+                    Line::TooLong { bytes } => serde_json::json!({
+                        "file": name, "line": n, "reason": reason, "text": null, "bytes": bytes
+                    }),
+                };
+                writeln!(q, "{entry}").with_context(|| format!("write {}", path.display()))?;
+            }
+            bad.push(n);
+            Ok(())
+        }
+        Err(reason) => Err(bad_input(format!("{name}:{n}: {reason} (nothing from {name} was appended)"))),
+    })?;
+    let mut summary = IngestSummary { lines, quarantined: bad.len() as u64, ..IngestSummary::default() };
+    if let Some((path, q)) = quarantine {
+        // On disk before anything of the file is appended: a bad line is never only in memory.
+        q.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("write {}", path.display()))?;
+        eprintln!("idres: {} bad lines of {name} quarantined in {}", bad.len(), path.display());
+    }
+    // Pass 2: append the valid lines in batches, a few batches in flight.
+    let bar = bar(progress, source.len(), &format!("ingest {name}"));
+    let mut bad_lines = bad.iter().copied().peekable();
+    let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
+    let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
+    let settle = |t: Ticket, summary: &mut IngestSummary| -> anyhow::Result<()> {
+        let lsns = t.wait_range().with_context(|| format!("appending {name}: earlier lines may have been appended"))?;
+        if !lsns.is_empty() {
+            summary.first_lsn.get_or_insert(lsns.start);
+            summary.end_lsn = lsns.end;
+        }
+        Ok(())
+    };
+    let mut read = 0u64;
+    for_each_line(source.reader()?, |n, line| {
+        read += match line {
+            Line::Text(text) => text.len() as u64 + 1,
+            Line::TooLong { bytes } => bytes + 1,
+        };
+        if bad_lines.peek() == Some(&n) {
+            bad_lines.next();
+            return Ok(());
+        }
+        let parsed = match line {
+            Line::Text(text) => parse_line(text, format),
+            Line::TooLong { .. } => Err(too_long()),
+        };
+        match parsed {
+            Ok(Parsed::Records(records)) => {
+                summary.records += records.len() as u64;
+                batch.extend(records);
+            }
+            Ok(Parsed::Skipped(why)) => *summary.skipped.entry(why).or_default() += 1,
+            // The file changed between the passes.
+            Err(reason) => {
+                return Err(bad_input(format!(
+                    "{name}:{n}: {reason} (the file changed while being read; lines of {name} before line {n} may have been appended)"
+                )))
+            }
+        }
+        if batch.len() >= INGEST_BATCH {
+            inflight.push_back(
+                engine
+                    .write_batch(std::mem::take(&mut batch))
+                    .with_context(|| format!("appending {name} at line {n}: earlier lines may have been appended"))?,
+            );
+            bar.set_position(read);
+            if inflight.len() >= INGEST_IN_FLIGHT {
+                if let Some(t) = inflight.pop_front() {
+                    settle(t, &mut summary)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        inflight.push_back(
+            engine
+                .write_batch(batch)
+                .with_context(|| format!("appending {name}: earlier lines may have been appended"))?,
+        );
+    }
+    for t in inflight {
+        settle(t, &mut summary)?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// The quarantine file of `source`, open for writing and owner-only (mode 0600: bad lines hold
+/// ids and attributes). One file per input name; two inputs of the same name in one command
+/// share it (the lines say which file), an earlier command's file of that name is replaced.
+fn open_quarantine(
+    data: &Path,
+    source: &Source,
+    quarantined: &mut std::collections::BTreeSet<String>,
+) -> anyhow::Result<(PathBuf, BufWriter<fs::File>)> {
+    let dir = data.join("quarantine");
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let qname = format!("{}.rejected.ndjson", source.quarantine_name());
+    let path = dir.join(&qname);
+    let file =
+        if quarantined.insert(qname) { create_private(&path) } else { fs::OpenOptions::new().append(true).open(&path) }
+            .with_context(|| format!("open {}", path.display()))?;
+    Ok((path, BufWriter::new(file)))
+}
