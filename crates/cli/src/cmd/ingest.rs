@@ -13,7 +13,13 @@ use idres_cli::input::{parse_line, Format, Parsed};
 use idres_cli::lines::{Line, LineReader, LINE_BYTES_MAX};
 use idres_model::Record;
 
-use crate::{bad_input, bar, INGEST_BATCH, INGEST_IN_FLIGHT};
+use crate::bad_input;
+use crate::session::bar;
+
+/// Records per `write_batch` when ingesting.
+const INGEST_BATCH: usize = 4096;
+/// Batches in flight when ingesting.
+const INGEST_IN_FLIGHT: usize = 4;
 
 /// Calls `f(line_number, line)` for each line that is not blank (1-based numbers, newline and a
 /// trailing CR removed), a line past [`LINE_BYTES_MAX`] as [`Line::TooLong`]: memory stays

@@ -1,0 +1,107 @@
+//! `idres profile`: one profile, now or as of an LSN, as text or JSON; and the profile lookup
+//! and printing the other commands share.
+
+use std::io::Write;
+
+use idres::Engine;
+use idres_cli::json::profile_json;
+use idres_cli::time::format_rfc3339;
+use idres_model::{Cid, IdExcerpt, Profile, ProfileKind, Uid};
+use idres_resolve::Resolver;
+use uuid::Uuid;
+
+use anyhow::Context;
+
+use crate::{bad_input, not_found};
+
+/// The profile named by the flags, as text or JSON.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    engine: &Engine,
+    out: &mut impl Write,
+    cid: &Option<String>,
+    uid: &Option<String>,
+    epoch: Option<u32>,
+    id: Option<Uuid>,
+    as_of: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let p = match as_of {
+        Some(lsn) => {
+            let r = engine.as_of(lsn).context("as-of fold")?;
+            find_profile(&r, cid, uid, epoch, id)?
+        }
+        None => engine.read(|r| find_profile(r, cid, uid, epoch, id))?,
+    };
+    if json {
+        writeln!(out, "{}", profile_json(&p))?;
+    } else {
+        print_profile(out, &p)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn find_profile(
+    r: &Resolver,
+    cid: &Option<String>,
+    uid: &Option<String>,
+    epoch: Option<u32>,
+    id: Option<Uuid>,
+) -> anyhow::Result<Profile> {
+    match (cid, uid, id) {
+        (Some(c), None, None) => {
+            let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {}: {e}", IdExcerpt::new(c.as_bytes()))))?;
+            r.profile_by_cid(&c).ok_or_else(|| not_found(format!("cid {c} is unknown")))
+        }
+        (None, Some(u), None) => {
+            let parsed =
+                Uid::parse(u).map_err(|e| bad_input(format!("--uid {}: {e}", IdExcerpt::new(u.as_bytes()))))?;
+            let found = match epoch {
+                Some(e) => r.profile_by_uid_epoch(&parsed, e),
+                None => r.profile_by_uid(&parsed),
+            };
+            found.ok_or_else(|| match epoch {
+                Some(e) => not_found(format!("uid {u} has nothing at epoch {e}")),
+                None => {
+                    not_found(format!("uid {u} is unknown, or its current epoch holds nothing yet (after a reset)"))
+                }
+            })
+        }
+        (None, None, Some(id)) => r.profile_by_id(id).ok_or_else(|| not_found(format!("profile {id} is unknown"))),
+        _ => Err(bad_input("name one of --cid, --uid, --id")),
+    }
+}
+
+fn ts_text(ts: Option<idres_model::Timestamp>) -> String {
+    ts.map_or_else(|| "-".to_string(), |t| format_rfc3339(t.as_micros()))
+}
+
+pub(crate) fn print_profile(out: &mut impl Write, p: &Profile) -> anyhow::Result<()> {
+    let kind = match p.kind {
+        ProfileKind::Customer => "customer",
+        ProfileKind::Anonymous => "anonymous",
+    };
+    writeln!(out, "profile    {} ({kind})", p.id)?;
+    if let Some(c) = &p.primary_cid {
+        writeln!(out, "primary    {c}")?;
+    }
+    if p.cids.len() > 1 {
+        writeln!(out, "cids       {}", p.cids.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))?;
+    }
+    writeln!(
+        out,
+        "devices    {}",
+        p.uids.iter().map(|d| format!("{}#{}", d.uid, d.epoch)).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(out, "events     {} (first {}, last {})", p.event_count, ts_text(p.first_seen), ts_text(p.last_seen))?;
+    for (name, n) in &p.events_by_name {
+        writeln!(out, "  {n:>8}  {name}")?;
+    }
+    if !p.attributes.is_empty() {
+        writeln!(out, "attributes")?;
+        for (k, v) in &p.attributes {
+            writeln!(out, "  {k} = {}", idres_cli::json::value_to_json(v))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! `idres stats`: counts, sizes on disk, the LSN range and the store's position.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use idres::Engine;
+
+/// Prints the counts of the engine on `data`.
+pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow::Result<()> {
+    let s = engine.stats();
+    let (customers, anonymous) = engine.read(|r| r.profile_counts());
+    let log_bytes = dir_bytes(&data.join("log"));
+    let snaps = fs::read_dir(data.join("snapshots")).map(|d| d.count()).unwrap_or(0);
+    writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
+    writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
+    writeln!(out, "rejections     {}", s.rejections)?;
+    writeln!(out, "log            {log_bytes} bytes on disk (segments are preallocated)")?;
+    writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&data.join("snapshots")))?;
+    writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&data.join("store")), s.stored_lsn)?;
+    Ok(())
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

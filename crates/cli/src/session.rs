@@ -1,0 +1,148 @@
+//! What the commands share: the data directory check, the fold config in force, opening an
+//! engine (and printing what its recovery did), the read-only log and its fold for audits,
+//! progress bars.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use idres::{Engine, EngineConfig};
+use idres_cli::config::parse_config;
+use idres_log::ReadOnlyLog;
+use idres_model::CODEC_ID;
+use idres_resolve::{ApplyEncodedError, Config, Resolver};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::flags::Cli;
+use crate::{bad_input, exit, not_found};
+
+/// The config in force is recorded here, in the data directory.
+pub(crate) const CONFIG_FILE: &str = "config.toml";
+
+/// A data directory is a directory, or does not exist yet: said before anything reads inside it
+/// (a wrong `--data` is the caller's mistake, exit 2, not "config.toml: Not a directory").
+pub(crate) fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(bad_input(format!("{} is not a directory", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(bad_input(format!("{} is not a directory (a part of the path is a file)", dir.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The fold's config: `--config`, else the one recorded in the data directory, else the
+/// defaults. With `--config`, also the text to record once an engine has opened under it.
+pub(crate) fn fold_config(cli: &Cli) -> anyhow::Result<(Config, Option<String>)> {
+    let recorded = cli.data().join(CONFIG_FILE);
+    match &cli.config {
+        Some(path) => {
+            let text = fs::read_to_string(path).map_err(|e| bad_input(format!("config {}: {e}", path.display())))?;
+            let config = parse_config(&path.display().to_string(), &text).map_err(|e| bad_input(e.to_string()))?;
+            Ok((config, Some(text)))
+        }
+        None => match fs::read_to_string(&recorded) {
+            Ok(text) => parse_config(&recorded.display().to_string(), &text)
+                .map(|c| (c, None))
+                .map_err(|e| exit(3, e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Config::default(), None)),
+            Err(e) => Err(anyhow!("read {}: {e}", recorded.display())),
+        },
+    }
+}
+
+/// Records the config text in force (after an engine opened under it): later commands without
+/// `--config` use it. Audits (`verify`, `replay --from-scratch`) never record one.
+pub(crate) fn record_config(data: &Path, text: &str) -> anyhow::Result<()> {
+    let recorded = data.join(CONFIG_FILE);
+    if fs::read_to_string(&recorded).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    let tmp = data.join(format!("{CONFIG_FILE}.tmp"));
+    let mut f = fs::File::create(&tmp).with_context(|| format!("write {}", tmp.display()))?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).with_context(|| format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, &recorded).with_context(|| format!("record {}", recorded.display()))?;
+    Ok(())
+}
+
+pub(crate) fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
+    open_engine_with(cli, false)
+}
+
+pub(crate) fn open_engine_with(cli: &Cli, rebuild: bool) -> anyhow::Result<Engine> {
+    let (fold, text) = fold_config(cli)?;
+    let config = EngineConfig { fold, rebuild, ..EngineConfig::default() };
+    let engine = Engine::open(cli.data(), config).with_context(|| format!("open {}", cli.data().display()))?;
+    if let Some(text) = text {
+        record_config(&cli.data(), &text)?;
+    }
+    for event in &engine.open_report().events {
+        eprintln!("idres: {event}");
+    }
+    Ok(engine)
+}
+
+/// Opens the engine, runs `command` on it with a buffered stdout, then closes the engine. The
+/// command's error comes first; then an error writing the last buffered lines (a full disk, a
+/// closed pipe); then close's.
+pub(crate) fn with_engine(
+    cli: &Cli,
+    command: impl FnOnce(&Engine, &mut BufWriter<std::io::StdoutLock<'static>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let engine = open_engine(cli)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let result = command(&engine, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
+    drop(out);
+    let closed = engine.close();
+    result?;
+    closed?;
+    Ok(())
+}
+
+pub(crate) fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    if let Ok(style) = ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} {{per_sec}} {{eta}}")) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The log, read-only: audits change nothing (a torn tail is reported, not cut).
+pub(crate) fn open_log_for_reading(data: &Path) -> anyhow::Result<ReadOnlyLog> {
+    let dir = data.join("log");
+    if !dir.is_dir() {
+        return Err(not_found(format!("{} holds no log", data.display())));
+    }
+    ReadOnlyLog::open(&dir, Some(CODEC_ID)).map_err(|e| exit(3, e.to_string()))
+}
+
+/// Folds the log from the resolver's next LSN to the end; returns it and the records folded.
+pub(crate) fn fold_from(log: &ReadOnlyLog, mut r: Resolver, progress: bool) -> anyhow::Result<(Resolver, u64)> {
+    let end = log.end_lsn();
+    let bar = bar(progress, end.saturating_sub(r.next_lsn()), "replay");
+    // An audit replay reads the result, not the change stream.
+    r.set_change_tracking(false);
+    let mut reader = log.reader(r.next_lsn())?;
+    let mut n = 0u64;
+    while let Some(frame) = reader.next_frame()? {
+        for (lsn, bytes) in frame.records() {
+            r.apply_encoded(lsn, frame.schema, bytes).map_err(|e| match e {
+                ApplyEncodedError::Decode(e) => exit(3, format!("record at LSN {lsn} cannot be decoded: {e}")),
+                ApplyEncodedError::Apply(e) => exit(3, format!("fold at LSN {lsn}: {e}")),
+            })?;
+            r.drain_changes().for_each(drop);
+            n += 1;
+        }
+        bar.set_position(n);
+    }
+    bar.finish_and_clear();
+    Ok((r, n))
+}
