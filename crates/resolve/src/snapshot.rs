@@ -809,7 +809,8 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             1 => NodeKind::Customer { cid: i.index(cids.len(), "cid")? },
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
-        let contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        let mut contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        Resolver::recount_attr_bytes(&r.keys, &mut contents);
         nodes.push(Node::new(kind, contents));
     }
     // Every table entry must point at the node that points back at it.
