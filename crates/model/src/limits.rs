@@ -2,8 +2,10 @@
 //!
 //! Owns: the numbers. Each limit is enforced where its data enters: ids by
 //! [`crate::id`] validation, values by [`crate::Value::validate`] and by the codec on both sides,
-//! record shapes by [`crate::Record::validate_shape`]. Does not own: resolver limits such as
-//! devices per profile, which are configuration of the fold.
+//! record shapes by [`crate::Record::validate_shape`], profile attributes by the fold
+//! (`idres-resolve`, as `limit` rejections) so that every profile it makes fits the store
+//! ([`PROFILE_WORST_CASE_BYTES`]). Does not own: resolver limits such as devices per profile,
+//! which are configuration of the fold.
 //!
 //! All byte limits count bytes of UTF-8 (or of raw wire bytes), never characters.
 
@@ -62,7 +64,7 @@ pub const PROFILE_ATTRIBUTES_MAX: usize = 65_536;
 /// record, a link or a merge that would take a profile past it is rejected with reason `limit`.
 /// A single value can be far larger than its bytes of text (a list of 1024 maps), so values are
 /// measured by their encoding, not by their strings.
-pub const PROFILE_ATTRIBUTE_BYTES_MAX: usize = 4 * 1024 * 1024;
+pub const PROFILE_ATTRIBUTE_BYTES_MAX: usize = 5 * 1024 * 1024;
 
 /// What the worst-case arithmetic below charges for the tags, lengths and numbers around one id
 /// or name (the codec writes a one-byte tag and eight-byte lengths, epochs and counts).
@@ -82,9 +84,10 @@ pub const PROFILE_EVENT_NAMES_MAX: usize = 65_536;
 /// customers and 1000 devices per profile).
 pub const PROFILE_IDS_MAX: usize = 1 << 20;
 
-/// The largest encoded profile at every limit at once, by the default resolver limits of 100
+/// An upper bound of the largest encoded profile at every limit at once, by the default resolver limits of 100
 /// customers and 1000 devices per profile (each id charged its longest length and an overhead),
-/// every attribute byte, and every event name at its longest with its count.
+/// every attribute byte, and every event name at its longest with its count. Tested against the
+/// profile codec in `tests/profile_codec.rs`.
 /// (Fixed fields: version, id, kind, option tags, counts and times: under 128 bytes.)
 pub const PROFILE_WORST_CASE_BYTES: usize = 128
     + 100 * (CID_BYTES_MAX + ID_OVERHEAD_BYTES)

@@ -2,9 +2,10 @@
 //!
 //! State: interned uids (with their current epoch and the device nodes of their epochs) and cids
 //! (with their customer node); dense `u32` node ids; a union-find over the nodes (path halving,
-//! union by size) whose roots carry the component: members, device and customer counts, primary
-//! customer and profile id; and the identity graph, whose edges carry the
-//! provenance of the record that made them.
+//! union by size) whose roots carry the component (members, device and customer counts, primary
+//! customer; the profile id is not stored there but computed from the primary, or from the device of an
+//! anonymous profile, when asked for, and cached per node for the change stream); and the identity graph, whose edges carry the provenance of
+//! the record that made them.
 //!
 //! Every handler checks everything first and changes state only once the record is accepted:
 //! a rejected record changes nothing.
