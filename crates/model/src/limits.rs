@@ -2,8 +2,10 @@
 //!
 //! Owns: the numbers. Each limit is enforced where its data enters: ids by
 //! [`crate::id`] validation, values by [`crate::Value::validate`] and by the codec on both sides,
-//! record shapes by [`crate::Record::validate_shape`]. Does not own: resolver limits such as
-//! devices per profile, which are configuration of the fold.
+//! record shapes by [`crate::Record::validate_shape`], profile attributes by the fold
+//! (`idres-resolve`, as `limit` rejections) so that every profile it makes fits the store
+//! ([`PROFILE_WORST_CASE_BYTES`]). Does not own: resolver limits such as devices per profile,
+//! which are configuration of the fold.
 //!
 //! All byte limits count bytes of UTF-8 (or of raw wire bytes), never characters.
 
@@ -52,13 +54,45 @@ pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
 /// and per-name counts; no history.
 pub const PROFILE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-/// Most attributes a stored profile may carry. The fold does not cap attribute keys per profile
-/// yet; a profile past this cannot be stored and the store reports it.
+/// Most attributes a stored profile may carry. The fold holds it: a record that would give a
+/// profile (the sum over its nodes of their attribute keys) more is rejected with reason `limit`.
 pub const PROFILE_ATTRIBUTES_MAX: usize = 65_536;
 
-/// Most distinct event names a stored profile may carry (same caveat as attributes).
+/// Most attribute bytes one profile may hold, as [`attribute_bytes`] measures them, summed over
+/// every value each of its nodes keeps (a node's cell may keep a `set_once` or two besides its
+/// winning value). The fold holds it, like [`PROFILE_ATTRIBUTES_MAX`]: an attributes or identify
+/// record, a link or a merge that would take a profile past it is rejected with reason `limit`.
+/// A single value can be far larger than its bytes of text (a list of 1024 maps), so values are
+/// measured by their encoding, not by their strings.
+pub const PROFILE_ATTRIBUTE_BYTES_MAX: usize = 5 * 1024 * 1024;
+
+/// What the worst-case arithmetic below charges for the tags, lengths and numbers around one id
+/// or name (the codec writes a one-byte tag and eight-byte lengths, epochs and counts).
+pub const ID_OVERHEAD_BYTES: usize = 32;
+
+/// The bytes attribute `key` with `value` takes in an encoded profile, exactly: the key's
+/// eight-byte length, its bytes, and [`crate::Value::encoded_len`].
+pub fn attribute_bytes(key: &str, value: &crate::Value) -> usize {
+    (8 + key.len()).saturating_add(value.encoded_len())
+}
+
+/// Most distinct event names a stored profile may carry. The fold does not cap event names per
+/// profile yet; a profile past this cannot be stored and the store reports it.
 pub const PROFILE_EVENT_NAMES_MAX: usize = 65_536;
 
 /// Most cids or devices a stored profile may list (well above the fold's default limits of 100
 /// customers and 1000 devices per profile).
 pub const PROFILE_IDS_MAX: usize = 1 << 20;
+
+/// An upper bound of the largest encoded profile at every limit at once, by the default resolver limits of 100
+/// customers and 1000 devices per profile (each id charged its longest length and an overhead),
+/// every attribute byte, and every event name at its longest with its count. Tested against the
+/// profile codec in `tests/profile_codec.rs`.
+/// (Fixed fields: version, id, kind, option tags, counts and times: under 128 bytes.)
+pub const PROFILE_WORST_CASE_BYTES: usize = 128
+    + 100 * (CID_BYTES_MAX + ID_OVERHEAD_BYTES)
+    + 1000 * (UID_BYTES_MAX + ID_OVERHEAD_BYTES)
+    + PROFILE_ATTRIBUTE_BYTES_MAX
+    + PROFILE_EVENT_NAMES_MAX * (EVENT_NAME_BYTES_MAX + ID_OVERHEAD_BYTES);
+
+const _: () = assert!(PROFILE_WORST_CASE_BYTES <= PROFILE_BYTES_MAX, "a profile at every limit must fit the store");

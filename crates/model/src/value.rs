@@ -111,6 +111,23 @@ impl Value {
         }
     }
 
+    /// This value's encoded length in bytes, exactly ([`crate::codec::encode_value_into`]: a
+    /// one-byte tag, fixed eight-byte lengths and numbers). The fold's attribute limits count with
+    /// it ([`crate::limits::PROFILE_ATTRIBUTE_BYTES_MAX`]). Recurses as deep as the value nests
+    /// (a validated value: at most [`VALUE_DEPTH_MAX`]).
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Value::Null => 1,
+            Value::Bool(_) => 2,
+            Value::Int(_) | Value::Float(_) => 9,
+            Value::String(s) => 9 + s.len(),
+            Value::List(items) => items.iter().fold(9usize, |n, v| n.saturating_add(v.encoded_len())),
+            Value::Map(map) => {
+                map.iter().fold(9usize, |n, (k, v)| n.saturating_add(8 + k.len()).saturating_add(v.encoded_len()))
+            }
+        }
+    }
+
     /// Rank of the variant, for the order across variants.
     fn rank(&self) -> u8 {
         match self {

@@ -119,3 +119,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_profile_at_every_limit_at_once_encodes_within_profile_bytes_max() {
+    use idres_model::limits::{
+        attribute_bytes, CID_BYTES_MAX, EVENT_NAME_BYTES_MAX, PROFILE_ATTRIBUTE_BYTES_MAX, PROFILE_BYTES_MAX,
+        PROFILE_EVENT_NAMES_MAX, PROFILE_WORST_CASE_BYTES, UID_BYTES_MAX, VALUE_KEY_BYTES_MAX, VALUE_STRING_BYTES_MAX,
+    };
+    let padded = |i: usize, len: usize| format!("{i:08}{}", "x".repeat(len - 8));
+    // Attributes: keys of the longest length with strings, filling PROFILE_ATTRIBUTE_BYTES_MAX exactly.
+    let mut attributes = Map::new();
+    let mut bytes = 0;
+    let mut i = 0;
+    while bytes < PROFILE_ATTRIBUTE_BYTES_MAX {
+        let key = padded(i, VALUE_KEY_BYTES_MAX);
+        let room = PROFILE_ATTRIBUTE_BYTES_MAX - bytes - attribute_bytes(&key, &Value::String(String::new()));
+        let value = Value::String("v".repeat(room.min(VALUE_STRING_BYTES_MAX)));
+        bytes += attribute_bytes(&key, &value);
+        attributes.insert(key, value);
+        i += 1;
+    }
+    assert_eq!(bytes, PROFILE_ATTRIBUTE_BYTES_MAX);
+    let p = Profile {
+        id: uuid::Uuid::from_u128(1),
+        kind: ProfileKind::Customer,
+        primary_cid: Some(Cid::parse(&padded(0, CID_BYTES_MAX)).unwrap()),
+        cids: (0..100).map(|i| Cid::parse(&padded(i, CID_BYTES_MAX)).unwrap()).collect(),
+        uids: (0..1000)
+            .map(|i| DeviceRef { uid: Uid::parse(&padded(i, UID_BYTES_MAX)).unwrap(), epoch: u32::MAX })
+            .collect(),
+        attributes,
+        event_count: u64::MAX,
+        events_by_name: (0..PROFILE_EVENT_NAMES_MAX).map(|i| (padded(i, EVENT_NAME_BYTES_MAX), u64::MAX)).collect(),
+        first_seen: Some(Timestamp(i64::MIN)),
+        last_seen: Some(Timestamp(i64::MAX)),
+        history: Vec::new(),
+    };
+    let mut buf = Vec::new();
+    encode_profile_into(&p, &mut buf).unwrap();
+    assert!(buf.len() <= PROFILE_WORST_CASE_BYTES, "{} > {PROFILE_WORST_CASE_BYTES}", buf.len());
+    assert!(buf.len() <= PROFILE_BYTES_MAX);
+    assert_eq!(decode_profile(&buf).unwrap(), p);
+}

@@ -77,6 +77,16 @@ impl AttrCell {
         }
     }
 
+    /// Bytes of attribute `key` with every value this cell keeps
+    /// ([`idres_model::limits::attribute_bytes`] of each).
+    pub(crate) fn bytes(&self, key: &str) -> u64 {
+        let latest = self.latest.iter().filter_map(|(_, v)| v.as_ref());
+        latest
+            .chain(self.set_once.iter().map(|(_, v)| v))
+            .map(|v| idres_model::limits::attribute_bytes(key, v) as u64)
+            .sum()
+    }
+
     /// The attribute's value, if it has one.
     pub(crate) fn value(&self) -> Option<&Value> {
         match &self.latest {
@@ -88,12 +98,18 @@ impl AttrCell {
 
 /// A map kept as a vector sorted by key: nodes hold a handful of attribute keys, and a small
 /// vector costs one allocation where a `BTreeMap` costs a node of ~200–700 bytes. Boxed, so that
-/// an empty map (most device nodes have no attributes) is one null pointer.
+/// an empty map (most device nodes have no attributes) is one null pointer. The box also holds a
+/// running total the owner keeps (a node's attribute bytes, see [`Contents::attr_bytes`]), so
+/// only nodes with attributes pay for it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SmallMap<V> {
-    // Boxed on purpose: 8 bytes for the empty map every device node has, where a `Vec` is 24.
-    #[allow(clippy::box_collection)]
-    entries: Option<Box<Vec<(u32, V)>>>,
+    entries: Option<Box<Inner<V>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Inner<V> {
+    list: Vec<(u32, V)>,
+    total: u64,
 }
 
 impl<V> Default for SmallMap<V> {
@@ -112,12 +128,33 @@ fn grow_by_half<T>(v: &mut Vec<T>) {
 
 impl<V> SmallMap<V> {
     fn entries(&self) -> &[(u32, V)] {
-        self.entries.as_deref().map_or(&[], |v| v.as_slice())
+        self.entries.as_deref().map_or(&[], |v| v.list.as_slice())
+    }
+
+    fn inner(&mut self) -> &mut Inner<V> {
+        self.entries.get_or_insert_with(|| Box::new(Inner { list: Vec::new(), total: 0 }))
+    }
+
+    /// The running total (0 for an empty map).
+    pub(crate) fn total(&self) -> u64 {
+        self.entries.as_deref().map_or(0, |v| v.total)
+    }
+
+    /// Sets the running total.
+    pub(crate) fn set_total(&mut self, total: u64) {
+        self.inner().total = total;
+    }
+
+    /// The value of `key`, if present.
+    pub(crate) fn get(&self, key: u32) -> Option<&V> {
+        let entries = self.entries();
+        let at = entries.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(&entries[at].1)
     }
 
     /// The value of `key`, inserted with `make` if absent.
     pub(crate) fn entry_or_insert_with(&mut self, key: u32, make: impl FnOnce() -> V) -> &mut V {
-        let entries = self.entries.get_or_insert_with(Box::default);
+        let entries = &mut self.inner().list;
         let at = match entries.binary_search_by_key(&key, |(k, _)| *k) {
             Ok(at) => at,
             Err(at) => {
@@ -135,7 +172,7 @@ impl<V> SmallMap<V> {
         if self.entries().last().is_some_and(|(k, _)| *k >= key) {
             return false;
         }
-        let entries = self.entries.get_or_insert_with(Box::default);
+        let entries = &mut self.inner().list;
         grow_by_half(entries);
         entries.push((key, value));
         true
@@ -162,6 +199,13 @@ pub(crate) struct Contents {
 }
 
 impl Contents {
+    /// The node's attribute bytes: [`idres_model::limits::attribute_bytes`] of every value its
+    /// cells keep (a winning `set` and the `set_once` writes after it), summed. The resolver keeps
+    /// it current on every write and recomputes it on restore; it is never stored.
+    pub(crate) fn attr_bytes(&self) -> u64 {
+        self.attrs.total()
+    }
+
     /// The cell of attribute `key`, created empty if new.
     pub(crate) fn cell(&mut self, key: u32) -> &mut AttrCell {
         self.attrs.entry_or_insert_with(key, AttrCell::default)

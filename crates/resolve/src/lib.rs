@@ -7,9 +7,11 @@
 //! connected component; its contents are the join of its nodes' contents (docs/SEMANTICS.md §4),
 //! so a merge is a join and an unmerge or unlink is an exact recomputation.
 //!
-//! **Architecture invariant:** the fold does no I/O, reads no clock, starts no thread and uses
-//! no randomness. Hash maps are used for lookups only; no hash-map iteration order reaches a
-//! profile, a snapshot or a digest.
+//! **Architecture invariant:** the fold does no I/O, reads no clock and starts no thread. Its only
+//! randomness is the per-process seed of its lookup maps' hasher (`hash.rs`, drawn from std's
+//! `RandomState` against collision attacks): neither the seed nor any hash-map iteration order
+//! reaches a profile, a snapshot, a digest, a rejection or the change stream (maps are used for
+//! lookups only; where one is listed, the list is sorted first).
 //!
 //! **Architecture invariant:** a rejected record changes nothing (SEMANTICS §3).
 

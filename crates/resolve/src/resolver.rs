@@ -2,9 +2,10 @@
 //!
 //! State: interned uids (with their current epoch and the device nodes of their epochs) and cids
 //! (with their customer node); dense `u32` node ids; a union-find over the nodes (path halving,
-//! union by size) whose roots carry the component: members, device and customer counts, primary
-//! customer and profile id; and the identity graph, whose edges carry the
-//! provenance of the record that made them.
+//! union by size) whose roots carry the component (members, device and customer counts, primary
+//! customer; the profile id is not stored there but computed from the primary, or from the device of an
+//! anonymous profile, when asked for, and cached per node for the change stream); and the identity graph, whose edges carry the provenance of
+//! the record that made them.
 //!
 //! Every handler checks everything first and changes state only once the record is accepted:
 //! a rejected record changes nothing.
@@ -15,9 +16,10 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use idres_model::limits::{attribute_bytes, PROFILE_ATTRIBUTES_MAX, PROFILE_ATTRIBUTE_BYTES_MAX};
 use idres_model::{
     decode_entry_with_schema, event_view, Cid, CodecError, Entry, IdRejection, IdValidator, Record, Target, TargetView,
-    Uid,
+    Uid, Value,
 };
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
@@ -496,6 +498,10 @@ impl Resolver {
             }
             Record::Attributes { target, set, set_once, unset, .. } => {
                 let node = self.checked_target_node(target, record)?;
+                let writes = set_once.iter().chain(set.iter()).map(|(k, v)| (k.as_str(), Some(v)));
+                let added = self.attrs_added(node, writes.chain(unset.iter().map(|k| (k.as_str(), None))));
+                let (keys, bytes) = self.comp_attrs(self.find_ro(node));
+                self.check_attr_limit(keys + added.0, bytes + added.1)?;
                 for (k, v) in set_once {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
                 }
@@ -520,9 +526,18 @@ impl Resolver {
                         return Err((Reason::SelfLink, format!("uid and cid are the same string {cid:?}")));
                     }
                 }
+                let existing = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
+                let added = match existing {
+                    Some(c) => self.attrs_added(c, attrs.iter().map(|(k, v)| (k.as_str(), Some(v)))),
+                    None => attrs.iter().fold((0, 0), |(n, b), (k, v)| (n + 1, b + attribute_bytes(k, v) as u64)),
+                };
                 let customer = match uid {
-                    None => self.customer_node(cid),
-                    Some(u) => self.identify(&u, cid, lsn, ts)?,
+                    None => {
+                        let (keys, bytes) = existing.map_or((0, 0), |c| self.comp_attrs(self.find_ro(c)));
+                        self.check_attr_limit(keys + added.0, bytes + added.1)?;
+                        self.customer_node(cid)
+                    }
+                    Some(u) => self.identify(&u, cid, lsn, ts, added)?,
                 };
                 for (k, v) in attrs {
                     self.write_attr(customer, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
@@ -614,10 +629,13 @@ impl Resolver {
 
     /// The identify of a device: links it (or a new epoch of it) to `cid` and returns the
     /// customer node. Checks before it changes anything.
-    fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64) -> Result<NodeId, Rejected> {
+    /// `added`: the attribute keys and bytes the record adds to the customer node at most.
+    fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64, added: (u64, u64)) -> Result<NodeId, Rejected> {
         let customer = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
         let device = self.uid_index.get(uid, &self.uids).and_then(|u| self.current_device(u));
         let linked_to = device.and_then(|d| self.link_target(d));
+        let cust_attrs = customer.map_or((0, 0), |c| self.comp_attrs(self.find_ro(c)));
+        let with_record = (cust_attrs.0 + added.0, cust_attrs.1 + added.1);
         let (cust_devices, cust_customers) = match customer {
             Some(c) => {
                 let comp = self.comp(self.find_ro(c));
@@ -628,6 +646,7 @@ impl Resolver {
         match linked_to {
             Some(x) => {
                 if let Some(c) = customer.filter(|&c| self.find_ro(c) == self.find_ro(x)) {
+                    self.check_attr_limit(with_record.0, with_record.1)?;
                     return Ok(c);
                 }
                 if self.config.on_cid_conflict == OnCidConflict::Reject {
@@ -638,6 +657,8 @@ impl Resolver {
                     ));
                 }
                 self.check_limit(cust_devices + 1, cust_customers)?;
+                // The new epoch's device node is empty: the profile holds the customer's attributes.
+                self.check_attr_limit(with_record.0, with_record.1)?;
                 self.check_epoch_room(uid)?;
                 let u = self.intern_uid(uid);
                 let from_epoch = self.uids.epoch(u);
@@ -669,6 +690,14 @@ impl Resolver {
                     None => (1, 0),
                 };
                 self.check_limit(cust_devices + dev_devices, cust_customers + dev_customers)?;
+                let dev_attrs = match device {
+                    // Already in the customer's profile (a device linked to nothing is not).
+                    Some(d) if customer.is_none_or(|c| self.find_ro(c) != self.find_ro(d)) => {
+                        self.comp_attrs(self.find_ro(d))
+                    }
+                    _ => (0, 0),
+                };
+                self.check_attr_limit(with_record.0 + dev_attrs.0, with_record.1 + dev_attrs.1)?;
                 let u = self.intern_uid(uid);
                 let d = self.device_node(u);
                 let c = self.customer_node(cid);
@@ -713,7 +742,51 @@ impl Resolver {
 
     fn check_union_limit(&self, a: NodeId, b: NodeId) -> Result<(), Rejected> {
         let (ca, cb) = (self.comp(a), self.comp(b));
-        self.check_limit(ca.devices + cb.devices, ca.customers + cb.customers)
+        self.check_limit(ca.devices + cb.devices, ca.customers + cb.customers)?;
+        let ((ka, ba), (kb, bb)) = (self.comp_attrs(a), self.comp_attrs(b));
+        self.check_attr_limit(ka + kb, ba + bb)
+    }
+
+    /// Attribute keys and attribute bytes of the component at root `root`, summed over its nodes
+    /// (an upper bound of its profile's: a key two nodes hold counts twice). One read per member;
+    /// members are bounded by the device and customer limits.
+    fn comp_attrs(&self, root: NodeId) -> (u64, u64) {
+        self.comp(root).members.iter().fold((0, 0), |(k, b), &m| {
+            let c = &self.nodes[m as usize].contents;
+            (k + c.attrs.len() as u64, b + c.attr_bytes())
+        })
+    }
+
+    /// At most how many keys and bytes `writes` (key, value or `None` for an unset) add to node
+    /// `n`: a key the node lacks counts one, every value its bytes (a value it replaces is not
+    /// subtracted, so the check never depends on the order of the writes).
+    fn attrs_added<'a>(&self, n: NodeId, writes: impl Iterator<Item = (&'a str, Option<&'a Value>)>) -> (u64, u64) {
+        let attrs = &self.nodes[n as usize].contents.attrs;
+        writes.fold((0, 0), |(k, b), (key, v)| {
+            let new = self.keys.index.get(key).is_none_or(|&id| attrs.get(id).is_none());
+            (k + u64::from(new), b + v.map_or(0, |v| attribute_bytes(key, v) as u64))
+        })
+    }
+
+    /// A profile may hold at most [`PROFILE_ATTRIBUTES_MAX`] keys and
+    /// [`PROFILE_ATTRIBUTE_BYTES_MAX`] attribute bytes, so that every profile the fold makes can be
+    /// stored (docs/SEMANTICS.md, "Limits").
+    fn check_attr_limit(&self, keys: u64, bytes: u64) -> Result<(), Rejected> {
+        if keys > PROFILE_ATTRIBUTES_MAX as u64 {
+            return Err((
+                Reason::Limit,
+                format!("the profile would have {keys} attribute keys, over PROFILE_ATTRIBUTES_MAX = {PROFILE_ATTRIBUTES_MAX}"),
+            ));
+        }
+        if bytes > PROFILE_ATTRIBUTE_BYTES_MAX as u64 {
+            return Err((
+                Reason::Limit,
+                format!(
+                    "the profile would hold {bytes} bytes of attributes, over PROFILE_ATTRIBUTE_BYTES_MAX = {PROFILE_ATTRIBUTE_BYTES_MAX}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn existing_customer(&self, cid: &Cid) -> Result<NodeId, Rejected> {
@@ -836,10 +909,23 @@ impl Resolver {
 
     fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&idres_model::Value>, once: bool) {
         let k = self.keys.intern(key);
-        let cell = self.nodes[node as usize].contents.cell(k);
+        let contents = &mut self.nodes[node as usize].contents;
+        let total = contents.attr_bytes();
+        let cell = contents.cell(k);
+        let before = cell.bytes(key);
         match (once, value) {
             (true, Some(v)) => cell.write_set_once(wk, v),
             (_, v) => cell.write_latest(wk, v),
+        }
+        let after = cell.bytes(key);
+        contents.attrs.set_total(total - before + after);
+    }
+
+    /// Recomputes node contents' attribute bytes from its cells (a restored node's).
+    pub(crate) fn recount_attr_bytes(keys: &Interner, c: &mut Contents) {
+        let total = c.attrs.iter().map(|(k, cell)| cell.bytes(keys.get(*k))).sum();
+        if c.attrs.len() > 0 {
+            c.attrs.set_total(total);
         }
     }
 

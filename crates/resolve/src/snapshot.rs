@@ -7,10 +7,13 @@
 //! bytes that remain (before allocating) and every reference between tables; components are then
 //! rebuilt from the graph, so a snapshot cannot smuggle in an inconsistent union-find.
 //!
-//! **Digest** = SHA-256 over a canonical encoding of every profile (sorted by id), every node
-//! (sorted by its uid/epoch or cid), every edge (sorted by its ends, kind and LSN), every uid's
-//! epoch and every rejection (in LSN order), under the config's canonical bytes. It depends on
-//! the log and the config only: not on node numbering, hash seeds or the order of unions.
+//! **Digest** = SHA-256 over a canonical encoding of, in this order: a version tag, the config's
+//! canonical bytes, the next LSN, every profile (sorted by id, with its history), every node
+//! (sorted by its uid/epoch or cid, with its attribute writes and events), every edge (sorted by
+//! its ends, kind and LSN, with its time), every uid's epoch, every rejection (in LSN order: LSN,
+//! kind, reason and the ids it named, not its wording) and every implicit reset (in LSN order:
+//! LSN, uid, epochs, previous and new cid). It depends on the log and the config only: not on node
+//! numbering, hash seeds or the order of unions.
 
 use std::collections::BTreeMap;
 
@@ -809,7 +812,8 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             1 => NodeKind::Customer { cid: i.index(cids.len(), "cid")? },
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
-        let contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        let mut contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        Resolver::recount_attr_bytes(&r.keys, &mut contents);
         nodes.push(Node::new(kind, contents));
     }
     // Every table entry must point at the node that points back at it.
