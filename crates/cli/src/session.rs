@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, Context};
-use idres::{Engine, EngineConfig};
+use idres::{Engine, EngineConfig, EngineError};
 use idres_cli::config::parse_config;
 use idres_log::ReadOnlyLog;
 use idres_model::CODEC_ID;
@@ -96,8 +96,43 @@ pub(crate) fn with_engine(
     drop(out);
     let closed = engine.close();
     result?;
-    closed?;
-    Ok(())
+    warn_about_snapshots(&engine);
+    match closed {
+        // Nothing is lost: every record the command reported is durable in the log, and the next
+        // open brings the store (a cache of the log) up to date. A script must not redo the
+        // command (an ingest would append everything twice), so this is a warning, not a failure.
+        Err(e @ EngineError::StoreBehind { .. }) => {
+            eprintln!("idres: warning: {:#}", anyhow::Error::new(e));
+            Ok(())
+        }
+        closed => Ok(closed?),
+    }
+}
+
+/// Says on stderr if snapshots could not be written (a cache: nothing is lost, the next open
+/// folds more of the log).
+pub(crate) fn warn_about_snapshots(engine: &Engine) {
+    let failures = engine.stats().snapshot_failures;
+    if failures > 0 {
+        let why = engine.last_snapshot_failure().map(|e| format!(": {:#}", anyhow::Error::new(ArcError(e))));
+        eprintln!("idres: warning: {failures} snapshot(s) could not be written{}", why.unwrap_or_default());
+    }
+}
+
+/// An `Arc`'d engine error as an error of its own (for anyhow's chain printing).
+#[derive(Debug)]
+struct ArcError(std::sync::Arc<EngineError>);
+
+impl std::fmt::Display for ArcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ArcError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
 }
 
 pub(crate) fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {

@@ -18,9 +18,9 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use idres_io::Site;
 use idres_log::Lsn;
 
 /// The name of the fold-config hash file beside `log/`.
@@ -113,6 +113,41 @@ impl DataDir {
         }
     }
 
+    /// Removes the temp files an interrupted atomic write left (`NAME.tmp` of the markers and
+    /// the recorded config, `*.snap.tmp` in `snapshots/`): they are never read, and a full disk
+    /// should not keep them. Returns what it removed.
+    pub fn remove_temp_files(&self) -> Result<Vec<PathBuf>, DataDirError> {
+        let mut temps: Vec<PathBuf> = [FOLD_CONFIG_FILE, STORE_REBUILD_MARKER, CONFIG_FILE]
+            .iter()
+            .map(|name| self.root.join(format!("{name}.tmp")))
+            .collect();
+        let dir = self.snapshots_dir();
+        match fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(io("read directory", &dir))?;
+                    let name = entry.file_name();
+                    if name
+                        .to_str()
+                        .is_some_and(|n| n.strip_suffix(".tmp").is_some_and(|n| parse_snapshot_name(n).is_some()))
+                    {
+                        temps.push(entry.path());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("read directory", &dir)(e)),
+        }
+        let mut removed = Vec::new();
+        for path in temps {
+            let site = if path.starts_with(&dir) { Site::Snapshot } else { Site::Marker };
+            if remove_file_durably(site, &path)? {
+                removed.push(path);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Snapshot files, newest first: `(lsn, path)`. A missing `snapshots/` has none; names that
     /// are not `{digits}.snap` are not snapshots (temp files, a user's notes) and are skipped.
     pub fn snapshots(&self) -> Result<Vec<(Lsn, PathBuf)>, DataDirError> {
@@ -150,36 +185,38 @@ pub fn parse_snapshot_name(name: &str) -> Option<Lsn> {
 
 /// fsyncs a directory, so that a rename or removal in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), DataDirError> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync directory", dir))
+    idres_io::sync_dir(Site::DataDir, dir).map_err(io("fsync directory", dir))
 }
 
-/// Replaces `path` atomically with what `write` writes: a temp file beside it (`NAME.tmp`),
-/// fsync, rename over `path`, fsync of the directory. A crash leaves the old file or the new one,
-/// never a mix; a leftover temp file is never read as the file.
-pub fn write_atomically_with(
-    path: &Path,
-    write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
-) -> Result<(), DataDirError> {
+/// Replaces `path` atomically with `parts` written one after the other: a temp file beside it
+/// (`NAME.tmp`), fsync, rename over `path`, fsync of the directory. A crash leaves the old file or
+/// the new one, never a mix; a leftover temp file is never read as the file. `site` names the
+/// fail points of the file's writes (a snapshot, a marker).
+pub fn write_atomically_parts(site: Site, path: &Path, parts: &[&[u8]]) -> Result<(), DataDirError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    write(&mut f).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("fsync", &tmp))?;
+    let mut f = idres_io::create(site, &tmp).map_err(io("create", &tmp))?;
+    for part in parts {
+        idres_io::write_all(site, &mut f, &tmp, part).map_err(io("write", &tmp))?;
+    }
+    idres_io::sync_all(site, &f, &tmp).map_err(io("fsync", &tmp))?;
     drop(f);
-    fs::rename(&tmp, path).map_err(io("rename", &tmp))?;
+    idres_io::rename(site, &tmp, path).map_err(io("rename", &tmp))?;
     sync_dir(dir)
 }
 
-/// [`write_atomically_with`] for a file's whole bytes.
+/// [`write_atomically_parts`] for a small file of the data directory (a marker, the recorded
+/// config): fail points `marker.*`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
-    write_atomically_with(path, |f| f.write_all(bytes))
+    write_atomically_parts(Site::Marker, path, &[bytes])
 }
 
-/// Removes `path` if it exists and fsyncs its directory. Returns whether it existed.
-pub fn remove_file_durably(path: &Path) -> Result<bool, DataDirError> {
-    match fs::remove_file(path) {
+/// Removes `path` if it exists and fsyncs its directory. Returns whether it existed. `site`
+/// names the fail point of the removal.
+pub fn remove_file_durably(site: Site, path: &Path) -> Result<bool, DataDirError> {
+    match idres_io::remove_file(site, path) {
         Ok(()) => {
             sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
             Ok(true)
@@ -226,8 +263,36 @@ mod tests {
         write_atomically(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert!(!tmp.path().join("marker.tmp").exists());
-        assert!(remove_file_durably(&path).unwrap());
-        assert!(!remove_file_durably(&path).unwrap(), "removing a missing file is not an error");
+        assert!(remove_file_durably(Site::Marker, &path).unwrap());
+        assert!(!remove_file_durably(Site::Marker, &path).unwrap(), "removing a missing file is not an error");
+    }
+
+    #[test]
+    fn temp_files_of_interrupted_writes_are_removed_and_nothing_else() {
+        // Found by the ENOSPC run (issue 12, defect 12): a snapshot that could not be written
+        // left its empty temp file behind, counted by `stats` as a snapshot.
+        let tmp = tempfile::tempdir().unwrap();
+        let d = DataDir::new(tmp.path());
+        fs::create_dir_all(d.snapshots_dir()).unwrap();
+        let leftovers = [
+            d.snapshots_dir().join("00000000000000000900.snap.tmp"),
+            tmp.path().join("store-rebuild.lsn.tmp"),
+            tmp.path().join("fold-config.sha256.tmp"),
+        ];
+        for p in &leftovers {
+            fs::write(p, b"").unwrap();
+        }
+        let kept = [d.snapshot_path(5), d.snapshots_dir().join("notes.tmp"), tmp.path().join("stdin.ingest.tmp")];
+        for p in &kept {
+            fs::write(p, b"x").unwrap();
+        }
+        let mut removed = d.remove_temp_files().unwrap();
+        removed.sort();
+        let mut expected = leftovers.to_vec();
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(leftovers.iter().all(|p| !p.exists()));
+        assert!(kept.iter().all(|p| p.exists()), "only the temp files of atomic writes go");
     }
 
     #[test]

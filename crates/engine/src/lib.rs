@@ -32,9 +32,24 @@
 //! **Architecture invariant:** the store is never on the acknowledgement path; it trails the log
 //! by at most `store_lag_max_records` (the writer waits beyond that).
 
+mod config;
 pub mod data_dir;
 mod engine;
+mod error;
+mod open;
+mod reads;
 pub mod snapshot_file;
+mod snapshots;
+mod stats;
+mod store_thread;
+mod ticket;
+mod writer;
 
-pub use engine::{Engine, EngineConfig, EngineError, OpenReport, Stats, Ticket, FOLD_CONFIG_FILE};
+pub use config::EngineConfig;
+pub use data_dir::FOLD_CONFIG_FILE;
+pub use engine::{Engine, SUBSCRIBER_CHANGES_MAX};
+pub use error::EngineError;
 pub use idres_log::{Durability, TailRecovery};
+pub use reads::HISTORY_GAP_RECORDS;
+pub use stats::{OpenReport, Stats};
+pub use ticket::Ticket;

@@ -22,11 +22,12 @@ fn failed_fsync_poisons_every_later_write() {
     let ok = engine.identify(Some("A"), "u1", Map::new()).unwrap().wait().unwrap();
     idres_log::failpoints::fail_next_sync();
     let err = engine.track_uid("A", "view", Map::new()).unwrap().wait().unwrap_err();
-    assert!(matches!(&err, EngineError::Poisoned(cause) if cause.contains("fsync")), "{err}");
+    let cause = err.poison_cause().map(|c| format!("{c:?}")).unwrap_or_default();
+    assert!(cause.contains("fsync"), "{err}: {cause}");
     // Every later write fails at once, with the cause.
     match engine.track_uid("A", "view", Map::new()) {
-        Err(EngineError::Poisoned(cause)) => assert!(cause.contains("fsync")),
-        Ok(t) => assert!(matches!(t.wait(), Err(EngineError::Poisoned(_)))),
+        Err(e @ EngineError::Poisoned { .. }) => assert!(format!("{:?}", e.poison_cause()).contains("fsync")),
+        Ok(t) => assert!(matches!(t.wait(), Err(EngineError::Poisoned { .. }))),
         Err(other) => panic!("{other}"),
     }
     assert!(engine.close().is_err(), "close reports the poisoning");
@@ -49,7 +50,8 @@ fn full_disk_on_append_is_a_clear_error_and_the_log_still_reads() {
     }
     idres_log::failpoints::fail_next_write(std::io::ErrorKind::StorageFull);
     let err = engine.track_uid("d0", "view", Map::new()).unwrap().wait().unwrap_err();
-    assert!(err.to_string().contains("write frame"), "{err}");
+    let cause = err.poison_cause().map(ToString::to_string).unwrap_or_default();
+    assert!(cause.contains("write frame"), "{err}: {cause}");
     let _ = engine.close();
     drop(engine);
     let engine = Engine::open(dir.path(), config()).unwrap();

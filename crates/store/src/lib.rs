@@ -45,7 +45,7 @@ pub struct StoreBatch {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The underlying database failed.
-    #[error("store {op}: {source}")]
+    #[error("store {op}")]
     Sled {
         /// What the store was doing.
         op: &'static str,
@@ -62,7 +62,7 @@ pub enum StoreError {
         detail: String,
     },
     /// A profile could not be encoded (it exceeds the stored-profile limits).
-    #[error("profile {id} cannot be stored: {source}")]
+    #[error("profile {id} cannot be stored")]
     Encode {
         /// The profile.
         id: Uuid,

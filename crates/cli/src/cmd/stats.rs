@@ -11,7 +11,7 @@ pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow:
     let s = engine.stats();
     let (customers, anonymous) = engine.read(|r| r.profile_counts());
     let log_bytes = dir_bytes(&data.join("log"));
-    let snaps = fs::read_dir(data.join("snapshots")).map(|d| d.count()).unwrap_or(0);
+    let snaps = idres::data_dir::DataDir::new(data).snapshots().map(|s| s.len()).unwrap_or(0);
     writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
     writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
     writeln!(out, "rejections     {}", s.rejections)?;

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use idres::snapshot_file::SnapshotFile;
 use idres_model::CODEC_ID;
 use idres_resolve::{Config, Resolver};
 
@@ -77,7 +78,14 @@ pub(crate) fn run(data: &Path, config: &Config, progress: bool) -> anyhow::Resul
             continue;
         }
         let bytes = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-        match Resolver::restore(&bytes, config.clone()) {
+        let file = match SnapshotFile::parse(&bytes) {
+            Ok(file) => file,
+            Err(e) => {
+                problems.push(format!("snapshot {} is damaged: {e} (a cache: rebuild replaces it)", path.display()));
+                continue;
+            }
+        };
+        match Resolver::restore(file.snapshot(), config.clone()) {
             Ok(r) => {
                 let (r, _) = fold_from(&log, r, false)?;
                 let d = r.digest();

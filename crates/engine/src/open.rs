@@ -1,0 +1,446 @@
+//! Opening an engine: recovery as named steps, then the threads started.
+//!
+//! [`Engine::open`] runs, in order:
+//! 1. [`open_store`]: the read model, and the LSN it has applied (what it has seen was
+//!    acknowledged); an unreadable store is rebuilt, a locked one is an error;
+//! 2. [`store_config_matches`]: a store written under another fold config is rebuilt;
+//! 3. [`read_rebuild_marker`]: an interrupted store rebuild is redone, and its marker keeps how
+//!    many records had been acknowledged;
+//! 4. [`open_log`]: the log, told how many records were acknowledged, so that its recovery cuts
+//!    only an unacknowledged torn tail and refuses to lose anything else;
+//! 5. [`restore_snapshot`]: the newest snapshot of this log under this config;
+//! 6. [`fold_tail`]: the log after the snapshot folded, collecting the profiles the store has
+//!    not seen;
+//! 7. [`bring_store_up_to_date`]: the store caught up from those, or rebuilt;
+//! 8. the fold config recorded beside the store, and the writer and store threads started.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded};
+use idres_io::Site;
+use idres_log::{Durability, Log, LogError, LogOptions, Lsn};
+use idres_model::{IdExcerpt, CODEC_ID};
+use idres_resolve::{Change, Resolver};
+use idres_store::{MemoryStore, ProfileStore, SledStore};
+use uuid::Uuid;
+
+use crate::data_dir::{remove_file_durably, sync_dir, write_atomically, DataDir};
+use crate::engine::{Handle, Progress, Shared};
+use crate::error::{chain, encoded_error, io};
+use crate::store_thread::{store_loop, touched, write_store_chunked};
+use crate::ticket::Acks;
+use crate::writer::{writer_loop, Request};
+use crate::{snapshots, Engine, EngineConfig, EngineError, OpenReport};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Step 1: the store, and the LSN it has applied (`None`: empty, or damaged and cleared).
+fn open_store(
+    dir: &DataDir,
+    config: &EngineConfig,
+    report: &mut OpenReport,
+) -> Result<(Box<dyn ProfileStore>, Option<Lsn>), EngineError> {
+    let store_dir = dir.store_dir();
+    let mut store: Box<dyn ProfileStore> = match &config.store {
+        None => Box::new(MemoryStore::new()),
+        Some(opts) => match SledStore::open(&store_dir, opts) {
+            Ok(s) => Box::new(s),
+            // Not damage (a lock held by another open engine, permissions, a full disk):
+            // deleting the store would not help and could destroy one in use.
+            Err(e) if e.is_io() => return Err(e.into()),
+            Err(e) => {
+                report.events.push(format!("store unreadable ({}); rebuilding it", chain(&e)));
+                let _ = fs::remove_dir_all(&store_dir);
+                Box::new(SledStore::open(&store_dir, opts)?)
+            }
+        },
+    };
+    let applied = match store.applied_lsn() {
+        Ok(a) => a,
+        Err(e) => {
+            report.events.push(format!("store damaged ({}); rebuilding it", chain(&e)));
+            store.clear()?;
+            None
+        }
+    };
+    Ok((store, applied))
+}
+
+/// Step 2: whether the store was written under this fold config (hash `config_hash`), as
+/// recorded beside it. Returns the recorded hash.
+fn store_config_matches(dir: &DataDir, config_hash: &str) -> Option<String> {
+    fs::read_to_string(dir.fold_config_file()).ok().map(|s| s.trim().to_string()).filter(|s| s == config_hash)
+}
+
+/// Step 3: the marker of an interrupted store rebuild: how many records had been acknowledged
+/// then. A marker that holds no LSN is damage, except to a rebuild, which replaces it (and says
+/// so).
+fn read_rebuild_marker(dir: &DataDir, rebuild: bool, report: &mut OpenReport) -> Result<Option<Lsn>, EngineError> {
+    let path = dir.store_rebuild_marker();
+    let text = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("read", &path)(e)),
+    };
+    match std::str::from_utf8(&text).ok().and_then(|t| t.trim().parse::<Lsn>().ok()) {
+        Some(lsn) => Ok(Some(lsn)),
+        None if rebuild => {
+            report.events.push(format!(
+                "{} holds no LSN ({}); the rebuild replaces it",
+                path.display(),
+                IdExcerpt::new(&text)
+            ));
+            Ok(None)
+        }
+        None => Err(EngineError::Damaged {
+            path,
+            detail: format!(
+                "the store-rebuild marker holds no LSN ({}); `idres rebuild` or `idres repair` replaces it",
+                IdExcerpt::new(&text)
+            ),
+        }),
+    }
+}
+
+/// Step 4: the log, opened so that its recovery keeps at least `acknowledged` records (unless
+/// durability is `Never`). `seen_by` names what has seen them, for the error if it cannot.
+fn open_log(dir: &DataDir, config: &EngineConfig, acknowledged: Lsn, seen_by: String) -> Result<Log, EngineError> {
+    let lenient = config.durability == Durability::Never;
+    let opts = LogOptions {
+        segment_bytes: config.segment_bytes,
+        durability: config.durability,
+        tail_recovery: config.tail_recovery,
+        codec_id: CODEC_ID,
+        keep_at_least: if lenient { 0 } else { acknowledged },
+        ..LogOptions::default()
+    };
+    match Log::open(dir.log_dir(), opts) {
+        Ok(log) => Ok(log),
+        Err(LogError::LostRecords { at, offset, end_lsn, required }) => Err(EngineError::LostRecords {
+            what: seen_by,
+            seen: required,
+            log_end: end_lsn,
+            log_recovery: vec![format!(
+                "the log's valid frames end in {} at byte offset {offset}; nothing was changed",
+                at.display()
+            )],
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Step 5: the newest snapshot that restores under this config, of this log, at or before the
+/// log's end; `None` if there is none. A snapshot past the log's end lost records (an error,
+/// unless durability is `Never`); one of another log is damage.
+fn restore_snapshot(
+    dir: &DataDir,
+    config: &EngineConfig,
+    log_id: [u8; 16],
+    log_file: &Path,
+    log_end: Lsn,
+    report: &mut OpenReport,
+) -> Result<Option<Resolver>, EngineError> {
+    let lenient = config.durability == Durability::Never;
+    for (lsn, path) in dir.snapshots()? {
+        if lsn > log_end {
+            if lenient {
+                report.events.push(format!("snapshot {} is past the log's end {log_end}; ignored", path.display()));
+                continue;
+            }
+            return Err(EngineError::LostRecords {
+                what: format!("snapshot {}", path.display()),
+                seen: lsn,
+                log_end,
+                log_recovery: report.events.clone(),
+            });
+        }
+        match snapshots::restore(&path, log_id, log_file, &config.fold)? {
+            Ok(r) => {
+                report.snapshot_lsn = Some(r.next_lsn());
+                return Ok(Some(r));
+            }
+            Err(why) => report.events.push(format!("snapshot {} ignored: {why}", path.display())),
+        }
+    }
+    Ok(None)
+}
+
+/// Step 6: folds the log from the resolver's next LSN to the end. With `catch_up_from`, the
+/// profiles changed from that LSN on are collected (for the store); before it, the fold runs
+/// without its change stream.
+fn fold_tail(
+    log: &Log,
+    resolver: &mut Resolver,
+    catch_up_from: Option<Lsn>,
+    report: &mut OpenReport,
+) -> Result<BTreeSet<Uuid>, EngineError> {
+    let mut tail_ids = BTreeSet::new();
+    resolver.set_change_tracking(catch_up_from == Some(resolver.next_lsn()));
+    let mut reader = log.reader(resolver.next_lsn())?;
+    let mut result = Ok(());
+    'frames: while let Some(frame) = reader.next_frame()? {
+        for (lsn, bytes) in frame.records() {
+            if catch_up_from == Some(lsn) {
+                resolver.set_change_tracking(true);
+            }
+            if let Err(e) = resolver.apply_encoded(lsn, frame.schema, bytes) {
+                result = Err(encoded_error(lsn, e));
+                break 'frames;
+            }
+            let changes: Vec<Change> = resolver.drain_changes().collect();
+            touched(&changes, &mut tail_ids);
+            report.folded_records += 1;
+        }
+    }
+    resolver.set_change_tracking(true);
+    result.map(|()| tail_ids)
+}
+
+/// Step 7: the store brought to the fold's state at `log_end`: caught up from `tail_ids` if it
+/// had applied `applied` at or after the fold's start, else cleared and rebuilt (the marker
+/// keeps `acknowledged` while it is; `old_snapshots` go once the rebuilt store is in).
+#[allow(clippy::too_many_arguments)]
+fn bring_store_up_to_date(
+    dir: &DataDir,
+    config: &EngineConfig,
+    store: &Mutex<Option<Box<dyn ProfileStore>>>,
+    resolver: &Resolver,
+    applied: Option<Lsn>,
+    fold_start: Lsn,
+    log_end: Lsn,
+    tail_ids: BTreeSet<Uuid>,
+    acknowledged: Lsn,
+    old_snapshots: &[(Lsn, PathBuf)],
+    report: &mut OpenReport,
+) -> Result<(), EngineError> {
+    let lookup = |id| resolver.profile_by_id(id);
+    if let Some(a) = applied.filter(|&a| a >= fold_start && a <= log_end) {
+        let ids: Vec<Uuid> = tail_ids.into_iter().collect();
+        report.store_profiles_written = write_store_chunked(store, &ids, a, log_end, lookup)?;
+        return Ok(());
+    }
+    if applied.is_some() {
+        report.events.push("store is older than the restored state; rebuilding it".into());
+    }
+    report.store_rebuilt = true;
+    // Clearing the store forgets what it had seen: the marker keeps it until the rebuilt store
+    // is flushed (a crash in between redoes the rebuild, still guarded).
+    let marker = dir.store_rebuild_marker();
+    if config.store.is_some() {
+        write_atomically(&marker, format!("{acknowledged}\n").as_bytes())?;
+    }
+    if let Some(s) = store.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        s.clear()?;
+    }
+    report.store_profiles_written = write_store_chunked(store, &resolver.profile_ids(), 0, log_end, lookup)?;
+    for (_, path) in old_snapshots {
+        idres_io::remove_file(Site::Snapshot, path).map_err(io("remove snapshot", path))?;
+    }
+    if !old_snapshots.is_empty() {
+        sync_dir(&dir.snapshots_dir())?;
+    }
+    remove_file_durably(Site::Marker, &marker)?;
+    Ok(())
+}
+
+impl Engine {
+    /// Opens the engine in `dir` (created if new) and recovers it: the log (a torn tail is cut
+    /// off), the newest snapshot folded under the same config, the rest of the log folded, the
+    /// store brought up to date or rebuilt. A data directory that lost acknowledged records is an
+    /// error ([`EngineError::LostRecords`]) unless durability is `Never`; a file of another log
+    /// or a damaged marker is [`EngineError::Damaged`].
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let dir = DataDir::new(dir.as_ref());
+        if let Err(detail) = dir.check_is_directory() {
+            return Err(EngineError::Invalid(detail));
+        }
+        let snap_dir = dir.snapshots_dir();
+        fs::create_dir_all(&snap_dir).map_err(io("create directory", &snap_dir))?;
+        let mut report = OpenReport::default();
+        let lenient = config.durability == Durability::Never;
+
+        // 1–3: what the store, the fold config and a rebuild marker say. The store comes first:
+        // what it and the snapshots have seen was acknowledged, and the log must still hold it.
+        let (store, mut applied) = open_store(&dir, &config, &mut report)?;
+        let store_seen = applied.unwrap_or(0);
+        let config_hash = hex(&config.fold.hash());
+        let recorded = store_config_matches(&dir, &config_hash);
+        if applied.is_some() && recorded.is_none() {
+            report.events.push(if dir.fold_config_file().exists() {
+                "the fold's config changed since the store was written; rebuilding it".into()
+            } else {
+                "no fold config recorded beside the store; rebuilding it".into()
+            });
+            applied = None;
+        }
+        let interrupted = read_rebuild_marker(&dir, config.rebuild, &mut report)?;
+        if interrupted.is_some() {
+            report.events.push("an interrupted store rebuild is done again".into());
+            applied = None;
+        }
+
+        // 4: the log, held to everything acknowledged.
+        let newest_snapshot = dir.snapshots()?.into_iter().next();
+        let snapshot_seen = newest_snapshot.as_ref().map_or(0, |(l, _)| *l);
+        let acknowledged = snapshot_seen.max(store_seen).max(interrupted.unwrap_or(0));
+        let seen_by = match &newest_snapshot {
+            Some((l, path)) if *l >= store_seen => format!("snapshot {}", path.display()),
+            _ => "the store".to_string(),
+        };
+        let log = open_log(&dir, &config, acknowledged, seen_by)?;
+        report.events.extend(log.recovery().iter().map(|e| e.to_string()));
+        // Under the log's lock: no other engine is writing these.
+        for path in dir.remove_temp_files()? {
+            report.events.push(format!("removed {}, left by an interrupted write", path.display()));
+        }
+        let log_end = log.next_lsn();
+        let (log_id, log_file) = match log.segments().first() {
+            Some(s) => (s.header.log_id, s.path.clone()),
+            None => return Err(EngineError::Damaged { path: dir.log_dir(), detail: "the log has no segment".into() }),
+        };
+
+        // 5–6: the fold, from the newest usable snapshot (none on a rebuild) and the log's tail.
+        let old_snapshots = if config.rebuild {
+            // The old snapshots stay until the rebuilt store is in: until then they (and the
+            // marker) are what proves how many records were acknowledged.
+            report.events.push("rebuild: folding the whole log and rebuilding the store and snapshots".into());
+            applied = None;
+            dir.snapshots()?
+        } else {
+            Vec::new()
+        };
+        let restored = if config.rebuild {
+            None
+        } else {
+            restore_snapshot(&dir, &config, log_id, &log_file, log_end, &mut report)?
+        };
+        let mut resolver = restored.unwrap_or_else(|| Resolver::new(config.fold.clone()));
+        let fold_start = resolver.next_lsn();
+        // The changes of the records the store has not seen (from its LSN on) catch it up; those
+        // before it are in the store already, and a store that is rebuilt from the result needs
+        // none.
+        let catch_up_from = applied.filter(|&a| a >= fold_start && a <= log_end);
+        let tail_ids = fold_tail(&log, &mut resolver, catch_up_from, &mut report)?;
+        // The store looks profiles up by id: index them before any write (the first lookup
+        // would otherwise build the index under the fold's read lock, and the writer would wait).
+        resolver.index_profile_ids();
+
+        // 7: the store caught up or rebuilt.
+        if let Some(a) = applied {
+            if a > log_end && !lenient {
+                return Err(EngineError::LostRecords {
+                    what: "the store".into(),
+                    seen: a,
+                    log_end,
+                    log_recovery: report.events.clone(),
+                });
+            }
+        }
+        let store = Mutex::new(Some(store));
+        bring_store_up_to_date(
+            &dir,
+            &config,
+            &store,
+            &resolver,
+            applied,
+            fold_start,
+            log_end,
+            tail_ids,
+            acknowledged,
+            &old_snapshots,
+            &mut report,
+        )?;
+        // 8: recorded for the on-disk store only: an in-memory store leaves an on-disk one as it
+        // was.
+        if config.store.is_some() && recorded.is_none() {
+            write_atomically(&dir.fold_config_file(), format!("{config_hash}\n").as_bytes())?;
+        }
+        start(dir, config, log, log_id, log_file, resolver, store, report)
+    }
+}
+
+/// Starts the writer and the store thread on the recovered state.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    dir: DataDir,
+    config: EngineConfig,
+    log: Log,
+    log_id: [u8; 16],
+    log_file: PathBuf,
+    resolver: Resolver,
+    store: Mutex<Option<Box<dyn ProfileStore>>>,
+    report: OpenReport,
+) -> Result<Engine, EngineError> {
+    let log_end = log.next_lsn();
+    let root = dir.root().to_path_buf();
+    let shared = Arc::new(Shared {
+        dir,
+        log_id,
+        log_file,
+        payload_max: u64::from(log.options().effective_payload_max()),
+        config: config.clone(),
+        log: log.read_handle(),
+        resolver: RwLock::new(resolver),
+        progress: Mutex::new(Progress {
+            folded: log_end,
+            stored: log_end,
+            store_profiles_written: 0,
+            store_flushes: 0,
+            store_busy: Duration::ZERO,
+            snapshots_written: 0,
+            snapshot_failures: 0,
+            last_snapshot_failure: None,
+            snapshot_lsn: report.snapshot_lsn,
+            poisoned: None,
+            store_failed: None,
+            store_stopped: false,
+        }),
+        changed: Condvar::new(),
+        acks: Arc::new(Acks::default()),
+        subscribers: Mutex::new(Vec::new()),
+        store,
+        snapshot_lock: Mutex::new(()),
+    });
+    let (tx, rx) = bounded::<Request>(config.queue_capacity.max(1));
+    let (store_tx, store_rx) = unbounded::<(Lsn, Vec<Change>)>();
+    let writer = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("idres-writer".into())
+            .spawn(move || {
+                let ran = catch_unwind(AssertUnwindSafe(|| writer_loop(&shared, log, &rx, store_tx)));
+                if ran.is_err() {
+                    // A bug: poison the engine, and fail what is queued until it closes (the
+                    // tickets of the round it held ended as it unwound).
+                    let cause = shared.poison(Arc::new(EngineError::Panicked { thread: "writer" }));
+                    while let Ok(req) = rx.recv() {
+                        req.reply.send(Err(cause.clone()));
+                        shared.acks.notify();
+                    }
+                }
+            })
+            .map_err(io("spawn writer thread", &root))?
+    };
+    let storer = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("idres-store".into())
+            .spawn(move || store_loop(&shared, &store_rx))
+            .map_err(io("spawn store thread", &root))?
+    };
+    Ok(Engine {
+        handle: Arc::new(Handle {
+            tx: RwLock::new(Some(tx)),
+            shared,
+            threads: Mutex::new(vec![("writer", writer), ("store", storer)]),
+            report,
+        }),
+    })
+}

@@ -1,0 +1,49 @@
+//! What an engine tells about itself: [`OpenReport`] (what open found and did) and [`Stats`]
+//! (counters of a running engine).
+
+use std::time::Duration;
+
+use idres_log::Lsn;
+
+/// What open found and did (for the service's log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Each thing recovery did, in words.
+    pub events: Vec<String>,
+    /// The LSN the restored snapshot continued at (`None`: folded from scratch).
+    pub snapshot_lsn: Option<Lsn>,
+    /// Records folded from the log on open.
+    pub folded_records: u64,
+    /// True if the store was rebuilt from the fold.
+    pub store_rebuilt: bool,
+    /// Profiles (and retired ids) open wrote to the store: those the records it had not seen
+    /// changed, or every one on a rebuild.
+    pub store_profiles_written: u64,
+}
+
+/// Counters of a running engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records appended and folded (the next LSN).
+    pub folded_lsn: Lsn,
+    /// Records reflected in the store.
+    pub stored_lsn: Lsn,
+    /// Records the store trails the log by.
+    pub store_lag: u64,
+    /// Current profiles.
+    pub profiles: usize,
+    /// Rejected records.
+    pub rejections: usize,
+    /// Profiles (and retired-id redirects) the store thread has written since open.
+    pub store_profiles_written: u64,
+    /// Flushes (atomic batches) the store thread has written since open.
+    pub store_flushes: u64,
+    /// Time the store thread has spent materialising and writing since open: with
+    /// `store_profiles_written` it gives the store's rate.
+    pub store_busy: Duration,
+    /// Snapshots written since open.
+    pub snapshots_written: u64,
+    /// Snapshots that could not be written since open (a snapshot is a cache: nothing is lost,
+    /// the next open folds more of the log). [`crate::Engine::last_snapshot_failure`] says why.
+    pub snapshot_failures: u64,
+}
