@@ -1,32 +1,28 @@
 //! `idres repair`: the log cut after an LSN (after `verify` named damage), and what saw past the
-//! cut removed.
+//! cut removed first (`idres::repair`).
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::Context;
 
 /// Cuts the log after `after`.
 pub(crate) fn run(data: &Path, after: u64) -> anyhow::Result<()> {
-    let report = idres_log::repair(data.join("log"), Some(after)).context("repair")?;
-    // Snapshots and a store that saw past the cut would make open refuse the directory.
-    let end = after + 1;
-    let snaps = data.join("snapshots");
-    if let Ok(entries) = fs::read_dir(&snaps) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let lsn = name.strip_suffix(".snap").and_then(|n| n.parse::<u64>().ok());
-            if lsn.is_some_and(|l| l > end) || name.ends_with(".tmp") {
-                fs::remove_file(e.path()).with_context(|| format!("remove {}", e.path().display()))?;
-                say!("removed snapshot {name} (past the cut)");
-            }
-        }
+    let report = idres::repair(data, after).context("repair (it can be run again: each step is idempotent)")?;
+    for path in &report.removed_snapshots {
+        say!("removed snapshot {} (it had seen past the cut)", path.display());
     }
-    let store = data.join("store");
-    if store.exists() {
-        fs::remove_dir_all(&store).with_context(|| format!("remove {}", store.display()))?;
+    if report.removed_marker {
+        say!("removed the store-rebuild marker");
+    }
+    if report.removed_store {
         say!("removed the store; the next open rebuilds it");
     }
-    say!("{report:?}");
+    for path in &report.log.removed_segments {
+        say!("removed segment {}", path.display());
+    }
+    if let Some((segment, offset)) = &report.log.cut {
+        say!("cut {} at byte offset {offset}", segment.display());
+    }
+    say!("the log now holds LSNs 0..={after} ({} records)", report.log.end_lsn);
     Ok(())
 }
