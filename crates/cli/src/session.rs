@@ -7,6 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, Context};
+use idres::data_dir::{write_atomically, DataDir};
 use idres::{Engine, EngineConfig, EngineError};
 use idres_cli::config::parse_config;
 use idres_log::ReadOnlyLog;
@@ -16,9 +17,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::flags::Cli;
 use crate::{bad_input, exit, not_found};
-
-/// The config in force is recorded here, in the data directory.
-pub(crate) const CONFIG_FILE: &str = "config.toml";
 
 /// A data directory is a directory, or does not exist yet: said before anything reads inside it
 /// (a wrong `--data` is the caller's mistake, exit 2, not "config.toml: Not a directory").
@@ -35,7 +33,7 @@ pub(crate) fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// The fold's config: `--config`, else the one recorded in the data directory, else the
 /// defaults. With `--config`, also the text to record once an engine has opened under it.
 pub(crate) fn fold_config(cli: &Cli) -> anyhow::Result<(Config, Option<String>)> {
-    let recorded = cli.data().join(CONFIG_FILE);
+    let recorded = DataDir::new(cli.data()).config_file();
     match &cli.config {
         Some(path) => {
             let text = fs::read_to_string(path).map_err(|e| bad_input(format!("config {}: {e}", path.display())))?;
@@ -55,14 +53,11 @@ pub(crate) fn fold_config(cli: &Cli) -> anyhow::Result<(Config, Option<String>)>
 /// Records the config text in force (after an engine opened under it): later commands without
 /// `--config` use it. Audits (`verify`, `replay --from-scratch`) never record one.
 pub(crate) fn record_config(data: &Path, text: &str) -> anyhow::Result<()> {
-    let recorded = data.join(CONFIG_FILE);
+    let recorded = DataDir::new(data).config_file();
     if fs::read_to_string(&recorded).ok().as_deref() == Some(text) {
         return Ok(());
     }
-    let tmp = data.join(format!("{CONFIG_FILE}.tmp"));
-    let mut f = fs::File::create(&tmp).with_context(|| format!("write {}", tmp.display()))?;
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).with_context(|| format!("write {}", tmp.display()))?;
-    fs::rename(&tmp, &recorded).with_context(|| format!("record {}", recorded.display()))?;
+    write_atomically(&recorded, text.as_bytes()).with_context(|| format!("record {}", recorded.display()))?;
     Ok(())
 }
 

@@ -44,6 +44,7 @@ mod snapshots;
 mod stats;
 mod store_thread;
 mod ticket;
+mod verify;
 mod writer;
 
 pub use config::EngineConfig;
@@ -55,3 +56,4 @@ pub use reads::HISTORY_GAP_RECORDS;
 pub use repair::{repair, RepairReport};
 pub use stats::{OpenReport, Stats};
 pub use ticket::Ticket;
+pub use verify::{verify, VerifyReport};
