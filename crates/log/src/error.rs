@@ -104,8 +104,9 @@ impl std::fmt::Display for Damage {
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    /// An operating-system call failed.
-    #[error("{op} {path}: {source}")]
+    /// An operating-system call failed. The Display says what and where; the OS error is the
+    /// [`std::error::Error::source`] (printed once by `{e:#}` or an error-chain walker).
+    #[error("{op} {path}")]
     Io {
         /// What the log was doing.
         op: &'static str,
@@ -186,6 +187,18 @@ pub enum LogError {
         /// One past its last LSN.
         end: Lsn,
     },
+}
+
+/// `e` and every error in its source chain, joined with ": " (as anyhow's `{e:#}` prints it).
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut at = e.source();
+    while let Some(s) = at {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        at = s.source();
+    }
+    out
 }
 
 impl LogError {

@@ -494,7 +494,8 @@ impl Log {
 
     fn poison(&mut self, err: LogError) -> LogError {
         if self.poisoned.is_none() {
-            self.poisoned = Some(err.to_string());
+            // The whole chain: the OS error is the source, not part of the Display.
+            self.poisoned = Some(crate::error::chain(&err));
         }
         err
     }
