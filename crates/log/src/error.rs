@@ -24,8 +24,17 @@ pub enum Damage {
         /// The base LSN in the header.
         header_base_lsn: Lsn,
     },
-    /// The segment belongs to another log (different log id).
-    ForeignSegment,
+    /// The segment belongs to another log: its log id differs from the first segment's.
+    ForeignSegment {
+        /// The log's first segment, whose log id the others must carry.
+        first_segment: PathBuf,
+        /// The log id of the first segment.
+        log_id: [u8; 16],
+        /// The log id found in this segment.
+        found: [u8; 16],
+    },
+    /// A segment's header changed after the log was opened (the file was replaced).
+    HeaderChanged,
     /// The first segment is not segment 0 at LSN 0: earlier segment files are missing.
     MissingStart {
         /// Sequence number of the first segment found.
@@ -79,7 +88,14 @@ impl std::fmt::Display for Damage {
             Damage::NameMismatch { header_base_lsn } => {
                 write!(f, "file name does not match the header's base LSN {header_base_lsn}")
             }
-            Damage::ForeignSegment => write!(f, "segment belongs to another log (log id differs)"),
+            Damage::ForeignSegment { first_segment, log_id, found } => write!(
+                f,
+                "segment belongs to another log: its log id {} differs from {} of the log's first segment {}",
+                hex(found),
+                hex(log_id),
+                first_segment.display()
+            ),
+            Damage::HeaderChanged => write!(f, "segment header changed since the log was opened (file replaced)"),
             Damage::MissingStart { segment_seq, base_lsn } => write!(
                 f,
                 "the log's first segment is segment {segment_seq} at LSN {base_lsn}, not segment 0 at LSN 0: earlier segments are missing"
@@ -99,6 +115,10 @@ impl std::fmt::Display for Damage {
             }
         }
     }
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Errors of the log.

@@ -455,6 +455,12 @@ impl Log {
         &self.recovery
     }
 
+    /// The log's 16-byte id, carried in every segment header (owners stamp what they derive from
+    /// the log with it, so that a file of another log is recognised).
+    pub fn log_id(&self) -> [u8; 16] {
+        self.active.header.log_id
+    }
+
     /// The LSN the next appended record gets (= number of records ever appended, from 0).
     pub fn next_lsn(&self) -> Lsn {
         self.next_lsn
@@ -861,6 +867,11 @@ impl ReadOnlyLog {
             durable_end: AtomicU64::new(end_lsn),
         });
         Ok(ReadOnlyLog { handle: ReadHandle::new(shared), torn_tail })
+    }
+
+    /// The log's 16-byte id; `None` if the directory holds no segment.
+    pub fn log_id(&self) -> Option<[u8; 16]> {
+        self.handle.log_id()
     }
 
     /// One past the last readable record.

@@ -45,6 +45,12 @@ impl ReadHandle {
         ReadHandle { shared }
     }
 
+    /// The log's 16-byte id (every segment header carries it); `None` if the directory holds no
+    /// segment (only a read-only open of an empty directory).
+    pub fn log_id(&self) -> Option<[u8; 16]> {
+        self.shared.segments.read().unwrap_or_else(|e| e.into_inner()).first().map(|s| s.header.log_id)
+    }
+
     /// One past the last record written so far.
     pub fn end_lsn(&self) -> Lsn {
         self.shared.written_end.load(Ordering::Acquire)
@@ -179,7 +185,7 @@ impl Reader {
         let header =
             format::SegmentHeader::decode(&w.buf[r]).map_err(|p| LogError::corrupt(&path, 0, Damage::Header(p)))?;
         if header != info.header {
-            return Err(LogError::corrupt(&path, 0, Damage::ForeignSegment));
+            return Err(LogError::corrupt(&path, 0, Damage::HeaderChanged));
         }
         if header.base_lsn != self.expected {
             return Err(LogError::corrupt(

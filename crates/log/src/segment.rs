@@ -119,10 +119,21 @@ pub(crate) fn check_headers(
                 Damage::MissingStart { segment_seq: header.segment_seq, base_lsn: header.base_lsn },
             ));
         }
-        if let Some(prev) = out.last() {
-            if header.log_id != prev.header.log_id {
-                return Err(LogError::corrupt(path, 32, Damage::ForeignSegment));
+        if let Some(first) = out.first() {
+            // Every segment names its log: one from another log is refused, naming both files.
+            if header.log_id != first.header.log_id {
+                return Err(LogError::corrupt(
+                    path,
+                    32,
+                    Damage::ForeignSegment {
+                        first_segment: first.path.clone(),
+                        log_id: first.header.log_id,
+                        found: header.log_id,
+                    },
+                ));
             }
+        }
+        if let Some(prev) = out.last() {
             let expected_seq = prev.header.segment_seq.wrapping_add(1);
             if header.segment_seq != expected_seq {
                 return Err(LogError::corrupt(
