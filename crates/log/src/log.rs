@@ -401,6 +401,11 @@ impl Log {
             check_sealed_end(prev, last.header.base_lsn)?;
         }
         let mut recovery = Vec::new();
+        // Leftovers of interrupted segment creations go first, before a segment is created: a
+        // kill while the first segment was being made leaves its temp file under the very name
+        // the new first segment is created under.
+        let active_seq = segments.last().map_or(0, |s| s.header.segment_seq);
+        let next = adopt_temp_files(&dir, &listing, active_seq, &opts, &mut recovery)?;
         let (active, segments, next_lsn) = match segments.last() {
             None if opts.keep_at_least > 0 => {
                 return Err(LogError::LostRecords {
@@ -422,7 +427,6 @@ impl Log {
                 (active, segments, end_lsn)
             }
         };
-        let next = adopt_temp_files(&dir, &listing, active.header.segment_seq, &opts, &mut recovery)?;
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             segments: RwLock::new(segments),
@@ -758,7 +762,12 @@ fn adopt_temp_files(
                 }
             }
         }
-        fs::remove_file(tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
+        match fs::remove_file(tmp) {
+            Ok(()) => {}
+            // Gone already (another cleanup got there first): nothing to remove.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(LogError::io("remove unfinished segment", tmp, e)),
+        }
         // A prepared file of another size or number is a leftover of other options, not of a
         // crash: removing it is housekeeping, not recovery.
         let is_prepared = tmp.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(PREPARED_PREFIX));

@@ -252,6 +252,37 @@ fn unfinished_segment_creation_is_removed() {
     check_reads(&log, &model);
 }
 
+/// A kill while a segment was being created leaves its `.seg.tmp`: open removes it (reported),
+/// and the log opens and appends, also when the temp file is all there is (a kill during the
+/// first segment's creation, which left the temp file under the name the new first segment is
+/// created under).
+#[test]
+fn a_leftover_seg_tmp_is_cleaned_up_and_the_log_appends() {
+    for only_file in [true, false] {
+        for contents in [&b""[..], &b"half"[..], &[0u8; 4096][..]] {
+            let dir = tempdir();
+            let mut model = if only_file { Vec::new() } else { write(dir.path(), &[vec![b"a".to_vec()]]) };
+            let tmp_name = if only_file { "00000000000000000000.seg.tmp" } else { "00000000000000000001.seg.tmp" };
+            let tmp = dir.path().join(tmp_name);
+            fs::write(&tmp, contents).unwrap();
+            let mut log = Log::open(dir.path(), small_opts()).unwrap();
+            assert!(
+                matches!(log.recovery(), [RecoveryEvent::TempSegmentRemoved { path }] if *path == tmp),
+                "{:?}",
+                log.recovery()
+            );
+            log.append(&batch(&[b"b".to_vec()])).unwrap();
+            model.push(b"b".to_vec());
+            check_reads(&log, &model);
+            drop(log);
+            assert!(!tmp.exists(), "removed");
+            let log = Log::open(dir.path(), small_opts()).unwrap();
+            assert!(log.recovery().is_empty(), "{:?}", log.recovery());
+            check_reads(&log, &model);
+        }
+    }
+}
+
 /// An owner that knows records were acknowledged (`keep_at_least`) gets `LostRecords` instead of a
 /// cut, and nothing in the directory changes; at or below the log's end, a torn tail is cut as
 /// usual. A read-only open reads up to the tear and changes nothing either.
