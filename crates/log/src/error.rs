@@ -121,6 +121,18 @@ fn hex(id: &[u8; 16]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Shows the LSN at a damage and the last record before it (what repair keeps).
+struct DamageLsn(Lsn);
+
+impl std::fmt::Display for DamageLsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.checked_sub(1) {
+            Some(last) => write!(f, "at LSN {}; the last record before it is LSN {last}", self.0),
+            None => write!(f, "at LSN 0; no record before it"),
+        }
+    }
+}
+
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -138,12 +150,15 @@ pub enum LogError {
     },
     /// The bytes on disk are damaged or inconsistent. `idres verify` names all damage; repair
     /// truncates after the last good LSN.
-    #[error("log damaged: segment {segment} at byte offset {offset}: {damage}")]
+    #[error("log damaged: segment {segment} at byte offset {offset} ({at}): {damage}", at = DamageLsn(*lsn))]
     Corrupt {
         /// The segment file.
         segment: PathBuf,
         /// Byte offset in that file.
         offset: u64,
+        /// The LSN at the damage: the first record that cannot be read there. Records before it
+        /// end at `lsn - 1`, the LSN to give `idres repair --truncate-after` to keep them.
+        lsn: Lsn,
         /// What is wrong.
         damage: Damage,
     },
@@ -226,7 +241,7 @@ impl LogError {
         LogError::Io { op, path: path.into(), source }
     }
 
-    pub(crate) fn corrupt(segment: impl Into<PathBuf>, offset: u64, damage: Damage) -> LogError {
-        LogError::Corrupt { segment: segment.into(), offset, damage }
+    pub(crate) fn corrupt(segment: impl Into<PathBuf>, offset: u64, lsn: Lsn, damage: Damage) -> LogError {
+        LogError::Corrupt { segment: segment.into(), offset, lsn, damage }
     }
 }

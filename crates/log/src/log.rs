@@ -735,7 +735,7 @@ impl Drop for Log {
 fn check_sealed_end(prev: &SegmentInfo, next_base: Lsn) -> Result<(), LogError> {
     let (end, offset) = Reader::segment_end(prev)?;
     if end != next_base {
-        return Err(LogError::corrupt(&prev.path, offset, Damage::SegmentEndsEarly { ends_at: end, next_base }));
+        return Err(LogError::corrupt(&prev.path, offset, end, Damage::SegmentEndsEarly { ends_at: end, next_base }));
     }
     Ok(())
 }
@@ -789,7 +789,7 @@ fn recover_last(
     recovery: &mut Vec<RecoveryEvent>,
 ) -> Result<(Active, Lsn), LogError> {
     let path = &last.path;
-    let buf = read_whole(path)?;
+    let buf = read_whole(path, last.header.base_lsn)?;
     let mut frames = 0u64;
     let policy = match opts.tail_recovery {
         TailRecovery::Strict => TailPolicy::Strict,
@@ -860,7 +860,7 @@ impl ReadOnlyLog {
         let (end_lsn, torn_tail) = match segments.last() {
             None => (0, None),
             Some(last) => {
-                let buf = read_whole(&last.path)?;
+                let buf = read_whole(&last.path, last.header.base_lsn)?;
                 let scan = scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |_, _| true)?;
                 let torn = match scan.tail {
                     Tail::Torn { offset, problem, .. } => Some((last.path.clone(), offset, problem.to_string())),
@@ -934,10 +934,11 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
             return Err(LogError::corrupt(
                 &seg.path,
                 24,
+                report.end_lsn,
                 Damage::BaseLsnGap { expected: report.end_lsn, found: seg.header.base_lsn },
             ));
         }
-        let buf = read_whole(&seg.path)?;
+        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
         let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |f, _| {
             report.frames += 1;
             report.frame_bytes += f.header.frame_bytes();
@@ -951,6 +952,7 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
                 return Err(LogError::corrupt(
                     &seg.path,
                     scan.end_offset,
+                    scan.end_lsn,
                     Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
                 ));
             }
@@ -998,17 +1000,18 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     // Every frame that stays must be sound: check the kept segments before the cut one whole.
     for pair in segments.windows(2) {
         let (seg, next) = (&pair[0], &pair[1]);
-        let buf = read_whole(&seg.path)?;
+        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
         let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, TailPolicy::Sealed, |_, _| true)?;
         if scan.end_lsn != next.header.base_lsn {
             return Err(LogError::corrupt(
                 &seg.path,
                 scan.end_offset,
+                scan.end_lsn,
                 Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
             ));
         }
     }
-    let buf = read_whole(&last.path)?;
+    let buf = read_whole(&last.path, last.header.base_lsn)?;
     let mut cut_at: Option<u64> =
         if last.header.base_lsn == target_end { Some(SEGMENT_HEADER_BYTES as u64) } else { None };
     let mut spanning: Option<(Lsn, Lsn)> = None;
