@@ -24,8 +24,17 @@ pub enum Damage {
         /// The base LSN in the header.
         header_base_lsn: Lsn,
     },
-    /// The segment belongs to another log (different log id).
-    ForeignSegment,
+    /// The segment belongs to another log: its log id differs from the first segment's.
+    ForeignSegment {
+        /// The log's first segment, whose log id the others must carry.
+        first_segment: PathBuf,
+        /// The log id of the first segment.
+        log_id: [u8; 16],
+        /// The log id found in this segment.
+        found: [u8; 16],
+    },
+    /// A segment's header changed after the log was opened (the file was replaced).
+    HeaderChanged,
     /// The first segment is not segment 0 at LSN 0: earlier segment files are missing.
     MissingStart {
         /// Sequence number of the first segment found.
@@ -79,7 +88,14 @@ impl std::fmt::Display for Damage {
             Damage::NameMismatch { header_base_lsn } => {
                 write!(f, "file name does not match the header's base LSN {header_base_lsn}")
             }
-            Damage::ForeignSegment => write!(f, "segment belongs to another log (log id differs)"),
+            Damage::ForeignSegment { first_segment, log_id, found } => write!(
+                f,
+                "segment belongs to another log: its log id {} differs from {} of the log's first segment {}",
+                hex(found),
+                hex(log_id),
+                first_segment.display()
+            ),
+            Damage::HeaderChanged => write!(f, "segment header changed since the log was opened (file replaced)"),
             Damage::MissingStart { segment_seq, base_lsn } => write!(
                 f,
                 "the log's first segment is segment {segment_seq} at LSN {base_lsn}, not segment 0 at LSN 0: earlier segments are missing"
@@ -101,11 +117,28 @@ impl std::fmt::Display for Damage {
     }
 }
 
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Shows the LSN at a damage and the last record before it (what repair keeps).
+struct DamageLsn(Lsn);
+
+impl std::fmt::Display for DamageLsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.checked_sub(1) {
+            Some(last) => write!(f, "at LSN {}; the last record before it is LSN {last}", self.0),
+            None => write!(f, "at LSN 0; no record before it"),
+        }
+    }
+}
+
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    /// An operating-system call failed.
-    #[error("{op} {path}: {source}")]
+    /// An operating-system call failed. The Display says what and where; the OS error is the
+    /// [`std::error::Error::source`] (printed once by `{e:#}` or an error-chain walker).
+    #[error("{op} {path}")]
     Io {
         /// What the log was doing.
         op: &'static str,
@@ -117,12 +150,15 @@ pub enum LogError {
     },
     /// The bytes on disk are damaged or inconsistent. `idres verify` names all damage; repair
     /// truncates after the last good LSN.
-    #[error("log damaged: segment {segment} at byte offset {offset}: {damage}")]
+    #[error("log damaged: segment {segment} at byte offset {offset} ({at}): {damage}", at = DamageLsn(*lsn))]
     Corrupt {
         /// The segment file.
         segment: PathBuf,
         /// Byte offset in that file.
         offset: u64,
+        /// The LSN at the damage: the first record that cannot be read there. Records before it
+        /// end at `lsn - 1`, the LSN to give `idres repair --truncate-after` to keep them.
+        lsn: Lsn,
         /// What is wrong.
         damage: Damage,
     },
@@ -188,12 +224,24 @@ pub enum LogError {
     },
 }
 
+/// `e` and every error in its source chain, joined with ": " (as anyhow's `{e:#}` prints it).
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut at = e.source();
+    while let Some(s) = at {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        at = s.source();
+    }
+    out
+}
+
 impl LogError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> LogError {
         LogError::Io { op, path: path.into(), source }
     }
 
-    pub(crate) fn corrupt(segment: impl Into<PathBuf>, offset: u64, damage: Damage) -> LogError {
-        LogError::Corrupt { segment: segment.into(), offset, damage }
+    pub(crate) fn corrupt(segment: impl Into<PathBuf>, offset: u64, lsn: Lsn, damage: Damage) -> LogError {
+        LogError::Corrupt { segment: segment.into(), offset, lsn, damage }
     }
 }

@@ -401,6 +401,11 @@ impl Log {
             check_sealed_end(prev, last.header.base_lsn)?;
         }
         let mut recovery = Vec::new();
+        // Leftovers of interrupted segment creations go first, before a segment is created: a
+        // kill while the first segment was being made leaves its temp file under the very name
+        // the new first segment is created under.
+        let active_seq = segments.last().map_or(0, |s| s.header.segment_seq);
+        let next = adopt_temp_files(&dir, &listing, active_seq, &opts, &mut recovery)?;
         let (active, segments, next_lsn) = match segments.last() {
             None if opts.keep_at_least > 0 => {
                 return Err(LogError::LostRecords {
@@ -422,7 +427,6 @@ impl Log {
                 (active, segments, end_lsn)
             }
         };
-        let next = adopt_temp_files(&dir, &listing, active.header.segment_seq, &opts, &mut recovery)?;
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             segments: RwLock::new(segments),
@@ -453,6 +457,12 @@ impl Log {
     /// What recovery did on open (empty after a clean shutdown).
     pub fn recovery(&self) -> &[RecoveryEvent] {
         &self.recovery
+    }
+
+    /// The log's 16-byte id, carried in every segment header (owners stamp what they derive from
+    /// the log with it, so that a file of another log is recognised).
+    pub fn log_id(&self) -> [u8; 16] {
+        self.active.header.log_id
     }
 
     /// The LSN the next appended record gets (= number of records ever appended, from 0).
@@ -494,7 +504,8 @@ impl Log {
 
     fn poison(&mut self, err: LogError) -> LogError {
         if self.poisoned.is_none() {
-            self.poisoned = Some(err.to_string());
+            // The whole chain: the OS error is the source, not part of the Display.
+            self.poisoned = Some(crate::error::chain(&err));
         }
         err
     }
@@ -724,7 +735,7 @@ impl Drop for Log {
 fn check_sealed_end(prev: &SegmentInfo, next_base: Lsn) -> Result<(), LogError> {
     let (end, offset) = Reader::segment_end(prev)?;
     if end != next_base {
-        return Err(LogError::corrupt(&prev.path, offset, Damage::SegmentEndsEarly { ends_at: end, next_base }));
+        return Err(LogError::corrupt(&prev.path, offset, end, Damage::SegmentEndsEarly { ends_at: end, next_base }));
     }
     Ok(())
 }
@@ -751,7 +762,12 @@ fn adopt_temp_files(
                 }
             }
         }
-        fs::remove_file(tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
+        match fs::remove_file(tmp) {
+            Ok(()) => {}
+            // Gone already (another cleanup got there first): nothing to remove.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(LogError::io("remove unfinished segment", tmp, e)),
+        }
         // A prepared file of another size or number is a leftover of other options, not of a
         // crash: removing it is housekeeping, not recovery.
         let is_prepared = tmp.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(PREPARED_PREFIX));
@@ -773,7 +789,7 @@ fn recover_last(
     recovery: &mut Vec<RecoveryEvent>,
 ) -> Result<(Active, Lsn), LogError> {
     let path = &last.path;
-    let buf = read_whole(path)?;
+    let buf = read_whole(path, last.header.base_lsn)?;
     let mut frames = 0u64;
     let policy = match opts.tail_recovery {
         TailRecovery::Strict => TailPolicy::Strict,
@@ -844,7 +860,7 @@ impl ReadOnlyLog {
         let (end_lsn, torn_tail) = match segments.last() {
             None => (0, None),
             Some(last) => {
-                let buf = read_whole(&last.path)?;
+                let buf = read_whole(&last.path, last.header.base_lsn)?;
                 let scan = scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |_, _| true)?;
                 let torn = match scan.tail {
                     Tail::Torn { offset, problem, .. } => Some((last.path.clone(), offset, problem.to_string())),
@@ -860,6 +876,11 @@ impl ReadOnlyLog {
             durable_end: AtomicU64::new(end_lsn),
         });
         Ok(ReadOnlyLog { handle: ReadHandle::new(shared), torn_tail })
+    }
+
+    /// The log's 16-byte id; `None` if the directory holds no segment.
+    pub fn log_id(&self) -> Option<[u8; 16]> {
+        self.handle.log_id()
     }
 
     /// One past the last readable record.
@@ -913,10 +934,11 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
             return Err(LogError::corrupt(
                 &seg.path,
                 24,
+                report.end_lsn,
                 Damage::BaseLsnGap { expected: report.end_lsn, found: seg.header.base_lsn },
             ));
         }
-        let buf = read_whole(&seg.path)?;
+        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
         let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |f, _| {
             report.frames += 1;
             report.frame_bytes += f.header.frame_bytes();
@@ -930,6 +952,7 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
                 return Err(LogError::corrupt(
                     &seg.path,
                     scan.end_offset,
+                    scan.end_lsn,
                     Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
                 ));
             }
@@ -977,17 +1000,18 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     // Every frame that stays must be sound: check the kept segments before the cut one whole.
     for pair in segments.windows(2) {
         let (seg, next) = (&pair[0], &pair[1]);
-        let buf = read_whole(&seg.path)?;
+        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
         let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, TailPolicy::Sealed, |_, _| true)?;
         if scan.end_lsn != next.header.base_lsn {
             return Err(LogError::corrupt(
                 &seg.path,
                 scan.end_offset,
+                scan.end_lsn,
                 Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
             ));
         }
     }
-    let buf = read_whole(&last.path)?;
+    let buf = read_whole(&last.path, last.header.base_lsn)?;
     let mut cut_at: Option<u64> =
         if last.header.base_lsn == target_end { Some(SEGMENT_HEADER_BYTES as u64) } else { None };
     let mut spanning: Option<(Lsn, Lsn)> = None;

@@ -45,6 +45,12 @@ impl ReadHandle {
         ReadHandle { shared }
     }
 
+    /// The log's 16-byte id (every segment header carries it); `None` if the directory holds no
+    /// segment (only a read-only open of an empty directory).
+    pub fn log_id(&self) -> Option<[u8; 16]> {
+        self.shared.segments.read().unwrap_or_else(|e| e.into_inner()).first().map(|s| s.header.log_id)
+    }
+
     /// One past the last record written so far.
     pub fn end_lsn(&self) -> Lsn {
         self.shared.written_end.load(Ordering::Acquire)
@@ -160,7 +166,7 @@ impl Reader {
     }
 
     fn corrupt(&self, offset: u64, damage: Damage) -> LogError {
-        LogError::corrupt(self.path(), offset, damage)
+        LogError::corrupt(self.path(), offset, self.expected, damage)
     }
 
     fn open_segment(&mut self) -> Result<(), LogError> {
@@ -168,6 +174,7 @@ impl Reader {
             return Err(LogError::corrupt(
                 PathBuf::new(),
                 0,
+                self.expected,
                 Damage::SegmentEndsEarly { ends_at: self.expected, next_base: self.to },
             ));
         };
@@ -176,15 +183,16 @@ impl Reader {
         let file_len = file.metadata().map_err(|e| LogError::io("stat segment", &path, e))?.len();
         let mut w = Window { file, file_len, buf: Vec::new(), start: 0 };
         let r = w.ensure(&path, 0, SEGMENT_HEADER_BYTES)?;
-        let header =
-            format::SegmentHeader::decode(&w.buf[r]).map_err(|p| LogError::corrupt(&path, 0, Damage::Header(p)))?;
+        let header = format::SegmentHeader::decode(&w.buf[r])
+            .map_err(|p| LogError::corrupt(&path, 0, self.expected, Damage::Header(p)))?;
         if header != info.header {
-            return Err(LogError::corrupt(&path, 0, Damage::ForeignSegment));
+            return Err(LogError::corrupt(&path, 0, self.expected, Damage::HeaderChanged));
         }
         if header.base_lsn != self.expected {
             return Err(LogError::corrupt(
                 &path,
                 24,
+                self.expected,
                 Damage::BaseLsnGap { expected: self.expected, found: header.base_lsn },
             ));
         }
@@ -306,7 +314,7 @@ impl Reader {
         let range = w.ensure(&path, offset, h.frame_bytes() as usize)?;
         let frame = match decode_frame(&w.buf[range.clone()], expected, READ_PAYLOAD_LIMIT) {
             Ok(f) => f,
-            Err(p) => return Err(LogError::corrupt(path, offset, Damage::Frame(p))),
+            Err(p) => return Err(LogError::corrupt(path, offset, expected, Damage::Frame(p))),
         };
         let count = frame.count;
         let end = frame.end_lsn();

@@ -77,14 +77,14 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
     Ok(Listing { segments, temp_files })
 }
 
-pub(crate) fn read_header(path: &Path) -> Result<SegmentHeader, LogError> {
+pub(crate) fn read_header(path: &Path, lsn: Lsn) -> Result<SegmentHeader, LogError> {
     let mut f = File::open(path).map_err(|e| LogError::io("open segment", path, e))?;
     let mut buf = Vec::with_capacity(SEGMENT_HEADER_BYTES);
     f.by_ref()
         .take(SEGMENT_HEADER_BYTES as u64)
         .read_to_end(&mut buf)
         .map_err(|e| LogError::io("read segment header", path, e))?;
-    SegmentHeader::decode(&buf).map_err(|p| LogError::corrupt(path, 0, Damage::Header(p)))
+    SegmentHeader::decode(&buf).map_err(|p| LogError::corrupt(path, 0, lsn, Damage::Header(p)))
 }
 
 /// Reads and cross-checks every segment header: names, log id, codec, sequence and base LSNs.
@@ -98,17 +98,27 @@ pub(crate) fn check_headers(
 ) -> Result<Vec<SegmentInfo>, LogError> {
     let mut out: Vec<SegmentInfo> = Vec::with_capacity(listing.segments.len());
     for (name_base, path) in &listing.segments {
-        let header = read_header(path)?;
+        let header = read_header(path, *name_base)?;
         if header.base_lsn != *name_base {
-            return Err(LogError::corrupt(path, 24, Damage::NameMismatch { header_base_lsn: header.base_lsn }));
+            return Err(LogError::corrupt(
+                path,
+                24,
+                *name_base,
+                Damage::NameMismatch { header_base_lsn: header.base_lsn },
+            ));
         }
         if let Some(expected) = codec_id {
             if header.codec_id != expected {
-                return Err(LogError::corrupt(path, 10, Damage::CodecMismatch { found: header.codec_id, expected }));
+                return Err(LogError::corrupt(
+                    path,
+                    10,
+                    *name_base,
+                    Damage::CodecMismatch { found: header.codec_id, expected },
+                ));
             }
         }
         if header.base_lsn > BASE_LSN_LIMIT {
-            return Err(LogError::corrupt(path, 24, Damage::BaseLsnTooLarge { base_lsn: header.base_lsn }));
+            return Err(LogError::corrupt(path, 24, *name_base, Damage::BaseLsnTooLarge { base_lsn: header.base_lsn }));
         }
         if out.is_empty() && check_start && (header.segment_seq != 0 || header.base_lsn != 0) {
             // Until the log can drop old segments, it starts at LSN 0 in segment 0: anything else
@@ -116,18 +126,32 @@ pub(crate) fn check_headers(
             return Err(LogError::corrupt(
                 path,
                 16,
+                *name_base,
                 Damage::MissingStart { segment_seq: header.segment_seq, base_lsn: header.base_lsn },
             ));
         }
-        if let Some(prev) = out.last() {
-            if header.log_id != prev.header.log_id {
-                return Err(LogError::corrupt(path, 32, Damage::ForeignSegment));
+        if let Some(first) = out.first() {
+            // Every segment names its log: one from another log is refused, naming both files.
+            if header.log_id != first.header.log_id {
+                return Err(LogError::corrupt(
+                    path,
+                    32,
+                    *name_base,
+                    Damage::ForeignSegment {
+                        first_segment: first.path.clone(),
+                        log_id: first.header.log_id,
+                        found: header.log_id,
+                    },
+                ));
             }
+        }
+        if let Some(prev) = out.last() {
             let expected_seq = prev.header.segment_seq.wrapping_add(1);
             if header.segment_seq != expected_seq {
                 return Err(LogError::corrupt(
                     path,
                     16,
+                    *name_base,
                     Damage::SequenceGap { expected: expected_seq, found: header.segment_seq },
                 ));
             }
@@ -138,13 +162,15 @@ pub(crate) fn check_headers(
     Ok(out)
 }
 
-pub(crate) fn read_whole(path: &Path) -> Result<Vec<u8>, LogError> {
+/// Reads the segment at `path` whole; `base_lsn` (its first LSN) names where damage is.
+pub(crate) fn read_whole(path: &Path, base_lsn: Lsn) -> Result<Vec<u8>, LogError> {
     let f = File::open(path).map_err(|e| LogError::io("open segment", path, e))?;
     let len = f.metadata().map_err(|e| LogError::io("stat segment", path, e))?.len();
     if len > SEGMENT_BYTES_LIMIT {
         return Err(LogError::corrupt(
             path,
             0,
+            base_lsn,
             Damage::Frame(FrameProblem::PastEnd { frame_bytes: len, remaining: SEGMENT_BYTES_LIMIT }),
         ));
     }
@@ -253,11 +279,11 @@ pub(crate) fn scan_segment(
         };
         return match policy {
             TailPolicy::PointInTime => Ok(torn(checksum_held || valid_after.is_some())),
-            TailPolicy::Sealed => Err(LogError::corrupt(path, at as u64, Damage::Frame(problem))),
-            TailPolicy::Strict if checksum_held => Err(LogError::corrupt(path, at as u64, Damage::Frame(problem))),
+            TailPolicy::Sealed => Err(LogError::corrupt(path, at as u64, lsn, Damage::Frame(problem))),
+            TailPolicy::Strict if checksum_held => Err(LogError::corrupt(path, at as u64, lsn, Damage::Frame(problem))),
             TailPolicy::Strict => match valid_after {
                 Some(valid_at) => {
-                    Err(LogError::corrupt(path, at as u64, Damage::ValidFrameFollows { problem, valid_at }))
+                    Err(LogError::corrupt(path, at as u64, lsn, Damage::ValidFrameFollows { problem, valid_at }))
                 }
                 None => Ok(torn(false)),
             },

@@ -191,17 +191,55 @@ fn missing_middle_segment_is_damage() {
     assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
 }
 
+/// A segment copied in from another log (over one of this log's, or as one more at its end) is
+/// damage naming both files: the foreign one and the first segment whose log id it lacks.
 #[test]
-fn segment_of_another_log_is_refused() {
+fn a_segment_of_another_log_is_refused_naming_both_files() {
+    for extra in [false, true] {
+        let a = tempdir();
+        let b = tempdir();
+        write(a.path(), &(0..4).map(|i| vec![vec![i as u8; 1500]]).collect::<Vec<_>>());
+        write(b.path(), &(0..6).map(|i| vec![vec![i as u8; 1500]]).collect::<Vec<_>>());
+        let sa = segment_files(a.path());
+        let sb = segment_files(b.path());
+        let (from, to) = if extra {
+            let i = sa.len();
+            (sb[i].clone(), a.path().join(sb[i].file_name().unwrap()))
+        } else {
+            (sb[1].clone(), sa[1].clone())
+        };
+        fs::copy(&from, &to).unwrap();
+        let id_a = Log::open(b.path(), small_opts()).unwrap().log_id();
+        let err = Log::open(a.path(), small_opts()).err().expect("foreign segment");
+        let text = err.to_string();
+        assert!(text.contains(&to.display().to_string()), "names the foreign file: {text}");
+        assert!(text.contains(&sa[0].display().to_string()), "names the first segment: {text}");
+        assert!(
+            matches!(&err, LogError::Corrupt { segment, damage: idres_log::Damage::ForeignSegment { first_segment, found, .. }, .. }
+                if *segment == to && *first_segment == sa[0] && *found == id_a),
+            "{err}"
+        );
+        let ro = idres_log::ReadOnlyLog::open(a.path(), None).err().expect("read-only refuses it too");
+        assert!(matches!(ro, LogError::Corrupt { damage: idres_log::Damage::ForeignSegment { .. }, .. }), "{ro}");
+        assert!(matches!(idres_log::verify(a.path(), None), Err(LogError::Corrupt { .. })));
+    }
+}
+
+/// `log_id` is the id in every segment header, the same from the writer, a read handle and a
+/// read-only open, and it differs between logs.
+#[test]
+fn log_id_is_the_segment_headers_id() {
     let a = tempdir();
     let b = tempdir();
     write(a.path(), &(0..4).map(|i| vec![vec![i as u8; 1500]]).collect::<Vec<_>>());
-    write(b.path(), &(0..4).map(|i| vec![vec![i as u8; 1500]]).collect::<Vec<_>>());
-    let sa = segment_files(a.path());
-    let sb = segment_files(b.path());
-    fs::copy(&sb[1], &sa[1]).unwrap();
-    let err = Log::open(a.path(), small_opts()).err().expect("foreign segment");
-    assert!(matches!(err, LogError::Corrupt { damage: idres_log::Damage::ForeignSegment, .. }), "{err}");
+    let log = Log::open(a.path(), small_opts()).unwrap();
+    let id = log.log_id();
+    assert!(log.segments().iter().all(|s| s.header.log_id == id));
+    assert_eq!(log.read_handle().log_id(), Some(id));
+    drop(log);
+    assert_eq!(idres_log::ReadOnlyLog::open(a.path(), None).unwrap().log_id(), Some(id));
+    assert_eq!(idres_log::ReadOnlyLog::open(b.path(), None).unwrap().log_id(), None, "no segment, no id");
+    assert_ne!(Log::open(b.path(), small_opts()).unwrap().log_id(), id);
 }
 
 #[test]
@@ -212,6 +250,37 @@ fn unfinished_segment_creation_is_removed() {
     let log = Log::open(dir.path(), small_opts()).unwrap();
     assert!(matches!(log.recovery(), [RecoveryEvent::TempSegmentRemoved { .. }]));
     check_reads(&log, &model);
+}
+
+/// A kill while a segment was being created leaves its `.seg.tmp`: open removes it (reported),
+/// and the log opens and appends, also when the temp file is all there is (a kill during the
+/// first segment's creation, which left the temp file under the name the new first segment is
+/// created under).
+#[test]
+fn a_leftover_seg_tmp_is_cleaned_up_and_the_log_appends() {
+    for only_file in [true, false] {
+        for contents in [&b""[..], &b"half"[..], &[0u8; 4096][..]] {
+            let dir = tempdir();
+            let mut model = if only_file { Vec::new() } else { write(dir.path(), &[vec![b"a".to_vec()]]) };
+            let tmp_name = if only_file { "00000000000000000000.seg.tmp" } else { "00000000000000000001.seg.tmp" };
+            let tmp = dir.path().join(tmp_name);
+            fs::write(&tmp, contents).unwrap();
+            let mut log = Log::open(dir.path(), small_opts()).unwrap();
+            assert!(
+                matches!(log.recovery(), [RecoveryEvent::TempSegmentRemoved { path }] if *path == tmp),
+                "{:?}",
+                log.recovery()
+            );
+            log.append(&batch(&[b"b".to_vec()])).unwrap();
+            model.push(b"b".to_vec());
+            check_reads(&log, &model);
+            drop(log);
+            assert!(!tmp.exists(), "removed");
+            let log = Log::open(dir.path(), small_opts()).unwrap();
+            assert!(log.recovery().is_empty(), "{:?}", log.recovery());
+            check_reads(&log, &model);
+        }
+    }
 }
 
 /// An owner that knows records were acknowledged (`keep_at_least`) gets `LostRecords` instead of a
