@@ -12,7 +12,7 @@ use idres::{Engine, EngineConfig, EngineError};
 use idres_cli::config::parse_config;
 use idres_log::ReadOnlyLog;
 use idres_model::CODEC_ID;
-use idres_resolve::{ApplyEncodedError, Config, Resolver};
+use idres_resolve::{Config, Resolver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::flags::Cli;
@@ -155,24 +155,9 @@ pub(crate) fn open_log_for_reading(data: &Path) -> anyhow::Result<ReadOnlyLog> {
 }
 
 /// Folds the log from the resolver's next LSN to the end; returns it and the records folded.
-pub(crate) fn fold_from(log: &ReadOnlyLog, mut r: Resolver, progress: bool) -> anyhow::Result<(Resolver, u64)> {
-    let end = log.end_lsn();
-    let bar = bar(progress, end.saturating_sub(r.next_lsn()), "replay");
-    // An audit replay reads the result, not the change stream.
-    r.set_change_tracking(false);
-    let mut reader = log.reader(r.next_lsn())?;
-    let mut n = 0u64;
-    while let Some(frame) = reader.next_frame()? {
-        for (lsn, bytes) in frame.records() {
-            r.apply_encoded(lsn, frame.schema, bytes).map_err(|e| match e {
-                ApplyEncodedError::Decode(e) => exit(3, format!("record at LSN {lsn} cannot be decoded: {e}")),
-                ApplyEncodedError::Apply(e) => exit(3, format!("fold at LSN {lsn}: {e}")),
-            })?;
-            r.drain_changes().for_each(drop);
-            n += 1;
-        }
-        bar.set_position(n);
-    }
+pub(crate) fn fold_from(log: &ReadOnlyLog, r: Resolver, progress: bool) -> anyhow::Result<(Resolver, u64)> {
+    let bar = bar(progress, log.end_lsn().saturating_sub(r.next_lsn()), "replay");
+    let folded = idres::fold_to_end(log, r, &mut |done, _| bar.set_position(done))?;
     bar.finish_and_clear();
-    Ok((r, n))
+    Ok(folded)
 }

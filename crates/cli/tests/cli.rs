@@ -236,9 +236,11 @@ fn a_snapshot_of_another_layout_version_is_not_damage() {
     assert!(!snaps.is_empty());
     for snap in &snaps {
         let mut bytes = std::fs::read(snap).unwrap();
-        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
-        let crc = crc32c::crc32c(&bytes[..68]);
-        bytes[68..72].copy_from_slice(&crc.to_le_bytes());
+        // The fold's snapshot follows the file's header (the log's id).
+        let h = idres::snapshot_file::SNAPSHOT_FILE_HEADER_BYTES;
+        bytes[h + 8..h + 10].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[h..h + 68]);
+        bytes[h + 68..h + 72].copy_from_slice(&crc.to_le_bytes());
         std::fs::write(snap, &bytes).unwrap();
     }
     let verify = ok(&data, &["verify"]);

@@ -56,4 +56,4 @@ pub use reads::HISTORY_GAP_RECORDS;
 pub use repair::{repair, RepairReport};
 pub use stats::{OpenReport, Stats};
 pub use ticket::Ticket;
-pub use verify::{verify, VerifyReport};
+pub use verify::{fold_to_end, verify, VerifyReport};

@@ -301,10 +301,8 @@ impl Engine {
             report.events.push(format!("removed {}, left by an interrupted write", path.display()));
         }
         let log_end = log.next_lsn();
-        let (log_id, log_file) = match log.segments().first() {
-            Some(s) => (s.header.log_id, s.path.clone()),
-            None => return Err(EngineError::Damaged { path: dir.log_dir(), detail: "the log has no segment".into() }),
-        };
+        let log_id = log.log_id();
+        let log_file = log.segments().first().map_or_else(|| dir.log_dir(), |s| s.path.clone());
 
         // 5–6: the fold, from the newest usable snapshot (none on a rebuild) and the log's tail.
         let old_snapshots = if config.rebuild {

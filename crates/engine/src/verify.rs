@@ -46,8 +46,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Folds `log` from `r`'s next LSN to the end, calling `progress(done, total)` per frame.
-pub(crate) fn fold_to_end(
+/// Folds the read-only `log` from `r`'s next LSN to its end (an audit replay: no change stream),
+/// calling `progress(done, total)` per frame. Returns the fold and the records folded.
+pub fn fold_to_end(
     log: &ReadOnlyLog,
     mut r: Resolver,
     progress: &mut dyn FnMut(u64, u64),
