@@ -25,7 +25,7 @@ mod flags;
 mod session;
 
 use flags::{Cli, Command, IdArgs, InputFormat};
-use session::{check_data_dir, fold_config, with_engine};
+use session::{check_data_dir, fold_config, with_engine, with_reader};
 
 /// An error with its exit code.
 #[derive(Debug)]
@@ -105,7 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay { from_scratch: true } => {
             cmd::replay::from_scratch(&cli.data(), fold_config(&cli)?.0, progress)
         }
-        Command::Replay { from_scratch: false } => with_engine(&cli, cmd::replay::run),
+        Command::Replay { from_scratch: false } => with_reader(&cli, cmd::replay::run),
         Command::Rebuild => cmd::rebuild::run(&cli),
         Command::Ingest { format, skip_invalid, files } => {
             let format = match format {
@@ -117,16 +117,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Profile { cid, uid, epoch, id, as_of, json } => {
-            with_engine(&cli, |engine, out| cmd::profile::run(engine, out, cid, uid, *epoch, *id, *as_of, *json))
+            with_reader(&cli, |engine, out| cmd::profile::run(engine, out, cid, uid, *epoch, *id, *as_of, *json))
         }
         Command::History { id: IdArgs { cid, uid, json } } => {
-            with_engine(&cli, |engine, out| cmd::history::run(engine, out, cid, uid, *json))
+            with_reader(&cli, |engine, out| cmd::history::run(engine, out, cid, uid, *json))
         }
         Command::Explain { id: IdArgs { cid, uid, json } } => {
-            with_engine(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *json))
+            with_reader(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *json))
         }
-        Command::Export { .. } => with_engine(&cli, cmd::export::run),
-        Command::Rejects { json } => with_engine(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),
-        Command::Stats => with_engine(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data())),
+        Command::Export { .. } => with_reader(&cli, cmd::export::run),
+        Command::Rejects { json } => with_reader(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),
+        Command::Stats => with_reader(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data())),
     }
 }

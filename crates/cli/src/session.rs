@@ -78,6 +78,38 @@ pub(crate) fn open_engine_with(cli: &Cli, rebuild: bool) -> anyhow::Result<Engin
     Ok(engine)
 }
 
+/// Opens the engine for a command that only reads: as [`open_engine`], or, if the data directory
+/// cannot be written (a read-only mount, permissions), read-only (`Engine::open_read_only`: the
+/// log and snapshots as they are, no store), saying so.
+pub(crate) fn open_engine_for_reading(cli: &Cli) -> anyhow::Result<Engine> {
+    match open_engine(cli) {
+        Err(e) if e.chain().any(|c| c.downcast_ref::<EngineError>().is_some_and(EngineError::is_read_only_fs)) => {
+            let (fold, _) = fold_config(cli)?;
+            let engine = Engine::open_read_only(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
+                .with_context(|| format!("open {} read-only", cli.data().display()))?;
+            eprintln!(
+                "idres: {} cannot be written ({}); reading it read-only ({} records, no store)",
+                cli.data().display(),
+                e.root_cause(),
+                engine.stats().folded_lsn
+            );
+            for event in &engine.open_report().events {
+                eprintln!("idres: {event}");
+            }
+            Ok(engine)
+        }
+        opened => opened,
+    }
+}
+
+/// Runs a read-only `command` as [`with_engine`] does, on [`open_engine_for_reading`].
+pub(crate) fn with_reader(
+    cli: &Cli,
+    command: impl FnOnce(&Engine, &mut BufWriter<std::io::StdoutLock<'static>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    run_on(open_engine_for_reading(cli)?, command)
+}
+
 /// Opens the engine, runs `command` on it with a buffered stdout, then closes the engine. The
 /// command's error comes first; then an error writing the last buffered lines (a full disk, a
 /// closed pipe); then close's.
@@ -85,7 +117,13 @@ pub(crate) fn with_engine(
     cli: &Cli,
     command: impl FnOnce(&Engine, &mut BufWriter<std::io::StdoutLock<'static>>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let engine = open_engine(cli)?;
+    run_on(open_engine(cli)?, command)
+}
+
+fn run_on(
+    engine: Engine,
+    command: impl FnOnce(&Engine, &mut BufWriter<std::io::StdoutLock<'static>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let result = command(&engine, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
     drop(out);

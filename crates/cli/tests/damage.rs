@@ -133,3 +133,62 @@ fn a_full_disk_under_the_store_is_a_warning_that_says_what_is_durable() {
     let verify = ok(&data, &["verify"]).stdout;
     assert!(verify.contains("verify: ok"), "{verify}");
 }
+
+/// A read-only bind mount of `src` at `at`, unmounted when dropped.
+struct ReadOnlyMount(PathBuf);
+
+impl ReadOnlyMount {
+    fn mount(src: &Path, at: PathBuf) -> Option<ReadOnlyMount> {
+        std::fs::create_dir_all(&at).unwrap();
+        let run = |args: &[&str], path: &[&Path]| {
+            Command::new("mount").args(args).args(path).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        };
+        if !run(&["--bind"], &[src, &at]) {
+            return None;
+        }
+        let mounted = ReadOnlyMount(at);
+        run(&["-o", "remount,ro,bind"], &[&mounted.0]).then_some(mounted)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn every_read_command_works_on_a_read_only_data_directory() {
+    // Defect 16: a read-only data directory failed every read command.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = ingested(&src, 2000);
+    let writable_stats = ok(&data, &["stats"]).stdout;
+    let profile = ok(&data, &["export"]).stdout.lines().next().unwrap().to_string();
+    let id = profile.split('"').nth(3).unwrap().to_string();
+    let Some(ro) = ReadOnlyMount::mount(&src, tmp.path().join("ro")) else {
+        eprintln!("skipped: a read-only bind mount needs root (CI runs as root)");
+        return;
+    };
+    let data = ro.0.join("d");
+    let r = ok(&data, &["stats"]);
+    assert!(r.stderr.contains("reading it read-only (2000 records, no store)"), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().next(), writable_stats.lines().next(), "{}", r.stdout);
+    for args in [
+        &["profile", "--id", &id][..],
+        &["history", "--cid", "user1@example.com"],
+        &["explain", "--cid", "user1@example.com"],
+        &["export"],
+        &["rejects"],
+        &["replay"],
+        &["replay", "--from-scratch"],
+        &["verify"],
+    ] {
+        ok(&data, args);
+    }
+    // A write is refused as such, and nothing changed.
+    let r = idres(&data, &["ingest", src.join("in.ndjson").to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
+}

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     /// Held while a snapshot is written and old ones are removed (the snapshot thread and the
     /// final snapshot on close).
     pub(crate) snapshot_lock: Mutex<()>,
+    /// Opened by [`Engine::open_read_only`]: no writer, no store.
+    pub(crate) read_only: bool,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Engine {
 
     /// Queues a record that passed the edge's checks.
     fn submit(&self, record: Record) -> Result<Ticket, EngineError> {
+        self.writable()?;
         let mut bytes = Vec::new();
         self.check(&record, &mut bytes).map_err(EngineError::Invalid)?;
         self.enqueue(Records::One(bytes))
@@ -161,6 +164,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Refuses a write to an engine opened read-only, before any check of the record.
+    fn writable(&self) -> Result<(), EngineError> {
+        if self.handle.shared.read_only {
+            return Err(EngineError::ReadOnly("it takes no writes"));
+        }
+        Ok(())
+    }
+
     fn enqueue(&self, records: Records) -> Result<Ticket, EngineError> {
         if let Some(cause) = &self.handle.shared.progress().poisoned {
             return Err(EngineError::Poisoned { cause: cause.clone() });
@@ -178,6 +189,7 @@ impl Engine {
     /// the frame size allows, so a crash can keep a prefix of a large batch (each frame is
     /// atomic). An empty batch completes at once with an empty range.
     pub fn write_batch(&self, records: Vec<Record>) -> Result<Ticket, EngineError> {
+        self.writable()?;
         let mut data = Vec::new();
         let mut lens = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
@@ -279,6 +291,9 @@ impl Engine {
     /// closed or its store thread ended first ([`EngineError::Closed`], [`EngineError::Panicked`]).
     pub fn wait_stored(&self, lsn: Lsn) -> Result<(), EngineError> {
         let shared = &self.handle.shared;
+        if shared.read_only {
+            return Err(EngineError::ReadOnly("it has no store"));
+        }
         let mut p = shared.progress();
         // An LSN is known from a ticket, which completes after its record is folded: a wait for
         // one past the fold could only end by chance.

@@ -109,6 +109,10 @@ pub enum EngineError {
     /// The engine is closed.
     #[error("engine is closed")]
     Closed,
+    /// The engine was opened read-only ([`crate::Engine::open_read_only`]): it takes no writes
+    /// and has no store.
+    #[error("the engine is open read-only (the data directory cannot be written): {0}")]
+    ReadOnly(&'static str),
     /// A file-system operation failed.
     #[error("{op} {path}")]
     Io {
@@ -129,6 +133,18 @@ impl EngineError {
             EngineError::Poisoned { cause } => Some(cause.poison_cause().unwrap_or(cause)),
             _ => None,
         }
+    }
+
+    /// True if the data directory could not be written because the file system is read-only or
+    /// permissions forbid it: [`crate::Engine::open_read_only`] can still read it.
+    pub fn is_read_only_fs(&self) -> bool {
+        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+        let kind = match self {
+            EngineError::Io { source, .. } | EngineError::Log(LogError::Io { source, .. }) => Some(source.kind()),
+            EngineError::Store(e) => e.io_kind(),
+            _ => None,
+        };
+        matches!(kind, Some(PermissionDenied | ReadOnlyFilesystem))
     }
 
     /// True if the error is about what is on disk (damage, lost records, a foreign file), as

@@ -37,6 +37,7 @@ pub mod data_dir;
 mod engine;
 mod error;
 mod open;
+mod read_only;
 mod reads;
 mod repair;
 pub mod snapshot_file;

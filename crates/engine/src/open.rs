@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded};
 use idres_io::Site;
-use idres_log::{Durability, Log, LogError, LogOptions, Lsn};
+use idres_log::{Durability, Log, LogError, LogOptions, Lsn, ReadHandle};
 use idres_model::{IdExcerpt, CODEC_ID};
 use idres_resolve::{Change, Resolver};
 use idres_store::{MemoryStore, ProfileStore, SledStore};
@@ -139,7 +139,7 @@ fn open_log(dir: &DataDir, config: &EngineConfig, acknowledged: Lsn, seen_by: St
 /// Step 5: the newest snapshot that restores under this config, of this log, at or before the
 /// log's end; `None` if there is none. A snapshot past the log's end lost records (an error,
 /// unless durability is `Never`); one of another log is damage.
-fn restore_snapshot(
+pub(crate) fn restore_snapshot(
     dir: &DataDir,
     config: &EngineConfig,
     log_id: [u8; 16],
@@ -175,8 +175,8 @@ fn restore_snapshot(
 /// Step 6: folds the log from the resolver's next LSN to the end. With `catch_up_from`, the
 /// profiles changed from that LSN on are collected (for the store); before it, the fold runs
 /// without its change stream.
-fn fold_tail(
-    log: &Log,
+pub(crate) fn fold_tail(
+    log: &ReadHandle,
     resolver: &mut Resolver,
     catch_up_from: Option<Lsn>,
     report: &mut OpenReport,
@@ -325,7 +325,7 @@ impl Engine {
         // before it are in the store already, and a store that is rebuilt from the result needs
         // none.
         let catch_up_from = applied.filter(|&a| a >= fold_start && a <= log_end);
-        let tail_ids = fold_tail(&log, &mut resolver, catch_up_from, &mut report)?;
+        let tail_ids = fold_tail(&log.read_handle(), &mut resolver, catch_up_from, &mut report)?;
         // The store looks profiles up by id: index them before any write (the first lookup
         // would otherwise build the index under the fold's read lock, and the writer would wait).
         resolver.index_profile_ids();
@@ -364,6 +364,53 @@ impl Engine {
     }
 }
 
+impl Shared {
+    /// The state an engine's threads share, as recovery left it (`log`'s end folded and stored).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        dir: DataDir,
+        config: EngineConfig,
+        log: ReadHandle,
+        log_id: [u8; 16],
+        log_file: PathBuf,
+        payload_max: u64,
+        resolver: Resolver,
+        store: Mutex<Option<Box<dyn ProfileStore>>>,
+        report: &OpenReport,
+    ) -> Shared {
+        let log_end = log.end_lsn();
+        Shared {
+            dir,
+            log_id,
+            log_file,
+            payload_max,
+            config,
+            log,
+            resolver: RwLock::new(resolver),
+            progress: Mutex::new(Progress {
+                folded: log_end,
+                stored: log_end,
+                store_profiles_written: 0,
+                store_flushes: 0,
+                store_busy: Duration::ZERO,
+                snapshots_written: 0,
+                snapshot_failures: 0,
+                last_snapshot_failure: None,
+                snapshot_lsn: report.snapshot_lsn,
+                poisoned: None,
+                store_failed: None,
+                store_stopped: false,
+            }),
+            changed: Condvar::new(),
+            acks: Arc::new(Acks::default()),
+            subscribers: Mutex::new(Vec::new()),
+            store,
+            snapshot_lock: Mutex::new(()),
+            read_only: false,
+        }
+    }
+}
+
 /// Starts the writer and the store thread on the recovered state.
 #[allow(clippy::too_many_arguments)]
 fn start(
@@ -376,36 +423,19 @@ fn start(
     store: Mutex<Option<Box<dyn ProfileStore>>>,
     report: OpenReport,
 ) -> Result<Engine, EngineError> {
-    let log_end = log.next_lsn();
     let root = dir.root().to_path_buf();
-    let shared = Arc::new(Shared {
+    let payload_max = u64::from(log.options().effective_payload_max());
+    let shared = Arc::new(Shared::new(
         dir,
+        config.clone(),
+        log.read_handle(),
         log_id,
         log_file,
-        payload_max: u64::from(log.options().effective_payload_max()),
-        config: config.clone(),
-        log: log.read_handle(),
-        resolver: RwLock::new(resolver),
-        progress: Mutex::new(Progress {
-            folded: log_end,
-            stored: log_end,
-            store_profiles_written: 0,
-            store_flushes: 0,
-            store_busy: Duration::ZERO,
-            snapshots_written: 0,
-            snapshot_failures: 0,
-            last_snapshot_failure: None,
-            snapshot_lsn: report.snapshot_lsn,
-            poisoned: None,
-            store_failed: None,
-            store_stopped: false,
-        }),
-        changed: Condvar::new(),
-        acks: Arc::new(Acks::default()),
-        subscribers: Mutex::new(Vec::new()),
+        payload_max,
+        resolver,
         store,
-        snapshot_lock: Mutex::new(()),
-    });
+        &report,
+    ));
     let (tx, rx) = bounded::<Request>(config.queue_capacity.max(1));
     let (store_tx, store_rx) = unbounded::<(Lsn, Vec<Change>)>();
     let writer = {

@@ -79,6 +79,9 @@ impl Engine {
     /// [`Engine::wait_stored`]).
     pub fn stored_profile_by_cid(&self, cid: &str) -> Result<Option<Profile>, EngineError> {
         let cid = Self::cid(cid)?;
+        if self.handle.shared.read_only {
+            return Err(EngineError::ReadOnly("it has no store"));
+        }
         let store = self.handle.shared.store.lock().unwrap_or_else(|e| e.into_inner());
         Ok(store.as_ref().ok_or(EngineError::Closed)?.profile_by_cid(&cid)?)
     }
@@ -87,6 +90,9 @@ impl Engine {
     /// store itself (trails the fold; see [`Engine::wait_stored`]).
     pub fn stored_profile_by_uid(&self, uid: &str, epoch: u32) -> Result<Option<Profile>, EngineError> {
         let uid = Self::uid(uid)?;
+        if self.handle.shared.read_only {
+            return Err(EngineError::ReadOnly("it has no store"));
+        }
         let store = self.handle.shared.store.lock().unwrap_or_else(|e| e.into_inner());
         Ok(store.as_ref().ok_or(EngineError::Closed)?.profile_by_uid(&uid, epoch)?)
     }

@@ -295,3 +295,43 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Every file under `dir` with its bytes.
+fn tree(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            tree(&entry.path(), out);
+        } else {
+            out.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    out.sort();
+}
+
+#[test]
+fn a_read_only_open_reads_everything_and_writes_nothing() {
+    // Defect 16: a data directory that cannot be written could not be read either.
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = twenty(dir.path());
+    let engine = Engine::open(dir.path(), on_disk.clone()).unwrap();
+    events(&engine, &["d0", "late"]);
+    let (digest, profile) = (engine.digest(), engine.profile_by_uid("d0").unwrap().unwrap());
+    engine.close().unwrap();
+    drop(engine);
+    let mut before = Vec::new();
+    tree(dir.path(), &mut before);
+    let ro = Engine::open_read_only(dir.path(), on_disk).unwrap();
+    assert_eq!(ro.open_report().snapshot_lsn, Some(22));
+    assert_eq!(ro.digest(), digest);
+    assert_eq!(ro.profile_by_uid("d0").unwrap().unwrap(), profile);
+    assert_eq!(ro.history(&profile).unwrap().len(), 2);
+    assert_eq!(ro.as_of(19).unwrap().profile_count(), 20);
+    assert!(matches!(ro.track_uid("x", "view", Map::new()), Err(EngineError::ReadOnly(_))));
+    assert!(matches!(ro.stored_profile_by_cid("c"), Err(EngineError::ReadOnly(_))));
+    ro.close().unwrap();
+    drop(ro);
+    let mut after = Vec::new();
+    tree(dir.path(), &mut after);
+    assert!(before == after, "a read-only open changed the data directory");
+}

@@ -892,6 +892,11 @@ impl ReadOnlyLog {
     pub fn reader(&self, from: Lsn) -> Result<Reader, LogError> {
         self.handle.reader(from)
     }
+
+    /// A cloneable handle for reading the log (ranges, its id), as [`Log::read_handle`].
+    pub fn read_handle(&self) -> ReadHandle {
+        self.handle.clone()
+    }
 }
 
 /// What [`verify`] found in a log directory.

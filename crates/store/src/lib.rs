@@ -86,6 +86,14 @@ impl StoreError {
     pub fn is_io(&self) -> bool {
         matches!(self, StoreError::Sled { source: sled::Error::Io(_), .. })
     }
+
+    /// The kind of the OS error, if the database failed to read or write its files.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StoreError::Sled { source: sled::Error::Io(e), .. } => Some(e.kind()),
+            _ => None,
+        }
+    }
 }
 
 /// The persisted read model.
