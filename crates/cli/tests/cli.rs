@@ -3,54 +3,16 @@
 //! the demo.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{idres, idres_stdin, json_lines, ok};
 use serde_json::Value as Json;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn idres(data: &Path, args: &[&str]) -> Run {
-    idres_stdin(data, args, None)
-}
-
-fn idres_stdin(data: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_idres"));
-    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().unwrap();
-    if let Some(bytes) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-    }
-    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    };
-    if run.code != 0 {
-        eprintln!("idres {args:?} -> {}\nstdout:\n{}\nstderr:\n{}", run.code, run.stdout, run.stderr);
-    }
-    run
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let r = idres(data, args);
-    assert_eq!(r.code, 0, "idres {args:?}: {}", r.stderr);
-    r.stdout
-}
-
-fn json_lines(s: &str) -> Vec<Json> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
 
 fn digest_of(out: &str) -> String {

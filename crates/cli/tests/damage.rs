@@ -2,39 +2,12 @@
 //! durable, and the commands that mend (issue 12's defects 4, 12, 16).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn idres(data: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_idres"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    if run.code != 0 {
-        eprintln!("idres {args:?} -> {}\nstdout:\n{}\nstderr:\n{}", run.code, run.stdout, run.stderr);
-    }
-    run
-}
-
-fn ok(data: &Path, args: &[&str]) -> Run {
-    let r = idres(data, args);
-    assert_eq!(r.code, 0, "idres {args:?}: {}", r.stderr);
-    r
-}
+use common::{idres, ok_run as ok};
 
 fn records(data: &Path) -> String {
     ok(data, &["stats"]).stdout.lines().find(|l| l.starts_with("records")).unwrap().to_string()

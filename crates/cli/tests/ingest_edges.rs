@@ -2,49 +2,13 @@
 //! what errors and quarantine files reveal of an id, and a data directory that is not one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use common::{idres, json_lines, ok};
 use serde_json::Value as Json;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn idres(data: &Path, args: &[&str]) -> Run {
-    let cmd = Command::new(env!("CARGO_BIN_EXE_idres"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output();
-    let Output { status, stdout, stderr } = cmd.unwrap();
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    };
-    if run.code != 0 {
-        // Shortened: some of these runs are about long lines.
-        let short: String = run.stderr.chars().take(2000).collect();
-        eprintln!("idres {args:?} -> {}\nstdout:\n{}\nstderr:\n{short}", run.code, run.stdout);
-    }
-    run
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let r = idres(data, args);
-    assert_eq!(r.code, 0, "idres {args:?}: {}", r.stderr);
-    r.stdout
-}
-
-fn json_lines(s: &str) -> Vec<Json> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
-}
 
 fn records(data: &Path) -> String {
     ok(data, &["stats"]).lines().find(|l| l.starts_with("records")).unwrap().to_string()
