@@ -19,9 +19,12 @@ mod config;
 mod contents;
 mod events;
 mod hash;
+mod interner;
+mod node;
 mod profile;
 mod resolver;
 mod snapshot;
+mod uid_index;
 mod uids;
 
 pub use config::{Config, OnCidConflict};

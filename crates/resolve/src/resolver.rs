@@ -10,7 +10,8 @@
 //! Every handler checks everything first and changes state only once the record is accepted:
 //! a rejected record changes nothing.
 
-use crate::hash::{FastMap, UidIndex};
+use crate::hash::FastMap;
+use crate::uid_index::UidIndex;
 use crate::uids::UidTable;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -29,14 +30,14 @@ use uuid::Uuid;
 use crate::config::{Config, OnCidConflict};
 use crate::contents::{Contents, Joined, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 use crate::events::EventArena;
-pub(crate) use crate::profile::EdgeKind;
+use crate::interner::Interner;
+use crate::node::{CidEntry, EdgeInfo, Node, NodeId, NodeKind};
+use crate::profile::EdgeKind;
 use crate::profile::{
     anonymous_profile_id_of, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
     Profile, ProfileKind, Reason, Rejection,
 };
 use crate::Lsn;
-
-pub(crate) type NodeId = u32;
 
 /// Why [`Resolver::apply_encoded`] could not apply a record.
 #[derive(Debug, thiserror::Error)]
@@ -72,74 +73,6 @@ pub enum ApplyError {
     /// The largest LSN has been applied; nothing can follow it.
     #[error("no LSN follows {}", Lsn::MAX)]
     LsnExhausted,
-}
-
-/// An edge of the identity graph and the record that made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EdgeInfo {
-    pub kind: EdgeKind,
-    pub lsn: Lsn,
-    /// Effective time of the record.
-    pub ts: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NodeKind {
-    Device { uid: u32, epoch: u32 },
-    Customer { cid: u32 },
-}
-
-/// A node: its kind packed in two words, its contents and its outgoing edge. 32 bytes; there
-/// is one per device epoch and per customer.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    /// A device: `(uid, epoch)`; a customer: `(CUSTOMER, cid)` (no uid number reaches it: a uid
-    /// table of four billion uids would not fit in memory first).
-    kind: (u32, u32),
-    /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only a
-    /// customer merged into another has one); `NO_EDGE` for none.
-    out: u32,
-    /// Its attribute writes and events (with their LSNs: the node's history).
-    pub(crate) contents: Contents,
-}
-
-const CUSTOMER: u32 = u32::MAX;
-// The size the docs quote (docs/ARCHITECTURE.md, docs/PERFORMANCE.md).
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Node>() == 32);
-const NO_EDGE: u32 = u32::MAX;
-
-impl Node {
-    pub(crate) fn new(kind: NodeKind, contents: Contents) -> Node {
-        let kind = match kind {
-            NodeKind::Device { uid, epoch } => (uid, epoch),
-            NodeKind::Customer { cid } => (CUSTOMER, cid),
-        };
-        Node { kind, out: NO_EDGE, contents }
-    }
-
-    pub(crate) fn kind(&self) -> NodeKind {
-        match self.kind {
-            (CUSTOMER, cid) => NodeKind::Customer { cid },
-            (uid, epoch) => NodeKind::Device { uid, epoch },
-        }
-    }
-
-    pub(crate) fn out(&self) -> Option<EdgeIndex> {
-        (self.out != NO_EDGE).then(|| EdgeIndex::new(self.out as usize))
-    }
-
-    /// Sets the outgoing edge (petgraph's `u32` edge indexes stop below `NO_EDGE`: it is their
-    /// own "no edge" value).
-    pub(crate) fn set_out(&mut self, e: Option<EdgeIndex>) {
-        self.out = e.map_or(NO_EDGE, |e| e.index() as u32);
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct CidEntry {
-    pub(crate) cid: Cid,
-    pub(crate) node: NodeId,
 }
 
 /// A connected component of two or more nodes: one profile. Stored at its union-find root; a
@@ -232,29 +165,6 @@ impl ProfileIndex {
             map.insert(id, n);
             *upto += 1;
         }
-    }
-}
-
-/// Interned strings (attribute keys, event names): ids in order of first appearance.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Interner {
-    pub(crate) index: FastMap<Box<str>, u32>,
-    pub(crate) list: Vec<Box<str>>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.index.get(s) {
-            return id;
-        }
-        let id = self.list.len() as u32;
-        self.list.push(s.into());
-        self.index.insert(s.into(), id);
-        id
-    }
-
-    pub(crate) fn get(&self, id: u32) -> &str {
-        self.list.get(id as usize).map_or("", |s| s)
     }
 }
 
@@ -1471,7 +1381,7 @@ mod tests {
     use idres_model::{encode_entry, Entry, Map, Record, Target, Timestamp, Uid, Value, SCHEMA_VERSION};
 
     use super::*;
-    use crate::hash::tests::FORCE_COLLISIONS;
+    use crate::uid_index::tests::FORCE_COLLISIONS;
 
     /// A log over text and UUID uids: events, identifies, attribute writes, resets, an unlink.
     fn log() -> Vec<Entry> {

@@ -17,7 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::hash::{FastMap, UidIndex};
+use crate::hash::FastMap;
+use crate::uid_index::UidIndex;
 
 use idres_model::{decode_value_prefix, encode_value_into, Cid, RecordKind, Uid, Value};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -27,8 +28,11 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::contents::{AttrCell, Contents, WriteKey};
 use crate::events::{EventArena, EventsView};
+use crate::interner::Interner;
+use crate::node::{CidEntry, EdgeInfo, Node, NodeId, NodeKind};
+use crate::profile::EdgeKind;
 use crate::profile::{ImplicitReset, Reason, Rejection};
-use crate::resolver::{CidEntry, EdgeInfo, EdgeKind, Interner, Node, NodeId, NodeKind, Resolver};
+use crate::resolver::Resolver;
 use crate::uids::UidTable;
 use crate::Lsn;
 

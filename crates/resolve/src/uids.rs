@@ -9,7 +9,7 @@
 use idres_model::Uid;
 
 use crate::hash::FastMap;
-use crate::resolver::NodeId;
+use crate::node::NodeId;
 
 /// `UidRow::meta`'s flag for a text uid (the rest is the uid's length in bytes).
 const TEXT: u32 = 1 << 31;
@@ -174,7 +174,7 @@ impl UidTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::UidBytes;
+    use crate::uid_index::UidBytes;
 
     #[test]
     fn uids_come_back_as_interned_with_their_nodes() {
