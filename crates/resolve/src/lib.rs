@@ -15,6 +15,7 @@
 //!
 //! **Architecture invariant:** a rejected record changes nothing (SEMANTICS §3).
 
+mod components;
 mod config;
 mod contents;
 mod events;

@@ -3,7 +3,7 @@
 //! and the cid table's entries.
 
 use idres_model::Cid;
-use petgraph::stable_graph::EdgeIndex;
+use petgraph::stable_graph::{EdgeIndex, StableDiGraph};
 
 use crate::contents::Contents;
 use crate::profile::EdgeKind;
@@ -12,6 +12,10 @@ use crate::Lsn;
 /// A node's number: nodes are numbered densely from 0 in order of creation, and node `i` is
 /// graph node `i`.
 pub(crate) type NodeId = u32;
+
+/// The identity graph: graph node `i` is node `i` (so its weight is nothing: 12 bytes a node, not
+/// 16); its edges are links and merges.
+pub(crate) type Graph = StableDiGraph<(), EdgeInfo, u32>;
 
 /// An edge of the identity graph and the record that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

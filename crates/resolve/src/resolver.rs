@@ -27,11 +27,12 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use petgraph::Direction;
 use uuid::Uuid;
 
+use crate::components::{CompView, Components, United};
 use crate::config::{Config, OnCidConflict};
 use crate::contents::{Contents, Joined, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 use crate::events::EventArena;
 use crate::interner::Interner;
-use crate::node::{CidEntry, EdgeInfo, Node, NodeId, NodeKind};
+use crate::node::{CidEntry, EdgeInfo, Graph, Node, NodeId, NodeKind};
 use crate::profile::EdgeKind;
 use crate::profile::{
     anonymous_profile_id_of, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
@@ -73,27 +74,6 @@ pub enum ApplyError {
     /// The largest LSN has been applied; nothing can follow it.
     #[error("no LSN follows {}", Lsn::MAX)]
     LsnExhausted,
-}
-
-/// A connected component of two or more nodes: one profile. Stored at its union-find root; a
-/// node on its own stores none (see [`Resolver::comp`]).
-#[derive(Debug, Clone)]
-pub(crate) struct Component {
-    pub(crate) members: Vec<NodeId>,
-    pub(crate) devices: u32,
-    pub(crate) customers: u32,
-    /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
-    /// The profile's id is its primary's own id (SEMANTICS §5), computed when asked for.
-    pub(crate) primary: Option<NodeId>,
-}
-
-/// A component as read: stored at its root, or (for a node on its own) read off the node.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CompView<'a> {
-    pub(crate) members: &'a [NodeId],
-    pub(crate) devices: u32,
-    pub(crate) customers: u32,
-    pub(crate) primary: Option<NodeId>,
 }
 
 /// Profile id -> the node that names it, for [`Resolver::profile_by_id`]. Built on the first
@@ -181,12 +161,10 @@ pub struct Resolver {
     pub(crate) cid_index: FastMap<Cid, u32>,
     pub(crate) cids: Vec<CidEntry>,
     pub(crate) nodes: Vec<Node>,
-    pub(crate) parent: Vec<NodeId>,
-    /// The components of two or more nodes, by root (a node on its own has none stored: see
-    /// [`Resolver::comp`]). Looked up by root only, never iterated.
-    pub(crate) comps: FastMap<NodeId, Component>,
+    /// The union-find over the nodes and their components.
+    pub(crate) components: Components,
     /// Graph node `i` is node `i` (so its weight is nothing: 12 bytes a node, not 16).
-    pub(crate) graph: StableDiGraph<(), EdgeInfo, u32>,
+    pub(crate) graph: Graph,
     /// Own profile ids of nodes, filled as the change stream needs them (`Uuid::nil()`, never a
     /// v5 id: not computed yet). See [`Resolver::own_id`].
     pub(crate) own_ids: Vec<Uuid>,
@@ -259,8 +237,7 @@ impl Resolver {
             cid_index: FastMap::default(),
             cids: Vec::new(),
             nodes: Vec::new(),
-            parent: Vec::new(),
-            comps: FastMap::default(),
+            components: Components::default(),
             graph: StableDiGraph::default(),
             own_ids: Vec::new(),
             profile_index: ProfileIndex::default(),
@@ -805,7 +782,7 @@ impl Resolver {
     fn new_node(&mut self, kind: NodeKind) -> NodeId {
         let n = self.nodes.len() as NodeId;
         self.nodes.push(Node::new(kind, Contents::default()));
-        self.parent.push(n);
+        self.components.push(n);
         // On its own: no stored component (see `comp`).
         let g = self.graph.add_node(());
         debug_assert_eq!(g.index(), n as usize);
@@ -851,80 +828,29 @@ impl Resolver {
         self.union(rd, rc, primary);
     }
 
-    /// The component at union-find root `root`. A root without a stored component is a node on
-    /// its own (most devices never link): its component is read off the node, so those nodes
-    /// cost no allocation.
+    /// The component at union-find root `root` (see [`Components::view`]).
     pub(crate) fn comp(&self, root: NodeId) -> CompView<'_> {
-        if let Some(c) = self.comps.get(&root) {
-            return CompView { members: &c.members, devices: c.devices, customers: c.customers, primary: c.primary };
-        }
-        let Some(node) = self.nodes.get(root as usize) else { unreachable_component(root) };
-        let is_customer = matches!(node.kind(), NodeKind::Customer { .. });
-        CompView {
-            // `parent[root] == root`: a one-element slice of the root's own id.
-            members: std::slice::from_ref(&self.parent[root as usize]),
-            devices: u32::from(!is_customer),
-            customers: u32::from(is_customer),
-            primary: is_customer.then_some(root),
-        }
-    }
-
-    /// The component at root `n` as an owned value, taken out of `comps` (a singleton's is
-    /// built from its node).
-    fn take_comp(&mut self, n: NodeId) -> Component {
-        if let Some(c) = self.comps.remove(&n) {
-            return c;
-        }
-        let v = self.comp(n);
-        Component { members: v.members.to_vec(), devices: v.devices, customers: v.customers, primary: v.primary }
-    }
-
-    /// The node whose own id names the profile at root `root`: its primary customer, or the
-    /// node itself (an anonymous profile is one device node).
-    fn naming_node(&self, root: NodeId) -> NodeId {
-        match self.comps.get(&root) {
-            Some(c) => c.primary.unwrap_or(root),
-            None => root,
-        }
+        self.components.view(root, &self.nodes)
     }
 
     /// The id of the profile at root `root` (SEMANTICS §5).
     pub(crate) fn comp_id(&self, root: NodeId) -> Uuid {
-        self.own_id(self.naming_node(root))
+        self.own_id(self.components.naming_node(root))
     }
 
-    fn find(&mut self, mut x: NodeId) -> NodeId {
-        while self.parent[x as usize] != x {
-            let grand = self.parent[self.parent[x as usize] as usize];
-            self.parent[x as usize] = grand;
-            x = grand;
-        }
-        x
+    fn find(&mut self, x: NodeId) -> NodeId {
+        self.components.find(x)
     }
 
-    pub(crate) fn find_ro(&self, mut x: NodeId) -> NodeId {
-        while self.parent[x as usize] != x {
-            x = self.parent[x as usize];
-        }
-        x
+    pub(crate) fn find_ro(&self, x: NodeId) -> NodeId {
+        self.components.find_ro(x)
     }
 
     /// Unites two components (roots `a`, `b`); the result's primary is `primary`.
     fn union(&mut self, a: NodeId, b: NodeId, primary: Option<NodeId>) {
-        if a == b {
+        let Some(United { named_by, now_named_by }) = self.components.union(a, b, primary, &self.nodes) else {
             return;
-        }
-        let (ca, cb) = (self.take_comp(a), self.take_comp(b));
-        let (root, mut big, small, other) =
-            if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
-        self.parent[other as usize] = root;
-        let named_by = [big.primary.unwrap_or(root), small.primary.unwrap_or(other)];
-        big.members.extend_from_slice(&small.members);
-        big.devices += small.devices;
-        big.customers += small.customers;
-        big.primary = primary;
-        let now_named_by = primary.unwrap_or(named_by[0]);
-        self.comps.insert(root, big);
+        };
         if self.track_changes {
             let into = self.own_id_cached(now_named_by);
             for old in named_by {
@@ -940,13 +866,11 @@ impl Resolver {
     /// Recomputes the components of the former component at `root` after edges were removed:
     /// each new component gets its members, counts and primary from its nodes alone.
     pub(crate) fn split(&mut self, root: NodeId) {
-        // A node on its own has no edges left to remove: nothing to split.
-        let Some(old) = self.comps.remove(&root) else { return };
-        self.assign_components(&old.members);
+        let Some(old) = self.components.split(root, &self.graph, &self.nodes) else { return };
         if !self.track_changes {
             return;
         }
-        let from = self.own_id(old.primary.unwrap_or(root));
+        let from = self.own_id(old.named_by);
         // Sorted by id: member order depends on the history of unions (and differs after a
         // restore), the change stream must not.
         let mut into: Vec<Uuid> = Vec::new();
@@ -968,7 +892,7 @@ impl Resolver {
             return;
         }
         let root = self.find(node);
-        let id = self.own_id_cached(self.naming_node(root));
+        let id = self.own_id_cached(self.components.naming_node(root));
         self.changes.push(Change::Changed { profile: id });
     }
 
@@ -1027,68 +951,6 @@ impl Resolver {
     /// event path allocates nothing in steady state; a caller that never drains lets it grow.
     pub fn drain_changes(&mut self) -> std::vec::Drain<'_, Change> {
         self.changes.drain(..)
-    }
-
-    /// Builds the components of `members` (whose old components are gone) from the graph.
-    /// Returns false if a component with customers does not have exactly one primary (only a
-    /// damaged snapshot can cause that).
-    pub(crate) fn assign_components(&mut self, members: &[NodeId]) -> bool {
-        let mut consistent = true;
-        for &m in members {
-            self.parent[m as usize] = m;
-            self.comps.remove(&m);
-        }
-        let mut assigned: FastMap<NodeId, ()> = crate::hash::map_with_capacity(members.len());
-        for &start in members {
-            if assigned.contains_key(&start) {
-                continue;
-            }
-            if self.graph.neighbors_undirected(NodeIndex::new(start as usize)).next().is_none() {
-                // A node without edges is a component on its own, as reset above: a device, or a
-                // customer that is its own primary (it has no merge edge). Most nodes are.
-                continue;
-            }
-            let mut group = vec![start];
-            assigned.insert(start, ());
-            let mut i = 0;
-            while i < group.len() {
-                let n = NodeIndex::new(group[i] as usize);
-                for next in self.graph.neighbors_undirected(n) {
-                    let next = next.index() as NodeId;
-                    if assigned.insert(next, ()).is_none() {
-                        group.push(next);
-                    }
-                }
-                i += 1;
-            }
-            let mut comp = Component { members: Vec::new(), devices: 0, customers: 0, primary: None };
-            let mut primaries = 0;
-            for &m in &group {
-                let node = &self.nodes[m as usize];
-                match node.kind() {
-                    NodeKind::Device { .. } => comp.devices += 1,
-                    NodeKind::Customer { .. } => {
-                        comp.customers += 1;
-                        if node.out().is_none() {
-                            comp.primary = Some(m);
-                            primaries += 1;
-                        }
-                    }
-                }
-            }
-            if comp.customers > 0 && primaries != 1 || comp.customers == 0 && comp.devices != 1 {
-                consistent = false;
-            }
-            for &m in &group {
-                self.parent[m as usize] = start;
-            }
-            // A node on its own keeps no stored component (see `comp`).
-            if group.len() > 1 {
-                comp.members = group;
-                self.comps.insert(start, comp);
-            }
-        }
-        consistent
     }
 
     /// Materialises the profile of the component at `root`.
@@ -1197,14 +1059,14 @@ impl Resolver {
 
     /// The number of current profiles (without materialising them).
     pub fn profile_count(&self) -> usize {
-        (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId).count()
+        (0..self.nodes.len()).filter(|&n| self.components.is_root(n as NodeId)).count()
     }
 
     /// Current profiles by kind, `(customer, anonymous)`, without materialising them.
     pub fn profile_counts(&self) -> (usize, usize) {
         let mut counts = (0, 0);
         for n in 0..self.nodes.len() as NodeId {
-            if self.parent[n as usize] == n {
+            if self.components.is_root(n) {
                 if self.comp(n).primary.is_some() {
                     counts.0 += 1;
                 } else {
@@ -1218,7 +1080,7 @@ impl Resolver {
     /// Every current profile, sorted by id.
     pub fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = (0..self.nodes.len() as NodeId)
-            .filter(|&n| self.parent[n as usize] == n)
+            .filter(|&n| self.components.is_root(n))
             .map(|n| self.materialise(n))
             .collect();
         out.sort_by_key(|p| p.id);
@@ -1363,16 +1225,6 @@ impl Resolver {
     /// Every implicit reset so far, in LSN order.
     pub fn implicit_resets(&self) -> &[ImplicitReset] {
         &self.implicit_resets
-    }
-}
-
-#[cold]
-fn unreachable_component(root: NodeId) -> ! {
-    // A root without a component would be a broken invariant of this module, not bad input:
-    // no record can cause it.
-    #[allow(clippy::panic)]
-    {
-        panic!("resolver invariant broken: union-find root {root} is not a node")
     }
 }
 

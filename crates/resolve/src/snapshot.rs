@@ -25,11 +25,12 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use sha2::{Digest, Sha256};
 
+use crate::components::Components;
 use crate::config::Config;
 use crate::contents::{AttrCell, Contents, WriteKey};
 use crate::events::{EventArena, EventsView};
 use crate::interner::Interner;
-use crate::node::{CidEntry, EdgeInfo, Node, NodeId, NodeKind};
+use crate::node::{CidEntry, EdgeInfo, Graph, Node, NodeId, NodeKind};
 use crate::profile::EdgeKind;
 use crate::profile::{ImplicitReset, Reason, Rejection};
 use crate::resolver::Resolver;
@@ -843,7 +844,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     if device_nodes != named_devices || nodes.len() - device_nodes != cids.len() {
         return Err(i.invalid("nodes and id tables disagree"));
     }
-    let mut graph: StableDiGraph<(), EdgeInfo, u32> = StableDiGraph::with_capacity(nodes.len(), 0);
+    let mut graph: Graph = StableDiGraph::with_capacity(nodes.len(), 0);
     for _ in 0..nodes.len() {
         graph.add_node(());
     }
@@ -929,15 +930,11 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     }
     r.uids = uids;
     r.cids = cids;
-    r.parent = (0..nodes.len() as NodeId).collect();
-    r.comps = FastMap::default();
+    r.components = Components::rebuild(&graph, &nodes)
+        .ok_or_else(|| i.invalid("a component has no single primary customer (merge edges form a cycle)"))?;
     r.nodes = nodes;
     r.graph = graph;
     r.rejections = rejections;
     r.implicit_resets = implicit_resets;
-    let all: Vec<NodeId> = (0..r.nodes.len() as NodeId).collect();
-    if !r.assign_components(&all) {
-        return Err(i.invalid("a component has no single primary customer (merge edges form a cycle)"));
-    }
     Ok(())
 }

@@ -211,7 +211,6 @@ pub(crate) mod tests {
         pub(crate) static FORCE_COLLISIONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 
-
     fn entries(uids: &[Uid]) -> UidTable {
         let mut t = UidTable::default();
         for u in uids {
