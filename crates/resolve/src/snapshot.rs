@@ -818,7 +818,7 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
         let mut contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
-        Resolver::recount_attr_bytes(&r.keys, &mut contents);
+        recount_attr_bytes(&r.keys, &mut contents);
         nodes.push(Node::new(kind, contents));
     }
     // Every table entry must point at the node that points back at it.
@@ -937,4 +937,12 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
     r.rejections = rejections;
     r.implicit_resets = implicit_resets;
     Ok(())
+}
+
+/// Recomputes node contents' attribute bytes from its cells (a restored node's).
+fn recount_attr_bytes(keys: &Interner, c: &mut Contents) {
+    let total = c.attrs.iter().map(|(k, cell)| cell.bytes(keys.get(*k))).sum();
+    if c.attrs.len() > 0 {
+        c.attrs.set_total(total);
+    }
 }
