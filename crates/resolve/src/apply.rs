@@ -17,7 +17,7 @@ use crate::config::OnCidConflict;
 use crate::contents::{WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
 use crate::explain::subjects;
 use crate::node::{EdgeInfo, NodeId, NodeKind};
-use crate::profile::{Change, EdgeKind, ImplicitReset, Reason, Rejection};
+use crate::outcome::{Change, EdgeKind, ImplicitReset, Reason, Rejection};
 use crate::resolver::Resolver;
 use crate::rules::{check_shape, Rejected};
 use crate::Lsn;

@@ -4,7 +4,7 @@
 use idres_model::{Cid, Record, Target, Uid};
 
 use crate::node::{NodeId, NodeKind};
-use crate::profile::{DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Rejection};
+use crate::outcome::{DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Rejection};
 use crate::resolver::Resolver;
 
 /// The ids a record names, as text, for explain: a uid in canonical form when it is valid.

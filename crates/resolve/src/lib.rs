@@ -24,7 +24,8 @@ mod explain;
 mod hash;
 mod interner;
 mod node;
-mod profile;
+mod outcome;
+mod profile_id;
 mod profile_index;
 mod reads;
 mod resolver;
@@ -36,10 +37,10 @@ mod uids;
 pub use apply::{Applied, ApplyEncodedError, ApplyError};
 pub use config::{Config, OnCidConflict};
 pub use events::NODE_EVENT_BYTES_MAX;
-pub use profile::{
-    anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, EdgeKind, Explanation,
-    ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
+pub use outcome::{
+    Change, DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
 };
+pub use profile_id::{anonymous_profile_id, customer_profile_id, profile_namespace};
 pub use resolver::Resolver;
 pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 

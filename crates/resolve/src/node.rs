@@ -6,7 +6,7 @@ use idres_model::Cid;
 use petgraph::stable_graph::{EdgeIndex, StableDiGraph};
 
 use crate::contents::Contents;
-use crate::profile::EdgeKind;
+use crate::outcome::EdgeKind;
 use crate::Lsn;
 
 /// A node's number: nodes are numbered densely from 0 in order of creation, and node `i` is

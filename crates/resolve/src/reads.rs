@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::contents::Joined;
 use crate::node::{NodeId, NodeKind};
-use crate::profile::{DeviceRef, EdgeKind, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection};
+use crate::outcome::{DeviceRef, EdgeKind, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection};
 use crate::resolver::Resolver;
 use crate::Lsn;
 

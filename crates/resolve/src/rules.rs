@@ -8,7 +8,7 @@ use idres_model::limits::{attribute_bytes, PROFILE_ATTRIBUTES_MAX, PROFILE_ATTRI
 use idres_model::{Cid, IdRejection, Record, Target, Uid, Value};
 
 use crate::node::NodeId;
-use crate::profile::Reason;
+use crate::outcome::Reason;
 use crate::resolver::Resolver;
 
 /// A rejection: its reason and, in words, which id or rule.
