@@ -234,7 +234,8 @@ impl Resolver {
                 }
                 self.check_union_limit(rf, ri)?;
                 let (Some(pf), Some(pi)) = (self.comp(rf).primary, self.comp(ri).primary) else {
-                    return Ok(()); // unreachable: both components hold a customer
+                    debug_assert!(false, "a component with a customer has a primary");
+                    return Ok(());
                 };
                 let e = self.graph.add_edge(
                     NodeIndex::new(pf as usize),
@@ -261,8 +262,9 @@ impl Resolver {
                 }
                 let root = self.find(c);
                 for e in incident {
-                    if let Some((src, _)) = self.graph.edge_endpoints(e) {
-                        self.nodes[src.index()].set_out(None);
+                    match self.graph.edge_endpoints(e) {
+                        Some((src, _)) => self.nodes[src.index()].set_out(None),
+                        None => debug_assert!(false, "edge {e:?} was just listed, so it exists"),
                     }
                     self.graph.remove_edge(e);
                 }
@@ -342,6 +344,8 @@ impl Resolver {
                     if self.track_changes {
                         self.changes.push(Change::ImplicitReset { lsn });
                     }
+                } else {
+                    debug_assert!(false, "a link ends at a customer node");
                 }
                 let d = self.device_node(u);
                 let c = self.customer_node(cid);
@@ -383,7 +387,9 @@ impl Resolver {
 
     fn link_target(&self, d: NodeId) -> Option<NodeId> {
         let e = self.nodes[d as usize].out()?;
-        self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId)
+        let target = self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId);
+        debug_assert!(target.is_some(), "a node's outgoing edge is in the graph");
+        target
     }
 
     /// Checks an event's or attributes write's target (its ids, then the record's shape:
@@ -427,6 +433,7 @@ impl Resolver {
             (None, Target::Cid(c)) => self.customer_node(c),
             (None, Target::Uid(u)) => {
                 // check_target returns the canonical uid for a uid target; kept total anyway.
+                debug_assert!(false, "a checked uid target comes with its canonical uid");
                 let u = self.intern_uid(u);
                 self.device_node(u)
             }

@@ -177,8 +177,10 @@ impl Resolver {
             .edge_references()
             .map(|e| {
                 let w = e.weight();
-                let s = label_of.get(&(e.source().index() as NodeId)).copied().unwrap_or(usize::MAX);
-                let t = label_of.get(&(e.target().index() as NodeId)).copied().unwrap_or(usize::MAX);
+                let s = label_of.get(&(e.source().index() as NodeId)).copied();
+                let t = label_of.get(&(e.target().index() as NodeId)).copied();
+                debug_assert!(s.is_some() && t.is_some(), "every graph node is a labelled node");
+                let (s, t) = (s.unwrap_or(usize::MAX), t.unwrap_or(usize::MAX));
                 (s, t, edge_code(w.kind), w.lsn, w.ts)
             })
             .collect();

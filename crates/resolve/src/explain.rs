@@ -41,7 +41,10 @@ impl Resolver {
         for _ in 0..=self.nodes.len() {
             let node = &self.nodes[at as usize];
             let Some(e) = node.out() else { break };
-            let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else { break };
+            let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else {
+                debug_assert!(false, "a node's outgoing edge is in the graph");
+                break;
+            };
             let to = to.index() as NodeId;
             path.push(PathStep {
                 from: self.node_ref(at),

@@ -21,7 +21,9 @@ impl Interner {
         id
     }
 
+    /// The string of `id` (an id this interner handed out: a restore checks the ids it reads).
     pub(crate) fn get(&self, id: u32) -> &str {
+        debug_assert!((id as usize) < self.list.len(), "string id {id} was never interned");
         self.list.get(id as usize).map_or("", |s| s)
     }
 }

@@ -126,6 +126,7 @@ impl UidTable {
     /// Starts uid `u`'s next epoch (the caller checked there is one).
     pub(crate) fn next_epoch(&mut self, u: u32) {
         let row = &mut self.rows[u as usize];
+        debug_assert!(row.epoch < u32::MAX, "the caller checks the uid has a next epoch");
         row.epoch = row.epoch.saturating_add(1);
     }
 
