@@ -15,22 +15,35 @@
 //!
 //! **Architecture invariant:** a rejected record changes nothing (SEMANTICS §3).
 
+mod apply;
+mod components;
 mod config;
 mod contents;
+mod digest;
 mod events;
+mod explain;
 mod hash;
-mod profile;
+mod interner;
+mod node;
+mod outcome;
+mod profile_id;
+mod profile_index;
+mod reads;
 mod resolver;
+mod restore;
+mod rules;
 mod snapshot;
+mod uid_index;
 mod uids;
 
+pub use apply::{Applied, ApplyEncodedError, ApplyError};
 pub use config::{Config, OnCidConflict};
 pub use events::NODE_EVENT_BYTES_MAX;
-pub use profile::{
-    anonymous_profile_id, customer_profile_id, profile_namespace, Change, DeviceRef, EdgeKind, Explanation,
-    ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
+pub use outcome::{
+    Change, DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
 };
-pub use resolver::{Applied, ApplyEncodedError, ApplyError, Resolver};
+pub use profile_id::{anonymous_profile_id, customer_profile_id, profile_namespace};
+pub use resolver::Resolver;
 pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 
 /// A log sequence number: the position of a record in the log, from 0.

@@ -1,264 +1,33 @@
-//! The fold: records in LSN order change the identity graph and the nodes' contents.
+//! The fold's state, [`Resolver`], and its wiring: creating nodes, the change stream, the nodes'
+//! own profile ids, and the union-find as the fold sees it (a union or split also reports its
+//! changes). What each record does is in `apply.rs` (checked by `rules.rs`), reads in `reads.rs`
+//! and `explain.rs`, the state as bytes in `snapshot.rs`, `restore.rs` and `digest.rs`.
 //!
-//! State: interned uids (with their current epoch and the device nodes of their epochs) and cids
-//! (with their customer node); dense `u32` node ids; a union-find over the nodes (path halving,
-//! union by size) whose roots carry the component (members, device and customer counts, primary
-//! customer; the profile id is not stored there but computed from the primary, or from the device of an
-//! anonymous profile, when asked for, and cached per node for the change stream); and the identity graph, whose edges carry the provenance of
-//! the record that made them.
-//!
-//! Every handler checks everything first and changes state only once the record is accepted:
-//! a rejected record changes nothing.
+//! State: interned uids (`uids.rs`, found through `uid_index.rs`: with their current epoch and
+//! the device nodes of their epochs) and cids (with their customer node); dense `u32` node ids
+//! (`node.rs`); a union-find over the nodes (`components.rs`) whose roots hold the component
+//! (members, device and customer counts, primary customer; the profile id is not stored there but
+//! computed from the primary, or from the device of an anonymous profile, when asked for, and
+//! cached per node for the change stream); and the identity graph, whose edges carry the
+//! provenance of the record that made them.
 
-use crate::hash::{FastMap, UidIndex};
-use crate::uids::UidTable;
-use std::borrow::Cow;
-use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use idres_model::limits::{attribute_bytes, PROFILE_ATTRIBUTES_MAX, PROFILE_ATTRIBUTE_BYTES_MAX};
-use idres_model::{
-    decode_entry_with_schema, event_view, Cid, CodecError, Entry, IdRejection, IdValidator, Record, Target, TargetView,
-    Uid, Value,
-};
-use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
-use petgraph::visit::{EdgeRef, IntoEdgeReferences};
-use petgraph::Direction;
+use idres_model::{Cid, IdValidator, Uid};
+use petgraph::stable_graph::StableDiGraph;
 use uuid::Uuid;
 
-use crate::config::{Config, OnCidConflict};
-use crate::contents::{Contents, Joined, WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
+use crate::components::{CompView, Components, United};
+use crate::config::Config;
+use crate::contents::Contents;
 use crate::events::EventArena;
-pub(crate) use crate::profile::EdgeKind;
-use crate::profile::{
-    anonymous_profile_id_of, customer_profile_id, Change, DeviceRef, Explanation, ImplicitReset, NodeRef, PathStep,
-    Profile, ProfileKind, Reason, Rejection,
-};
+use crate::hash::FastMap;
+use crate::interner::Interner;
+use crate::node::{CidEntry, Graph, Node, NodeId, NodeKind};
+use crate::outcome::{Change, ImplicitReset, Rejection};
+use crate::profile_id::{anonymous_profile_id_of, customer_profile_id};
+use crate::profile_index::ProfileIndex;
+use crate::uid_index::UidIndex;
+use crate::uids::UidTable;
 use crate::Lsn;
-
-pub(crate) type NodeId = u32;
-
-/// Why [`Resolver::apply_encoded`] could not apply a record.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyEncodedError {
-    /// The bytes do not decode (damage, or a log written by something else).
-    #[error("the record does not decode: {0}")]
-    Decode(#[source] CodecError),
-    /// The resolver was misused (see [`ApplyError`]).
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-}
-
-/// What a record did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// The record was applied (possibly as a no-op, e.g. an unmerge of a cid without merges).
-    Accepted,
-    /// The record was rejected and changed nothing; [`Resolver::rejections`] has the details.
-    Rejected(Reason),
-}
-
-/// Misuse of the resolver by its caller (never caused by a record's content).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    /// Records must be applied in LSN order without gaps or repeats.
-    #[error("record at LSN {found} applied out of order: the resolver expects LSN {expected}")]
-    OutOfOrder {
-        /// The LSN the resolver expects next.
-        expected: Lsn,
-        /// The LSN it was given.
-        found: Lsn,
-    },
-    /// The largest LSN has been applied; nothing can follow it.
-    #[error("no LSN follows {}", Lsn::MAX)]
-    LsnExhausted,
-}
-
-/// An edge of the identity graph and the record that made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EdgeInfo {
-    pub kind: EdgeKind,
-    pub lsn: Lsn,
-    /// Effective time of the record.
-    pub ts: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NodeKind {
-    Device { uid: u32, epoch: u32 },
-    Customer { cid: u32 },
-}
-
-/// A node: its kind packed in two words, its contents and its outgoing edge. 32 bytes; there
-/// is one per device epoch and per customer.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    /// A device: `(uid, epoch)`; a customer: `(CUSTOMER, cid)` (no uid number reaches it: a uid
-    /// table of four billion uids would not fit in memory first).
-    kind: (u32, u32),
-    /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only a
-    /// customer merged into another has one); `NO_EDGE` for none.
-    out: u32,
-    /// Its attribute writes and events (with their LSNs: the node's history).
-    pub(crate) contents: Contents,
-}
-
-const CUSTOMER: u32 = u32::MAX;
-// The size the docs quote (docs/ARCHITECTURE.md, docs/PERFORMANCE.md).
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Node>() == 32);
-const NO_EDGE: u32 = u32::MAX;
-
-impl Node {
-    pub(crate) fn new(kind: NodeKind, contents: Contents) -> Node {
-        let kind = match kind {
-            NodeKind::Device { uid, epoch } => (uid, epoch),
-            NodeKind::Customer { cid } => (CUSTOMER, cid),
-        };
-        Node { kind, out: NO_EDGE, contents }
-    }
-
-    pub(crate) fn kind(&self) -> NodeKind {
-        match self.kind {
-            (CUSTOMER, cid) => NodeKind::Customer { cid },
-            (uid, epoch) => NodeKind::Device { uid, epoch },
-        }
-    }
-
-    pub(crate) fn out(&self) -> Option<EdgeIndex> {
-        (self.out != NO_EDGE).then(|| EdgeIndex::new(self.out as usize))
-    }
-
-    /// Sets the outgoing edge (petgraph's `u32` edge indexes stop below `NO_EDGE`: it is their
-    /// own "no edge" value).
-    pub(crate) fn set_out(&mut self, e: Option<EdgeIndex>) {
-        self.out = e.map_or(NO_EDGE, |e| e.index() as u32);
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct CidEntry {
-    pub(crate) cid: Cid,
-    pub(crate) node: NodeId,
-}
-
-/// A connected component of two or more nodes: one profile. Stored at its union-find root; a
-/// node on its own stores none (see [`Resolver::comp`]).
-#[derive(Debug, Clone)]
-pub(crate) struct Component {
-    pub(crate) members: Vec<NodeId>,
-    pub(crate) devices: u32,
-    pub(crate) customers: u32,
-    /// The customer node without an outgoing merge edge; `None` for an anonymous profile.
-    /// The profile's id is its primary's own id (SEMANTICS §5), computed when asked for.
-    pub(crate) primary: Option<NodeId>,
-}
-
-/// A component as read: stored at its root, or (for a node on its own) read off the node.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CompView<'a> {
-    pub(crate) members: &'a [NodeId],
-    pub(crate) devices: u32,
-    pub(crate) customers: u32,
-    pub(crate) primary: Option<NodeId>,
-}
-
-/// Profile id -> the node that names it, for [`Resolver::profile_by_id`]. Built on the first
-/// lookup and extended at each later one (nodes are only ever added, and a node's own id never
-/// changes), so a fold that is never asked by id never computes it.
-#[derive(Debug, Default)]
-pub(crate) struct ProfileIndex {
-    /// The index, and how many nodes (from node 0) it covers.
-    inner: Mutex<(FastMap<Uuid, NodeId>, usize)>,
-}
-
-impl Clone for ProfileIndex {
-    fn clone(&self) -> Self {
-        ProfileIndex { inner: Mutex::new(self.lock().clone()) }
-    }
-}
-
-impl ProfileIndex {
-    fn lock(&self) -> MutexGuard<'_, (FastMap<Uuid, NodeId>, usize)> {
-        // The index holds no invariant a panic elsewhere could break halfway: keep using it.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn get(&self, r: &Resolver, id: Uuid) -> Option<NodeId> {
-        let mut guard = self.lock();
-        let (map, upto) = &mut *guard;
-        Self::extend_to(map, upto, r);
-        map.get(&id).copied()
-    }
-
-    fn extend_to(map: &mut FastMap<Uuid, NodeId>, upto: &mut usize, r: &Resolver) {
-        let new = r.nodes.len().saturating_sub(*upto);
-        map.reserve(new);
-        if new <= 1024 {
-            for n in *upto..r.nodes.len() {
-                map.insert(r.own_id(n as NodeId), n as NodeId);
-            }
-        } else {
-            // Many at once (an open, a first lookup): insert in the order of the buckets the
-            // ids land in, so the table is written front to back rather than at a cache miss per
-            // id (the bucket count assumed is hashbrown's; were it another, only slower).
-            let mask = ((map.capacity().saturating_mul(8) / 7).max(1).next_power_of_two() - 1) as u64;
-            let hasher = *map.hasher();
-            let mut ids: Vec<(u64, Uuid, NodeId)> = (*upto..r.nodes.len())
-                .map(|n| {
-                    let id = r.own_id(n as NodeId);
-                    (hasher.hash_one(id) & mask, id, n as NodeId)
-                })
-                .collect();
-            ids.sort_unstable_by_key(|&(bucket, _, n)| (bucket, n));
-            for (_, id, n) in ids {
-                map.insert(id, n);
-            }
-        }
-        *upto = r.nodes.len();
-    }
-
-    /// Indexes every node of `r` now.
-    fn build(&mut self, r: &Resolver) {
-        let (map, upto) = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
-        Self::extend_to(map, upto, r);
-    }
-
-    /// Indexes the new node `n` (own id `id`) if the index is complete up to it; a partial index
-    /// picks it up at its next lookup.
-    fn note(&mut self, n: NodeId, id: Uuid) {
-        let (map, upto) = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if *upto == n as usize {
-            map.insert(id, n);
-            *upto += 1;
-        }
-    }
-}
-
-/// Interned strings (attribute keys, event names): ids in order of first appearance.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Interner {
-    pub(crate) index: FastMap<Box<str>, u32>,
-    pub(crate) list: Vec<Box<str>>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.index.get(s) {
-            return id;
-        }
-        let id = self.list.len() as u32;
-        self.list.push(s.into());
-        self.index.insert(s.into(), id);
-        id
-    }
-
-    pub(crate) fn get(&self, id: u32) -> &str {
-        self.list.get(id as usize).map_or("", |s| s)
-    }
-}
-
-type Rejected = (Reason, String);
 
 /// The fold's state. Feed it records with [`Resolver::apply`]; read profiles from it.
 #[derive(Debug, Clone)]
@@ -271,12 +40,10 @@ pub struct Resolver {
     pub(crate) cid_index: FastMap<Cid, u32>,
     pub(crate) cids: Vec<CidEntry>,
     pub(crate) nodes: Vec<Node>,
-    pub(crate) parent: Vec<NodeId>,
-    /// The components of two or more nodes, by root (a node on its own has none stored: see
-    /// [`Resolver::comp`]). Looked up by root only, never iterated.
-    pub(crate) comps: FastMap<NodeId, Component>,
+    /// The union-find over the nodes and their components.
+    pub(crate) components: Components,
     /// Graph node `i` is node `i` (so its weight is nothing: 12 bytes a node, not 16).
-    pub(crate) graph: StableDiGraph<(), EdgeInfo, u32>,
+    pub(crate) graph: Graph,
     /// Own profile ids of nodes, filled as the change stream needs them (`Uuid::nil()`, never a
     /// v5 id: not computed yet). See [`Resolver::own_id`].
     pub(crate) own_ids: Vec<Uuid>,
@@ -294,48 +61,6 @@ pub struct Resolver {
     pub(crate) changes: Vec<Change>,
 }
 
-fn check_shape(record: &Record) -> Result<(), Rejected> {
-    record.validate_shape().map_err(|e| (Reason::InvalidRecord, e.to_string()))
-}
-
-/// True if the uid's canonical text equals `bytes` (without formatting it into a `String`).
-fn uid_text_is(uid: &Uid, bytes: &[u8]) -> bool {
-    match uid {
-        Uid::Text(t) => &t[..] == bytes,
-        Uid::Uuid(b) => {
-            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            let text = uuid::Uuid::from_bytes(*b).hyphenated().encode_lower(&mut buf);
-            text.as_bytes() == bytes
-        }
-    }
-}
-
-/// The ids a record names, as text, for explain: a uid in canonical form when it is valid.
-fn subjects(record: &Record) -> (Option<String>, Vec<String>) {
-    let uid_text = |u: &Uid| u.canonical().unwrap_or_else(|_| u.clone()).to_string();
-    let cid_text = |c: &Cid| c.to_string();
-    let target = |t: &Target| match t {
-        Target::Uid(u) => (Some(uid_text(u)), Vec::new()),
-        Target::Cid(c) => (None, vec![cid_text(c)]),
-    };
-    match record {
-        Record::Identify { uid, cid, .. } => (uid.as_ref().map(uid_text), vec![cid_text(cid)]),
-        Record::Reset { uid, .. } => (Some(uid_text(uid)), Vec::new()),
-        Record::Event { target: t, .. } | Record::Attributes { target: t, .. } => target(t),
-        Record::Merge { from, into } => (None, vec![cid_text(from), cid_text(into)]),
-        Record::Unmerge { cid } => (None, vec![cid_text(cid)]),
-        Record::Unlink { uid, cid } => (Some(uid_text(uid)), vec![cid_text(cid)]),
-    }
-}
-
-fn id_rejection(r: IdRejection) -> Rejected {
-    let reason = match r {
-        IdRejection::Invalid(_) => Reason::InvalidId,
-        IdRejection::Blocked { .. } => Reason::BlockedValue,
-    };
-    (reason, r.to_string())
-}
-
 impl Resolver {
     /// An empty state under `config`.
     pub fn new(config: Config) -> Resolver {
@@ -349,8 +74,7 @@ impl Resolver {
             cid_index: FastMap::default(),
             cids: Vec::new(),
             nodes: Vec::new(),
-            parent: Vec::new(),
-            comps: FastMap::default(),
+            components: Components::default(),
             graph: StableDiGraph::default(),
             own_ids: Vec::new(),
             profile_index: ProfileIndex::default(),
@@ -374,477 +98,13 @@ impl Resolver {
         self.next_lsn
     }
 
-    /// Every rejected record so far, in LSN order.
-    pub fn rejections(&self) -> &[Rejection] {
-        &self.rejections
-    }
-
-    /// Applies the record at `lsn`. Records must come in LSN order, from 0, without gaps.
-    pub fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<Applied, ApplyError> {
-        if lsn != self.next_lsn {
-            return Err(ApplyError::OutOfOrder { expected: self.next_lsn, found: lsn });
-        }
-        self.next_lsn = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
-        let ts = entry.effective_ts().as_micros();
-        match self.apply_record(lsn, ts, &entry.record) {
-            Ok(()) => Ok(Applied::Accepted),
-            Err((reason, detail)) => {
-                let (uid, cids) = subjects(&entry.record);
-                self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
-                if self.track_changes {
-                    self.changes.push(Change::Rejected { lsn, reason });
-                }
-                Ok(Applied::Rejected(reason))
-            }
-        }
-    }
-
-    /// Applies the record at `lsn` as the log holds it (`bytes`, written under `schema`): the
-    /// same as decoding it and calling [`Resolver::apply`], with one shortcut. An event whose
-    /// target the fold already knows is read in place ([`idres_model::event_view`], which
-    /// answers only for bytes that decode to an event of valid shape) and not decoded: its
-    /// target's id rules were checked when the id was first seen, so nothing else can reject it.
-    /// Everything else is decoded and applied.
-    pub fn apply_encoded(&mut self, lsn: Lsn, schema: u16, bytes: &[u8]) -> Result<Applied, ApplyEncodedError> {
-        if lsn != self.next_lsn {
-            return Err(ApplyError::OutOfOrder { expected: self.next_lsn, found: lsn }.into());
-        }
-        let next = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
-        if let Some(view) = event_view(schema, bytes) {
-            if let Some(node) = self.view_target_node(view.target).filter(|&n| !self.events_full(n)) {
-                self.next_lsn = next;
-                self.add_event(node, view.name, lsn, view.effective_ts().as_micros());
-                return Ok(Applied::Accepted);
-            }
-        }
-        let entry = decode_entry_with_schema(schema, bytes).map_err(ApplyEncodedError::Decode)?;
-        self.apply(lsn, &entry).map_err(ApplyEncodedError::Apply)
-    }
-
-    /// The node of an event's target read in place, created if new, when the id rules accept
-    /// the id as written (what [`Self::checked_target_node`] does for a decoded event whose
-    /// shape is valid); `None` when they do not (a rejection, or a uid that is not in canonical
-    /// form), which the decoding path then handles with its full detail.
-    fn view_target_node(&mut self, target: TargetView<'_>) -> Option<NodeId> {
-        let uid = match target {
-            TargetView::Uuid(b) => match self.uid_index.get_uuid(b, &self.uids) {
-                Some(u) => return Some(self.device_node(u)),
-                None => Uid::Uuid(*b),
-            },
-            TargetView::UidText(t) => match self.uid_index.get_text(t, &self.uids) {
-                Some(u) => return Some(self.device_node(u)),
-                None => Uid::from_wire_bytes(t),
-            },
-            TargetView::Cid(c) => {
-                if let Some(&c) = self.cid_index.get(c) {
-                    return Some(self.cids[c as usize].node);
-                }
-                let cid = Cid::from_wire_bytes(c);
-                self.validator.check_cid(&cid).ok()?;
-                return Some(self.customer_node(&cid));
-            }
-        };
-        match self.validator.check_uid_cow(&uid) {
-            Ok(Cow::Borrowed(_)) => {
-                let u = self.intern_uid(&uid);
-                Some(self.device_node(u))
-            }
-            _ => None,
-        }
-    }
-
-    /// The id rules for a uid. An id interned as written passed them when it was first seen
-    /// (only checked ids are interned, and a snapshot's ids are checked on restore; the rules
-    /// depend only on the bytes and the config): one lookup answers.
-    fn check_uid<'u>(&self, uid: &'u Uid) -> Result<Cow<'u, Uid>, Rejected> {
-        if self.uid_index.get(uid, &self.uids).is_some() {
-            return Ok(Cow::Borrowed(uid));
-        }
-        self.validator.check_uid_cow(uid).map_err(id_rejection)
-    }
-
-    /// The id rules for a cid; a cid already interned passed them (see [`Self::check_uid`]).
-    fn check_cid(&self, cid: &Cid) -> Result<(), Rejected> {
-        if self.cid_index.contains_key(cid) {
-            return Ok(());
-        }
-        self.validator.check_cid(cid).map_err(id_rejection)
-    }
-
-    fn check_target<'t>(&self, target: &'t Target) -> Result<Option<Cow<'t, Uid>>, Rejected> {
-        match target {
-            Target::Uid(u) => self.check_uid(u).map(Some),
-            Target::Cid(c) => self.check_cid(c).map(|()| None),
-        }
-    }
-
-    fn apply_record(&mut self, lsn: Lsn, ts: i64, record: &Record) -> Result<(), Rejected> {
-        // Order of checks: the ids a record names (SEMANTICS: "rejected first"), then its shape,
-        // then the rules of its kind. Each arm checks its ids, then calls `check_shape`.
-        match record {
-            Record::Event { target, name, .. } => {
-                let node = self.checked_target_node(target, record)?;
-                if self.events_full(node) {
-                    return Err((
-                        Reason::Limit,
-                        format!(
-                            "the node holds {} bytes of events, the most one node can (NODE_EVENT_BYTES_MAX)",
-                            self.events.view(self.nodes[node as usize].contents.events).bytes_used()
-                        ),
-                    ));
-                }
-                self.add_event(node, name, lsn, ts);
-                Ok(())
-            }
-            Record::Attributes { target, set, set_once, unset, .. } => {
-                let node = self.checked_target_node(target, record)?;
-                let writes = set_once.iter().chain(set.iter()).map(|(k, v)| (k.as_str(), Some(v)));
-                let added = self.attrs_added(node, writes.chain(unset.iter().map(|k| (k.as_str(), None))));
-                let (keys, bytes) = self.comp_attrs(self.find_ro(node));
-                self.check_attr_limit(keys + added.0, bytes + added.1)?;
-                for (k, v) in set_once {
-                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
-                }
-                for (k, v) in set {
-                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
-                }
-                for k in unset {
-                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_UNSET }, None, false);
-                }
-                self.note_changed(node);
-                Ok(())
-            }
-            Record::Identify { uid, cid, attrs, .. } => {
-                let uid = match uid {
-                    Some(u) => Some(self.check_uid(u)?),
-                    None => None,
-                };
-                self.check_cid(cid)?;
-                check_shape(record)?;
-                if let Some(u) = &uid {
-                    if uid_text_is(u, cid.as_bytes()) {
-                        return Err((Reason::SelfLink, format!("uid and cid are the same string {cid:?}")));
-                    }
-                }
-                let existing = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-                let added = match existing {
-                    Some(c) => self.attrs_added(c, attrs.iter().map(|(k, v)| (k.as_str(), Some(v)))),
-                    None => attrs.iter().fold((0, 0), |(n, b), (k, v)| (n + 1, b + attribute_bytes(k, v) as u64)),
-                };
-                let customer = match uid {
-                    None => {
-                        let (keys, bytes) = existing.map_or((0, 0), |c| self.comp_attrs(self.find_ro(c)));
-                        self.check_attr_limit(keys + added.0, bytes + added.1)?;
-                        self.customer_node(cid)
-                    }
-                    Some(u) => self.identify(&u, cid, lsn, ts, added)?,
-                };
-                for (k, v) in attrs {
-                    self.write_attr(customer, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
-                }
-                if !attrs.is_empty() {
-                    self.note_changed(customer);
-                }
-                Ok(())
-            }
-            Record::Reset { uid, .. } => {
-                let uid = self.check_uid(uid)?;
-                check_shape(record)?;
-                self.check_epoch_room(&uid)?;
-                let u = self.intern_uid(&uid);
-                self.uids.next_epoch(u);
-                Ok(())
-            }
-            Record::Merge { from, into } => {
-                self.check_cid(from)?;
-                self.check_cid(into)?;
-                check_shape(record)?;
-                let f = self.existing_customer(from)?;
-                let i = self.existing_customer(into)?;
-                let (rf, ri) = (self.find(f), self.find(i));
-                if rf == ri {
-                    return Ok(());
-                }
-                self.check_union_limit(rf, ri)?;
-                let (Some(pf), Some(pi)) = (self.comp(rf).primary, self.comp(ri).primary) else {
-                    return Ok(()); // unreachable: both components hold a customer
-                };
-                let e = self.graph.add_edge(
-                    NodeIndex::new(pf as usize),
-                    NodeIndex::new(pi as usize),
-                    EdgeInfo { kind: EdgeKind::Merge, lsn, ts },
-                );
-                self.nodes[pf as usize].set_out(Some(e));
-                self.union(rf, ri, Some(pi));
-                Ok(())
-            }
-            Record::Unmerge { cid } => {
-                self.check_cid(cid)?;
-                check_shape(record)?;
-                let c = self.existing_customer(cid)?;
-                let incident: Vec<EdgeIndex> = self
-                    .graph
-                    .edges_directed(NodeIndex::new(c as usize), Direction::Incoming)
-                    .filter(|e| e.weight().kind == EdgeKind::Merge)
-                    .map(|e| e.id())
-                    .chain(self.nodes[c as usize].out())
-                    .collect();
-                if incident.is_empty() {
-                    return Ok(());
-                }
-                let root = self.find(c);
-                for e in incident {
-                    if let Some((src, _)) = self.graph.edge_endpoints(e) {
-                        self.nodes[src.index()].set_out(None);
-                    }
-                    self.graph.remove_edge(e);
-                }
-                self.split(root);
-                Ok(())
-            }
-            Record::Unlink { uid, cid } => {
-                let uid = self.check_uid(uid)?;
-                self.check_cid(cid)?;
-                check_shape(record)?;
-                let c = self.existing_customer(cid)?;
-                let Some(u) = self.uid_index.get(&uid, &self.uids) else { return Ok(()) };
-                let devices: Vec<NodeId> = self.uids.nodes(u).map(|(_, n)| n).collect();
-                let mut unlinked = false;
-                for d in devices {
-                    let Some(e) = self.nodes[d as usize].out() else { continue };
-                    if self.graph.edge_endpoints(e).is_some_and(|(_, t)| t.index() == c as usize) {
-                        self.graph.remove_edge(e);
-                        self.nodes[d as usize].set_out(None);
-                        unlinked = true;
-                    }
-                }
-                if unlinked {
-                    let root = self.find(c);
-                    self.split(root);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The identify of a device: links it (or a new epoch of it) to `cid` and returns the
-    /// customer node. Checks before it changes anything.
-    /// `added`: the attribute keys and bytes the record adds to the customer node at most.
-    fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64, added: (u64, u64)) -> Result<NodeId, Rejected> {
-        let customer = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-        let device = self.uid_index.get(uid, &self.uids).and_then(|u| self.current_device(u));
-        let linked_to = device.and_then(|d| self.link_target(d));
-        let cust_attrs = customer.map_or((0, 0), |c| self.comp_attrs(self.find_ro(c)));
-        let with_record = (cust_attrs.0 + added.0, cust_attrs.1 + added.1);
-        let (cust_devices, cust_customers) = match customer {
-            Some(c) => {
-                let comp = self.comp(self.find_ro(c));
-                (comp.devices, comp.customers)
-            }
-            None => (0, 1),
-        };
-        match linked_to {
-            Some(x) => {
-                if let Some(c) = customer.filter(|&c| self.find_ro(c) == self.find_ro(x)) {
-                    self.check_attr_limit(with_record.0, with_record.1)?;
-                    return Ok(c);
-                }
-                if self.config.on_cid_conflict == OnCidConflict::Reject {
-                    let x_cid = self.node_label(x);
-                    return Err((
-                        Reason::CidConflict,
-                        format!("uid {uid} is linked to {x_cid} in another profile; logout (reset) first"),
-                    ));
-                }
-                self.check_limit(cust_devices + 1, cust_customers)?;
-                // The new epoch's device node is empty: the profile holds the customer's attributes.
-                self.check_attr_limit(with_record.0, with_record.1)?;
-                self.check_epoch_room(uid)?;
-                let u = self.intern_uid(uid);
-                let from_epoch = self.uids.epoch(u);
-                self.uids.next_epoch(u);
-                if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind() {
-                    self.implicit_resets.push(ImplicitReset {
-                        lsn,
-                        uid: uid.clone(),
-                        from_epoch,
-                        to_epoch: from_epoch + 1,
-                        previous_cid: self.cids[x_cid as usize].cid.clone(),
-                        cid: cid.clone(),
-                    });
-                    if self.track_changes {
-                        self.changes.push(Change::ImplicitReset { lsn });
-                    }
-                }
-                let d = self.device_node(u);
-                let c = self.customer_node(cid);
-                self.link(d, c, lsn, ts);
-                Ok(c)
-            }
-            None => {
-                let (dev_devices, dev_customers) = match device {
-                    Some(d) => {
-                        let comp = self.comp(self.find_ro(d));
-                        (comp.devices, comp.customers)
-                    }
-                    None => (1, 0),
-                };
-                self.check_limit(cust_devices + dev_devices, cust_customers + dev_customers)?;
-                let dev_attrs = match device {
-                    // Already in the customer's profile (a device linked to nothing is not).
-                    Some(d) if customer.is_none_or(|c| self.find_ro(c) != self.find_ro(d)) => {
-                        self.comp_attrs(self.find_ro(d))
-                    }
-                    _ => (0, 0),
-                };
-                self.check_attr_limit(with_record.0 + dev_attrs.0, with_record.1 + dev_attrs.1)?;
-                let u = self.intern_uid(uid);
-                let d = self.device_node(u);
-                let c = self.customer_node(cid);
-                self.link(d, c, lsn, ts);
-                Ok(c)
-            }
-        }
-    }
-
-    /// A uid can start a next epoch unless it is at the last one (2^32 - 1 resets: only a
-    /// hostile log gets there, and it must be a rejection, not an overflow).
-    fn check_epoch_room(&self, uid: &Uid) -> Result<(), Rejected> {
-        match self.uid_index.get(uid, &self.uids) {
-            Some(u) if self.uids.epoch(u) == u32::MAX => {
-                Err((Reason::Limit, format!("uid {uid} has reached the last epoch")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn check_limit(&self, devices: u32, customers: u32) -> Result<(), Rejected> {
-        if devices > self.config.max_devices_per_profile {
-            return Err((
-                Reason::Limit,
-                format!(
-                    "the profile would have {devices} devices, over max_devices_per_profile = {}",
-                    self.config.max_devices_per_profile
-                ),
-            ));
-        }
-        if customers > self.config.max_customers_per_profile {
-            return Err((
-                Reason::Limit,
-                format!(
-                    "the profile would have {customers} customers, over max_customers_per_profile = {}",
-                    self.config.max_customers_per_profile
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn check_union_limit(&self, a: NodeId, b: NodeId) -> Result<(), Rejected> {
-        let (ca, cb) = (self.comp(a), self.comp(b));
-        self.check_limit(ca.devices + cb.devices, ca.customers + cb.customers)?;
-        let ((ka, ba), (kb, bb)) = (self.comp_attrs(a), self.comp_attrs(b));
-        self.check_attr_limit(ka + kb, ba + bb)
-    }
-
-    /// Attribute keys and attribute bytes of the component at root `root`, summed over its nodes
-    /// (an upper bound of its profile's: a key two nodes hold counts twice). One read per member;
-    /// members are bounded by the device and customer limits.
-    fn comp_attrs(&self, root: NodeId) -> (u64, u64) {
-        self.comp(root).members.iter().fold((0, 0), |(k, b), &m| {
-            let c = &self.nodes[m as usize].contents;
-            (k + c.attrs.len() as u64, b + c.attr_bytes())
-        })
-    }
-
-    /// At most how many keys and bytes `writes` (key, value or `None` for an unset) add to node
-    /// `n`: a key the node lacks counts one, every value its bytes (a value it replaces is not
-    /// subtracted, so the check never depends on the order of the writes).
-    fn attrs_added<'a>(&self, n: NodeId, writes: impl Iterator<Item = (&'a str, Option<&'a Value>)>) -> (u64, u64) {
-        let attrs = &self.nodes[n as usize].contents.attrs;
-        writes.fold((0, 0), |(k, b), (key, v)| {
-            let new = self.keys.index.get(key).is_none_or(|&id| attrs.get(id).is_none());
-            (k + u64::from(new), b + v.map_or(0, |v| attribute_bytes(key, v) as u64))
-        })
-    }
-
-    /// A profile may hold at most [`PROFILE_ATTRIBUTES_MAX`] keys and
-    /// [`PROFILE_ATTRIBUTE_BYTES_MAX`] attribute bytes, so that every profile the fold makes can be
-    /// stored (docs/SEMANTICS.md, "Limits").
-    fn check_attr_limit(&self, keys: u64, bytes: u64) -> Result<(), Rejected> {
-        if keys > PROFILE_ATTRIBUTES_MAX as u64 {
-            return Err((
-                Reason::Limit,
-                format!("the profile would have {keys} attribute keys, over PROFILE_ATTRIBUTES_MAX = {PROFILE_ATTRIBUTES_MAX}"),
-            ));
-        }
-        if bytes > PROFILE_ATTRIBUTE_BYTES_MAX as u64 {
-            return Err((
-                Reason::Limit,
-                format!(
-                    "the profile would hold {bytes} bytes of attributes, over PROFILE_ATTRIBUTE_BYTES_MAX = {PROFILE_ATTRIBUTE_BYTES_MAX}"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn existing_customer(&self, cid: &Cid) -> Result<NodeId, Rejected> {
-        match self.cid_index.get(cid) {
-            Some(&c) => Ok(self.cids[c as usize].node),
-            None => Err((Reason::UnknownCid, format!("cid {cid:?} does not exist"))),
-        }
-    }
-
-    fn node_label(&self, n: NodeId) -> String {
-        match self.nodes[n as usize].kind() {
-            NodeKind::Customer { cid } => format!("cid {:?}", self.cids[cid as usize].cid),
-            NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids.uid(uid)),
-        }
-    }
-
-    fn link_target(&self, d: NodeId) -> Option<NodeId> {
-        let e = self.nodes[d as usize].out()?;
-        self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId)
-    }
-
-    fn current_device(&self, u: u32) -> Option<NodeId> {
+    /// The device node of uid `u`'s current epoch, once that epoch saw a record.
+    pub(crate) fn current_device(&self, u: u32) -> Option<NodeId> {
         self.uids.current(u)
     }
 
-    /// Checks an event's or attributes write's target (its ids, then the record's shape:
-    /// SEMANTICS' order) and returns the target's node, created if new. A uid interned exactly as
-    /// written was checked when first seen (the rules depend only on its bytes and the config),
-    /// so one lookup replaces the id rules and the interning: the event path's common case.
-    fn checked_target_node(&mut self, target: &Target, record: &Record) -> Result<NodeId, Rejected> {
-        if let Target::Uid(u) = target {
-            if let Some(known) = self.uid_index.get(u, &self.uids) {
-                check_shape(record)?;
-                return Ok(self.device_node(known));
-            }
-        }
-        let uid = self.check_target(target)?;
-        check_shape(record)?;
-        Ok(self.target_node(uid.as_deref(), target))
-    }
-
-    /// True if node `n` can take no more events ([`crate::NODE_EVENT_BYTES_MAX`]). A node just
-    /// created has none, so checking after `checked_target_node` created it changes nothing.
-    fn events_full(&self, n: NodeId) -> bool {
-        self.events.view(self.nodes[n as usize].contents.events).full()
-    }
-
-    /// Counts an accepted event on its node. Only the node changes: a profile's contents are
-    /// joined from its nodes when it is read, so the event path touches one node and its
-    /// component's id.
-    fn add_event(&mut self, node: NodeId, name: &str, lsn: Lsn, ts: i64) {
-        let name = self.names.intern(name);
-        self.events.push(&mut self.nodes[node as usize].contents.events, lsn, name, ts);
-        self.note_changed(node);
-    }
-
     /// The index of a canonical uid, interned on first sight (the only time it is copied).
-    fn intern_uid(&mut self, uid: &Uid) -> u32 {
+    pub(crate) fn intern_uid(&mut self, uid: &Uid) -> u32 {
         if let Some(u) = self.uid_index.get(uid, &self.uids) {
             return u;
         }
@@ -853,24 +113,8 @@ impl Resolver {
         u
     }
 
-    /// The node a checked event/attributes target names, created if new.
-    fn target_node(&mut self, uid: Option<&Uid>, target: &Target) -> NodeId {
-        match (uid, target) {
-            (Some(u), _) => {
-                let u = self.intern_uid(u);
-                self.device_node(u)
-            }
-            (None, Target::Cid(c)) => self.customer_node(c),
-            (None, Target::Uid(u)) => {
-                // check_target returns the canonical uid for a uid target; kept total anyway.
-                let u = self.intern_uid(u);
-                self.device_node(u)
-            }
-        }
-    }
-
     /// The device node of uid `u`'s current epoch, created if new.
-    fn device_node(&mut self, u: u32) -> NodeId {
+    pub(crate) fn device_node(&mut self, u: u32) -> NodeId {
         if let Some(n) = self.current_device(u) {
             return n;
         }
@@ -881,7 +125,7 @@ impl Resolver {
     }
 
     /// The customer node of `cid`, created if new.
-    fn customer_node(&mut self, cid: &Cid) -> NodeId {
+    pub(crate) fn customer_node(&mut self, cid: &Cid) -> NodeId {
         if let Some(&c) = self.cid_index.get(cid) {
             return self.cids[c as usize].node;
         }
@@ -895,7 +139,7 @@ impl Resolver {
     fn new_node(&mut self, kind: NodeKind) -> NodeId {
         let n = self.nodes.len() as NodeId;
         self.nodes.push(Node::new(kind, Contents::default()));
-        self.parent.push(n);
+        self.components.push(n);
         // On its own: no stored component (see `comp`).
         let g = self.graph.add_node(());
         debug_assert_eq!(g.index(), n as usize);
@@ -907,114 +151,29 @@ impl Resolver {
         n
     }
 
-    fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&idres_model::Value>, once: bool) {
-        let k = self.keys.intern(key);
-        let contents = &mut self.nodes[node as usize].contents;
-        let total = contents.attr_bytes();
-        let cell = contents.cell(k);
-        let before = cell.bytes(key);
-        match (once, value) {
-            (true, Some(v)) => cell.write_set_once(wk, v),
-            (_, v) => cell.write_latest(wk, v),
-        }
-        let after = cell.bytes(key);
-        contents.attrs.set_total(total - before + after);
-    }
-
-    /// Recomputes node contents' attribute bytes from its cells (a restored node's).
-    pub(crate) fn recount_attr_bytes(keys: &Interner, c: &mut Contents) {
-        let total = c.attrs.iter().map(|(k, cell)| cell.bytes(keys.get(*k))).sum();
-        if c.attrs.len() > 0 {
-            c.attrs.set_total(total);
-        }
-    }
-
-    fn link(&mut self, d: NodeId, c: NodeId, lsn: Lsn, ts: i64) {
-        let e = self.graph.add_edge(
-            NodeIndex::new(d as usize),
-            NodeIndex::new(c as usize),
-            EdgeInfo { kind: EdgeKind::Link, lsn, ts },
-        );
-        self.nodes[d as usize].set_out(Some(e));
-        let (rd, rc) = (self.find(d), self.find(c));
-        let primary = self.comp(rc).primary;
-        self.union(rd, rc, primary);
-    }
-
-    /// The component at union-find root `root`. A root without a stored component is a node on
-    /// its own (most devices never link): its component is read off the node, so those nodes
-    /// cost no allocation.
+    /// The component at union-find root `root` (see [`Components::view`]).
     pub(crate) fn comp(&self, root: NodeId) -> CompView<'_> {
-        if let Some(c) = self.comps.get(&root) {
-            return CompView { members: &c.members, devices: c.devices, customers: c.customers, primary: c.primary };
-        }
-        let Some(node) = self.nodes.get(root as usize) else { unreachable_component(root) };
-        let is_customer = matches!(node.kind(), NodeKind::Customer { .. });
-        CompView {
-            // `parent[root] == root`: a one-element slice of the root's own id.
-            members: std::slice::from_ref(&self.parent[root as usize]),
-            devices: u32::from(!is_customer),
-            customers: u32::from(is_customer),
-            primary: is_customer.then_some(root),
-        }
-    }
-
-    /// The component at root `n` as an owned value, taken out of `comps` (a singleton's is
-    /// built from its node).
-    fn take_comp(&mut self, n: NodeId) -> Component {
-        if let Some(c) = self.comps.remove(&n) {
-            return c;
-        }
-        let v = self.comp(n);
-        Component { members: v.members.to_vec(), devices: v.devices, customers: v.customers, primary: v.primary }
-    }
-
-    /// The node whose own id names the profile at root `root`: its primary customer, or the
-    /// node itself (an anonymous profile is one device node).
-    fn naming_node(&self, root: NodeId) -> NodeId {
-        match self.comps.get(&root) {
-            Some(c) => c.primary.unwrap_or(root),
-            None => root,
-        }
+        self.components.view(root, &self.nodes)
     }
 
     /// The id of the profile at root `root` (SEMANTICS §5).
     pub(crate) fn comp_id(&self, root: NodeId) -> Uuid {
-        self.own_id(self.naming_node(root))
+        self.own_id(self.components.naming_node(root))
     }
 
-    fn find(&mut self, mut x: NodeId) -> NodeId {
-        while self.parent[x as usize] != x {
-            let grand = self.parent[self.parent[x as usize] as usize];
-            self.parent[x as usize] = grand;
-            x = grand;
-        }
-        x
+    pub(crate) fn find(&mut self, x: NodeId) -> NodeId {
+        self.components.find(x)
     }
 
-    pub(crate) fn find_ro(&self, mut x: NodeId) -> NodeId {
-        while self.parent[x as usize] != x {
-            x = self.parent[x as usize];
-        }
-        x
+    pub(crate) fn find_ro(&self, x: NodeId) -> NodeId {
+        self.components.find_ro(x)
     }
 
     /// Unites two components (roots `a`, `b`); the result's primary is `primary`.
-    fn union(&mut self, a: NodeId, b: NodeId, primary: Option<NodeId>) {
-        if a == b {
+    pub(crate) fn union(&mut self, a: NodeId, b: NodeId, primary: Option<NodeId>) {
+        let Some(United { named_by, now_named_by }) = self.components.union(a, b, primary, &self.nodes) else {
             return;
-        }
-        let (ca, cb) = (self.take_comp(a), self.take_comp(b));
-        let (root, mut big, small, other) =
-            if ca.members.len() >= cb.members.len() { (a, ca, cb, b) } else { (b, cb, ca, a) };
-        self.parent[other as usize] = root;
-        let named_by = [big.primary.unwrap_or(root), small.primary.unwrap_or(other)];
-        big.members.extend_from_slice(&small.members);
-        big.devices += small.devices;
-        big.customers += small.customers;
-        big.primary = primary;
-        let now_named_by = primary.unwrap_or(named_by[0]);
-        self.comps.insert(root, big);
+        };
         if self.track_changes {
             let into = self.own_id_cached(now_named_by);
             for old in named_by {
@@ -1030,13 +189,11 @@ impl Resolver {
     /// Recomputes the components of the former component at `root` after edges were removed:
     /// each new component gets its members, counts and primary from its nodes alone.
     pub(crate) fn split(&mut self, root: NodeId) {
-        // A node on its own has no edges left to remove: nothing to split.
-        let Some(old) = self.comps.remove(&root) else { return };
-        self.assign_components(&old.members);
+        let Some(old) = self.components.split(root, &self.graph, &self.nodes) else { return };
         if !self.track_changes {
             return;
         }
-        let from = self.own_id(old.primary.unwrap_or(root));
+        let from = self.own_id(old.named_by);
         // Sorted by id: member order depends on the history of unions (and differs after a
         // restore), the change stream must not.
         let mut into: Vec<Uuid> = Vec::new();
@@ -1053,12 +210,12 @@ impl Resolver {
         }
     }
 
-    fn note_changed(&mut self, node: NodeId) {
+    pub(crate) fn note_changed(&mut self, node: NodeId) {
         if !self.track_changes {
             return;
         }
         let root = self.find(node);
-        let id = self.own_id_cached(self.naming_node(root));
+        let id = self.own_id_cached(self.components.naming_node(root));
         self.changes.push(Change::Changed { profile: id });
     }
 
@@ -1068,7 +225,7 @@ impl Resolver {
     /// the change stream is on, new nodes are then indexed as they are created.
     pub fn index_profile_ids(&mut self) {
         let mut index = std::mem::take(&mut self.profile_index);
-        index.build(self);
+        index.build(self.nodes.len(), |n| self.own_id(n));
         self.profile_index = index;
     }
 
@@ -1118,352 +275,6 @@ impl Resolver {
     pub fn drain_changes(&mut self) -> std::vec::Drain<'_, Change> {
         self.changes.drain(..)
     }
-
-    /// Builds the components of `members` (whose old components are gone) from the graph.
-    /// Returns false if a component with customers does not have exactly one primary (only a
-    /// damaged snapshot can cause that).
-    pub(crate) fn assign_components(&mut self, members: &[NodeId]) -> bool {
-        let mut consistent = true;
-        for &m in members {
-            self.parent[m as usize] = m;
-            self.comps.remove(&m);
-        }
-        let mut assigned: FastMap<NodeId, ()> = crate::hash::map_with_capacity(members.len());
-        for &start in members {
-            if assigned.contains_key(&start) {
-                continue;
-            }
-            if self.graph.neighbors_undirected(NodeIndex::new(start as usize)).next().is_none() {
-                // A node without edges is a component on its own, as reset above: a device, or a
-                // customer that is its own primary (it has no merge edge). Most nodes are.
-                continue;
-            }
-            let mut group = vec![start];
-            assigned.insert(start, ());
-            let mut i = 0;
-            while i < group.len() {
-                let n = NodeIndex::new(group[i] as usize);
-                for next in self.graph.neighbors_undirected(n) {
-                    let next = next.index() as NodeId;
-                    if assigned.insert(next, ()).is_none() {
-                        group.push(next);
-                    }
-                }
-                i += 1;
-            }
-            let mut comp = Component { members: Vec::new(), devices: 0, customers: 0, primary: None };
-            let mut primaries = 0;
-            for &m in &group {
-                let node = &self.nodes[m as usize];
-                match node.kind() {
-                    NodeKind::Device { .. } => comp.devices += 1,
-                    NodeKind::Customer { .. } => {
-                        comp.customers += 1;
-                        if node.out().is_none() {
-                            comp.primary = Some(m);
-                            primaries += 1;
-                        }
-                    }
-                }
-            }
-            if comp.customers > 0 && primaries != 1 || comp.customers == 0 && comp.devices != 1 {
-                consistent = false;
-            }
-            for &m in &group {
-                self.parent[m as usize] = start;
-            }
-            // A node on its own keeps no stored component (see `comp`).
-            if group.len() > 1 {
-                comp.members = group;
-                self.comps.insert(start, comp);
-            }
-        }
-        consistent
-    }
-
-    /// Materialises the profile of the component at `root`.
-    pub(crate) fn materialise(&self, root: NodeId) -> Profile {
-        let comp = self.comp(root);
-        let mut cids: Vec<Cid> = Vec::new();
-        let mut uids: Vec<DeviceRef> = Vec::new();
-        let mut joined = Joined::default();
-        for &m in comp.members {
-            let node = &self.nodes[m as usize];
-            joined.add(&node.contents, self.events.view(node.contents.events));
-            match node.kind() {
-                NodeKind::Device { uid, epoch } => uids.push(DeviceRef { uid: self.uids.uid(uid), epoch }),
-                NodeKind::Customer { cid } => {
-                    if Some(m) != comp.primary {
-                        cids.push(self.cids[cid as usize].cid.clone());
-                    }
-                }
-            }
-        }
-        cids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let primary_cid = comp.primary.and_then(|p| match self.nodes[p as usize].kind() {
-            NodeKind::Customer { cid } => Some(self.cids[cid as usize].cid.clone()),
-            NodeKind::Device { .. } => None,
-        });
-        if let Some(p) = &primary_cid {
-            cids.insert(0, p.clone());
-        }
-        uids.sort_by_cached_key(|d| (d.uid.to_string(), d.epoch));
-        joined.finish();
-        let c = joined;
-        Profile {
-            id: self.comp_id(root),
-            kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },
-            primary_cid,
-            cids,
-            uids,
-            attributes: c
-                .attrs
-                .iter()
-                .filter_map(|(k, cell)| cell.value().map(|v| (self.keys.get(*k).to_string(), v.clone())))
-                .collect(),
-            event_count: c.event_count,
-            events_by_name: c.by_name.iter().map(|(n, count)| (self.names.get(*n).to_string(), *count)).collect(),
-            first_seen: c.first_seen.map(idres_model::Timestamp::from_micros),
-            last_seen: c.last_seen.map(idres_model::Timestamp::from_micros),
-            history: c.history,
-        }
-    }
-
-    /// Number of device nodes (a uid's epochs that saw a record) and customer nodes.
-    pub fn node_counts(&self) -> (usize, usize) {
-        let devices = self.nodes.iter().filter(|n| matches!(n.kind(), NodeKind::Device { .. })).count();
-        (devices, self.nodes.len() - devices)
-    }
-
-    /// Every edge of the identity graph as it stands (links and merges the fold accepted and
-    /// kept; unmerged and unlinked ones are gone), in the LSN order of the records that made
-    /// them: `(from, to, kind, lsn)`. For audits and for comparing with other stitchers.
-    pub fn edges(&self) -> Vec<(NodeRef, NodeRef, EdgeKind, Lsn)> {
-        let mut edges: Vec<_> = (&self.graph)
-            .edge_references()
-            .map(|e| {
-                let (from, to) = (e.source().index() as NodeId, e.target().index() as NodeId);
-                (e.weight().lsn, self.node_ref(from), self.node_ref(to), e.weight().kind)
-            })
-            .collect();
-        // By LSN, then by endpoints: the order never rests on the graph's internal indexes.
-        edges.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
-        edges.into_iter().map(|(lsn, from, to, kind)| (from, to, kind, lsn)).collect()
-    }
-
-    /// The epoch of `uid` whose device node holds the event at `lsn` (`None` if no node of that
-    /// uid holds it: not an event of this uid, or rejected).
-    pub fn event_epoch(&self, uid: &Uid, lsn: Lsn) -> Option<u32> {
-        let canonical = uid.canonical_cow().ok()?;
-        let u = self.uid_index.get(canonical.as_ref(), &self.uids)?;
-        // A node's events are in LSN order: stop at the first past `lsn`.
-        let holds = |n: NodeId| {
-            self.events
-                .view(self.nodes[n as usize].contents.events)
-                .iter()
-                .map(|(l, _)| l)
-                .take_while(|&l| l <= lsn)
-                .any(|l| l == lsn)
-        };
-        self.uids.nodes(u).find(|(_, n)| holds(*n)).map(|(epoch, _)| epoch)
-    }
-
-    /// Every event of `uid`'s device nodes as `(LSN, epoch)`, in LSN order (empty if the uid is
-    /// unknown or malformed): [`Resolver::event_epoch`] for a whole history at once, in one pass
-    /// over the uid's packed events instead of one per event.
-    pub fn event_epochs(&self, uid: &Uid) -> Vec<(Lsn, u32)> {
-        let Ok(canonical) = uid.canonical_cow() else { return Vec::new() };
-        let Some(u) = self.uid_index.get(canonical.as_ref(), &self.uids) else { return Vec::new() };
-        let mut out: Vec<(Lsn, u32)> = self
-            .uids
-            .nodes(u)
-            .flat_map(|(epoch, n)| {
-                self.events.view(self.nodes[n as usize].contents.events).iter().map(move |(l, _)| (l, epoch))
-            })
-            .collect();
-        out.sort_unstable();
-        out
-    }
-
-    /// The number of current profiles (without materialising them).
-    pub fn profile_count(&self) -> usize {
-        (0..self.nodes.len()).filter(|&n| self.parent[n] == n as NodeId).count()
-    }
-
-    /// Current profiles by kind, `(customer, anonymous)`, without materialising them.
-    pub fn profile_counts(&self) -> (usize, usize) {
-        let mut counts = (0, 0);
-        for n in 0..self.nodes.len() as NodeId {
-            if self.parent[n as usize] == n {
-                if self.comp(n).primary.is_some() {
-                    counts.0 += 1;
-                } else {
-                    counts.1 += 1;
-                }
-            }
-        }
-        counts
-    }
-
-    /// Every current profile, sorted by id.
-    pub fn profiles(&self) -> Vec<Profile> {
-        let mut out: Vec<Profile> = (0..self.nodes.len() as NodeId)
-            .filter(|&n| self.parent[n as usize] == n)
-            .map(|n| self.materialise(n))
-            .collect();
-        out.sort_by_key(|p| p.id);
-        out
-    }
-
-    /// The profile that holds customer `cid`, if the cid exists.
-    pub fn profile_by_cid(&self, cid: &Cid) -> Option<Profile> {
-        let &c = self.cid_index.get(cid)?;
-        Some(self.materialise(self.find_ro(self.cids[c as usize].node)))
-    }
-
-    /// The profile of `uid`'s current epoch; `None` if the uid is unknown, malformed, or its
-    /// current epoch has seen no record yet (after a reset).
-    pub fn profile_by_uid(&self, uid: &Uid) -> Option<Profile> {
-        let uid = uid.canonical().ok()?;
-        let u = self.uid_index.get(&uid, &self.uids)?;
-        let n = self.current_device(u)?;
-        Some(self.materialise(self.find_ro(n)))
-    }
-
-    /// The profile of device node `(uid, epoch)`, if it exists.
-    pub fn profile_by_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Profile> {
-        let uid = uid.canonical().ok()?;
-        let u = self.uid_index.get(&uid, &self.uids)?;
-        let nodes: Vec<(u32, NodeId)> = self.uids.nodes(u).collect();
-        let i = nodes.binary_search_by_key(&epoch, |(e, _)| *e).ok()?;
-        Some(self.materialise(self.find_ro(nodes[i].1)))
-    }
-
-    /// The profile with id `id`; a retired id (a customer merged away, a device linked to a
-    /// customer) returns the profile that now holds its node.
-    pub fn profile_by_id(&self, id: Uuid) -> Option<Profile> {
-        let n = self.profile_index.get(self, id)?;
-        Some(self.materialise(self.find_ro(n)))
-    }
-}
-
-impl Resolver {
-    fn node_ref(&self, n: NodeId) -> NodeRef {
-        match self.nodes[n as usize].kind() {
-            NodeKind::Device { uid, epoch } => NodeRef::Device(DeviceRef { uid: self.uids.uid(uid), epoch }),
-            NodeKind::Customer { cid } => NodeRef::Customer(self.cids[cid as usize].cid.clone()),
-        }
-    }
-
-    /// The edges from node `n` to its profile's primary: its link (a device), then merge edges.
-    fn path_to_primary(&self, n: NodeId) -> Vec<PathStep> {
-        let mut path = Vec::new();
-        let mut at = n;
-        // A path visits each node once; the bound guards against a broken invariant.
-        for _ in 0..=self.nodes.len() {
-            let node = &self.nodes[at as usize];
-            let Some(e) = node.out() else { break };
-            let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else { break };
-            let to = to.index() as NodeId;
-            path.push(PathStep {
-                from: self.node_ref(at),
-                to: self.node_ref(to),
-                kind: w.kind,
-                lsn: w.lsn,
-                time: idres_model::Timestamp::from_micros(w.ts),
-                rule: match w.kind {
-                    EdgeKind::Link => "identify linked this device epoch to the customer (SEMANTICS §3.3)",
-                    EdgeKind::Merge => "an operator merged this customer into that one (SEMANTICS §3.5)",
-                },
-            });
-            at = to;
-        }
-        path
-    }
-
-    /// Why `uid`'s current epoch is in its profile: the edge path to the primary customer, the
-    /// implicit resets of the uid and the rejected records that named it. `None` if the resolver
-    /// has never heard of the uid.
-    pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
-        let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
-        let text = canonical.to_string();
-        let node = self.uid_index.get(&canonical, &self.uids).and_then(|u| self.current_device(u));
-        let implicit_resets: Vec<ImplicitReset> =
-            self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
-        let rejections: Vec<Rejection> =
-            self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
-        if node.is_none() && self.uid_index.get(&canonical, &self.uids).is_none() && rejections.is_empty() {
-            return None;
-        }
-        Some(self.explanation(node, implicit_resets, rejections))
-    }
-
-    /// Why `cid` is in its profile: the merge edges to the primary, the implicit resets that
-    /// involved it and the rejected records that named it. `None` if it is unknown.
-    pub fn explain_cid(&self, cid: &Cid) -> Option<Explanation> {
-        let text = cid.to_string();
-        let node = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-        let implicit_resets: Vec<ImplicitReset> =
-            self.implicit_resets.iter().filter(|r| &r.cid == cid || &r.previous_cid == cid).cloned().collect();
-        let rejections: Vec<Rejection> = self.rejections.iter().filter(|r| r.cids.contains(&text)).cloned().collect();
-        if node.is_none() && rejections.is_empty() {
-            return None;
-        }
-        Some(self.explanation(node, implicit_resets, rejections))
-    }
-
-    fn explanation(
-        &self,
-        node: Option<NodeId>,
-        implicit_resets: Vec<ImplicitReset>,
-        rejections: Vec<Rejection>,
-    ) -> Explanation {
-        Explanation {
-            node: node.map(|n| self.node_ref(n)),
-            profile_id: node.map(|n| self.comp_id(self.find_ro(n))),
-            path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
-            implicit_resets,
-            rejections,
-        }
-    }
-
-    /// Every profile id the fold has handed out, current and retired, sorted: with
-    /// [`Resolver::profile_by_id`] (which redirects a retired id) the whole read model, one id at
-    /// a time, without materialising every profile at once.
-    pub fn profile_ids(&self) -> Vec<Uuid> {
-        let mut ids: Vec<Uuid> = (0..self.nodes.len() as NodeId).map(|n| self.own_id(n)).collect();
-        ids.sort_unstable();
-        ids
-    }
-
-    /// Every id that once named a profile but no longer does (a customer merged away, a device
-    /// linked to a customer), with the id of the profile that holds its node now; sorted.
-    pub fn retired_ids(&self) -> Vec<(Uuid, Uuid)> {
-        let mut out: Vec<(Uuid, Uuid)> = (0..self.nodes.len() as NodeId)
-            .filter_map(|n| {
-                let id = self.own_id(n);
-                let now = self.comp_id(self.find_ro(n));
-                (now != id).then_some((id, now))
-            })
-            .collect();
-        out.sort_unstable();
-        out
-    }
-
-    /// Every implicit reset so far, in LSN order.
-    pub fn implicit_resets(&self) -> &[ImplicitReset] {
-        &self.implicit_resets
-    }
-}
-
-#[cold]
-fn unreachable_component(root: NodeId) -> ! {
-    // A root without a component would be a broken invariant of this module, not bad input:
-    // no record can cause it.
-    #[allow(clippy::panic)]
-    {
-        panic!("resolver invariant broken: union-find root {root} is not a node")
-    }
 }
 
 #[cfg(test)]
@@ -1471,7 +282,8 @@ mod tests {
     use idres_model::{encode_entry, Entry, Map, Record, Target, Timestamp, Uid, Value, SCHEMA_VERSION};
 
     use super::*;
-    use crate::hash::tests::FORCE_COLLISIONS;
+    use crate::uid_index::tests::FORCE_COLLISIONS;
+    use crate::{Applied, Reason};
 
     /// A log over text and UUID uids: events, identifies, attribute writes, resets, an unlink.
     fn log() -> Vec<Entry> {

@@ -9,7 +9,7 @@
 use idres_model::Uid;
 
 use crate::hash::FastMap;
-use crate::resolver::NodeId;
+use crate::node::NodeId;
 
 /// `UidRow::meta`'s flag for a text uid (the rest is the uid's length in bytes).
 const TEXT: u32 = 1 << 31;
@@ -126,6 +126,7 @@ impl UidTable {
     /// Starts uid `u`'s next epoch (the caller checked there is one).
     pub(crate) fn next_epoch(&mut self, u: u32) {
         let row = &mut self.rows[u as usize];
+        debug_assert!(row.epoch < u32::MAX, "the caller checks the uid has a next epoch");
         row.epoch = row.epoch.saturating_add(1);
     }
 
@@ -174,7 +175,7 @@ impl UidTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::UidBytes;
+    use crate::uid_index::UidBytes;
 
     #[test]
     fn uids_come_back_as_interned_with_their_nodes() {

@@ -1,0 +1,209 @@
+//! The state digest ([`Resolver::digest`]).
+//!
+//! **Digest** = SHA-256 over a canonical encoding of, in this order: a version tag, the config's
+//! canonical bytes, the next LSN, every profile (sorted by id, with its history), every node
+//! (sorted by its uid/epoch or cid, with its attribute writes and events), every edge (sorted by
+//! its ends, kind and LSN, with its time), every uid's epoch, every rejection (in LSN order: LSN,
+//! kind, reason and the ids it named, not its wording) and every implicit reset (in LSN order:
+//! LSN, uid, epochs, previous and new cid). It depends on the log and the config only: not on node
+//! numbering, hash seeds or the order of unions.
+
+use std::collections::BTreeMap;
+
+use idres_model::Value;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use sha2::{Digest, Sha256};
+
+use crate::contents::AttrCell;
+use crate::hash::FastMap;
+use crate::node::{NodeId, NodeKind};
+use crate::resolver::Resolver;
+use crate::snapshot::{edge_code, write_implicit_resets, write_rejections, Out, Sink};
+use crate::Lsn;
+
+/// A canonical, infallible encoding of a value for the digest (tags as in the record codec).
+fn digest_value(out: &mut Out<'_, Sha256>, v: &Value) {
+    match v {
+        Value::Null => out.u8(0),
+        Value::Bool(b) => {
+            out.u8(1);
+            out.u8(u8::from(*b));
+        }
+        Value::Int(i) => {
+            out.u8(2);
+            out.i64(*i);
+        }
+        Value::Float(f) => {
+            out.u8(3);
+            out.u64(f.to_bits());
+        }
+        Value::String(s) => {
+            out.u8(4);
+            out.bytes(s.as_bytes());
+        }
+        Value::List(items) => {
+            out.u8(5);
+            out.count(items.len());
+            for i in items {
+                digest_value(out, i);
+            }
+        }
+        Value::Map(m) => {
+            out.u8(6);
+            out.count(m.len());
+            for (k, v) in m {
+                out.bytes(k.as_bytes());
+                digest_value(out, v);
+            }
+        }
+    }
+}
+
+impl Resolver {
+    fn label_bytes(&self, n: NodeId, out: &mut Vec<u8>) {
+        out.clear();
+        match self.nodes[n as usize].kind() {
+            NodeKind::Device { uid, epoch } => {
+                out.push(0);
+                out.extend_from_slice(self.uids.uid(uid).to_string().as_bytes());
+                out.push(b'#');
+                out.extend_from_slice(&epoch.to_be_bytes());
+            }
+            NodeKind::Customer { cid } => {
+                out.push(1);
+                out.extend_from_slice(self.cids[cid as usize].cid.as_bytes());
+            }
+        }
+    }
+
+    /// SHA-256 over the canonical encoding of the whole state (see the module doc): equal for
+    /// equal logs and configs, on every machine and run.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut o = Out(&mut h);
+        o.bytes(b"idres.state-digest.1");
+        o.bytes(&self.config.canonical_bytes());
+        o.u64(self.next_lsn);
+        let profiles = self.profiles();
+        o.count(profiles.len());
+        for p in &profiles {
+            o.0.put(p.id.as_bytes());
+            o.u8(u8::from(p.primary_cid.is_some()));
+            o.count(p.cids.len());
+            for c in &p.cids {
+                o.bytes(c.as_bytes());
+            }
+            o.count(p.uids.len());
+            for d in &p.uids {
+                o.bytes(d.uid.to_string().as_bytes());
+                o.u32(d.epoch);
+            }
+            o.count(p.attributes.len());
+            for (k, v) in &p.attributes {
+                o.bytes(k.as_bytes());
+                digest_value(&mut o, v);
+            }
+            o.u64(p.event_count);
+            o.count(p.events_by_name.len());
+            for (n, c) in &p.events_by_name {
+                o.bytes(n.as_bytes());
+                o.u64(*c);
+            }
+            o.opt_i64(p.first_seen.map(|t| t.as_micros()));
+            o.opt_i64(p.last_seen.map(|t| t.as_micros()));
+            o.count(p.history.len());
+            for l in &p.history {
+                o.u64(*l);
+            }
+        }
+        // Nodes by label.
+        let mut labels: Vec<(Vec<u8>, NodeId)> = (0..self.nodes.len() as NodeId)
+            .map(|n| {
+                let mut l = Vec::new();
+                self.label_bytes(n, &mut l);
+                (l, n)
+            })
+            .collect();
+        labels.sort();
+        let label_of: FastMap<NodeId, usize> = labels.iter().enumerate().map(|(i, (_, n))| (*n, i)).collect();
+        o.count(labels.len());
+        for (label, n) in &labels {
+            let node = &self.nodes[*n as usize];
+            o.bytes(label);
+            let c = &node.contents;
+            let mut attrs: Vec<(&str, &AttrCell)> = c.attrs.iter().map(|(k, cell)| (self.keys.get(*k), cell)).collect();
+            attrs.sort_by(|a, b| a.0.cmp(b.0));
+            o.count(attrs.len());
+            for (k, cell) in attrs {
+                o.bytes(k.as_bytes());
+                match &cell.latest {
+                    None => o.u8(0),
+                    Some((wk, None)) => {
+                        o.u8(2);
+                        o.wk(*wk);
+                    }
+                    Some((wk, Some(v))) => {
+                        o.u8(1);
+                        o.wk(*wk);
+                        digest_value(&mut o, v);
+                    }
+                }
+                o.count(cell.set_once.len());
+                for (wk, v) in &cell.set_once {
+                    o.wk(*wk);
+                    digest_value(&mut o, v);
+                }
+            }
+            let e = self.events.view(c.events);
+            o.u64(e.count());
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for (_, n) in e.iter() {
+                *counts.entry(self.names.get(n)).or_insert(0) += 1;
+            }
+            o.count(counts.len());
+            for (name, count) in counts {
+                o.bytes(name.as_bytes());
+                o.u64(count);
+            }
+            o.opt_i64(e.first_seen());
+            o.opt_i64(e.last_seen());
+            o.count(e.count() as usize);
+            for (l, _) in e.iter() {
+                o.u64(l);
+            }
+        }
+        // Edges by (source label, target label, kind, LSN).
+        let mut edges: Vec<(usize, usize, u8, Lsn, i64)> = (&self.graph)
+            .edge_references()
+            .map(|e| {
+                let w = e.weight();
+                let s = label_of.get(&(e.source().index() as NodeId)).copied();
+                let t = label_of.get(&(e.target().index() as NodeId)).copied();
+                debug_assert!(s.is_some() && t.is_some(), "every graph node is a labelled node");
+                let (s, t) = (s.unwrap_or(usize::MAX), t.unwrap_or(usize::MAX));
+                (s, t, edge_code(w.kind), w.lsn, w.ts)
+            })
+            .collect();
+        edges.sort();
+        o.count(edges.len());
+        for (s, t, k, lsn, ts) in edges {
+            o.u32(s as u32);
+            o.u32(t as u32);
+            o.u8(k);
+            o.u64(lsn);
+            o.i64(ts);
+        }
+        // Epochs by uid.
+        let mut epochs: Vec<(String, u32)> =
+            (0..self.uids.len() as u32).map(|u| (self.uids.uid(u).to_string(), self.uids.epoch(u))).collect();
+        epochs.sort();
+        o.count(epochs.len());
+        for (u, e) in epochs {
+            o.bytes(u.as_bytes());
+            o.u32(e);
+        }
+        write_rejections(&mut o, &self.rejections, false);
+        write_implicit_resets(&mut o, &self.implicit_resets);
+        h.finalize().into()
+    }
+}

@@ -1,0 +1,110 @@
+//! Explain (SEMANTICS §7): why an id is in its profile, as the edge path from its node to the
+//! profile's primary customer, with the implicit resets and rejected records that named it.
+
+use idres_model::{Cid, Record, Target, Uid};
+
+use crate::node::{NodeId, NodeKind};
+use crate::outcome::{DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Rejection};
+use crate::resolver::Resolver;
+
+/// The ids a record names, as text, for explain: a uid in canonical form when it is valid.
+pub(crate) fn subjects(record: &Record) -> (Option<String>, Vec<String>) {
+    let uid_text = |u: &Uid| u.canonical().unwrap_or_else(|_| u.clone()).to_string();
+    let cid_text = |c: &Cid| c.to_string();
+    let target = |t: &Target| match t {
+        Target::Uid(u) => (Some(uid_text(u)), Vec::new()),
+        Target::Cid(c) => (None, vec![cid_text(c)]),
+    };
+    match record {
+        Record::Identify { uid, cid, .. } => (uid.as_ref().map(uid_text), vec![cid_text(cid)]),
+        Record::Reset { uid, .. } => (Some(uid_text(uid)), Vec::new()),
+        Record::Event { target: t, .. } | Record::Attributes { target: t, .. } => target(t),
+        Record::Merge { from, into } => (None, vec![cid_text(from), cid_text(into)]),
+        Record::Unmerge { cid } => (None, vec![cid_text(cid)]),
+        Record::Unlink { uid, cid } => (Some(uid_text(uid)), vec![cid_text(cid)]),
+    }
+}
+
+impl Resolver {
+    pub(crate) fn node_ref(&self, n: NodeId) -> NodeRef {
+        match self.nodes[n as usize].kind() {
+            NodeKind::Device { uid, epoch } => NodeRef::Device(DeviceRef { uid: self.uids.uid(uid), epoch }),
+            NodeKind::Customer { cid } => NodeRef::Customer(self.cids[cid as usize].cid.clone()),
+        }
+    }
+
+    /// The edges from node `n` to its profile's primary: its link (a device), then merge edges.
+    fn path_to_primary(&self, n: NodeId) -> Vec<PathStep> {
+        let mut path = Vec::new();
+        let mut at = n;
+        // A path visits each node once; the bound guards against a broken invariant.
+        for _ in 0..=self.nodes.len() {
+            let node = &self.nodes[at as usize];
+            let Some(e) = node.out() else { break };
+            let (Some((_, to)), Some(w)) = (self.graph.edge_endpoints(e), self.graph.edge_weight(e)) else {
+                debug_assert!(false, "a node's outgoing edge is in the graph");
+                break;
+            };
+            let to = to.index() as NodeId;
+            path.push(PathStep {
+                from: self.node_ref(at),
+                to: self.node_ref(to),
+                kind: w.kind,
+                lsn: w.lsn,
+                time: idres_model::Timestamp::from_micros(w.ts),
+                rule: match w.kind {
+                    EdgeKind::Link => "identify linked this device epoch to the customer (SEMANTICS §3.3)",
+                    EdgeKind::Merge => "an operator merged this customer into that one (SEMANTICS §3.5)",
+                },
+            });
+            at = to;
+        }
+        path
+    }
+
+    /// Why `uid`'s current epoch is in its profile: the edge path to the primary customer, the
+    /// implicit resets of the uid and the rejected records that named it. `None` if the resolver
+    /// has never heard of the uid.
+    pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
+        let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
+        let text = canonical.to_string();
+        let node = self.uid_index.get(&canonical, &self.uids).and_then(|u| self.current_device(u));
+        let implicit_resets: Vec<ImplicitReset> =
+            self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
+        let rejections: Vec<Rejection> =
+            self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
+        if node.is_none() && self.uid_index.get(&canonical, &self.uids).is_none() && rejections.is_empty() {
+            return None;
+        }
+        Some(self.explanation(node, implicit_resets, rejections))
+    }
+
+    /// Why `cid` is in its profile: the merge edges to the primary, the implicit resets that
+    /// involved it and the rejected records that named it. `None` if it is unknown.
+    pub fn explain_cid(&self, cid: &Cid) -> Option<Explanation> {
+        let text = cid.to_string();
+        let node = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
+        let implicit_resets: Vec<ImplicitReset> =
+            self.implicit_resets.iter().filter(|r| &r.cid == cid || &r.previous_cid == cid).cloned().collect();
+        let rejections: Vec<Rejection> = self.rejections.iter().filter(|r| r.cids.contains(&text)).cloned().collect();
+        if node.is_none() && rejections.is_empty() {
+            return None;
+        }
+        Some(self.explanation(node, implicit_resets, rejections))
+    }
+
+    fn explanation(
+        &self,
+        node: Option<NodeId>,
+        implicit_resets: Vec<ImplicitReset>,
+        rejections: Vec<Rejection>,
+    ) -> Explanation {
+        Explanation {
+            node: node.map(|n| self.node_ref(n)),
+            profile_id: node.map(|n| self.comp_id(self.find_ro(n))),
+            path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
+            implicit_resets,
+            rejections,
+        }
+    }
+}

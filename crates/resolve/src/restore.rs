@@ -1,0 +1,382 @@
+//! Restoring a snapshot ([`Resolver::restore`]): checks both CRCs, the config hash, every length
+//! against the bytes that remain (before allocating) and every reference between tables; the
+//! components are then rebuilt from the graph ([`crate::components::Components::rebuild`]), so a
+//! snapshot cannot smuggle in an inconsistent union-find.
+
+use idres_model::{decode_value_prefix, Cid, RecordKind, Uid, Value};
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+
+use crate::components::Components;
+use crate::config::Config;
+use crate::contents::{AttrCell, Contents, WriteKey};
+use crate::events::EventArena;
+use crate::interner::Interner;
+use crate::node::{CidEntry, EdgeInfo, Graph, Node, NodeId, NodeKind};
+use crate::outcome::{EdgeKind, ImplicitReset, Rejection};
+use crate::resolver::Resolver;
+use crate::snapshot::{check_header, SnapshotError, EDGE_CODES, REASON_CODES, SNAPSHOT_HEADER_BYTES};
+use crate::uid_index::UidIndex;
+use crate::uids::UidTable;
+use crate::Lsn;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Resolver {
+    /// Restores a snapshot taken under `config`. The next record to apply is
+    /// [`Resolver::next_lsn`].
+    pub fn restore(bytes: &[u8], config: Config) -> Result<Resolver, SnapshotError> {
+        let (lsn, hash, body_len) = check_header(bytes)?;
+        let expected = config.hash();
+        if hash != expected {
+            return Err(SnapshotError::ConfigMismatch { found: hex(&hash), expected: hex(&expected) });
+        }
+        let body = &bytes[SNAPSHOT_HEADER_BYTES..];
+        if body.len() as u64 != body_len {
+            return Err(SnapshotError::Header(format!("body is {} bytes, header says {body_len}", body.len())));
+        }
+        let mut stored = [0u8; 4];
+        stored.copy_from_slice(&bytes[64..68]);
+        let stored = u32::from_le_bytes(stored);
+        let computed = crc32c::crc32c(body);
+        if stored != computed {
+            return Err(SnapshotError::Checksum { stored, computed });
+        }
+        let mut r = Resolver::new(config);
+        let mut i = In { b: bytes, pos: SNAPSHOT_HEADER_BYTES };
+        read_body(&mut r, &mut i)?;
+        if r.next_lsn != lsn {
+            return Err(i.invalid("body LSN differs from the header's"));
+        }
+        if i.pos != bytes.len() {
+            return Err(i.invalid("bytes after the body"));
+        }
+        Ok(r)
+    }
+}
+
+struct In<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> In<'a> {
+    fn invalid(&self, what: impl Into<String>) -> SnapshotError {
+        SnapshotError::Invalid { offset: self.pos, what: what.into() }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or_else(|| self.invalid("truncated"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, SnapshotError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, SnapshotError> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(a))
+    }
+    fn u64(&mut self) -> Result<u64, SnapshotError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
+        Ok(self.u64()? as i64)
+    }
+    /// A count of elements each at least `min_bytes` long: checked against what remains before
+    /// anyone allocates for it.
+    fn count(&mut self, min_bytes: usize) -> Result<usize, SnapshotError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_bytes) > self.b.len() - self.pos {
+            return Err(self.invalid(format!("count {n} larger than the bytes that remain")));
+        }
+        Ok(n)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], SnapshotError> {
+        let n = self.count(1)?;
+        self.take(n)
+    }
+    fn str(&mut self) -> Result<&'a str, SnapshotError> {
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|_| self.invalid("string is not UTF-8"))
+    }
+    fn opt_i64(&mut self) -> Result<Option<i64>, SnapshotError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.i64()?)),
+            t => Err(self.invalid(format!("option tag {t}"))),
+        }
+    }
+    fn wk(&mut self) -> Result<WriteKey, SnapshotError> {
+        Ok(WriteKey { ts: self.i64()?, lsn: self.u64()?, slot: self.u8()? })
+    }
+    fn value(&mut self) -> Result<Value, SnapshotError> {
+        let (v, used) = decode_value_prefix(&self.b[self.pos..]).map_err(|e| self.invalid(format!("value: {e}")))?;
+        self.pos += used;
+        Ok(v)
+    }
+    fn index(&mut self, len: usize, what: &str) -> Result<u32, SnapshotError> {
+        let i = self.u32()?;
+        if i as usize >= len {
+            return Err(self.invalid(format!("{what} {i} out of range (there are {len})")));
+        }
+        Ok(i)
+    }
+}
+
+fn read_uid(i: &mut In<'_>) -> Result<Uid, SnapshotError> {
+    match i.u8()? {
+        0 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(i.take(16)?);
+            Ok(Uid::Uuid(b))
+        }
+        1 => Ok(Uid::Text(i.bytes()?.into())),
+        t => Err(i.invalid(format!("uid tag {t}"))),
+    }
+}
+
+fn read_interner(i: &mut In<'_>) -> Result<Interner, SnapshotError> {
+    let n = i.count(4)?;
+    let mut out = Interner::default();
+    for _ in 0..n {
+        let s = i.str()?;
+        if out.index.contains_key(s) {
+            return Err(i.invalid(format!("string {s:?} interned twice")));
+        }
+        out.intern(s);
+    }
+    Ok(out)
+}
+
+/// A node's contents; its events must be folded before `next_lsn`.
+fn read_contents(
+    i: &mut In<'_>,
+    events: &mut EventArena,
+    keys: usize,
+    names: usize,
+    next_lsn: Lsn,
+) -> Result<Contents, SnapshotError> {
+    let mut c = Contents::default();
+    let n = i.count(5)?;
+    for _ in 0..n {
+        let k = i.index(keys, "attribute key")?;
+        let latest = match i.u8()? {
+            0 => None,
+            1 => {
+                let wk = i.wk()?;
+                Some((wk, Some(i.value()?)))
+            }
+            2 => Some((i.wk()?, None)),
+            t => return Err(i.invalid(format!("attribute tag {t}"))),
+        };
+        let m = i.count(18)?;
+        let mut set_once = Vec::with_capacity(m);
+        for _ in 0..m {
+            let wk = i.wk()?;
+            set_once.push((wk, i.value()?));
+        }
+        let ordered = set_once.windows(2).all(|w| w[0].0 < w[1].0)
+            && latest.as_ref().is_none_or(|(lk, _)| set_once.first().is_none_or(|(k, _)| k > lk));
+        if !ordered {
+            return Err(i.invalid("set_once writes out of order"));
+        }
+        if !c.attrs.push_ascending(k, AttrCell { latest, set_once }) {
+            return Err(i.invalid("attribute keys not strictly ascending"));
+        }
+    }
+    let count = i.u64()?;
+    let seen = match (i.opt_i64()?, i.opt_i64()?) {
+        (None, None) => None,
+        (Some(f), Some(l)) => Some((f, l)),
+        _ => return Err(i.invalid("first seen without last seen, or the reverse")),
+    };
+    let packed = i.bytes()?;
+    c.events = events.restore(packed, count, seen, names, next_lsn).map_err(|what| i.invalid(what))?;
+    Ok(c)
+}
+
+fn read_body(r: &mut Resolver, i: &mut In<'_>) -> Result<(), SnapshotError> {
+    // Any LSN is acceptable: `apply` checks its arithmetic, and every LSN stored in the body
+    // must be below this one (checked below).
+    r.next_lsn = i.u64()?;
+    r.keys = read_interner(i)?;
+    r.names = read_interner(i)?;
+    let n_uids = i.count(9)?;
+    let mut uids = UidTable::default();
+    let mut nodes_of = Vec::new();
+    for u in 0..n_uids {
+        let uid = read_uid(i)?;
+        // Only accepted ids reach the state, under this same config (the hash matched).
+        if !matches!(r.validator.check_uid_cow(&uid), Ok(std::borrow::Cow::Borrowed(_))) {
+            return Err(i.invalid(format!("uid {uid} is not a canonical, valid, unblocked id")));
+        }
+        let epoch = i.u32()?;
+        if epoch == u32::MAX {
+            return Err(i.invalid("a uid at the last epoch"));
+        }
+        let n = i.count(8)?;
+        nodes_of.clear();
+        for _ in 0..n {
+            let (e, node) = (i.u32()?, i.u32()?);
+            // No node has the largest id (node counts fit a u32); the table uses it for "none".
+            if node == NodeId::MAX {
+                return Err(i.invalid(format!("uid {u} names node {node}, which is not a node")));
+            }
+            nodes_of.push((e, node));
+        }
+        if !nodes_of.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err(i.invalid(format!("uid {u}: epochs of its nodes are not ascending")));
+        }
+        // Node ids checked above to not be the table's "none": every pair is kept.
+        uids.push_restored(&uid, epoch, &nodes_of);
+    }
+    let n_cids = i.count(8)?;
+    let mut cids = Vec::with_capacity(n_cids);
+    for _ in 0..n_cids {
+        let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
+        if r.validator.check_cid(&cid).is_err() {
+            return Err(i.invalid(format!("cid {cid} is not a valid, unblocked id")));
+        }
+        cids.push(CidEntry { cid, node: i.u32()? });
+    }
+    // Smallest node: a customer with empty contents: tag 1 + cid 4 + attribute count 4 + event
+    // count 8 + two option tags 2 + packed events length 4.
+    let n_nodes = i.count(23)?;
+    let mut nodes = Vec::with_capacity(n_nodes);
+    for _ in 0..n_nodes {
+        let kind = match i.u8()? {
+            0 => {
+                let uid = i.index(uids.len(), "uid")?;
+                NodeKind::Device { uid, epoch: i.u32()? }
+            }
+            1 => NodeKind::Customer { cid: i.index(cids.len(), "cid")? },
+            t => return Err(i.invalid(format!("node tag {t}"))),
+        };
+        let mut contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        recount_attr_bytes(&r.keys, &mut contents);
+        nodes.push(Node::new(kind, contents));
+    }
+    // Every table entry must point at the node that points back at it.
+    for u in 0..uids.len() as u32 {
+        for (e, n) in uids.nodes(u) {
+            let ok = nodes
+                .get(n as usize)
+                .is_some_and(|node| node.kind() == NodeKind::Device { uid: u, epoch: e } && e <= uids.epoch(u));
+            if !ok {
+                return Err(i.invalid(format!("uid {u} names node {n} for epoch {e}, which is not it")));
+            }
+        }
+    }
+    for (c, entry) in cids.iter().enumerate() {
+        if nodes.get(entry.node as usize).is_none_or(|n| n.kind() != NodeKind::Customer { cid: c as u32 }) {
+            return Err(i.invalid(format!("cid {c} names node {}, which is not it", entry.node)));
+        }
+    }
+    // Each table entry points at its own node (checked above); with equal counts, every node is
+    // named by exactly one entry: no orphan and no duplicate nodes.
+    let device_nodes = nodes.iter().filter(|n| matches!(n.kind(), NodeKind::Device { .. })).count();
+    let named_devices: usize = (0..uids.len() as u32).map(|u| uids.node_count(u)).sum();
+    if device_nodes != named_devices || nodes.len() - device_nodes != cids.len() {
+        return Err(i.invalid("nodes and id tables disagree"));
+    }
+    let mut graph: Graph = StableDiGraph::with_capacity(nodes.len(), 0);
+    for _ in 0..nodes.len() {
+        graph.add_node(());
+    }
+    // An edge: source 4 + target 4 + kind 1 + LSN 8 + time 8.
+    let n_edges = i.count(25)?;
+    let mut last_edge_lsn: Option<Lsn> = None;
+    for _ in 0..n_edges {
+        let s = i.index(nodes.len(), "edge source")?;
+        let t = i.index(nodes.len(), "edge target")?;
+        let k = i.u8()?;
+        let kind = *EDGE_CODES.get(k as usize).ok_or_else(|| i.invalid(format!("edge kind {k}")))?;
+        let lsn = i.u64()?;
+        let ts = i.i64()?;
+        if lsn >= r.next_lsn || last_edge_lsn.is_some_and(|l| l >= lsn) {
+            return Err(i.invalid("edge LSNs not ascending, or not yet folded"));
+        }
+        last_edge_lsn = Some(lsn);
+        let (sk, tk) = (nodes[s as usize].kind(), nodes[t as usize].kind());
+        let shape_ok = match kind {
+            EdgeKind::Link => {
+                matches!((sk, tk), (NodeKind::Device { .. }, NodeKind::Customer { .. }))
+                    && nodes[s as usize].out().is_none()
+            }
+            EdgeKind::Merge => {
+                matches!((sk, tk), (NodeKind::Customer { .. }, NodeKind::Customer { .. }))
+                    && nodes[s as usize].out().is_none()
+                    && s != t
+            }
+        };
+        if !shape_ok {
+            return Err(i.invalid(format!("edge {s} -> {t} breaks the graph's shape")));
+        }
+        let e = graph.add_edge(NodeIndex::new(s as usize), NodeIndex::new(t as usize), EdgeInfo { kind, lsn, ts });
+        nodes[s as usize].set_out(Some(e));
+    }
+    let n_rej = i.count(14)?;
+    let mut rejections = Vec::with_capacity(n_rej);
+    for _ in 0..n_rej {
+        let lsn = i.u64()?;
+        if lsn >= r.next_lsn || rejections.last().is_some_and(|x: &Rejection| x.lsn >= lsn) {
+            return Err(i.invalid("rejection LSNs not ascending, or not yet folded"));
+        }
+        let kind = *RecordKind::ALL.get(i.u8()? as usize).ok_or_else(|| i.invalid("record kind"))?;
+        let reason = *REASON_CODES.get(i.u8()? as usize).ok_or_else(|| i.invalid("reason"))?;
+        let detail = i.str()?.to_string();
+        let uid = match i.u8()? {
+            0 => None,
+            1 => Some(i.str()?.to_string()),
+            t => return Err(i.invalid(format!("option tag {t}"))),
+        };
+        let n = i.count(4)?;
+        let mut cids = Vec::with_capacity(n);
+        for _ in 0..n {
+            cids.push(i.str()?.to_string());
+        }
+        rejections.push(Rejection { lsn, kind, reason, detail, uid, cids });
+    }
+    // Smallest implicit reset: LSN 8 + uid 5 + epochs 8 + two cids 8.
+    let n_resets = i.count(29)?;
+    let mut implicit_resets = Vec::with_capacity(n_resets);
+    for _ in 0..n_resets {
+        let lsn = i.u64()?;
+        if lsn >= r.next_lsn || implicit_resets.last().is_some_and(|x: &ImplicitReset| x.lsn >= lsn) {
+            return Err(i.invalid("implicit reset LSNs not ascending, or not yet folded"));
+        }
+        let uid = read_uid(i)?;
+        let from_epoch = i.u32()?;
+        let to_epoch = i.u32()?;
+        let previous_cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
+        let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
+        implicit_resets.push(ImplicitReset { lsn, uid, from_epoch, to_epoch, previous_cid, cid });
+    }
+    r.uid_index = UidIndex::build(&uids).ok_or_else(|| i.invalid("a uid appears twice"))?;
+    r.cid_index = cids.iter().enumerate().map(|(c, e)| (e.cid.clone(), c as u32)).collect();
+    if r.cid_index.len() != cids.len() {
+        return Err(i.invalid("an id appears twice"));
+    }
+    r.uids = uids;
+    r.cids = cids;
+    r.components = Components::rebuild(&graph, &nodes)
+        .ok_or_else(|| i.invalid("a component has no single primary customer (merge edges form a cycle)"))?;
+    r.nodes = nodes;
+    r.graph = graph;
+    r.rejections = rejections;
+    r.implicit_resets = implicit_resets;
+    Ok(())
+}
+
+/// Recomputes node contents' attribute bytes from its cells (a restored node's).
+fn recount_attr_bytes(keys: &Interner, c: &mut Contents) {
+    let total = c.attrs.iter().map(|(k, cell)| cell.bytes(keys.get(*k))).sum();
+    if c.attrs.len() > 0 {
+        c.attrs.set_total(total);
+    }
+}
