@@ -26,7 +26,7 @@ use crate::Lsn;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyEncodedError {
     /// The bytes do not decode (damage, or a log written by something else).
-    #[error("the record does not decode: {0}")]
+    #[error("the record does not decode")]
     Decode(#[source] CodecError),
     /// The resolver was misused (see [`ApplyError`]).
     #[error(transparent)]

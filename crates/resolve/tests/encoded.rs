@@ -48,7 +48,11 @@ fn apply_encoded_refuses_what_apply_refuses() {
     }
     // Damaged bytes: a decode error, and the LSN is not used up.
     match r.apply_encoded(0, SCHEMA_VERSION, &bytes[..bytes.len() - 1]) {
-        Err(ApplyEncodedError::Decode(_)) => {}
+        Err(e @ ApplyEncodedError::Decode(_)) => {
+            // Said once under `{e:#}` (issue 12, defect 5): the Display does not repeat its source.
+            let source = std::error::Error::source(&e).unwrap().to_string();
+            assert!(!e.to_string().contains(&source), "{e} repeats {source}");
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(r.next_lsn(), 0);
