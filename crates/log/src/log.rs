@@ -158,6 +158,15 @@ pub enum RecoveryEvent {
         /// The removed file.
         path: PathBuf,
     },
+    /// A warning, nothing was changed: a sealed segment holds non-zero bytes past its last frame,
+    /// in its unused zero tail (bit rot, or a stray write). They are not data (the segment's
+    /// frames end where the next segment begins), so no record is lost and nothing is cut.
+    StrayBytesAfterSeal {
+        /// The sealed segment.
+        segment: PathBuf,
+        /// Byte offset of the first non-zero byte past its last frame.
+        offset: u64,
+    },
 }
 
 impl std::fmt::Display for RecoveryEvent {
@@ -176,6 +185,11 @@ impl std::fmt::Display for RecoveryEvent {
             RecoveryEvent::TempSegmentRemoved { path } => {
                 write!(f, "removed unfinished segment {}", path.display())
             }
+            RecoveryEvent::StrayBytesAfterSeal { segment, offset } => write!(
+                f,
+                "warning: sealed segment {} holds non-zero bytes at byte offset {offset}, past its last frame (unused tail, not data; nothing lost, nothing changed)",
+                segment.display()
+            ),
         }
     }
 }
@@ -397,10 +411,12 @@ impl Log {
         let lock = lock_dir(&dir)?;
         let listing = list_dir(&dir)?;
         let segments = check_headers(&listing, Some(opts.codec_id), true)?;
-        if let [.., prev, last] = &segments[..] {
-            check_sealed_end(prev, last.header.base_lsn)?;
-        }
         let mut recovery = Vec::new();
+        if let [.., prev, last] = &segments[..] {
+            if let Some(offset) = check_sealed_end(prev, last.header.base_lsn)? {
+                recovery.push(RecoveryEvent::StrayBytesAfterSeal { segment: prev.path.clone(), offset });
+            }
+        }
         // Leftovers of interrupted segment creations go first, before a segment is created: a
         // kill while the first segment was being made leaves its temp file under the very name
         // the new first segment is created under.
@@ -732,12 +748,14 @@ impl Drop for Log {
 
 /// Checks that the frames of sealed segment `prev` end exactly where the next segment begins
 /// (frame headers only: a cheap walk that catches a sealed segment cut short or overrun).
-fn check_sealed_end(prev: &SegmentInfo, next_base: Lsn) -> Result<(), LogError> {
-    let (end, offset) = Reader::segment_end(prev)?;
+/// Returns the offset of a non-zero byte past its last frame, a warning (see
+/// [`RecoveryEvent::StrayBytesAfterSeal`]).
+fn check_sealed_end(prev: &SegmentInfo, next_base: Lsn) -> Result<Option<u64>, LogError> {
+    let (end, offset, stray) = Reader::segment_end(prev, next_base)?;
     if end != next_base {
         return Err(LogError::corrupt(&prev.path, offset, end, Damage::SegmentEndsEarly { ends_at: end, next_base }));
     }
-    Ok(())
+    Ok(stray)
 }
 
 /// Removes leftovers of interrupted segment creations (reported), except a prepared file for
@@ -845,6 +863,9 @@ pub struct ReadOnlyLog {
     /// Where the last segment's valid frames end, if something other than zeros follows: the
     /// segment, the byte offset, and what is wrong there.
     pub torn_tail: Option<(PathBuf, u64, String)>,
+    /// A warning: the second-to-last (sealed) segment holds non-zero bytes past its last frame,
+    /// in its unused tail: the segment and the byte offset of the first. Not data, not damage.
+    pub stray_bytes: Option<(PathBuf, u64)>,
 }
 
 impl ReadOnlyLog {
@@ -854,8 +875,9 @@ impl ReadOnlyLog {
         let dir = dir.as_ref().to_path_buf();
         let listing = list_dir(&dir)?;
         let segments = check_headers(&listing, codec_id, true)?;
+        let mut stray_bytes = None;
         if let [.., prev, last] = &segments[..] {
-            check_sealed_end(prev, last.header.base_lsn)?;
+            stray_bytes = check_sealed_end(prev, last.header.base_lsn)?.map(|at| (prev.path.clone(), at));
         }
         let (end_lsn, torn_tail) = match segments.last() {
             None => (0, None),
@@ -875,7 +897,7 @@ impl ReadOnlyLog {
             written_end: AtomicU64::new(end_lsn),
             durable_end: AtomicU64::new(end_lsn),
         });
-        Ok(ReadOnlyLog { handle: ReadHandle::new(shared), torn_tail })
+        Ok(ReadOnlyLog { handle: ReadHandle::new(shared), torn_tail, stray_bytes })
     }
 
     /// The log's 16-byte id; `None` if the directory holds no segment.
@@ -909,6 +931,10 @@ pub struct VerifyReport {
     pub frame_bytes: u64,
     /// A torn tail that the next open would cut off: segment and byte offset.
     pub torn_tail: Option<(PathBuf, u64)>,
+    /// Warnings: sealed segments holding non-zero bytes past their last frame, in their unused
+    /// zero tail (segment and byte offset of the first such byte). Not data, not damage: no
+    /// record is lost and nothing needs repair.
+    pub stray_bytes: Vec<(PathBuf, u64)>,
 }
 
 /// Checks every header and every frame of the log in `dir` without changing anything.
@@ -926,10 +952,14 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
         end_lsn: 0,
         frame_bytes: 0,
         torn_tail: None,
+        stray_bytes: Vec::new(),
     };
     report.end_lsn = report.start_lsn;
     for (i, seg) in segments.iter().enumerate() {
-        let policy = if i + 1 == segments.len() { TailPolicy::Strict } else { TailPolicy::Sealed };
+        let policy = match segments.get(i + 1) {
+            None => TailPolicy::Strict,
+            Some(next) => TailPolicy::Sealed { next_base: next.header.base_lsn },
+        };
         if seg.header.base_lsn != report.end_lsn {
             return Err(LogError::corrupt(
                 &seg.path,
@@ -946,6 +976,9 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
         })?;
         if let Tail::Torn { offset, .. } = scan.tail {
             report.torn_tail = Some((seg.path.clone(), offset));
+        }
+        if let Some(at) = scan.stray_at {
+            report.stray_bytes.push((seg.path.clone(), at));
         }
         if let Some(next) = segments.get(i + 1) {
             if scan.end_lsn != next.header.base_lsn {
@@ -1001,7 +1034,8 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     for pair in segments.windows(2) {
         let (seg, next) = (&pair[0], &pair[1]);
         let buf = read_whole(&seg.path, seg.header.base_lsn)?;
-        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, TailPolicy::Sealed, |_, _| true)?;
+        let policy = TailPolicy::Sealed { next_base: next.header.base_lsn };
+        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |_, _| true)?;
         if scan.end_lsn != next.header.base_lsn {
             return Err(LogError::corrupt(
                 &seg.path,
