@@ -277,11 +277,11 @@ pub mod failpoints {
         points.into_iter().collect()
     }
 
-    /// Whether `point` fires for `path`; records that it was reached.
+    /// Whether `point` fires for `path`; records that it was reached (under `path` itself, so
+    /// that the fsync of a directory counts as reached under that directory).
     pub(crate) fn hit(point: Point, path: &Path) -> Option<Action> {
         let mut r = registry();
-        let dir = path.parent().unwrap_or(path).to_path_buf();
-        r.reached.insert((dir, point));
+        r.reached.insert((path.to_path_buf(), point));
         let i = r.armed.iter().position(|a| a.point == point && path.starts_with(&a.under))?;
         let action = r.armed[i].action;
         if !matches!(action, Action::FailAlways(_)) {

@@ -40,8 +40,6 @@
 //! ```
 
 mod error;
-#[cfg(feature = "failpoints")]
-pub mod failpoints;
 pub mod format;
 mod log;
 mod reader;

@@ -1,9 +1,12 @@
 //! The writer side of the log: open and recover a directory, append frames, roll segments over,
 //! sync per the durability setting, poison on failure; plus the offline `verify` and `repair`.
+//!
+//! Every change to the directory goes through `idres_io` at a named fail point: segment files
+//! being made (`Site::Segment`), frames and their fdatasync (`Site::Frame`), the seal fsync at
+//! roll-over (`Site::Seal`), recovery zeroing a torn tail (`Site::TornTail`), and directory
+//! fsyncs and temp-file removals (`Site::LogDir`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -18,6 +21,7 @@ use crate::segment::{
     SEGMENT_BYTES_LIMIT, TEMP_SUFFIX,
 };
 use crate::{BatchBuilder, Lsn};
+use idres_io::Site;
 
 /// Name of the lock file that keeps a second writer out of a log directory.
 const LOCK_FILE: &str = "LOCK";
@@ -248,21 +252,10 @@ pub struct Log {
     frame_buf: Vec<u8>,
     shared: Arc<Shared>,
     _lock: File,
-    #[cfg(test)]
-    fail_next: Option<FailPoint>,
-}
-
-#[cfg(test)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FailPoint {
-    Write,
-    Sync,
-    Prepare,
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    let d = File::open(dir).map_err(|e| LogError::io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| LogError::io("fsync directory", dir, e))
+    idres_io::sync_dir(Site::LogDir, dir).map_err(|e| LogError::io("fsync directory", dir, e))
 }
 
 /// Creates `dir` and its missing parents, fsyncing each new directory's parent so that the new
@@ -291,12 +284,12 @@ fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-fn write_zeros(file: &File, path: &Path, from: u64, to: u64) -> Result<(), LogError> {
+fn write_zeros(site: Site, file: &File, path: &Path, from: u64, to: u64) -> Result<(), LogError> {
     let zeros = vec![0u8; ZERO_CHUNK_BYTES];
     let mut at = from;
     while at < to {
         let n = ((to - at) as usize).min(ZERO_CHUNK_BYTES);
-        file.write_all_at(&zeros[..n], at).map_err(|e| LogError::io("write zeros", path, e))?;
+        idres_io::write_all_at(site, file, path, &zeros[..n], at).map_err(|e| LogError::io("write zeros", path, e))?;
         at += n as u64;
     }
     Ok(())
@@ -308,24 +301,20 @@ fn create_segment(dir: &Path, header: SegmentHeader, opts: &LogOptions) -> Resul
     let path = dir.join(segment_file_name(header.base_lsn));
     let tmp = dir.join(format!("{:020}{TEMP_SUFFIX}", header.base_lsn));
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| LogError::io("create segment", &tmp, e))?;
-        file.write_all(&header.encode()).map_err(|e| LogError::io("write segment header", &tmp, e))?;
+        let mut file = idres_io::create(Site::Segment, &tmp).map_err(|e| LogError::io("create segment", &tmp, e))?;
+        idres_io::write_all(Site::Segment, &mut file, &tmp, &header.encode())
+            .map_err(|e| LogError::io("write segment header", &tmp, e))?;
         if opts.preallocate {
-            write_zeros(&file, &tmp, SEGMENT_HEADER_BYTES as u64, opts.segment_bytes)?;
+            write_zeros(Site::Segment, &file, &tmp, SEGMENT_HEADER_BYTES as u64, opts.segment_bytes)?;
         }
-        file.sync_all().map_err(|e| LogError::io("fsync segment", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
+        idres_io::sync_all(Site::Segment, &file, &tmp).map_err(|e| LogError::io("fsync segment", &tmp, e))?;
+        idres_io::rename(Site::Segment, &tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
         sync_dir(dir)?;
         Ok(Active { file, path: path.clone(), header, write_offset: SEGMENT_HEADER_BYTES as u64, empty: true })
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        // Best effort: a leftover is removed by the next open.
+        let _ = idres_io::remove_file(Site::LogDir, &tmp);
     }
     result
 }
@@ -335,17 +324,12 @@ fn prepared_path(dir: &Path, seq: u64) -> PathBuf {
 }
 
 fn prepare_segment(path: PathBuf, size: u64) -> Result<Prepared, LogError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(|e| LogError::io("create segment", &path, e))?;
-    let done = write_zeros(&file, &path, 0, size)
-        .and_then(|()| file.sync_all().map_err(|e| LogError::io("fsync segment", &path, e)));
+    let file = idres_io::create(Site::Segment, &path).map_err(|e| LogError::io("create segment", &path, e))?;
+    let done = write_zeros(Site::Segment, &file, &path, 0, size).and_then(|()| {
+        idres_io::sync_all(Site::Segment, &file, &path).map_err(|e| LogError::io("fsync segment", &path, e))
+    });
     if let Err(e) = done {
-        let _ = fs::remove_file(&path);
+        let _ = idres_io::remove_file(Site::LogDir, &path);
         return Err(e);
     }
     Ok(Prepared { file, path })
@@ -356,15 +340,16 @@ fn activate_segment(dir: &Path, prepared: Prepared, header: SegmentHeader) -> Re
     let Prepared { file, path: tmp } = prepared;
     let path = dir.join(segment_file_name(header.base_lsn));
     let result = (|| {
-        file.write_all_at(&header.encode(), 0).map_err(|e| LogError::io("write segment header", &tmp, e))?;
-        file.sync_data().map_err(|e| LogError::io("fdatasync", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
+        idres_io::write_all_at(Site::Segment, &file, &tmp, &header.encode(), 0)
+            .map_err(|e| LogError::io("write segment header", &tmp, e))?;
+        idres_io::sync_data(Site::Segment, &file, &tmp).map_err(|e| LogError::io("fdatasync", &tmp, e))?;
+        idres_io::rename(Site::Segment, &tmp, &path).map_err(|e| LogError::io("rename segment", &path, e))?;
         sync_dir(dir)
     })();
     match result {
         Ok(()) => Ok(Active { file, path, header, write_offset: SEGMENT_HEADER_BYTES as u64, empty: true }),
         Err(e) => {
-            let _ = fs::remove_file(&tmp);
+            let _ = idres_io::remove_file(Site::LogDir, &tmp);
             Err(e)
         }
     }
@@ -463,8 +448,6 @@ impl Log {
             frame_buf: Vec::new(),
             shared,
             _lock: lock,
-            #[cfg(test)]
-            fail_next: None,
         };
         log.maybe_prepare_next();
         Ok(log)
@@ -580,19 +563,8 @@ impl Log {
     }
 
     fn write_frame(&mut self, frame: &[u8]) -> Result<(), LogError> {
-        #[cfg(test)]
-        if self.fail_next == Some(FailPoint::Write) {
-            self.fail_next = None;
-            let e = LogError::io("write frame", &self.active.path, std::io::Error::other("injected write failure"));
-            return Err(self.poison(e));
-        }
         let at = self.active.write_offset;
-        #[cfg(feature = "failpoints")]
-        if let Some(e) = crate::failpoints::take_write() {
-            let e = LogError::io("write frame", &self.active.path, e);
-            return Err(self.poison(e));
-        }
-        if let Err(e) = self.active.file.write_all_at(frame, at) {
+        if let Err(e) = idres_io::write_all_at(Site::Frame, &self.active.file, &self.active.path, frame, at) {
             let e = LogError::io("write frame", &self.active.path, e);
             return Err(self.poison(e));
         }
@@ -607,20 +579,9 @@ impl Log {
         if self.synced_lsn == self.next_lsn {
             return Ok(());
         }
-        #[cfg(test)]
-        if self.fail_next == Some(FailPoint::Sync) {
-            self.fail_next = None;
-            let e = LogError::io("fdatasync", &self.active.path, std::io::Error::other("injected fsync failure"));
-            return Err(self.poison(e));
-        }
-        #[cfg(feature = "failpoints")]
-        if let Some(e) = crate::failpoints::take_sync() {
-            let e = LogError::io("fdatasync", &self.active.path, e);
-            return Err(self.poison(e));
-        }
         // Without preallocation the file grows; fdatasync flushes the size too (it is needed to
         // read the data back).
-        if let Err(e) = self.active.file.sync_data() {
+        if let Err(e) = idres_io::sync_data(Site::Frame, &self.active.file, &self.active.path) {
             let e = LogError::io("fdatasync", &self.active.path, e);
             return Err(self.poison(e));
         }
@@ -653,15 +614,6 @@ impl Log {
         }
         let path = prepared_path(&self.dir, self.active.header.segment_seq + 1);
         let size = self.opts.segment_bytes;
-        #[cfg(test)]
-        if self.fail_next == Some(FailPoint::Prepare) {
-            self.fail_next = None;
-            let handle = std::thread::spawn(move || -> Result<Prepared, LogError> {
-                Err(LogError::io("create segment", path, std::io::Error::other("injected preparation failure")))
-            });
-            self.next = Next::Preparing(handle);
-            return;
-        }
         let spawned =
             std::thread::Builder::new().name("idres-log-prepare".into()).spawn(move || prepare_segment(path, size));
         if let Ok(handle) = spawned {
@@ -673,7 +625,7 @@ impl Log {
     /// Seals the active segment (synced first, so sealed segments are always complete on disk)
     /// and starts the next one.
     fn roll_over(&mut self) -> Result<(), LogError> {
-        if let Err(e) = self.active.file.sync_data() {
+        if let Err(e) = idres_io::sync_data(Site::Seal, &self.active.file, &self.active.path) {
             let e = LogError::io("fdatasync", &self.active.path, e);
             return Err(self.poison(e));
         }
@@ -725,18 +677,13 @@ impl Log {
         self.sync()
         // Drop waits for a segment being prepared; the prepared file is kept for the next open.
     }
-
-    #[cfg(test)]
-    pub(crate) fn inject_failure(&mut self, point: FailPoint) {
-        self.fail_next = Some(point);
-    }
 }
 
 impl Drop for Log {
     fn drop(&mut self) {
         // Best effort: an explicit close() reports errors; a drop cannot.
         if self.poisoned.is_none() && self.synced_lsn < self.next_lsn {
-            let _ = self.active.file.sync_data();
+            let _ = idres_io::sync_data(Site::Frame, &self.active.file, &self.active.path);
         }
         // Wait for a preparation in flight so that no thread writes into the directory after the
         // log is gone; its file stays for the next open to use.
@@ -772,7 +719,7 @@ fn adopt_temp_files(
     let mut removed = false;
     for tmp in &listing.temp_files {
         if *tmp == wanted && opts.preallocate && matches!(next, Next::Idle) {
-            let file = OpenOptions::new().read(true).write(true).open(tmp);
+            let file = idres_io::open_rw(Site::Segment, tmp);
             if let Ok(file) = file {
                 if file.metadata().map(|m| m.len()).ok() == Some(opts.segment_bytes) {
                     next = Next::Ready(Prepared { file, path: tmp.clone() });
@@ -780,7 +727,7 @@ fn adopt_temp_files(
                 }
             }
         }
-        match fs::remove_file(tmp) {
+        match idres_io::remove_file(Site::LogDir, tmp) {
             Ok(()) => {}
             // Gone already (another cleanup got there first): nothing to remove.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -830,11 +777,11 @@ fn recover_last(
             required: opts.keep_at_least,
         });
     }
-    let file =
-        OpenOptions::new().read(true).write(true).open(path).map_err(|e| LogError::io("open segment", path, e))?;
+    let file = idres_io::open_rw(Site::Frame, path).map_err(|e| LogError::io("open segment", path, e))?;
     let file_len = file.metadata().map_err(|e| LogError::io("stat segment", path, e))?.len();
     if let Tail::Torn { offset, garbage_end, problem, damaged } = &scan.tail {
-        write_zeros(&file, path, *offset, *garbage_end)?;
+        write_zeros(Site::TornTail, &file, path, *offset, *garbage_end)?;
+        idres_io::sync_data(Site::TornTail, &file, path).map_err(|e| LogError::io("fdatasync", path, e))?;
         let (segment, offset, bytes, problem, end_lsn) =
             (path.clone(), *offset, garbage_end - offset, problem.clone(), scan.end_lsn);
         recovery.push(if *damaged {
@@ -844,12 +791,12 @@ fn recover_last(
         });
     }
     if opts.preallocate && file_len < opts.segment_bytes {
-        write_zeros(&file, path, file_len, opts.segment_bytes)?;
-        file.sync_all().map_err(|e| LogError::io("fsync segment", path, e))?;
+        write_zeros(Site::Segment, &file, path, file_len, opts.segment_bytes)?;
+        idres_io::sync_all(Site::Segment, &file, path).map_err(|e| LogError::io("fsync segment", path, e))?;
     }
     // What is in the file may never have been synced (a crash under `Never`, or a write whose
     // fsync failed in the previous run): sync it before anyone is told it is durable.
-    file.sync_data().map_err(|e| LogError::io("fdatasync", path, e))?;
+    idres_io::sync_data(Site::Frame, &file, path).map_err(|e| LogError::io("fdatasync", path, e))?;
     let active =
         Active { file, path: path.clone(), header: last.header, write_offset: scan.end_offset, empty: frames == 0 };
     Ok((active, scan.end_lsn))
@@ -1076,12 +1023,12 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     drop(buf);
     let mut removed = Vec::new();
     for (_, path) in listing.segments[keep_count..].iter().rev() {
-        fs::remove_file(path).map_err(|e| LogError::io("remove segment", path, e))?;
+        idres_io::remove_file(Site::Segment, path).map_err(|e| LogError::io("remove segment", path, e))?;
         removed.push(path.clone());
     }
     // A prepared next segment belongs to the old layout.
     for tmp in &listing.temp_files {
-        fs::remove_file(tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
+        idres_io::remove_file(Site::LogDir, tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
     }
     removed.reverse();
     if !removed.is_empty() || !listing.temp_files.is_empty() {
@@ -1089,9 +1036,9 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     }
     if garbage_end > cut {
         let file =
-            OpenOptions::new().write(true).open(&last.path).map_err(|e| LogError::io("open segment", &last.path, e))?;
-        write_zeros(&file, &last.path, cut, garbage_end)?;
-        file.sync_data().map_err(|e| LogError::io("fdatasync", &last.path, e))?;
+            idres_io::open_rw(Site::TornTail, &last.path).map_err(|e| LogError::io("open segment", &last.path, e))?;
+        write_zeros(Site::TornTail, &file, &last.path, cut, garbage_end)?;
+        idres_io::sync_data(Site::TornTail, &file, &last.path).map_err(|e| LogError::io("fdatasync", &last.path, e))?;
     }
     Ok(RepairReport { end_lsn: target_end, removed_segments: removed, cut: Some((last.path.clone(), cut)) })
 }
@@ -1110,45 +1057,6 @@ mod tests {
 
     fn small() -> LogOptions {
         LogOptions { segment_bytes: 4096, ..LogOptions::default() }
-    }
-
-    #[test]
-    fn failed_sync_poisons_every_later_append() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), small()).unwrap();
-        log.append(&batch(&[b"a"])).unwrap();
-        log.inject_failure(FailPoint::Sync);
-        let err = log.append(&batch(&[b"b"])).unwrap_err();
-        assert!(matches!(err, LogError::Io { op: "fdatasync", .. }), "{err}");
-        for _ in 0..3 {
-            assert!(matches!(log.append(&batch(&[b"c"])), Err(LogError::Poisoned { .. })));
-        }
-        assert!(matches!(log.sync(), Err(LogError::Poisoned { .. })));
-        assert_eq!(log.durable_lsn(), 1, "the failed batch is never reported durable");
-        assert!(log.poisoned().unwrap().contains("injected fsync failure"));
-    }
-
-    #[test]
-    fn failed_write_poisons() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), small()).unwrap();
-        log.inject_failure(FailPoint::Write);
-        assert!(matches!(log.append(&batch(&[b"a"])), Err(LogError::Io { op: "write frame", .. })));
-        assert!(matches!(log.append(&batch(&[b"a"])), Err(LogError::Poisoned { .. })));
-        assert_eq!(log.next_lsn(), 0);
-    }
-
-    #[test]
-    fn failed_segment_preparation_does_not_poison() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), small()).unwrap();
-        log.inject_failure(FailPoint::Prepare);
-        for i in 0..6u8 {
-            log.append(&batch(&[&[i; 1000]])).unwrap();
-        }
-        assert!(log.poisoned().is_none());
-        assert!(log.segments().len() >= 2, "rolled over by creating the segment on the append path");
-        assert_eq!(log.next_lsn(), 6);
     }
 
     #[test]
@@ -1183,18 +1091,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), small()).unwrap();
         assert!(log.append(&batch(&[b"a"])).unwrap().durable);
-    }
-
-    #[test]
-    fn readers_see_a_batch_only_after_its_sync_under_every_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), small()).unwrap();
-        log.append(&batch(&[b"a"])).unwrap();
-        let handle = log.read_handle();
-        log.inject_failure(FailPoint::Sync);
-        assert!(log.append(&batch(&[b"b"])).is_err());
-        assert_eq!(handle.end_lsn(), 1, "the unsynced batch is not visible");
-        assert_eq!(handle.durable_lsn(), 1);
     }
 
     #[test]
