@@ -21,13 +21,14 @@ use std::path::Path;
 /// What a call writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Site {
-    /// A log segment file while it is made (zero-fill, header) and renamed into place.
+    /// A log segment file while it is made (create, zero-fill, header, fsync) and renamed into
+    /// place; a prepared one reopened; segment files removed by repair.
     Segment,
-    /// The active segment's frames: appends and their fdatasync.
+    /// The active segment's frames: opening it for appends, the appends and their fdatasync.
     Frame,
     /// The fsync that seals a full segment before the next one starts.
     Seal,
-    /// Recovery zeroing a torn tail.
+    /// Recovery zeroing a torn tail and its fdatasync (and repair zeroing what follows its cut).
     TornTail,
     /// The log directory (its fsync after a rename or removal; temp files removed on open).
     LogDir,

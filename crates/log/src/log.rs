@@ -1,5 +1,6 @@
 //! The writer side of the log: open and recover a directory, append frames, roll segments over,
-//! sync per the durability setting, poison on failure; plus the offline `verify` and `repair`.
+//! sync per the durability setting, poison on failure. (What open does to recover the directory
+//! is in `recovery.rs`; reading without writing, `verify` and `repair` in `offline.rs`.)
 //!
 //! Every change to the directory goes through `idres_io` at a named fail point: segment files
 //! being made (`Site::Segment`), frames and their fdatasync (`Site::Frame`), the seal fsync at
@@ -11,15 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::error::{Damage, LogError};
-use crate::format::{FrameProblem, SegmentHeader, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::error::LogError;
+use crate::format::{SegmentHeader, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::options::{Durability, LogOptions};
 use crate::reader::{ReadHandle, Reader, Shared};
-use crate::segment::{
-    check_headers, list_dir, read_whole, scan_segment, segment_file_name, Listing, SegmentInfo, Tail, TailPolicy,
-    SEGMENT_BYTES_LIMIT, TEMP_SUFFIX,
-};
+use crate::recovery::{adopt_temp_files, check_sealed_end, recover_last, RecoveryEvent};
+use crate::segment::{check_headers, list_dir, segment_file_name, SegmentInfo, TEMP_SUFFIX};
 use crate::{BatchBuilder, Lsn};
 use idres_io::Site;
 
@@ -28,175 +28,7 @@ const LOCK_FILE: &str = "LOCK";
 /// Zeros are written in chunks of this size when a segment is preallocated.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
 /// Prefix of a segment file prepared ahead of time: `prepared-{seq:020}.seg.tmp`.
-const PREPARED_PREFIX: &str = "prepared-";
-
-/// When appended frames are made durable with `fdatasync`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// `fdatasync` after every appended batch before `append` returns: a returned append is
-    /// durable. Callers get group commit by putting many records in one batch.
-    EveryBatch,
-    /// `fdatasync` at an append when at least this long has passed since the last one, and
-    /// whenever the owner calls [`Log::sync_if_due`]. A machine crash can lose the appends since
-    /// the last sync: up to about twice the interval if the owner calls `sync_if_due` at least
-    /// every interval, unbounded if nobody does. A process crash loses nothing (the data is in
-    /// the page cache).
-    Interval(Duration),
-    /// Only at segment roll-over, [`Log::sync`] and close. A machine crash may lose any unsynced
-    /// appends; a process crash loses none.
-    Never,
-}
-
-/// What open does with a bad frame in the last segment that is *not* a plain torn tail (a valid
-/// frame follows it, or its checksum holds but its content is wrong).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TailRecovery {
-    /// Refuse to open ([`LogError::Corrupt`] naming segment and offset): the right choice for
-    /// [`Durability::EveryBatch`], where every acknowledged frame was synced and a bad frame
-    /// followed by good ones is damage.
-    #[default]
-    Strict,
-    /// Keep the longest valid prefix: cut off everything from the first bad frame of the last
-    /// segment and report it ([`RecoveryEvent::DamagedTailTruncated`]). For
-    /// [`Durability::Never`] / [`Durability::Interval`], where a machine crash can persist a later
-    /// frame and tear an earlier one; records after the cut were never promised durable.
-    PointInTime,
-}
-
-/// How a log is opened and written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogOptions {
-    /// A segment is closed and a new one started when the next frame would not fit.
-    /// Default 64 MiB; at least 4 KiB and at most [`SEGMENT_BYTES_LIMIT`].
-    pub segment_bytes: u64,
-    /// Largest payload of one frame the writer accepts; the effective limit is also capped so
-    /// that a frame fits in a segment. Default 16 MiB.
-    pub frame_payload_bytes_max: u32,
-    /// When appends are synced.
-    pub durability: Durability,
-    /// What open does with damage at the end of the last segment.
-    pub tail_recovery: TailRecovery,
-    /// Write zeros over each new segment's full size before use. On ext4 an fdatasync into an
-    /// already-allocated, already-written region needs no journal commit; measured here this
-    /// halves the sync time of large batches (docs/PERFORMANCE.md). The next segment is prepared
-    /// on a background thread once the active one is half full. Default true.
-    pub preallocate: bool,
-    /// The payload codec of the log's owner, stored in every segment header and checked on open.
-    pub codec_id: u16,
-    /// The number of records the owner knows were acknowledged (its newest snapshot or read
-    /// model has seen them). If the log would end before this LSN after recovery (a "torn tail"
-    /// that is really bit rot in acknowledged records, or a missing or copied-over file), open
-    /// fails with [`LogError::LostRecords`] and changes nothing, so the evidence stays for
-    /// `verify` and a human. Default 0 (nothing known).
-    pub keep_at_least: Lsn,
-}
-
-impl Default for LogOptions {
-    fn default() -> LogOptions {
-        LogOptions {
-            segment_bytes: 64 << 20,
-            frame_payload_bytes_max: 16 << 20,
-            durability: Durability::EveryBatch,
-            tail_recovery: TailRecovery::Strict,
-            preallocate: true,
-            codec_id: 0,
-            keep_at_least: 0,
-        }
-    }
-}
-
-impl LogOptions {
-    fn check(&self) -> Result<(), LogError> {
-        if self.segment_bytes < 4096 || self.segment_bytes > SEGMENT_BYTES_LIMIT {
-            return Err(LogError::InvalidOptions(format!(
-                "segment_bytes {} outside 4096..={SEGMENT_BYTES_LIMIT}",
-                self.segment_bytes
-            )));
-        }
-        if self.frame_payload_bytes_max < 4 {
-            return Err(LogError::InvalidOptions("frame_payload_bytes_max below 4".into()));
-        }
-        Ok(())
-    }
-
-    /// The payload limit in force: the configured one, capped so a frame fits in a segment.
-    pub fn effective_payload_max(&self) -> u32 {
-        let fits = self.segment_bytes.saturating_sub((SEGMENT_HEADER_BYTES + FRAME_HEADER_BYTES) as u64);
-        u64::from(self.frame_payload_bytes_max).min(fits) as u32
-    }
-}
-
-/// Something recovery did on open that the owner should log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecoveryEvent {
-    /// A torn last frame (a write cut short by a crash) was cut off: `bytes` bytes from `offset`
-    /// of `segment` were zeroed. The log ends at `end_lsn`.
-    TornTailTruncated {
-        /// The last segment.
-        segment: PathBuf,
-        /// Byte offset of the torn frame.
-        offset: u64,
-        /// Bytes zeroed.
-        bytes: u64,
-        /// Why the frame did not parse.
-        problem: FrameProblem,
-        /// The LSN the log continues at.
-        end_lsn: Lsn,
-    },
-    /// Under [`TailRecovery::PointInTime`]: a bad frame that was not a plain tear (valid frames
-    /// followed it, or its checksum held) was cut off together with everything after it.
-    DamagedTailTruncated {
-        /// The last segment.
-        segment: PathBuf,
-        /// Byte offset of the bad frame.
-        offset: u64,
-        /// Bytes zeroed.
-        bytes: u64,
-        /// Why the frame did not parse.
-        problem: FrameProblem,
-        /// The LSN the log continues at.
-        end_lsn: Lsn,
-    },
-    /// A segment file left half-created by a crash was removed (it never held data).
-    TempSegmentRemoved {
-        /// The removed file.
-        path: PathBuf,
-    },
-    /// A warning, nothing was changed: a sealed segment holds non-zero bytes past its last frame,
-    /// in its unused zero tail (bit rot, or a stray write). They are not data (the segment's
-    /// frames end where the next segment begins), so no record is lost and nothing is cut.
-    StrayBytesAfterSeal {
-        /// The sealed segment.
-        segment: PathBuf,
-        /// Byte offset of the first non-zero byte past its last frame.
-        offset: u64,
-    },
-}
-
-impl std::fmt::Display for RecoveryEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RecoveryEvent::TornTailTruncated { segment, offset, bytes, problem, end_lsn } => write!(
-                f,
-                "torn tail truncated: {} at byte offset {offset} ({bytes} bytes: {problem}); log continues at LSN {end_lsn}",
-                segment.display()
-            ),
-            RecoveryEvent::DamagedTailTruncated { segment, offset, bytes, problem, end_lsn } => write!(
-                f,
-                "DAMAGED tail discarded (point-in-time recovery): {} at byte offset {offset} ({bytes} bytes: {problem}); log continues at LSN {end_lsn}",
-                segment.display()
-            ),
-            RecoveryEvent::TempSegmentRemoved { path } => {
-                write!(f, "removed unfinished segment {}", path.display())
-            }
-            RecoveryEvent::StrayBytesAfterSeal { segment, offset } => write!(
-                f,
-                "warning: sealed segment {} holds non-zero bytes at byte offset {offset}, past its last frame (unused tail, not data; nothing lost, nothing changed)",
-                segment.display()
-            ),
-        }
-    }
-}
+pub(crate) const PREPARED_PREFIX: &str = "prepared-";
 
 /// Where an appended batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,26 +41,27 @@ pub struct Appended {
     pub durable: bool,
 }
 
-struct Active {
-    file: File,
-    path: PathBuf,
-    header: SegmentHeader,
+/// The segment being written.
+pub(crate) struct Active {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+    pub(crate) header: SegmentHeader,
     /// Where the next frame goes.
-    write_offset: u64,
+    pub(crate) write_offset: u64,
     /// True if no frame has been written in this segment.
-    empty: bool,
+    pub(crate) empty: bool,
 }
 
 /// A segment file made ready off the append path: zero-filled to full size and fsynced, but with
 /// no header yet (its base LSN is known only at roll-over). Named `*.seg.tmp` until activated, so
 /// a crash leaves nothing that open would take for part of the log.
-struct Prepared {
-    file: File,
-    path: PathBuf,
+pub(crate) struct Prepared {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
 }
 
 /// The segment after the active one.
-enum Next {
+pub(crate) enum Next {
     /// Not started (the active segment is less than half full, or preallocation is off).
     Idle,
     /// Being zero-filled on a background thread.
@@ -254,7 +87,7 @@ pub struct Log {
     _lock: File,
 }
 
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
     idres_io::sync_dir(Site::LogDir, dir).map_err(|e| LogError::io("fsync directory", dir, e))
 }
 
@@ -284,7 +117,7 @@ fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-fn write_zeros(site: Site, file: &File, path: &Path, from: u64, to: u64) -> Result<(), LogError> {
+pub(crate) fn write_zeros(site: Site, file: &File, path: &Path, from: u64, to: u64) -> Result<(), LogError> {
     let zeros = vec![0u8; ZERO_CHUNK_BYTES];
     let mut at = from;
     while at < to {
@@ -319,7 +152,7 @@ fn create_segment(dir: &Path, header: SegmentHeader, opts: &LogOptions) -> Resul
     result
 }
 
-fn prepared_path(dir: &Path, seq: u64) -> PathBuf {
+pub(crate) fn prepared_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{PREPARED_PREFIX}{seq:020}{TEMP_SUFFIX}"))
 }
 
@@ -365,7 +198,7 @@ fn new_log_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
 }
 
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .read(true)
@@ -693,359 +526,11 @@ impl Drop for Log {
     }
 }
 
-/// Checks that the frames of sealed segment `prev` end exactly where the next segment begins
-/// (frame headers only: a cheap walk that catches a sealed segment cut short or overrun).
-/// Returns the offset of a non-zero byte past its last frame, a warning (see
-/// [`RecoveryEvent::StrayBytesAfterSeal`]).
-fn check_sealed_end(prev: &SegmentInfo, next_base: Lsn) -> Result<Option<u64>, LogError> {
-    let (end, offset, stray) = Reader::segment_end(prev, next_base)?;
-    if end != next_base {
-        return Err(LogError::corrupt(&prev.path, offset, end, Damage::SegmentEndsEarly { ends_at: end, next_base }));
-    }
-    Ok(stray)
-}
-
-/// Removes leftovers of interrupted segment creations (reported), except a prepared file for
-/// the segment after the active one, which is kept and used at the next roll-over.
-fn adopt_temp_files(
-    dir: &Path,
-    listing: &Listing,
-    active_seq: u64,
-    opts: &LogOptions,
-    recovery: &mut Vec<RecoveryEvent>,
-) -> Result<Next, LogError> {
-    let mut next = Next::Idle;
-    let wanted = prepared_path(dir, active_seq + 1);
-    let mut removed = false;
-    for tmp in &listing.temp_files {
-        if *tmp == wanted && opts.preallocate && matches!(next, Next::Idle) {
-            let file = idres_io::open_rw(Site::Segment, tmp);
-            if let Ok(file) = file {
-                if file.metadata().map(|m| m.len()).ok() == Some(opts.segment_bytes) {
-                    next = Next::Ready(Prepared { file, path: tmp.clone() });
-                    continue;
-                }
-            }
-        }
-        match idres_io::remove_file(Site::LogDir, tmp) {
-            Ok(()) => {}
-            // Gone already (another cleanup got there first): nothing to remove.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(LogError::io("remove unfinished segment", tmp, e)),
-        }
-        // A prepared file of another size or number is a leftover of other options, not of a
-        // crash: removing it is housekeeping, not recovery.
-        let is_prepared = tmp.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(PREPARED_PREFIX));
-        if !is_prepared {
-            recovery.push(RecoveryEvent::TempSegmentRemoved { path: tmp.clone() });
-        }
-        removed = true;
-    }
-    if removed {
-        sync_dir(dir)?;
-    }
-    Ok(next)
-}
-
-/// Scans the last segment, cuts off a torn tail, syncs it, and makes it ready for appends.
-fn recover_last(
-    last: &SegmentInfo,
-    opts: &LogOptions,
-    recovery: &mut Vec<RecoveryEvent>,
-) -> Result<(Active, Lsn), LogError> {
-    let path = &last.path;
-    let buf = read_whole(path, last.header.base_lsn)?;
-    let mut frames = 0u64;
-    let policy = match opts.tail_recovery {
-        TailRecovery::Strict => TailPolicy::Strict,
-        TailRecovery::PointInTime => TailPolicy::PointInTime,
-    };
-    let scan = scan_segment(&buf, path, last.header.base_lsn, policy, |_, _| {
-        frames += 1;
-        true
-    })?;
-    drop(buf);
-    if scan.end_lsn < opts.keep_at_least {
-        let offset = match &scan.tail {
-            Tail::Torn { offset, .. } => *offset,
-            Tail::Clean => scan.end_offset,
-        };
-        return Err(LogError::LostRecords {
-            at: path.clone(),
-            offset,
-            end_lsn: scan.end_lsn,
-            required: opts.keep_at_least,
-        });
-    }
-    let file = idres_io::open_rw(Site::Frame, path).map_err(|e| LogError::io("open segment", path, e))?;
-    let file_len = file.metadata().map_err(|e| LogError::io("stat segment", path, e))?.len();
-    if let Tail::Torn { offset, garbage_end, problem, damaged } = &scan.tail {
-        write_zeros(Site::TornTail, &file, path, *offset, *garbage_end)?;
-        idres_io::sync_data(Site::TornTail, &file, path).map_err(|e| LogError::io("fdatasync", path, e))?;
-        let (segment, offset, bytes, problem, end_lsn) =
-            (path.clone(), *offset, garbage_end - offset, problem.clone(), scan.end_lsn);
-        recovery.push(if *damaged {
-            RecoveryEvent::DamagedTailTruncated { segment, offset, bytes, problem, end_lsn }
-        } else {
-            RecoveryEvent::TornTailTruncated { segment, offset, bytes, problem, end_lsn }
-        });
-    }
-    if opts.preallocate && file_len < opts.segment_bytes {
-        write_zeros(Site::Segment, &file, path, file_len, opts.segment_bytes)?;
-        idres_io::sync_all(Site::Segment, &file, path).map_err(|e| LogError::io("fsync segment", path, e))?;
-    }
-    // What is in the file may never have been synced (a crash under `Never`, or a write whose
-    // fsync failed in the previous run): sync it before anyone is told it is durable.
-    idres_io::sync_data(Site::Frame, &file, path).map_err(|e| LogError::io("fdatasync", path, e))?;
-    let active =
-        Active { file, path: path.clone(), header: last.header, write_offset: scan.end_offset, empty: frames == 0 };
-    Ok((active, scan.end_lsn))
-}
-
-/// A log opened for reading only (audits, `verify`): nothing in the directory is written, no
-/// lock is taken, and a torn tail is not cut but reported; the records before it can be read.
-#[derive(Debug)]
-pub struct ReadOnlyLog {
-    handle: ReadHandle,
-    /// Where the last segment's valid frames end, if something other than zeros follows: the
-    /// segment, the byte offset, and what is wrong there.
-    pub torn_tail: Option<(PathBuf, u64, String)>,
-    /// A warning: the second-to-last (sealed) segment holds non-zero bytes past its last frame,
-    /// in its unused tail: the segment and the byte offset of the first. Not data, not damage.
-    pub stray_bytes: Option<(PathBuf, u64)>,
-}
-
-impl ReadOnlyLog {
-    /// Opens the log in `dir` without changing it. Damage other than at the very end of the last
-    /// segment is [`LogError::Corrupt`], as for [`Log::open`]; `codec_id` (if given) must match.
-    pub fn open(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<ReadOnlyLog, LogError> {
-        let dir = dir.as_ref().to_path_buf();
-        let listing = list_dir(&dir)?;
-        let segments = check_headers(&listing, codec_id, true)?;
-        let mut stray_bytes = None;
-        if let [.., prev, last] = &segments[..] {
-            stray_bytes = check_sealed_end(prev, last.header.base_lsn)?.map(|at| (prev.path.clone(), at));
-        }
-        let (end_lsn, torn_tail) = match segments.last() {
-            None => (0, None),
-            Some(last) => {
-                let buf = read_whole(&last.path, last.header.base_lsn)?;
-                let scan = scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |_, _| true)?;
-                let torn = match scan.tail {
-                    Tail::Torn { offset, problem, .. } => Some((last.path.clone(), offset, problem.to_string())),
-                    Tail::Clean => None,
-                };
-                (scan.end_lsn, torn)
-            }
-        };
-        let shared = Arc::new(Shared {
-            dir,
-            segments: RwLock::new(segments),
-            written_end: AtomicU64::new(end_lsn),
-            durable_end: AtomicU64::new(end_lsn),
-        });
-        Ok(ReadOnlyLog { handle: ReadHandle::new(shared), torn_tail, stray_bytes })
-    }
-
-    /// The log's 16-byte id; `None` if the directory holds no segment.
-    pub fn log_id(&self) -> Option<[u8; 16]> {
-        self.handle.log_id()
-    }
-
-    /// One past the last readable record.
-    pub fn end_lsn(&self) -> Lsn {
-        self.handle.end_lsn()
-    }
-
-    /// A reader of the records from `from` to the end.
-    pub fn reader(&self, from: Lsn) -> Result<Reader, LogError> {
-        self.handle.reader(from)
-    }
-}
-
-/// What [`verify`] found in a log directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// Number of segment files.
-    pub segments: usize,
-    /// Number of valid frames.
-    pub frames: u64,
-    /// First LSN the log holds.
-    pub start_lsn: Lsn,
-    /// One past the last LSN of a valid frame.
-    pub end_lsn: Lsn,
-    /// Bytes of valid frames (headers included).
-    pub frame_bytes: u64,
-    /// A torn tail that the next open would cut off: segment and byte offset.
-    pub torn_tail: Option<(PathBuf, u64)>,
-    /// Warnings: sealed segments holding non-zero bytes past their last frame, in their unused
-    /// zero tail (segment and byte offset of the first such byte). Not data, not damage: no
-    /// record is lost and nothing needs repair.
-    pub stray_bytes: Vec<(PathBuf, u64)>,
-}
-
-/// Checks every header and every frame of the log in `dir` without changing anything.
-///
-/// `codec_id`, if given, must match every segment. Damage is an error naming segment and offset;
-/// a torn tail (which open would truncate) is reported, not an error.
-pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyReport, LogError> {
-    let dir = dir.as_ref();
-    let listing = list_dir(dir)?;
-    let segments = check_headers(&listing, codec_id, true)?;
-    let mut report = VerifyReport {
-        segments: segments.len(),
-        frames: 0,
-        start_lsn: segments.first().map_or(0, |s| s.header.base_lsn),
-        end_lsn: 0,
-        frame_bytes: 0,
-        torn_tail: None,
-        stray_bytes: Vec::new(),
-    };
-    report.end_lsn = report.start_lsn;
-    for (i, seg) in segments.iter().enumerate() {
-        let policy = match segments.get(i + 1) {
-            None => TailPolicy::Strict,
-            Some(next) => TailPolicy::Sealed { next_base: next.header.base_lsn },
-        };
-        if seg.header.base_lsn != report.end_lsn {
-            return Err(LogError::corrupt(
-                &seg.path,
-                24,
-                report.end_lsn,
-                Damage::BaseLsnGap { expected: report.end_lsn, found: seg.header.base_lsn },
-            ));
-        }
-        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
-        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |f, _| {
-            report.frames += 1;
-            report.frame_bytes += f.header.frame_bytes();
-            true
-        })?;
-        if let Tail::Torn { offset, .. } = scan.tail {
-            report.torn_tail = Some((seg.path.clone(), offset));
-        }
-        if let Some(at) = scan.stray_at {
-            report.stray_bytes.push((seg.path.clone(), at));
-        }
-        if let Some(next) = segments.get(i + 1) {
-            if scan.end_lsn != next.header.base_lsn {
-                return Err(LogError::corrupt(
-                    &seg.path,
-                    scan.end_offset,
-                    scan.end_lsn,
-                    Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
-                ));
-            }
-        }
-        report.end_lsn = scan.end_lsn;
-    }
-    Ok(report)
-}
-
-/// What [`repair`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepairReport {
-    /// The log now holds LSNs below this.
-    pub end_lsn: Lsn,
-    /// Segment files removed (they held only LSNs at or after `end_lsn`).
-    pub removed_segments: Vec<PathBuf>,
-    /// The segment that was cut, and the byte offset it now ends at.
-    pub cut: Option<(PathBuf, u64)>,
-}
-
-/// Truncates the log in `dir` so that it keeps LSNs `0..=lsn` (`None`: keeps nothing).
-///
-/// The cut must fall between two batches ([`LogError::NotABatchBoundary`] otherwise). Every frame
-/// up to the cut is checked; damage before it is an error (choose an earlier LSN); whatever
-/// follows the cut, damaged or not, is discarded. Crash-safe in its order: later segment files are
-/// deleted newest first and the directory fsynced before the cut segment's tail is zeroed, so an
-/// interrupted repair leaves either the old log's prefix or the repaired log, never a gap.
-/// Takes the directory lock: the log must not be open.
-pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, LogError> {
-    let dir = dir.as_ref();
-    let _lock = lock_dir(dir)?;
-    let target_end = match lsn {
-        Some(l) => l.checked_add(1).ok_or(LogError::LsnOutOfRange { lsn: l, start: 0, end: Lsn::MAX })?,
-        None => 0,
-    };
-    let listing = list_dir(dir)?;
-    // Keep the first segment always (it carries the log id); keep the others that start below
-    // the cut. Segments from the cut on are removed without reading them: they may be damaged.
-    let keep_count = listing.segments.iter().enumerate().filter(|(i, (base, _))| *i == 0 || *base < target_end).count();
-    let kept = Listing { segments: listing.segments[..keep_count].to_vec(), temp_files: Vec::new() };
-    let segments = check_headers(&kept, None, false)?;
-    let Some(last) = segments.last() else {
-        return Ok(RepairReport { end_lsn: 0, removed_segments: Vec::new(), cut: None });
-    };
-    // Every frame that stays must be sound: check the kept segments before the cut one whole.
-    for pair in segments.windows(2) {
-        let (seg, next) = (&pair[0], &pair[1]);
-        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
-        let policy = TailPolicy::Sealed { next_base: next.header.base_lsn };
-        let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |_, _| true)?;
-        if scan.end_lsn != next.header.base_lsn {
-            return Err(LogError::corrupt(
-                &seg.path,
-                scan.end_offset,
-                scan.end_lsn,
-                Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
-            ));
-        }
-    }
-    let buf = read_whole(&last.path, last.header.base_lsn)?;
-    let mut cut_at: Option<u64> =
-        if last.header.base_lsn == target_end { Some(SEGMENT_HEADER_BYTES as u64) } else { None };
-    let mut spanning: Option<(Lsn, Lsn)> = None;
-    let scan = if cut_at.is_some() {
-        None
-    } else {
-        Some(scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |f, off| {
-            let end = f.end_lsn();
-            if end == target_end {
-                cut_at = Some(off + f.header.frame_bytes());
-                return false;
-            }
-            if f.header.first_lsn < target_end && end > target_end {
-                spanning = Some((f.header.first_lsn, end));
-                return false;
-            }
-            true
-        })?)
-    };
-    if let Some((first, end)) = spanning {
-        return Err(LogError::NotABatchBoundary { lsn: target_end - 1, first, end });
-    }
-    let Some(cut) = cut_at else {
-        let end = scan.map_or(last.header.base_lsn, |s| s.end_lsn);
-        return Err(LogError::LsnOutOfRange { lsn: target_end.saturating_sub(1), start: 0, end });
-    };
-    let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) as u64;
-    drop(buf);
-    let mut removed = Vec::new();
-    for (_, path) in listing.segments[keep_count..].iter().rev() {
-        idres_io::remove_file(Site::Segment, path).map_err(|e| LogError::io("remove segment", path, e))?;
-        removed.push(path.clone());
-    }
-    // A prepared next segment belongs to the old layout.
-    for tmp in &listing.temp_files {
-        idres_io::remove_file(Site::LogDir, tmp).map_err(|e| LogError::io("remove unfinished segment", tmp, e))?;
-    }
-    removed.reverse();
-    if !removed.is_empty() || !listing.temp_files.is_empty() {
-        sync_dir(dir)?;
-    }
-    if garbage_end > cut {
-        let file =
-            idres_io::open_rw(Site::TornTail, &last.path).map_err(|e| LogError::io("open segment", &last.path, e))?;
-        write_zeros(Site::TornTail, &file, &last.path, cut, garbage_end)?;
-        idres_io::sync_data(Site::TornTail, &file, &last.path).map_err(|e| LogError::io("fdatasync", &last.path, e))?;
-    }
-    Ok(RepairReport { end_lsn: target_end, removed_segments: removed, cut: Some((last.path.clone(), cut)) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::offline::repair;
+    use std::time::Duration;
 
     fn batch(recs: &[&[u8]]) -> BatchBuilder {
         let mut b = BatchBuilder::new(1);
