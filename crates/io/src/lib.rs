@@ -30,7 +30,8 @@ pub enum Site {
     Seal,
     /// Recovery zeroing a torn tail and its fdatasync (and repair zeroing what follows its cut).
     TornTail,
-    /// The log directory (its fsync after a rename or removal; temp files removed on open).
+    /// The log directory: creating it and its lock file, its fsync after a rename or removal,
+    /// temp files removed on open.
     LogDir,
     /// A snapshot file.
     Snapshot,
@@ -115,6 +116,21 @@ fn check(_point: Point, _path: &Path) -> io::Result<()> {
 pub fn create(site: Site, path: &Path) -> io::Result<File> {
     check(Point::new(site, Op::Create), path)?;
     File::create(path)
+}
+
+/// Opens `path` for reading and writing, creating it if it is missing, never truncating it (a
+/// lock file).
+#[inline]
+pub fn open_or_create(site: Site, path: &Path) -> io::Result<File> {
+    check(Point::new(site, Op::Create), path)?;
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+/// Creates the directory `dir` and its missing parents (fsync their parents to make it durable).
+#[inline]
+pub fn create_dir_all(site: Site, dir: &Path) -> io::Result<()> {
+    check(Point::new(site, Op::Create), dir)?;
+    std::fs::create_dir_all(dir)
 }
 
 /// Opens an existing `path` for reading and writing.
@@ -321,6 +337,13 @@ mod tests {
         assert_eq!(std::fs::read(&to).unwrap(), b"Jell");
         let f = open_rw(Site::Marker, &to).unwrap();
         drop(f);
+        let lock = tmp.path().join("sub/dir/LOCK");
+        create_dir_all(Site::LogDir, lock.parent().unwrap()).unwrap();
+        drop(open_or_create(Site::LogDir, &lock).unwrap());
+        assert_eq!(std::fs::read(&lock).unwrap(), b"");
+        std::fs::write(&lock, b"kept").unwrap();
+        drop(open_or_create(Site::LogDir, &lock).unwrap());
+        assert_eq!(std::fs::read(&lock).unwrap(), b"kept", "never truncated");
         remove_file(Site::Marker, &to).unwrap();
         assert!(!to.exists());
     }

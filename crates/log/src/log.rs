@@ -7,7 +7,7 @@
 //! roll-over (`Site::Seal`), recovery zeroing a torn tail (`Site::TornTail`), and directory
 //! fsyncs and temp-file removals (`Site::LogDir`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -106,7 +106,7 @@ fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
         missing.push(d.to_path_buf());
         at = d.parent();
     }
-    fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
+    idres_io::create_dir_all(Site::LogDir, dir).map_err(|e| LogError::io("create directory", dir, e))?;
     for d in missing.iter().rev() {
         let parent = match d.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -200,13 +200,7 @@ fn new_log_id() -> [u8; 16] {
 
 pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| LogError::io("open lock file", &path, e))?;
+    let file = idres_io::open_or_create(Site::LogDir, &path).map_err(|e| LogError::io("open lock file", &path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked { path }),

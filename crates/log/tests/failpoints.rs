@@ -234,6 +234,24 @@ fn a_failed_torn_tail_fdatasync_is_a_typed_error_and_the_next_open_cuts_it() {
     torn_tail_repair_fails(Op::Sync, "fdatasync");
 }
 
+/// Creating the log directory or its lock file fails: open is a typed error naming it, and the
+/// next open works.
+#[test]
+fn a_failed_log_dir_or_lock_file_creation_is_a_typed_error() {
+    let root = tempdir();
+    let dir = root.path().join("log");
+    arm(Point::new(Site::LogDir, Op::Create), root.path(), Action::FailOnce(ErrorKind::PermissionDenied));
+    let err = Log::open(&dir, opts()).err().expect("cannot create the directory");
+    assert!(matches!(&err, LogError::Io { op: "create directory", path, .. } if *path == dir), "{err}");
+    assert!(!dir.exists());
+    arm(Point::new(Site::LogDir, Op::Create), root.path(), Action::FailOnce(ErrorKind::PermissionDenied));
+    fs::create_dir(&dir).unwrap();
+    let err = Log::open(&dir, opts()).err().expect("cannot create the lock file");
+    assert!(matches!(&err, LogError::Io { op: "open lock file", .. }), "{err}");
+    let mut log = Log::open(&dir, opts()).unwrap();
+    log.append(&batch(&[rec(1)])).unwrap();
+}
+
 /// Opening the last segment for appends fails: open is a typed error; the next open works.
 #[test]
 fn a_failed_open_of_the_active_segment_is_a_typed_error() {
@@ -273,6 +291,7 @@ fn the_workload_reaches_exactly_the_points_tested_here() {
         p(Site::Seal, Op::Sync),
         p(Site::TornTail, Op::Write),
         p(Site::TornTail, Op::Sync),
+        p(Site::LogDir, Op::Create),
         p(Site::LogDir, Op::Remove),
         p(Site::LogDir, Op::SyncDir),
     ];
