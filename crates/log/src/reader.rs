@@ -308,9 +308,8 @@ impl Reader {
 
     /// The first non-zero byte from the current offset to the end of the open segment.
     fn stray_after(&mut self, path: &std::path::Path) -> Result<Option<u64>, LogError> {
-        if self.window.is_none() {
-            self.open_segment()?;
-        }
+        // No window: the walk stopped before reading a frame, which only a sealed segment with no
+        // frame (its base LSN equal to the next one's, which file names exclude) would do.
         let Some(w) = self.window.as_mut() else { return Ok(None) };
         let mut at = self.offset;
         while at < w.file_len {
