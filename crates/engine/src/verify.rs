@@ -112,6 +112,12 @@ pub fn verify(
     let mut problems = Vec::new();
     // 1. Every frame's checksum, every segment header.
     let frames = idres_log::verify(&log_dir, Some(CODEC_ID))?;
+    for (segment, offset) in &frames.stray_bytes {
+        notes.push(format!(
+            "warning: bytes past the last frame of sealed segment {} at byte offset {offset}: not data (never read), left as they are",
+            segment.display()
+        ));
+    }
     let log = ReadOnlyLog::open(&log_dir, Some(CODEC_ID))?;
     let log_end = log.end_lsn();
     let log_id = log.log_id();

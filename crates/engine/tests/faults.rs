@@ -1,14 +1,12 @@
-//! Injected faults (the log's `failpoints` feature): a failed fsync poisons the engine with a
-//! clear error; a full disk on append is a clear error and the log still opens and reads; a torn
-//! last frame is recovered on reopen. One engine at a time: the failpoints are process-wide.
+//! Injected faults (idres-io's fail points, feature `failpoints`, armed per data directory): a
+//! failed frame fsync poisons the engine with a clear error; a full disk on append is a clear
+//! error and the log still opens and reads; a torn last frame is recovered on reopen.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Mutex;
-
 use idres::{Engine, EngineConfig, EngineError};
+use idres_io::failpoints::{arm, Action};
+use idres_io::{Op, Point, Site};
 use idres_model::Map;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 fn config() -> EngineConfig {
     EngineConfig { segment_bytes: 1 << 20, ..EngineConfig::default() }
@@ -16,17 +14,16 @@ fn config() -> EngineConfig {
 
 #[test]
 fn failed_fsync_poisons_every_later_write() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), config()).unwrap();
     let ok = engine.identify(Some("A"), "u1", Map::new()).unwrap().wait().unwrap();
-    idres_log::failpoints::fail_next_sync();
+    arm(Point::new(Site::Frame, Op::Sync), dir.path(), Action::FailOnce(std::io::ErrorKind::Other));
     let err = engine.track_uid("A", "view", Map::new()).unwrap().wait().unwrap_err();
     let cause = err.poison_cause().map(|c| format!("{c:?}")).unwrap_or_default();
-    assert!(cause.contains("fsync"), "{err}: {cause}");
+    assert!(cause.contains("fdatasync"), "{err}: {cause}");
     // Every later write fails at once, with the cause.
     match engine.track_uid("A", "view", Map::new()) {
-        Err(e @ EngineError::Poisoned { .. }) => assert!(format!("{:?}", e.poison_cause()).contains("fsync")),
+        Err(e @ EngineError::Poisoned { .. }) => assert!(format!("{:?}", e.poison_cause()).contains("fdatasync")),
         Ok(t) => assert!(matches!(t.wait(), Err(EngineError::Poisoned { .. }))),
         Err(other) => panic!("{other}"),
     }
@@ -42,13 +39,12 @@ fn failed_fsync_poisons_every_later_write() {
 
 #[test]
 fn full_disk_on_append_is_a_clear_error_and_the_log_still_reads() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), config()).unwrap();
     for i in 0..10 {
         engine.track_uid(&format!("d{i}"), "view", Map::new()).unwrap().wait().unwrap();
     }
-    idres_log::failpoints::fail_next_write(std::io::ErrorKind::StorageFull);
+    arm(Point::new(Site::Frame, Op::Write), dir.path(), Action::FailOnce(std::io::ErrorKind::StorageFull));
     let err = engine.track_uid("d0", "view", Map::new()).unwrap().wait().unwrap_err();
     let cause = err.poison_cause().map(ToString::to_string).unwrap_or_default();
     assert!(cause.contains("write frame"), "{err}: {cause}");
@@ -62,7 +58,6 @@ fn full_disk_on_append_is_a_clear_error_and_the_log_still_reads() {
 
 #[test]
 fn torn_last_frame_is_recovered_on_reopen() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     {
         let engine = Engine::open(dir.path(), EngineConfig { snapshot_every_records: 0, ..config() }).unwrap();

@@ -21,15 +21,17 @@ use std::path::Path;
 /// What a call writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Site {
-    /// A log segment file while it is made (zero-fill, header) and renamed into place.
+    /// A log segment file while it is made (create, zero-fill, header, fsync) and renamed into
+    /// place; a prepared one reopened; segment files removed by repair.
     Segment,
-    /// The active segment's frames: appends and their fdatasync.
+    /// The active segment's frames: opening it for appends, the appends and their fdatasync.
     Frame,
     /// The fsync that seals a full segment before the next one starts.
     Seal,
-    /// Recovery zeroing a torn tail.
+    /// Recovery zeroing a torn tail and its fdatasync (and repair zeroing what follows its cut).
     TornTail,
-    /// The log directory (its fsync after a rename or removal; temp files removed on open).
+    /// The log directory: creating it and its lock file, its fsync after a rename or removal,
+    /// temp files removed on open.
     LogDir,
     /// A snapshot file.
     Snapshot,
@@ -114,6 +116,21 @@ fn check(_point: Point, _path: &Path) -> io::Result<()> {
 pub fn create(site: Site, path: &Path) -> io::Result<File> {
     check(Point::new(site, Op::Create), path)?;
     File::create(path)
+}
+
+/// Opens `path` for reading and writing, creating it if it is missing, never truncating it (a
+/// lock file).
+#[inline]
+pub fn open_or_create(site: Site, path: &Path) -> io::Result<File> {
+    check(Point::new(site, Op::Create), path)?;
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+/// Creates the directory `dir` and its missing parents (fsync their parents to make it durable).
+#[inline]
+pub fn create_dir_all(site: Site, dir: &Path) -> io::Result<()> {
+    check(Point::new(site, Op::Create), dir)?;
+    std::fs::create_dir_all(dir)
 }
 
 /// Opens an existing `path` for reading and writing.
@@ -277,11 +294,11 @@ pub mod failpoints {
         points.into_iter().collect()
     }
 
-    /// Whether `point` fires for `path`; records that it was reached.
+    /// Whether `point` fires for `path`; records that it was reached (under `path` itself, so
+    /// that the fsync of a directory counts as reached under that directory).
     pub(crate) fn hit(point: Point, path: &Path) -> Option<Action> {
         let mut r = registry();
-        let dir = path.parent().unwrap_or(path).to_path_buf();
-        r.reached.insert((dir, point));
+        r.reached.insert((path.to_path_buf(), point));
         let i = r.armed.iter().position(|a| a.point == point && path.starts_with(&a.under))?;
         let action = r.armed[i].action;
         if !matches!(action, Action::FailAlways(_)) {
@@ -320,6 +337,13 @@ mod tests {
         assert_eq!(std::fs::read(&to).unwrap(), b"Jell");
         let f = open_rw(Site::Marker, &to).unwrap();
         drop(f);
+        let lock = tmp.path().join("sub/dir/LOCK");
+        create_dir_all(Site::LogDir, lock.parent().unwrap()).unwrap();
+        drop(open_or_create(Site::LogDir, &lock).unwrap());
+        assert_eq!(std::fs::read(&lock).unwrap(), b"");
+        std::fs::write(&lock, b"kept").unwrap();
+        drop(open_or_create(Site::LogDir, &lock).unwrap());
+        assert_eq!(std::fs::read(&lock).unwrap(), b"kept", "never truncated");
         remove_file(Site::Marker, &to).unwrap();
         assert!(!to.exists());
     }

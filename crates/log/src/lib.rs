@@ -40,19 +40,20 @@
 //! ```
 
 mod error;
-#[cfg(feature = "failpoints")]
-pub mod failpoints;
 pub mod format;
 mod log;
+mod offline;
+mod options;
 mod reader;
+mod recovery;
 mod segment;
 
 pub use error::{Damage, LogError};
-pub use log::{
-    repair, verify, Appended, Durability, Log, LogOptions, ReadOnlyLog, RecoveryEvent, RepairReport, TailRecovery,
-    VerifyReport,
-};
+pub use log::{Appended, Log};
+pub use offline::{repair, verify, ReadOnlyLog, RepairReport, VerifyReport};
+pub use options::{Durability, LogOptions, TailRecovery};
 pub use reader::{ReadFrame, ReadHandle, Reader};
+pub use recovery::RecoveryEvent;
 pub use segment::{SegmentInfo, SEGMENT_BYTES_LIMIT};
 
 /// A log sequence number: the position of a record in the log, from 0.

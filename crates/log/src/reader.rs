@@ -202,8 +202,12 @@ impl Reader {
     }
 
     /// Reads the header of the frame at the current offset. `None` at the end of the segment's
-    /// frames (end of file or zeros).
+    /// frames (end of file or zeros, or, in a sealed segment, the next segment's base LSN: what
+    /// follows is its unused tail, whatever bytes it holds).
     fn peek_header(&mut self) -> Result<Option<(FrameHeader, u32)>, LogError> {
+        if self.segments.get(self.seg + 1).is_some_and(|next| next.header.base_lsn == self.expected) {
+            return Ok(None);
+        }
         if self.window.is_none() {
             self.open_segment()?;
         }
@@ -276,12 +280,17 @@ impl Reader {
         Ok(())
     }
 
-    /// Where the frames of segment `info` end: `(end LSN, byte offset)`, found by walking frame
-    /// headers only (lengths, LSN continuity and record counts are checked; CRCs are not).
-    pub(crate) fn segment_end(info: &SegmentInfo) -> Result<(Lsn, u64), LogError> {
+    /// Where the frames of sealed segment `info` end: `(end LSN, byte offset)`, found by walking
+    /// frame headers only (lengths, LSN continuity and record counts are checked; CRCs are not)
+    /// up to `next_base`, where the next segment begins. The third value is the offset of the
+    /// first non-zero byte after the frames (in the unused zero tail), if any.
+    pub(crate) fn segment_end(info: &SegmentInfo, next_base: Lsn) -> Result<(Lsn, u64, Option<u64>), LogError> {
         let base = info.header.base_lsn;
+        // A stand-in for the next segment, so that the walk stops at its base LSN.
+        let next =
+            SegmentInfo { path: PathBuf::new(), header: format::SegmentHeader { base_lsn: next_base, ..info.header } };
         let mut r = Reader {
-            segments: vec![info.clone()],
+            segments: vec![info.clone(), next],
             seg: 0,
             from: base,
             to: Lsn::MAX,
@@ -293,7 +302,25 @@ impl Reader {
             r.offset += h.frame_bytes();
             r.expected += u64::from(count);
         }
-        Ok((r.expected, r.offset))
+        let stray = if r.expected == next_base { r.stray_after(&info.path)? } else { None };
+        Ok((r.expected, r.offset, stray))
+    }
+
+    /// The first non-zero byte from the current offset to the end of the open segment.
+    fn stray_after(&mut self, path: &std::path::Path) -> Result<Option<u64>, LogError> {
+        // No window: the walk stopped before reading a frame, which only a sealed segment with no
+        // frame (its base LSN equal to the next one's, which file names exclude) would do.
+        let Some(w) = self.window.as_mut() else { return Ok(None) };
+        let mut at = self.offset;
+        while at < w.file_len {
+            let r = w.ensure(path, at, WINDOW_BYTES)?;
+            let n = r.len() as u64;
+            if let Some(p) = crate::segment::first_nonzero(&w.buf[r], 0) {
+                return Ok(Some(at + p));
+            }
+            at += n.max(1);
+        }
+        Ok(None)
     }
 
     /// The next frame that holds records in the reader's range, or `None` at the end.

@@ -194,8 +194,10 @@ pub(crate) enum Tail {
 /// What a bad frame in the last segment means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TailPolicy {
-    /// This is not the last segment: every bad frame is damage.
-    Sealed,
+    /// This is not the last segment: its frames end where the next segment begins
+    /// (`next_base`), and every bad frame before that is damage. What follows is its unused zero
+    /// tail: not data, so a non-zero byte there is reported ([`Scan::stray_at`]), never a cut.
+    Sealed { next_base: Lsn },
     /// The last segment: a bad frame with nothing valid after it is a torn tail; one followed by
     /// a valid frame is damage.
     Strict,
@@ -212,6 +214,14 @@ pub(crate) struct Scan {
     /// One past the LSN of the last valid frame's last record.
     pub end_lsn: Lsn,
     pub tail: Tail,
+    /// Sealed segments only: the byte offset of the first non-zero byte past the last frame (in
+    /// the unused zero tail). Not data and not damage: a warning.
+    pub stray_at: Option<u64>,
+}
+
+/// The offset of the first non-zero byte of `buf` at or after `from`.
+pub(crate) fn first_nonzero(buf: &[u8], from: usize) -> Option<u64> {
+    buf.get(from..)?.iter().position(|&b| b != 0).map(|p| (from + p) as u64)
 }
 
 /// Walks the frames of one whole segment file in `buf`, checking every frame.
@@ -229,12 +239,23 @@ pub(crate) fn scan_segment(
     let mut at = SEGMENT_HEADER_BYTES;
     let mut lsn = base_lsn;
     loop {
+        if let TailPolicy::Sealed { next_base } = policy {
+            if lsn == next_base {
+                // The sealed segment's frames are complete; the rest is its unused tail.
+                return Ok(Scan {
+                    end_offset: at as u64,
+                    end_lsn: lsn,
+                    tail: Tail::Clean,
+                    stray_at: first_nonzero(buf, at),
+                });
+            }
+        }
         let rest = &buf[at.min(buf.len())..];
         let problem = if rest.is_empty() {
-            return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean });
+            return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean, stray_at: None });
         } else if rest.len() < FRAME_HEADER_BYTES || is_zero_header(rest) {
             if rest.iter().all(|&b| b == 0) {
-                return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean });
+                return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean, stray_at: None });
             }
             // Zeros where a header should be, yet bytes follow: a write whose first page was lost,
             // or a zeroed frame in front of valid ones. The search below tells which.
@@ -247,7 +268,7 @@ pub(crate) fn scan_segment(
             match decode_frame(rest, lsn, READ_PAYLOAD_LIMIT) {
                 Ok(frame) => {
                     if !on_frame(&frame, at as u64) {
-                        return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean });
+                        return Ok(Scan { end_offset: at as u64, end_lsn: lsn, tail: Tail::Clean, stray_at: None });
                     }
                     lsn = frame.end_lsn();
                     at += frame.header.frame_bytes() as usize;
@@ -261,6 +282,7 @@ pub(crate) fn scan_segment(
             end_offset: at as u64,
             end_lsn: lsn,
             tail: Tail::Torn { offset: at as u64, garbage_end, problem: problem.clone(), damaged },
+            stray_at: None,
         };
         // A frame whose checksum holds but whose content is wrong was written that way: no tear
         // produces it.
@@ -279,7 +301,7 @@ pub(crate) fn scan_segment(
         };
         return match policy {
             TailPolicy::PointInTime => Ok(torn(checksum_held || valid_after.is_some())),
-            TailPolicy::Sealed => Err(LogError::corrupt(path, at as u64, lsn, Damage::Frame(problem))),
+            TailPolicy::Sealed { .. } => Err(LogError::corrupt(path, at as u64, lsn, Damage::Frame(problem))),
             TailPolicy::Strict if checksum_held => Err(LogError::corrupt(path, at as u64, lsn, Damage::Frame(problem))),
             TailPolicy::Strict => match valid_after {
                 Some(valid_at) => {

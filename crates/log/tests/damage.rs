@@ -220,3 +220,53 @@ fn every_flipped_byte_is_named() {
     }
     assert!(flips > 1000, "{flips} flips");
 }
+
+/// Past a sealed segment's last frame, in its unused zero tail, bytes are not data: a flipped
+/// byte there (right after the last frame, inside what would be the next frame header, or at the
+/// file's end) is a warning naming segment and offset, never damage or a cut; every record reads.
+#[test]
+fn a_stray_byte_in_a_sealed_segments_zero_tail_is_a_warning_not_damage() {
+    let make = || {
+        let dir = tempdir();
+        let recs = write_log(dir.path(), 9, 1500); // two frames per 4 KiB segment: five segments
+        (dir, recs)
+    };
+    let (probe, _) = make();
+    let segs = segment_files(probe.path());
+    assert!(segs.len() >= 3, "{segs:?}");
+    let sealed = segs.len() - 2; // the one open checks; verify checks every sealed one
+    let end = frame_offsets(&segs[sealed]).last().map(|&(at, len)| at + len).unwrap();
+    let len = fs::metadata(&segs[sealed]).unwrap().len();
+    assert!(end < len, "a zero tail");
+    for at in [end, end + 3, end + 23, len - 1] {
+        let (dir, recs) = make();
+        let segs = segment_files(dir.path());
+        poke(&segs[sealed], at, &[0x5a]);
+        poke(&segs[0], end, &[0xa5]);
+        let report = idres_log::verify(dir.path(), None).unwrap();
+        assert_eq!(report.end_lsn, 9);
+        assert_eq!(report.stray_bytes, vec![(segs[0].clone(), end), (segs[sealed].clone(), at)]);
+        let ro = idres_log::ReadOnlyLog::open(dir.path(), None).unwrap();
+        assert_eq!(ro.stray_bytes, Some((segs[sealed].clone(), at)));
+        let mut got = Vec::new();
+        ro.reader(0).unwrap().for_each_record(|_, r| got.push(r.to_vec())).unwrap();
+        assert_eq!(got, recs);
+        drop(ro);
+        let mut log = Log::open(dir.path(), small_opts()).unwrap();
+        assert!(
+            matches!(log.recovery(), [RecoveryEvent::StrayBytesAfterSeal { segment, offset }] if *segment == segs[sealed] && *offset == at),
+            "{:?}",
+            log.recovery()
+        );
+        let text = log.recovery()[0].to_string();
+        assert!(
+            text.contains(&segs[sealed].display().to_string()) && text.contains(&format!("byte offset {at}")),
+            "{text}"
+        );
+        let got: Vec<Vec<u8>> = read_all(&log, 0).into_iter().map(|x| x.1).collect();
+        assert_eq!(got, recs, "every record reads");
+        log.append(&batch(&[b"more".to_vec()])).unwrap();
+        drop(log);
+        assert_eq!(fs::read(&segs[sealed]).unwrap()[at as usize], 0x5a, "nothing was changed");
+    }
+}

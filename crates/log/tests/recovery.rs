@@ -219,7 +219,7 @@ fn a_segment_of_another_log_is_refused_naming_both_files() {
                 if *segment == to && *first_segment == sa[0] && *found == id_a),
             "{err}"
         );
-        let ro = idres_log::ReadOnlyLog::open(a.path(), None).err().expect("read-only refuses it too");
+        let ro = idres_log::ReadOnlyLog::open(a.path(), None).expect_err("read-only refuses it too");
         assert!(matches!(ro, LogError::Corrupt { damage: idres_log::Damage::ForeignSegment { .. }, .. }), "{ro}");
         assert!(matches!(idres_log::verify(a.path(), None), Err(LogError::Corrupt { .. })));
     }
