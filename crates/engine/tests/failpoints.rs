@@ -3,7 +3,7 @@
 //! the documented outcome holds: the failing call returns a typed error (a failed log write or
 //! fsync poisons the engine, a failed snapshot is only counted), nothing acknowledged is lost, and
 //! the next open recovers a directory that `verify` finds sound, at the digest of its log.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 use std::path::Path;
 
