@@ -62,12 +62,8 @@ pub(crate) fn record_config(data: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub(crate) fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
-    open_engine_with(cli, false)
-}
-
-pub(crate) fn open_engine_with(cli: &Cli, rebuild: bool) -> anyhow::Result<Engine> {
     let (fold, text) = fold_config(cli)?;
-    let config = EngineConfig { fold, rebuild, ..EngineConfig::default() };
+    let config = EngineConfig { fold, ..EngineConfig::default() };
     let engine = Engine::open(cli.data(), config).with_context(|| format!("open {}", cli.data().display()))?;
     if let Some(text) = text {
         record_config(&cli.data(), &text)?;

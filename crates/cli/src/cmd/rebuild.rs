@@ -1,15 +1,23 @@
-//! `idres rebuild`: the store and the snapshots rebuilt from the log.
+//! `idres rebuild`: the store and the snapshots rebuilt from the log (`idres::rebuild`).
+
+use anyhow::Context;
+use idres::EngineConfig;
 
 use crate::flags::Cli;
-use crate::session::open_engine_with;
+use crate::session::{fold_config, record_config};
 
-/// Opens the engine with `rebuild` and closes it.
+/// Rebuilds the data directory under the config in force.
 pub(crate) fn run(cli: &Cli) -> anyhow::Result<()> {
-    // The engine deletes the snapshots and clears the store only once the log is open and
-    // known to hold everything they have seen (a damaged log keeps its evidence).
-    let engine = open_engine_with(cli, true)?;
-    let s = engine.stats();
-    engine.close()?;
+    let (fold, text) = fold_config(cli)?;
+    let report = idres::rebuild(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
+        .with_context(|| format!("rebuild {}", cli.data().display()))?;
+    if let Some(text) = text {
+        record_config(&cli.data(), &text)?;
+    }
+    for event in &report.open.events {
+        eprintln!("idres: {event}");
+    }
+    let s = report.stats;
     say!("rebuilt the store and a snapshot from {} records: {} profiles", s.folded_lsn, s.profiles);
     Ok(())
 }
