@@ -102,5 +102,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(e) = appended {
         assert_eq!(reopened.next_lsn(), e);
     }
-    assert!(reopened.recovery().is_empty(), "second open needed recovery: {:?}", reopened.recovery());
+    // Stray bytes past a sealed segment's frames are not data and are left as they are: their
+    // warning repeats on every open. Anything else would be recovery the first open left undone.
+    let redone: Vec<_> = reopened
+        .recovery()
+        .iter()
+        .filter(|e| !matches!(e, idres_log::RecoveryEvent::StrayBytesAfterSeal { .. }))
+        .collect();
+    assert!(redone.is_empty(), "second open needed recovery: {redone:?}");
 });
