@@ -335,3 +335,37 @@ fn a_read_only_open_reads_everything_and_writes_nothing() {
     tree(dir.path(), &mut after);
     assert!(before == after, "a read-only open changed the data directory");
 }
+
+#[test]
+fn a_repair_that_cannot_go_ahead_removes_nothing() {
+    // Review of defect 14's fix: the caches were removed before the log's lock was taken and the
+    // cut checked, so a repair beside an open engine, or at an LSN inside a batch, lost them.
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = twenty(dir.path());
+    let engine = Engine::open(dir.path(), on_disk.clone()).unwrap();
+    let batch: Vec<Record> = (0..5)
+        .map(|i| Record::Event {
+            target: Target::Uid(Uid::parse(&format!("b{i}")).unwrap()),
+            name: "view".into(),
+            props: Map::new(),
+            session_id: None,
+            ts: None,
+        })
+        .collect();
+    assert_eq!(engine.write_batch(batch).unwrap().wait_range().unwrap(), 20..25);
+    // The engine is open: the log's lock is held.
+    let err = idres::repair(dir.path(), 9).unwrap_err();
+    assert!(matches!(err, EngineError::Log(idres_log::LogError::Locked { .. })), "{err:?}");
+    engine.close().unwrap();
+    drop(engine);
+    let mut snapshots = Vec::new();
+    tree(&dir.path().join("snapshots"), &mut snapshots);
+    assert!(!snapshots.is_empty() && dir.path().join("store").exists());
+    // LSN 22 is inside the batch 20..25.
+    let err = idres::repair(dir.path(), 22).unwrap_err();
+    assert!(matches!(err, EngineError::Log(idres_log::LogError::NotABatchBoundary { .. })), "{err:?}");
+    let mut after = Vec::new();
+    tree(&dir.path().join("snapshots"), &mut after);
+    assert_eq!(snapshots, after, "no snapshot removed");
+    assert!(dir.path().join("store").exists(), "the store kept");
+}

@@ -181,6 +181,18 @@ pub struct RepairReport {
 /// interrupted repair leaves either the old log's prefix or the repaired log, never a gap.
 /// Takes the directory lock: the log must not be open.
 pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, LogError> {
+    repair_with(dir, lsn, || Ok(()))
+}
+
+/// [`repair`], calling `before_cut` once the lock is held and the cut is known to be sound, just
+/// before anything of the log is changed: the place for the log's owner to remove what has seen
+/// past the cut (its snapshots, its read model), under the lock and only if the repair will go
+/// ahead. An error of `before_cut` stops the repair with the log unchanged.
+pub fn repair_with<E: From<LogError>>(
+    dir: impl AsRef<Path>,
+    lsn: Option<Lsn>,
+    before_cut: impl FnOnce() -> Result<(), E>,
+) -> Result<RepairReport, E> {
     let dir = dir.as_ref();
     let _lock = lock_dir(dir)?;
     let target_end = match lsn {
@@ -194,6 +206,7 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
     let kept = Listing { segments: listing.segments[..keep_count].to_vec(), temp_files: Vec::new() };
     let segments = check_headers(&kept, None, false)?;
     let Some(last) = segments.last() else {
+        before_cut()?;
         return Ok(RepairReport { end_lsn: 0, removed_segments: Vec::new(), cut: None });
     };
     // Every frame that stays must be sound: check the kept segments before the cut one whole.
@@ -203,12 +216,12 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
         let policy = TailPolicy::Sealed { next_base: next.header.base_lsn };
         let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |_, _| true)?;
         if scan.end_lsn != next.header.base_lsn {
-            return Err(LogError::corrupt(
+            return Err(E::from(LogError::corrupt(
                 &seg.path,
                 scan.end_offset,
                 scan.end_lsn,
                 Damage::SegmentEndsEarly { ends_at: scan.end_lsn, next_base: next.header.base_lsn },
-            ));
+            )));
         }
     }
     let buf = read_whole(&last.path, last.header.base_lsn)?;
@@ -232,14 +245,15 @@ pub fn repair(dir: impl AsRef<Path>, lsn: Option<Lsn>) -> Result<RepairReport, L
         })?)
     };
     if let Some((first, end)) = spanning {
-        return Err(LogError::NotABatchBoundary { lsn: target_end - 1, first, end });
+        return Err(E::from(LogError::NotABatchBoundary { lsn: target_end - 1, first, end }));
     }
     let Some(cut) = cut_at else {
         let end = scan.map_or(last.header.base_lsn, |s| s.end_lsn);
-        return Err(LogError::LsnOutOfRange { lsn: target_end.saturating_sub(1), start: 0, end });
+        return Err(E::from(LogError::LsnOutOfRange { lsn: target_end.saturating_sub(1), start: 0, end }));
     };
     let garbage_end = buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) as u64;
     drop(buf);
+    before_cut()?;
     let mut removed = Vec::new();
     for (_, path) in listing.segments[keep_count..].iter().rev() {
         idres_io::remove_file(Site::Segment, path).map_err(|e| LogError::io("remove segment", path, e))?;
