@@ -109,6 +109,37 @@ fn read_rebuild_marker(dir: &DataDir, rebuild: bool, report: &mut OpenReport) ->
     }
 }
 
+/// The newest snapshot file that names this data directory's log (read from the first segment's
+/// header) or no log (the first format): what it has seen was acknowledged. A snapshot of another
+/// log is [`EngineError::Damaged`], naming it and the log; to a rebuild, only reported (the
+/// rebuild removes it).
+fn newest_snapshot_of_this_log(
+    dir: &DataDir,
+    rebuild: bool,
+    report: &mut OpenReport,
+) -> Result<Option<(Lsn, PathBuf)>, EngineError> {
+    let log_id = idres_log::log_id_of(dir.log_dir())?;
+    for (lsn, path) in dir.snapshots()? {
+        let named = crate::snapshot_file::read_log_id(&path).map_err(io("read snapshot", &path))?;
+        match (named, &log_id) {
+            (Some(theirs), Some((ours, first_segment))) if theirs != *ours => {
+                let detail = format!(
+                    "a snapshot of log {}, but this data directory's log is log {} ({}): a file copied in from another data directory",
+                    crate::snapshot_file::log_id_hex(&theirs),
+                    crate::snapshot_file::log_id_hex(&ours),
+                    first_segment.display(),
+                );
+                if !rebuild {
+                    return Err(EngineError::Damaged { path, detail });
+                }
+                report.events.push(format!("snapshot {}: {detail}; the rebuild removes it", path.display()));
+            }
+            _ => return Ok(Some((lsn, path))),
+        }
+    }
+    Ok(None)
+}
+
 /// Step 4: the log, opened so that its recovery keeps at least `acknowledged` records (unless
 /// durability is `Never`). `seen_by` names what has seen them, for the error if it cannot.
 fn open_log(dir: &DataDir, config: &EngineConfig, acknowledged: Lsn, seen_by: String) -> Result<Log, EngineError> {
@@ -286,8 +317,10 @@ impl Engine {
             applied = None;
         }
 
-        // 4: the log, held to everything acknowledged.
-        let newest_snapshot = dir.snapshots()?.into_iter().next();
+        // 4: the log, held to everything acknowledged: by the store, the marker, and the newest
+        // snapshot of this log (one of another log is damage, said before it could pass for lost
+        // records; a rebuild removes it).
+        let newest_snapshot = newest_snapshot_of_this_log(&dir, config.rebuild, &mut report)?;
         let snapshot_seen = newest_snapshot.as_ref().map_or(0, |(l, _)| *l);
         let acknowledged = snapshot_seen.max(store_seen).max(interrupted.unwrap_or(0));
         let seen_by = match &newest_snapshot {

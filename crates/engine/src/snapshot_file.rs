@@ -104,6 +104,15 @@ impl<'a> SnapshotFile<'a> {
     }
 }
 
+/// The log a snapshot file names, read from its header alone: `None` for a file of the first
+/// format or one whose header is damaged (the whole file is checked when it is restored).
+pub fn read_log_id(path: &std::path::Path) -> std::io::Result<Option<[u8; 16]>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(SNAPSHOT_FILE_HEADER_BYTES);
+    std::fs::File::open(path)?.take(SNAPSHOT_FILE_HEADER_BYTES as u64).read_to_end(&mut head)?;
+    Ok(SnapshotFile::parse(&head).ok().and_then(|f| f.log_id()))
+}
+
 /// A log id as text (hex), for messages.
 pub fn log_id_hex(id: &[u8; 16]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()

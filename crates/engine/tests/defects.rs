@@ -369,3 +369,31 @@ fn a_repair_that_cannot_go_ahead_removes_nothing() {
     assert_eq!(snapshots, after, "no snapshot removed");
     assert!(dir.path().join("store").exists(), "the store kept");
 }
+
+#[test]
+fn a_snapshot_of_another_log_past_the_logs_end_is_damage_not_lost_records() {
+    // Review of defect 9's fix: the acknowledged count came from the newest snapshot's name
+    // before its log was checked, so another log's snapshot past this log's end read as lost
+    // records, and a rebuild could not clear it.
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    for (dir, n) in [(ours.path(), 3), (theirs.path(), 8)] {
+        let engine = Engine::open(dir, config()).unwrap();
+        for i in 0..n {
+            engine.track_uid(&format!("u{i}"), "view", Map::new()).unwrap().wait().unwrap();
+        }
+        engine.close().unwrap();
+    }
+    let name = "00000000000000000008.snap";
+    let foreign = ours.path().join("snapshots").join(name);
+    std::fs::copy(theirs.path().join("snapshots").join(name), &foreign).unwrap();
+    let err = Engine::open(ours.path(), config()).unwrap_err();
+    assert!(matches!(&err, EngineError::Damaged { path, .. } if path == &foreign), "{err:?}");
+    assert!(err.to_string().contains("00000000000000000000.seg"), "names the log's first segment: {err}");
+    let engine = Engine::open(ours.path(), EngineConfig { rebuild: true, ..config() }).unwrap();
+    assert_eq!(engine.stats().folded_lsn, 3);
+    engine.close().unwrap();
+    drop(engine);
+    assert!(!foreign.exists(), "the rebuild removed it");
+    Engine::open(ours.path(), config()).unwrap().close().unwrap();
+}

@@ -50,7 +50,7 @@ mod segment;
 
 pub use error::{Damage, LogError};
 pub use log::{Appended, Log};
-pub use offline::{repair, repair_with, verify, ReadOnlyLog, RepairReport, VerifyReport};
+pub use offline::{log_id_of, repair, repair_with, verify, ReadOnlyLog, RepairReport, VerifyReport};
 pub use options::{Durability, LogOptions, TailRecovery};
 pub use reader::{ReadFrame, ReadHandle, Reader};
 pub use recovery::RecoveryEvent;

@@ -13,7 +13,7 @@ use crate::format::SEGMENT_HEADER_BYTES;
 use crate::log::{lock_dir, sync_dir, write_zeros};
 use crate::reader::{ReadHandle, Reader, Shared};
 use crate::recovery::check_sealed_end;
-use crate::segment::{check_headers, list_dir, read_whole, scan_segment, Listing, Tail, TailPolicy};
+use crate::segment::{check_headers, list_dir, read_header, read_whole, scan_segment, Listing, Tail, TailPolicy};
 use crate::Lsn;
 
 /// A log opened for reading only (audits, `verify`): nothing in the directory is written, no
@@ -79,6 +79,21 @@ impl ReadOnlyLog {
     /// A cloneable handle for reading the log (ranges, its id), as [`crate::Log::read_handle`].
     pub fn read_handle(&self) -> ReadHandle {
         self.handle.clone()
+    }
+}
+
+/// The id of the log in `dir` and its first segment, read from that segment's header without
+/// opening the log (no lock, no recovery): `None` if there is no such directory or it holds no
+/// segment. An error if the first segment's header cannot be read or is damaged.
+pub fn log_id_of(dir: impl AsRef<Path>) -> Result<Option<([u8; 16], PathBuf)>, LogError> {
+    let dir = dir.as_ref();
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let listing = list_dir(dir)?;
+    match listing.segments.first() {
+        None => Ok(None),
+        Some((base, path)) => Ok(Some((read_header(path, *base)?.log_id, path.clone()))),
     }
 }
 
