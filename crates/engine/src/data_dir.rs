@@ -113,14 +113,14 @@ impl DataDir {
         }
     }
 
-    /// Removes the temp files an interrupted atomic write left (`NAME.tmp` of the markers and
-    /// the recorded config, `*.snap.tmp` in `snapshots/`): they are never read, and a full disk
+    /// Removes the temp files an interrupted atomic write of the engine left (`NAME.tmp` of the
+    /// markers, `*.snap.tmp` in `snapshots/`): they are never read, and a full disk
     /// should not keep them. Returns what it removed.
     pub fn remove_temp_files(&self) -> Result<Vec<PathBuf>, DataDirError> {
-        let mut temps: Vec<PathBuf> = [FOLD_CONFIG_FILE, STORE_REBUILD_MARKER, CONFIG_FILE]
-            .iter()
-            .map(|name| self.root.join(format!("{name}.tmp")))
-            .collect();
+        // Not `config.toml.tmp`: the command line writes that file outside the log's lock, and a
+        // leftover is replaced by its next write.
+        let mut temps: Vec<PathBuf> =
+            [FOLD_CONFIG_FILE, STORE_REBUILD_MARKER].iter().map(|name| self.root.join(format!("{name}.tmp"))).collect();
         let dir = self.snapshots_dir();
         match fs::read_dir(&dir) {
             Ok(entries) => {

@@ -324,7 +324,8 @@ impl Engine {
     /// Errors: [`EngineError::Poisoned`] if a write failed (what was acknowledged before is
     /// durable); [`EngineError::StoreBehind`] if only the store could not be written (every
     /// acknowledged record is durable, the next open catches the store up);
-    /// [`EngineError::Panicked`] if a thread panicked.
+    /// [`EngineError::Panicked`] if the writer thread panicked (a store-thread panic is
+    /// `StoreBehind` with a `Panicked` cause; a snapshot-thread panic is a counted snapshot failure).
     pub fn close(&self) -> Result<(), EngineError> {
         self.handle.close()
     }

@@ -126,7 +126,7 @@ fn newest_snapshot_of_this_log(
                 let detail = format!(
                     "a snapshot of log {}, but this data directory's log is log {} ({}): a file copied in from another data directory",
                     crate::snapshot_file::log_id_hex(&theirs),
-                    crate::snapshot_file::log_id_hex(&ours),
+                    crate::snapshot_file::log_id_hex(ours),
                     first_segment.display(),
                 );
                 if !rebuild {
@@ -167,11 +167,11 @@ fn open_log(dir: &DataDir, config: &EngineConfig, acknowledged: Lsn, seen_by: St
     }
 }
 
-/// Step 5: the newest snapshot that restores under this config, of this log, at or before the
-/// log's end; `None` if there is none. A snapshot past the log's end lost records (an error,
+/// Step 5: of `snapshots` (newest first), the newest that restores under this config, of this
+/// log, at or before the log's end; `None` if there is none. A snapshot past the log's end lost records (an error,
 /// unless durability is `Never`); one of another log is damage.
 pub(crate) fn restore_snapshot(
-    dir: &DataDir,
+    snapshots: Vec<(Lsn, PathBuf)>,
     config: &EngineConfig,
     log_id: [u8; 16],
     log_file: &Path,
@@ -179,7 +179,7 @@ pub(crate) fn restore_snapshot(
     report: &mut OpenReport,
 ) -> Result<Option<Resolver>, EngineError> {
     let lenient = config.durability == Durability::Never;
-    for (lsn, path) in dir.snapshots()? {
+    for (lsn, path) in snapshots {
         if lsn > log_end {
             if lenient {
                 report.events.push(format!("snapshot {} is past the log's end {log_end}; ignored", path.display()));
@@ -350,7 +350,7 @@ impl Engine {
         let restored = if config.rebuild {
             None
         } else {
-            restore_snapshot(&dir, &config, log_id, &log_file, log_end, &mut report)?
+            restore_snapshot(dir.snapshots()?, &config, log_id, &log_file, log_end, &mut report)?
         };
         let mut resolver = restored.unwrap_or_else(|| Resolver::new(config.fold.clone()));
         let fold_start = resolver.next_lsn();

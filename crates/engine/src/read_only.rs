@@ -28,6 +28,9 @@ impl Engine {
         if !dir.log_dir().is_dir() {
             return Err(EngineError::Invalid(format!("{} holds no log", dir.root().display())));
         }
+        // The snapshots first, then the log: a snapshot a live writer adds in between would be past
+        // the end of the log as read, and pass for lost records.
+        let snapshots = dir.snapshots()?;
         let log = ReadOnlyLog::open(dir.log_dir(), Some(CODEC_ID))?;
         let mut report = OpenReport::default();
         report.events.push("opened read-only: nothing is written, the store is not read".into());
@@ -42,7 +45,7 @@ impl Engine {
         // A log without a segment has no id: no snapshot can be of it.
         let log_id = log.log_id().unwrap_or_default();
         let log_file = dir.log_dir();
-        let restored = restore_snapshot(&dir, &config, log_id, &log_file, log_end, &mut report)?;
+        let restored = restore_snapshot(snapshots, &config, log_id, &log_file, log_end, &mut report)?;
         let mut resolver = restored.unwrap_or_else(|| Resolver::new(config.fold.clone()));
         fold_tail(&handle, &mut resolver, None, &mut report)?;
         resolver.index_profile_ids();

@@ -119,7 +119,15 @@ impl Snapshotter {
     }
 
     /// Lets the snapshot being written finish and stops the thread.
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Snapshotter {
+    /// Also when the writer unwinds from a panic: the snapshot thread never outlives the engine
+    /// (it would write or prune beside the next open).
+    fn drop(&mut self) {
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
@@ -142,7 +150,13 @@ pub(crate) fn restore(
     log_file: &Path,
     fold: &Config,
 ) -> Result<Result<Resolver, String>, EngineError> {
-    let bytes = std::fs::read(path).map_err(io("read snapshot", path))?;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        // Pruned by a running engine between the listing and the read (a reader beside a live
+        // writer): not there to be used, and not damage.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("removed while being read".into())),
+        Err(e) => return Err(io("read snapshot", path)(e)),
+    };
     let file = match SnapshotFile::parse(&bytes) {
         Ok(f) => f,
         Err(why) => return Ok(Err(why)),
