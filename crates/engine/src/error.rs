@@ -167,17 +167,7 @@ impl From<DataDirError> for EngineError {
     }
 }
 
-/// An error and its sources, joined by `: ` (as anyhow's `{:#}`), for the open report's words.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
-}
+pub(crate) use idres_log::error_chain as chain;
 
 /// A mapper of an OS error to [`EngineError::Io`] for `op` on `path`.
 pub(crate) fn io<'a>(op: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> EngineError + 'a {

@@ -7,22 +7,11 @@ use std::time::Duration;
 
 use idres::{Engine, EngineConfig, EngineError, SUBSCRIBER_CHANGES_MAX};
 use idres_io::{failpoints, Op, Point, Site};
+use idres_log::error_chain as chain;
 use idres_model::{Map, Record, Target, Uid};
 
 fn config() -> EngineConfig {
     EngineConfig { segment_bytes: 1 << 20, snapshot_every_records: 0, store: None, ..EngineConfig::default() }
-}
-
-/// An error and its sources as anyhow's `{:#}` prints them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
 }
 
 /// Runs `f` on another thread and fails the test if it has not returned after a minute: for

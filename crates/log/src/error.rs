@@ -224,8 +224,9 @@ pub enum LogError {
     },
 }
 
-/// `e` and every error in its source chain, joined with ": " (as anyhow's `{e:#}` prints it).
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// `e` and every error in its source chain, joined with ": " (as anyhow's `{e:#}` prints it): how
+/// the crates above the log put an error into words without the binary's anyhow.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut at = e.source();
     while let Some(s) = at {

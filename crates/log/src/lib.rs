@@ -48,7 +48,7 @@ mod reader;
 mod recovery;
 mod segment;
 
-pub use error::{Damage, LogError};
+pub use error::{chain as error_chain, Damage, LogError};
 pub use log::{Appended, Log};
 pub use offline::{log_id_of, repair, repair_with, verify, ReadOnlyLog, RepairReport, VerifyReport};
 pub use options::{Durability, LogOptions, TailRecovery};

@@ -10,17 +10,7 @@ use idres_log::{repair, verify, Log, LogError, LogOptions, ReadOnlyLog};
 
 use common::*;
 
-/// An error and its source chain, joined as anyhow's `{e:#}` joins them.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut at = e.source();
-    while let Some(s) = at {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        at = s.source();
-    }
-    out
-}
+use idres_log::error_chain as chain;
 
 #[test]
 fn an_os_error_is_printed_once_in_the_error_chain() {
