@@ -174,6 +174,13 @@ fn an_id_error_shows_a_short_escaped_prefix_of_the_id() {
         "{}",
         &r.stderr[..300.min(r.stderr.len())]
     );
+    // A valid id that names nothing is excerpted too (`profile`, `explain`).
+    let unknown = format!("bob.private@example.com{}", "q".repeat(150));
+    for command in ["profile", "explain"] {
+        let r = idres(&data, &[command, "--cid", &unknown]);
+        assert_eq!(r.code, 1, "{command}: {}", r.stderr);
+        assert!(r.stderr.len() < 300 && !r.stderr.contains("bob.private@example.com"), "{command}: {}", r.stderr);
+    }
 }
 
 #[cfg(unix)]

@@ -5,6 +5,7 @@ use std::io::Write;
 use idres::Engine;
 use idres_cli::json::explain_json;
 use idres_cli::time::format_rfc3339;
+use idres_model::IdExcerpt;
 use idres_resolve::Explanation;
 
 use crate::{bad_input, not_found};
@@ -22,7 +23,9 @@ pub(crate) fn run(
         (None, Some(u)) => engine.explain_uid(u).map_err(|e| bad_input(e.to_string()))?,
         _ => return Err(bad_input("explain needs --cid or --uid")),
     };
-    let e = e.ok_or_else(|| not_found(format!("{} is unknown", cid.as_deref().or(uid.as_deref()).unwrap_or(""))))?;
+    let e = e.ok_or_else(|| {
+        not_found(format!("{} is unknown", IdExcerpt::new(cid.as_deref().or(uid.as_deref()).unwrap_or("").as_bytes())))
+    })?;
     if json {
         writeln!(out, "{}", explain_json(&e))?;
     } else {

@@ -51,7 +51,7 @@ pub(crate) fn find_profile(
     match (cid, uid, id) {
         (Some(c), None, None) => {
             let c = Cid::parse(c).map_err(|e| bad_input(format!("--cid {}: {e}", IdExcerpt::new(c.as_bytes()))))?;
-            r.profile_by_cid(&c).ok_or_else(|| not_found(format!("cid {c} is unknown")))
+            r.profile_by_cid(&c).ok_or_else(|| not_found(format!("cid {} is unknown", IdExcerpt::new(c.as_bytes()))))
         }
         (None, Some(u), None) => {
             let parsed =
@@ -61,10 +61,11 @@ pub(crate) fn find_profile(
                 None => r.profile_by_uid(&parsed),
             };
             found.ok_or_else(|| match epoch {
-                Some(e) => not_found(format!("uid {u} has nothing at epoch {e}")),
-                None => {
-                    not_found(format!("uid {u} is unknown, or its current epoch holds nothing yet (after a reset)"))
-                }
+                Some(e) => not_found(format!("uid {} has nothing at epoch {e}", IdExcerpt::new(u.as_bytes()))),
+                None => not_found(format!(
+                    "uid {} is unknown, or its current epoch holds nothing yet (after a reset)",
+                    IdExcerpt::new(u.as_bytes())
+                )),
             })
         }
         (None, None, Some(id)) => r.profile_by_id(id).ok_or_else(|| not_found(format!("profile {id} is unknown"))),
