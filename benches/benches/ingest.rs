@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 
-use idres::EngineConfig;
+use idres::{EngineConfig, StoreBackend};
 use idres_bench::{fold_workload, ingest_run};
 use idres_model::Record;
 
@@ -36,7 +36,7 @@ fn main() {
             let dir = tempfile::Builder::new().prefix("idres-ingest").tempdir_in(&base).unwrap();
             let mut config = EngineConfig::default();
             if memory {
-                config.store = None;
+                config.store = StoreBackend::Memory;
             }
             let per = total / producers;
             let workloads: Vec<Vec<Record>> = (0..producers)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
-use idres::EngineConfig;
+use idres::{EngineConfig, StoreBackend};
 use idres_bench::{ingest_run, IngestRun};
 use idres_cli::gen::{write_ndjson, GenOptions};
 use idres_cli::input::{parse_line, Format, Parsed};
@@ -168,7 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.store_flush_interval = Duration::from_millis(ms);
             }
             if memory_store {
-                config.store = None;
+                config.store = StoreBackend::Memory;
             }
             let run = ingest_run(&dir, config, parts, batched)?;
             println!(

@@ -1,6 +1,7 @@
-//! The fold's rules from a TOML file (`--config FILE`).
+//! The fold's rules and the store's backend from a TOML file (`--config FILE`).
 //!
 //! ```toml
+//! store = "fjall"                      # the read model's store: "fjall" (default) or "sled"
 //! on_cid_conflict = "implicit_reset"   # or "reject"
 //! max_devices_per_profile = 1000
 //! max_customers_per_profile = 100
@@ -12,8 +13,10 @@
 //! ```
 //!
 //! Every key is optional (the default rules apply); an unknown key is an error, so a typo never
-//! silently leaves a rule at its default.
+//! silently leaves a rule at its default. `store` is not a rule of the fold (its hash, the
+//! snapshots and the digests do not depend on it): changing it rebuilds the store from the log.
 
+use idres::StoreBackend;
 use idres_resolve::{Config, OnCidConflict};
 use serde::Deserialize;
 
@@ -30,6 +33,7 @@ pub struct ConfigError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    store: Option<String>,
     on_cid_conflict: Option<String>,
     max_devices_per_profile: Option<u32>,
     max_customers_per_profile: Option<u32>,
@@ -46,10 +50,29 @@ struct FileBlocked {
     exact: Vec<String>,
 }
 
-/// Parses the TOML text of a config file (`path` only names it in errors).
+/// What a config file sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The fold's rules.
+    pub fold: Config,
+    /// The read model's store (default fjall).
+    pub store: StoreBackend,
+}
+
+/// Parses the TOML text of a config file (`path` only names it in errors): the fold's rules.
 pub fn parse_config(path: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_settings(path, text).map(|s| s.fold)
+}
+
+/// Parses the TOML text of a config file (`path` only names it in errors).
+pub fn parse_settings(path: &str, text: &str) -> Result<Settings, ConfigError> {
     let err = |detail: String| ConfigError { path: path.to_string(), detail };
     let file: FileConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    let store = match file.store.as_deref() {
+        None => StoreBackend::default(),
+        Some(name @ ("fjall" | "sled")) => StoreBackend::by_name(name).unwrap_or_default(),
+        Some(other) => return Err(err(format!("store must be \"fjall\" or \"sled\", not {other:?}"))),
+    };
     let mut config = Config::default();
     match file.on_cid_conflict.as_deref() {
         None | Some("implicit_reset") => config.on_cid_conflict = OnCidConflict::ImplicitReset,
@@ -77,7 +100,7 @@ pub fn parse_config(path: &str, text: &str) -> Result<Config, ConfigError> {
             Some(other) => return Err(err(format!("blocked.mode must be \"extend\" or \"replace\", not {other:?}"))),
         }
     }
-    Ok(config)
+    Ok(Settings { fold: config, store })
 }
 
 #[cfg(test)]
@@ -95,6 +118,16 @@ mod tests {
     }
 
     #[test]
+    fn the_store_is_chosen_and_is_not_a_fold_rule() {
+        assert_eq!(parse_settings("c", "").unwrap().store.name(), "fjall");
+        let s = parse_settings("c", "store = \"sled\"\non_cid_conflict = \"reject\"\n").unwrap();
+        assert_eq!(s.store.name(), "sled");
+        assert_eq!(s.fold.on_cid_conflict, OnCidConflict::Reject);
+        // The fold's hash (snapshots, digests, the recorded fold config) does not see it.
+        assert_eq!(parse_config("c", "store = \"sled\"").unwrap().hash(), Config::default().hash());
+    }
+
+    #[test]
     fn mistakes_are_errors() {
         for bad in [
             "on_cid_conflict = \"merge\"",
@@ -103,6 +136,8 @@ mod tests {
             "[blocked]\nmode = \"append\"",
             "[blocked]\nexact = \"x\"",
             "not toml",
+            "store = \"rocksdb\"",
+            "store = \"memory\"",
         ] {
             assert!(parse_config("c", bad).is_err(), "{bad}");
         }

@@ -25,7 +25,7 @@ mod flags;
 mod session;
 
 use flags::{Cli, Command, IdArgs, InputFormat};
-use session::{check_data_dir, fold_config, with_engine, with_reader};
+use session::{check_data_dir, settings, with_engine, with_reader};
 
 /// An error with its exit code.
 #[derive(Debug)]
@@ -101,9 +101,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::demo::run(&dir, *records, *seed, progress)
         }
         Command::Repair { truncate_after } => cmd::repair::run(&cli.data(), *truncate_after),
-        Command::Verify => cmd::verify::run(&cli.data(), &fold_config(&cli)?.0, progress),
+        Command::Verify => cmd::verify::run(&cli.data(), &settings(&cli)?.0.fold, progress),
         Command::Replay { from_scratch: true } => {
-            cmd::replay::from_scratch(&cli.data(), fold_config(&cli)?.0, progress)
+            cmd::replay::from_scratch(&cli.data(), settings(&cli)?.0.fold, progress)
         }
         Command::Replay { from_scratch: false } => with_reader(&cli, cmd::replay::run),
         Command::Rebuild => cmd::rebuild::run(&cli),

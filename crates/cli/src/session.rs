@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use idres::data_dir::{write_atomically, DataDir};
-use idres::{Engine, EngineConfig, EngineError};
-use idres_cli::config::parse_config;
+use idres::{Engine, EngineConfig, EngineError, StoreBackend};
+use idres_cli::config::{parse_settings, Settings};
 use idres_log::ReadOnlyLog;
 use idres_model::CODEC_ID;
 use idres_resolve::{Config, Resolver};
@@ -30,21 +30,24 @@ pub(crate) fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// The fold's config: `--config`, else the one recorded in the data directory, else the
-/// defaults. With `--config`, also the text to record once an engine has opened under it.
-pub(crate) fn fold_config(cli: &Cli) -> anyhow::Result<(Config, Option<String>)> {
+/// The config (the fold's rules, the store's backend): `--config`, else the one recorded in the
+/// data directory, else the defaults. With `--config`, also the text to record once an engine has
+/// opened under it.
+pub(crate) fn settings(cli: &Cli) -> anyhow::Result<(Settings, Option<String>)> {
     let recorded = DataDir::new(cli.data()).config_file();
     match &cli.config {
         Some(path) => {
             let text = fs::read_to_string(path).map_err(|e| bad_input(format!("config {}: {e}", path.display())))?;
-            let config = parse_config(&path.display().to_string(), &text).map_err(|e| bad_input(e.to_string()))?;
+            let config = parse_settings(&path.display().to_string(), &text).map_err(|e| bad_input(e.to_string()))?;
             Ok((config, Some(text)))
         }
         None => match fs::read_to_string(&recorded) {
-            Ok(text) => parse_config(&recorded.display().to_string(), &text)
+            Ok(text) => parse_settings(&recorded.display().to_string(), &text)
                 .map(|c| (c, None))
                 .map_err(|e| exit(3, e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Config::default(), None)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok((Settings { fold: Config::default(), store: StoreBackend::default() }, None))
+            }
             Err(e) => Err(anyhow!("read {}: {e}", recorded.display())),
         },
     }
@@ -62,8 +65,8 @@ pub(crate) fn record_config(data: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub(crate) fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
-    let (fold, text) = fold_config(cli)?;
-    let config = EngineConfig { fold, ..EngineConfig::default() };
+    let (Settings { fold, store }, text) = settings(cli)?;
+    let config = EngineConfig { fold, store, ..EngineConfig::default() };
     let engine = Engine::open(cli.data(), config).with_context(|| format!("open {}", cli.data().display()))?;
     if let Some(text) = text {
         record_config(&cli.data(), &text)?;
@@ -80,7 +83,7 @@ pub(crate) fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
 pub(crate) fn open_engine_for_reading(cli: &Cli) -> anyhow::Result<Engine> {
     match open_engine(cli) {
         Err(e) if e.chain().any(|c| c.downcast_ref::<EngineError>().is_some_and(EngineError::is_read_only_fs)) => {
-            let (fold, _) = fold_config(cli)?;
+            let (Settings { fold, .. }, _) = settings(cli)?;
             let engine = Engine::open_read_only(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
                 .with_context(|| format!("open {} read-only", cli.data().display()))?;
             eprintln!(

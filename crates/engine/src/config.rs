@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use idres_log::{Durability, TailRecovery};
 use idres_resolve::Config;
-use idres_store::SledOptions;
+use idres_store::StoreBackend;
 
 /// How an engine runs.
 #[derive(Debug, Clone)]
@@ -36,9 +36,10 @@ pub struct EngineConfig {
     /// passes half of `store_lag_max_records`), so a hot profile is written once per interval
     /// instead of once per batch. Default 100 ms.
     pub store_flush_interval: Duration,
-    /// The sled store's options; `None`: an in-memory store (tests, or services that do not need a
-    /// persisted read model).
-    pub store: Option<SledOptions>,
+    /// The store of the read model, with its options: fjall (default), sled, or memory (nothing
+    /// persisted: tests, or services that need no read model). Recorded in the data directory;
+    /// opening with another on-disk backend than the one recorded rebuilds the store.
+    pub store: StoreBackend,
     /// Rebuild on open: once the log is open (locked, and checked to hold every record the store
     /// and the snapshots have seen), delete the snapshots, clear the store and fold the whole
     /// log. `idres rebuild`. Default false.
@@ -58,7 +59,7 @@ impl Default for EngineConfig {
             snapshots_keep: 2,
             store_lag_max_records: 1_000_000,
             store_flush_interval: Duration::from_millis(100),
-            store: Some(SledOptions::default()),
+            store: StoreBackend::default(),
             rebuild: false,
         }
     }

@@ -10,7 +10,8 @@
 //! DIR/
 //!   log/                    the append-only log (idres-log): the only source of truth
 //!   snapshots/              {lsn:020}.snap: the fold's state after lsn records (a cache)
-//!   store/                  the read model (sled): a cache of the log
+//!   store/                  the read model (fjall or sled): a cache of the log
+//!   store-backend           which backend wrote store/ (`fjall`, `sled`; none: sled, from before)
 //!   quarantine/             lines `idres ingest --skip-invalid` refused, per input file
 //!   fold-config.sha256      the hash of the fold config the store was written under
 //!   store-rebuild.lsn       while a store rebuild runs: how many records had been acknowledged
@@ -27,6 +28,8 @@ use idres_log::Lsn;
 pub const FOLD_CONFIG_FILE: &str = "fold-config.sha256";
 /// The name of the store-rebuild marker beside `log/`.
 pub const STORE_REBUILD_MARKER: &str = "store-rebuild.lsn";
+/// The name of the file beside `log/` that records which backend wrote `store/`.
+pub const STORE_BACKEND_FILE: &str = "store-backend";
 /// The name of the recorded fold config text beside `log/` (written by `idres --config`).
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -89,6 +92,11 @@ impl DataDir {
         self.root.join(FOLD_CONFIG_FILE)
     }
 
+    /// `store-backend`.
+    pub fn store_backend_file(&self) -> PathBuf {
+        self.root.join(STORE_BACKEND_FILE)
+    }
+
     /// `store-rebuild.lsn`.
     pub fn store_rebuild_marker(&self) -> PathBuf {
         self.root.join(STORE_REBUILD_MARKER)
@@ -119,8 +127,10 @@ impl DataDir {
     pub fn remove_temp_files(&self) -> Result<Vec<PathBuf>, DataDirError> {
         // Not `config.toml.tmp`: the command line writes that file outside the log's lock, and a
         // leftover is replaced by its next write.
-        let mut temps: Vec<PathBuf> =
-            [FOLD_CONFIG_FILE, STORE_REBUILD_MARKER].iter().map(|name| self.root.join(format!("{name}.tmp"))).collect();
+        let mut temps: Vec<PathBuf> = [FOLD_CONFIG_FILE, STORE_REBUILD_MARKER, STORE_BACKEND_FILE]
+            .iter()
+            .map(|name| self.root.join(format!("{name}.tmp")))
+            .collect();
         let dir = self.snapshots_dir();
         match fs::read_dir(&dir) {
             Ok(entries) => {

@@ -1,7 +1,7 @@
 //! idres: embeddable, event-sourced identity resolution.
 //!
 //! An [`Engine`] owns a data directory: `log/` (the append-only log, the only source of truth),
-//! `snapshots/` (the fold's state every N records) and `store/` (the sled read model). Writes are
+//! `snapshots/` (the fold's state every N records) and `store/` (the read model, fjall by default). Writes are
 //! validated at the edge, queued on a bounded channel (back-pressure), appended by one writer
 //! thread as one frame per batch with an fdatasync per batch (group commit), folded, and only then
 //! acknowledged: a [`Ticket`] resolves to the record's LSN once it is durable and visible to reads.
@@ -44,6 +44,7 @@ mod repair;
 pub mod snapshot_file;
 mod snapshots;
 mod stats;
+mod store_open;
 mod store_thread;
 mod ticket;
 mod verify;
@@ -54,6 +55,7 @@ pub use data_dir::FOLD_CONFIG_FILE;
 pub use engine::{Engine, SUBSCRIBER_CHANGES_MAX};
 pub use error::EngineError;
 pub use idres_log::{Durability, TailRecovery};
+pub use idres_store::{FjallOptions, SledOptions, StoreBackend};
 pub use reads::HISTORY_GAP_RECORDS;
 pub use rebuild::{rebuild, RebuildReport};
 pub use repair::{repair, RepairReport};

@@ -1,8 +1,9 @@
 //! Opening an engine: recovery as named steps, then the threads started.
 //!
 //! [`Engine::open`] runs, in order:
-//! 1. [`open_store`]: the read model, and the LSN it has applied (what it has seen was
-//!    acknowledged); an unreadable store is rebuilt, a locked one is an error;
+//! 1. [`open_store`]: the read model of the configured backend, and the LSN it has applied (what
+//!    it has seen was acknowledged); a store of another backend, or one that cannot be read, is
+//!    rebuilt, a locked one is an error (`store_open.rs`);
 //! 2. [`store_config_matches`]: a store written under another fold config is rebuilt;
 //! 3. [`read_rebuild_marker`]: an interrupted store rebuild is redone, and its marker keeps how
 //!    many records had been acknowledged;
@@ -26,12 +27,13 @@ use idres_io::Site;
 use idres_log::{Durability, Log, LogError, LogOptions, Lsn, ReadHandle};
 use idres_model::{IdExcerpt, CODEC_ID};
 use idres_resolve::{Change, Resolver};
-use idres_store::{MemoryStore, ProfileStore, SledStore};
+use idres_store::ProfileStore;
 use uuid::Uuid;
 
 use crate::data_dir::{remove_file_durably, sync_dir, write_atomically, DataDir};
 use crate::engine::{Handle, Progress, Shared};
-use crate::error::{chain, encoded_error, io};
+use crate::error::{encoded_error, io};
+use crate::store_open::open_store;
 use crate::store_thread::{store_loop, touched, write_store_chunked};
 use crate::ticket::Acks;
 use crate::writer::{writer_loop, Request};
@@ -39,38 +41,6 @@ use crate::{snapshots, Engine, EngineConfig, EngineError, OpenReport};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Step 1: the store, and the LSN it has applied (`None`: empty, or damaged and cleared).
-fn open_store(
-    dir: &DataDir,
-    config: &EngineConfig,
-    report: &mut OpenReport,
-) -> Result<(Box<dyn ProfileStore>, Option<Lsn>), EngineError> {
-    let store_dir = dir.store_dir();
-    let mut store: Box<dyn ProfileStore> = match &config.store {
-        None => Box::new(MemoryStore::new()),
-        Some(opts) => match SledStore::open(&store_dir, opts) {
-            Ok(s) => Box::new(s),
-            // Not damage (a lock held by another open engine, permissions, a full disk):
-            // deleting the store would not help and could destroy one in use.
-            Err(e) if e.is_io() => return Err(e.into()),
-            Err(e) => {
-                report.events.push(format!("store unreadable ({}); rebuilding it", chain(&e)));
-                let _ = fs::remove_dir_all(&store_dir);
-                Box::new(SledStore::open(&store_dir, opts)?)
-            }
-        },
-    };
-    let applied = match store.applied_lsn() {
-        Ok(a) => a,
-        Err(e) => {
-            report.events.push(format!("store damaged ({}); rebuilding it", chain(&e)));
-            store.clear()?;
-            None
-        }
-    };
-    Ok((store, applied))
 }
 
 /// Step 2: whether the store was written under this fold config (hash `config_hash`), as
@@ -264,7 +234,7 @@ fn bring_store_up_to_date(
     // Clearing the store forgets what it had seen: the marker keeps it until the rebuilt store
     // is flushed (a crash in between redoes the rebuild, still guarded).
     let marker = dir.store_rebuild_marker();
-    if config.store.is_some() {
+    if config.store.is_on_disk() {
         write_atomically(&marker, format!("{acknowledged}\n").as_bytes())?;
     }
     if let Some(s) = store.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
@@ -299,7 +269,7 @@ impl Engine {
 
         // 1–3: what the store, the fold config and a rebuild marker say. The store comes first:
         // what it and the snapshots have seen was acknowledged, and the log must still hold it.
-        let (store, mut applied) = open_store(&dir, &config, &mut report)?;
+        let (store, mut applied, switched) = open_store(&dir, &config, &mut report)?;
         let store_seen = applied.unwrap_or(0);
         let config_hash = hex(&config.fold.hash());
         let recorded = store_config_matches(&dir, &config_hash);
@@ -313,7 +283,9 @@ impl Engine {
         }
         let interrupted = read_rebuild_marker(&dir, config.rebuild, &mut report)?;
         if interrupted.is_some() {
-            report.events.push("an interrupted store rebuild is done again".into());
+            if !switched {
+                report.events.push("an interrupted store rebuild is done again".into());
+            }
             applied = None;
         }
 
@@ -390,7 +362,7 @@ impl Engine {
         )?;
         // 8: recorded for the on-disk store only: an in-memory store leaves an on-disk one as it
         // was.
-        if config.store.is_some() && recorded.is_none() {
+        if config.store.is_on_disk() && recorded.is_none() {
             write_atomically(&dir.fold_config_file(), format!("{config_hash}\n").as_bytes())?;
         }
         start(dir, config, log, log_id, log_file, resolver, store, report)

@@ -64,6 +64,8 @@ fn remove_what_saw_past(dir: &DataDir, end: Lsn) -> Result<(Vec<PathBuf>, bool, 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(io("remove the store", &store)(e)),
     };
+    // With the store goes the record of its backend (the next open records its own).
+    remove_file_durably(Site::Marker, &dir.store_backend_file())?;
     dir.remove_temp_files()?;
     Ok((removed_snapshots, removed_marker, removed_store))
 }

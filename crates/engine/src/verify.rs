@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
+use crate::store_open::{recorded_backend, Recorded};
 use idres_log::{Lsn, ReadOnlyLog, VerifyReport as LogVerifyReport};
 use idres_model::CODEC_ID;
 use idres_resolve::{Config, Resolver, SnapshotError};
-use idres_store::{ProfileStore, SledOptions, SledStore};
 
 use crate::data_dir::DataDir;
 use crate::error::{chain, encoded_error, io};
@@ -75,7 +75,22 @@ fn store_seen(dir: &DataDir, notes: &mut Vec<String>, problems: &mut Vec<String>
     if !store_dir.exists() {
         return None;
     }
-    match SledStore::open(&store_dir, &SledOptions::default()) {
+    let backend = match recorded_backend(dir) {
+        Ok(Recorded::Backend(b)) => b,
+        Ok(Recorded::Nothing) => return None,
+        Ok(Recorded::Unknown(text)) => {
+            problems.push(format!(
+                "{} names no store backend ({text}) (rebuild fixes it)",
+                dir.store_backend_file().display()
+            ));
+            return None;
+        }
+        Err(e) => {
+            problems.push(format!("store: {}", chain(&e)));
+            return None;
+        }
+    };
+    match backend.open(&store_dir) {
         Ok(s) => match s.applied_lsn() {
             Ok(a) => a,
             Err(e) => {

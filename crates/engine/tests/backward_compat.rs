@@ -16,7 +16,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use idres::{Engine, EngineConfig};
+use idres::{Engine, EngineConfig, StoreBackend};
 use idres_log::{BatchBuilder, Log, LogOptions, ReadOnlyLog};
 use idres_model::{encode_record_entry_into, Map, Record, Target, Timestamp, Uid, Value, CODEC_ID, SCHEMA_VERSION};
 
@@ -115,7 +115,7 @@ fn bless() {
         segment_bytes: 8192,
         snapshot_every_records: 40,
         snapshots_keep: 2,
-        store: None,
+        store: StoreBackend::Memory,
         ..EngineConfig::default()
     };
     let engine = Engine::open(&out, config).unwrap();

@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use idres::{Engine, EngineConfig};
+use idres::{Engine, EngineConfig, StoreBackend};
 use idres_model::{Map, Value};
 
 const CHILD_ENV: &str = "IDRES_ENGINE_CRASH_CHILD";
@@ -114,7 +114,7 @@ fn sigkill_loses_no_acknowledged_write() {
                 std::fs::copy(f.path(), scratch.path().join("log").join(f.file_name())).unwrap();
             }
         }
-        let replay = Engine::open(scratch.path(), EngineConfig { store: None, ..config() }).unwrap();
+        let replay = Engine::open(scratch.path(), EngineConfig { store: StoreBackend::Memory, ..config() }).unwrap();
         assert_eq!(replay.open_report().folded_records, end);
         assert_eq!(replay.digest(), digest, "iteration {iteration}: reopened state differs from a full replay");
         replay.close().unwrap();

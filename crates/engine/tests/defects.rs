@@ -5,13 +5,18 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use idres::{Engine, EngineConfig, EngineError, SUBSCRIBER_CHANGES_MAX};
+use idres::{Engine, EngineConfig, EngineError, StoreBackend, SUBSCRIBER_CHANGES_MAX};
 use idres_io::{failpoints, Op, Point, Site};
 use idres_log::error_chain as chain;
 use idres_model::{Map, Record, Target, Uid};
 
 fn config() -> EngineConfig {
-    EngineConfig { segment_bytes: 1 << 20, snapshot_every_records: 0, store: None, ..EngineConfig::default() }
+    EngineConfig {
+        segment_bytes: 1 << 20,
+        snapshot_every_records: 0,
+        store: StoreBackend::Memory,
+        ..EngineConfig::default()
+    }
 }
 
 /// Runs `f` on another thread and fails the test if it has not returned after a minute: for
@@ -47,7 +52,7 @@ fn a_rebuild_marker_that_holds_no_lsn_is_damage_not_bad_input() {
 fn rebuild_replaces_a_rebuild_marker_that_holds_no_lsn() {
     // Defect 16: neither `rebuild` nor `repair` cleared a garbage marker.
     let dir = tempfile::tempdir().unwrap();
-    let on_disk = EngineConfig { store: Some(Default::default()), ..config() };
+    let on_disk = EngineConfig { store: StoreBackend::default(), ..config() };
     let engine = Engine::open(dir.path(), on_disk.clone()).unwrap();
     events(&engine, &["a", "b", "c"]);
     engine.close().unwrap();
@@ -188,7 +193,7 @@ fn a_leftover_snapshot_temp_file_is_removed_on_open() {
 
 /// A data directory of 20 records with an on-disk store and a snapshot at 20.
 fn twenty(dir: &std::path::Path) -> EngineConfig {
-    let on_disk = EngineConfig { store: Some(Default::default()), ..config() };
+    let on_disk = EngineConfig { store: StoreBackend::default(), ..config() };
     let engine = Engine::open(dir, on_disk.clone()).unwrap();
     for i in 0..20 {
         engine.track_uid(&format!("d{i}"), "view", Map::new()).unwrap().wait().unwrap();

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use idres::{Engine, EngineConfig, EngineError};
+use idres::{Engine, EngineConfig, EngineError, StoreBackend};
 use idres_io::failpoints::{arm, disarm, reached, Action};
 use idres_io::{Op, Point, Site};
 use idres_model::Map;
@@ -17,7 +17,7 @@ fn config() -> EngineConfig {
         // Small segments: the workload rolls over several times.
         segment_bytes: 64 << 10,
         snapshot_every_records: 100,
-        store: Some(Default::default()),
+        store: StoreBackend::default(),
         ..EngineConfig::default()
     }
 }

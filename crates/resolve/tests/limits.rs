@@ -8,7 +8,7 @@ use idres_model::limits::{
 };
 use idres_model::{encode_profile_into, encode_value_into, Cid, Entry, Map, Record, Target, Timestamp, Uid, Value};
 use idres_resolve::{Applied, Config, Reason, Resolver};
-use idres_store::{ProfileStore, SledOptions, SledStore, StoreBatch};
+use idres_store::{FjallOptions, SledOptions, StoreBackend, StoreBatch};
 
 fn uid(s: &str) -> Uid {
     Uid::from_wire_bytes(s.as_bytes().to_vec())
@@ -79,13 +79,15 @@ fn a_profile_the_fold_accepts_always_fits_the_store() {
     let applied = apply_all(&mut r, records);
     assert!(applied.contains(&Applied::Rejected(Reason::Limit)), "{applied:?}");
     assert_every_profile_encodes(&r);
-    // The store takes the profile.
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = SledStore::open(dir.path().join("store"), &SledOptions::default()).unwrap();
-    let batch = StoreBatch { applied_lsn: r.next_lsn(), upserts: r.profiles(), retired: Vec::new() };
-    store.apply(&batch).unwrap();
-    let stored = store.profile_by_cid(&cid("cust-1")).unwrap().unwrap();
-    assert_eq!(stored.attributes, r.profile_by_cid(&cid("cust-1")).unwrap().attributes);
+    // Every on-disk store takes the profile.
+    for backend in [StoreBackend::Fjall(FjallOptions::default()), StoreBackend::Sled(SledOptions::default())] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = backend.open(&dir.path().join("store")).unwrap();
+        let batch = StoreBatch { applied_lsn: r.next_lsn(), upserts: r.profiles(), retired: Vec::new() };
+        store.apply(&batch).unwrap();
+        let stored = store.profile_by_cid(&cid("cust-1")).unwrap().unwrap();
+        assert_eq!(stored.attributes, r.profile_by_cid(&cid("cust-1")).unwrap().attributes, "{}", backend.name());
+    }
 }
 
 /// Fills device `u` with records of 256 string attributes of `len` bytes until one is rejected;

@@ -5,23 +5,33 @@
 //! per record), and a store that is missing, behind or damaged is rebuilt from the log. So its
 //! damage costs a rebuild, never data. It keeps no event history (that stays in the fold).
 //!
-//! Two implementations share one contract and one test suite: [`SledStore`] (on disk, sled
-//! 0.34) and [`MemoryStore`] (for tests).
+//! Three implementations share one contract and one test suite: [`FjallStore`] (on disk, fjall
+//! 3: the default), [`SledStore`] (on disk, sled 0.34: supported) and [`MemoryStore`] (nothing
+//! persisted: tests, and services that need no read model). [`StoreBackend`] chooses one; the two
+//! on-disk ones share their key layout (`layout.rs`).
 //!
-//! **Architecture invariant:** a batch is applied atomically: after a crash the store holds all
-//! of a batch (with its applied LSN) or none of it.
+//! **Architecture invariant:** after a crash the store says an applied LSN whose batch, and every
+//! batch before it, it holds whole. fjall applies a batch atomically; sled in parts of at most
+//! [`SLED_BATCH_OPS_MAX`] operations, the applied LSN in the last (its memory), so parts of the
+//! batch after that LSN may be in too — harmless, because writes are idempotent and the engine
+//! writes every profile changed since the applied LSN again.
 //!
 //! **Architecture invariant:** the store never decodes bytes it has not checked: a damaged value
 //! is a [`StoreError::Corrupt`] naming the key, never a panic.
 
+mod backend;
+mod fjall_store;
+mod layout;
 mod memory;
 mod sled_store;
 
 use idres_model::{Cid, CodecError, Profile, Uid};
 use uuid::Uuid;
 
+pub use backend::StoreBackend;
+pub use fjall_store::{FjallOptions, FjallStore, FJALL_LOCK_WAIT};
 pub use memory::MemoryStore;
-pub use sled_store::{SledOptions, SledStore, SLED_LOCK_WAIT};
+pub use sled_store::{SledOptions, SledStore, SLED_BATCH_OPS_MAX, SLED_LOCK_WAIT};
 
 /// A log sequence number.
 pub type Lsn = u64;
@@ -44,14 +54,33 @@ pub struct StoreBatch {
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The underlying database failed.
-    #[error("store {op}")]
+    /// sled failed.
+    #[error("sled store: {op}")]
     Sled {
         /// What the store was doing.
         op: &'static str,
         /// The database's error.
         #[source]
         source: sled::Error,
+    },
+    /// fjall failed.
+    #[error("fjall store: {op}")]
+    Fjall {
+        /// What the store was doing.
+        op: &'static str,
+        /// The database's error.
+        #[source]
+        source: FjallError,
+    },
+    /// The database panicked (on a damaged file it did not expect): contained, and damage.
+    #[error("{backend} store panicked during {op}: {message}")]
+    Panicked {
+        /// `fjall` or `sled`.
+        backend: &'static str,
+        /// What the store was doing.
+        op: &'static str,
+        /// The panic's message.
+        message: String,
     },
     /// A stored value is damaged: rebuild the store from the log.
     #[error("store damaged at key {key}: {detail}")]
@@ -84,16 +113,59 @@ impl StoreError {
     /// True if the database failed to read or write its files (a lock held elsewhere, a full
     /// disk, permissions): not damage, so rebuilding would not help and must not be tried.
     pub fn is_io(&self) -> bool {
-        matches!(self, StoreError::Sled { source: sled::Error::Io(_), .. })
+        matches!(
+            self,
+            StoreError::Sled { source: sled::Error::Io(_), .. }
+                | StoreError::Fjall { source: FjallError(fjall::Error::Io(_) | fjall::Error::Locked), .. }
+        )
     }
 
-    /// The kind of the OS error, if the database failed to read or write its files.
+    /// The kind of the OS error, if the database failed to read or write its files (a lock held
+    /// elsewhere is [`std::io::ErrorKind::WouldBlock`] for fjall; sled reports it as `Other`).
     pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
-            StoreError::Sled { source: sled::Error::Io(e), .. } => Some(e.kind()),
+            StoreError::Sled { source: sled::Error::Io(e), .. }
+            | StoreError::Fjall { source: FjallError(fjall::Error::Io(e)), .. } => Some(e.kind()),
+            StoreError::Fjall { source: FjallError(fjall::Error::Locked), .. } => Some(std::io::ErrorKind::WouldBlock),
             _ => None,
         }
     }
+}
+
+/// fjall's error, said once: fjall's own `Display` repeats its cause in `Debug` form, which a
+/// printed error chain would then say a second time.
+#[derive(Debug)]
+pub struct FjallError(pub fjall::Error);
+
+impl std::fmt::Display for FjallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            fjall::Error::Io(_) => f.write_str("I/O error"),
+            fjall::Error::Storage(_) => f.write_str("storage error"),
+            fjall::Error::JournalRecovery(_) => f.write_str("journal recovery failed"),
+            fjall::Error::Locked => f.write_str("the database is locked: another process has it open"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for FjallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
+
+/// Runs `f`, a call into a database, containing a panic as [`StoreError::Panicked`]: a database
+/// that panics on a damaged file must cost a rebuild, never the process.
+pub(crate) fn contained<T>(backend: &'static str, op: &'static str, f: impl FnOnce() -> T) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        StoreError::Panicked { backend, op, message }
+    })
 }
 
 /// The persisted read model.

@@ -1,29 +1,38 @@
-//! The sled store: one tree, keys by prefix, one `apply_batch` per flush (atomic in sled).
+//! The sled store: one tree, keys by prefix ([`crate::layout`]), a batch written as sled batches
+//! of at most [`SLED_BATCH_OPS_MAX`] operations.
 //!
-//! | key | value |
-//! | --- | --- |
-//! | `p` + profile id (16 bytes) | the stored profile (`idres_model::encode_profile_into`) |
-//! | `r` + retired id (16 bytes) | the survivor's id (16 bytes) |
-//! | `c` + CID bytes | the id of the profile that holds it |
-//! | `u` + `0` + 16 UUID bytes, or `u` + `1` + uid text, then the epoch (u32 big-endian) | the id of the profile that holds the device node |
-//! | `m` + `applied` | the applied LSN (u64 little-endian) |
+//! sled is a supported backend, not the default (fjall is: 5–10× sled's write rate, flat memory;
+//! docs/PERFORMANCE.md). Its measured ~40–80 k random inserts/s is why the engine writes one
+//! upsert per changed profile per flush, on its own thread. The cache size and the flush policy
+//! are set explicitly ([`SledOptions`]); by default sled does not flush on a timer — the engine
+//! calls [`ProfileStore::flush`] when it wants the store durable.
 //!
-//! sled is a cache of the log here: its measured ~40–80 k random inserts/s is why the engine
-//! writes one upsert per changed profile per flush, on its own thread. The cache size and the
-//! flush policy are set explicitly ([`SledOptions`]); by default sled does not flush on a timer —
-//! the engine calls [`ProfileStore::flush`] when it wants the store durable.
+//! **Why batches are split**: sled holds one epoch guard across an `apply_batch`, and what it
+//! frees in the meantime waits for that guard (sled #1309): one batch of ~8,600 operations (a
+//! store chunk of 4,096 profiles with their CIDs and devices) held 2.6 GB at 2 M records. At most
+//! [`SLED_BATCH_OPS_MAX`] operations per `apply_batch` keeps it flat. The applied LSN is written by
+//! the last sled batch, so a crash in between leaves part of the store batch in with the store
+//! still saying the LSN before it: upserts and redirects are idempotent, and the next open writes
+//! every profile changed since that LSN again.
+//!
+//! sled panics on some damaged files (a truncated `db` indexes out of bounds in its page cache):
+//! every call into sled goes through [`crate::contained`], which turns a panic into
+//! [`StoreError::Panicked`], damage that the engine rebuilds.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use idres_model::{decode_profile, encode_profile_into, Cid, Profile, Uid};
+use idres_model::{Cid, Profile, Uid};
 use uuid::Uuid;
 
-use crate::{Lsn, ProfileStore, StoreBatch, StoreError, REDIRECT_HOPS_MAX};
-
-const APPLIED_KEY: &[u8] = b"mapplied";
+use crate::layout::{self, Reads, Writes};
+use crate::{contained, Lsn, ProfileStore, StoreBatch, StoreError};
 
 /// How long [`SledStore::open`] waits for sled's file lock to be released.
 pub const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Most operations in one sled `apply_batch` (see the module docs: sled's memory).
+pub const SLED_BATCH_OPS_MAX: usize = 512;
 
 /// sled 0.34 reports a held lock as an `Other` I/O error with this text (pinned version).
 fn is_lock_held(e: &std::io::Error) -> bool {
@@ -45,12 +54,12 @@ impl Default for SledOptions {
     }
 }
 
-/// The on-disk store.
+/// The sled store.
 pub struct SledStore {
     db: sled::Db,
     /// The retired ids that have a redirect in the store (read at open): an upsert removes a
     /// redirect only where one exists.
-    redirects: std::collections::HashSet<Uuid>,
+    redirects: HashSet<Uuid>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -63,39 +72,47 @@ fn sled_err(op: &'static str) -> impl Fn(sled::Error) -> StoreError {
     move |source| StoreError::Sled { op, source }
 }
 
-fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + rest.len());
-    k.push(prefix);
-    k.extend_from_slice(rest);
-    k
+/// Runs `f` on sled, a panic contained.
+fn guarded<T>(op: &'static str, f: impl FnOnce() -> sled::Result<T>) -> Result<T, StoreError> {
+    contained("sled", op, f)?.map_err(sled_err(op))
 }
 
-fn uid_key(uid: &Uid, epoch: u32) -> Vec<u8> {
-    let mut k = vec![b'u'];
-    match uid {
-        Uid::Uuid(b) => {
-            k.push(0);
-            k.extend_from_slice(b);
+/// The writes of a batch, applied as sled batches of at most [`SLED_BATCH_OPS_MAX`] operations.
+struct Chunked<'a> {
+    db: &'a sled::Db,
+    batch: sled::Batch,
+    ops: usize,
+}
+
+impl Chunked<'_> {
+    fn apply(&mut self) -> Result<(), StoreError> {
+        if self.ops > 0 {
+            let b = std::mem::take(&mut self.batch);
+            self.ops = 0;
+            guarded("apply batch", || self.db.apply_batch(b))?;
         }
-        Uid::Text(t) => {
-            k.push(1);
-            k.extend_from_slice(t);
-        }
+        Ok(())
     }
-    k.extend_from_slice(&epoch.to_be_bytes());
-    k
+
+    fn counted(&mut self) -> Result<(), StoreError> {
+        self.ops += 1;
+        if self.ops >= SLED_BATCH_OPS_MAX {
+            self.apply()?;
+        }
+        Ok(())
+    }
 }
 
-fn printable(k: &[u8]) -> String {
-    k.iter().map(|b| if b.is_ascii_graphic() { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect()
-}
+impl Writes for Chunked<'_> {
+    fn put(&mut self, k: Vec<u8>, v: &[u8]) -> Result<(), StoreError> {
+        self.batch.insert(k, v);
+        self.counted()
+    }
 
-fn id_value(k: &[u8], v: &[u8]) -> Result<Uuid, StoreError> {
-    let bytes: [u8; 16] = v.try_into().map_err(|_| StoreError::Corrupt {
-        key: printable(k),
-        detail: format!("{} bytes where an id goes", v.len()),
-    })?;
-    Ok(Uuid::from_bytes(bytes))
+    fn remove(&mut self, k: Vec<u8>) -> Result<(), StoreError> {
+        self.batch.remove(k);
+        self.counted()
+    }
 }
 
 impl SledStore {
@@ -113,7 +130,7 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput);
         let started = std::time::Instant::now();
         let db = loop {
-            match config.open() {
+            match contained("sled", "open", || config.open())? {
                 Ok(db) => break db,
                 Err(sled::Error::Io(e)) if is_lock_held(&e) && started.elapsed() < SLED_LOCK_WAIT => {
                     std::thread::sleep(std::time::Duration::from_millis(10));
@@ -121,26 +138,27 @@ impl SledStore {
                 Err(e) => return Err(sled_err("open")(e)),
             }
         };
-        let mut redirects = std::collections::HashSet::new();
-        for kv in db.scan_prefix([b'r']) {
-            let (k, _) = kv.map_err(sled_err("read redirects"))?;
-            let id = <[u8; 16]>::try_from(&k[1..]).map_err(|_| StoreError::Corrupt {
-                key: printable(&k),
-                detail: "redirect key of the wrong length".into(),
-            })?;
-            redirects.insert(Uuid::from_bytes(id));
-        }
+        let redirects = guarded("read redirects", || {
+            db.scan_prefix([b'r']).map(|kv| kv.map(|(k, _)| k)).collect::<sled::Result<Vec<_>>>()
+        })?
+        .iter()
+        .map(|k| layout::redirect_key_id(k))
+        .collect::<Result<HashSet<_>, _>>()?;
         Ok(SledStore { db, redirects })
-    }
-
-    fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.db.get(k).map_err(sled_err("read"))
     }
 
     /// Writes raw bytes under a raw key, bypassing every check: for tests that damage the store.
     #[doc(hidden)]
     pub fn insert_raw_for_tests(&self, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(k, v).map(|_| ()).map_err(sled_err("write"))
+        guarded("write", || self.db.insert(k, v)).map(|_| ())
+    }
+}
+
+impl Reads for SledStore {
+    type Value = sled::IVec;
+
+    fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        guarded("read", || self.db.get(k))
     }
 }
 
@@ -151,95 +169,37 @@ impl ProfileStore for SledStore {
                 return Err(StoreError::StaleBatch { batch: batch.applied_lsn, applied });
             }
         }
-        let mut b = sled::Batch::default();
-        for (id, into) in &batch.retired {
-            b.remove(key(b'p', id.as_bytes()));
-            b.insert(key(b'r', id.as_bytes()), into.as_bytes().to_vec());
-        }
-        let mut value = Vec::new();
-        for p in &batch.upserts {
-            value.clear();
-            encode_profile_into(p, &mut value).map_err(|source| StoreError::Encode { id: p.id, source })?;
-            b.insert(key(b'p', p.id.as_bytes()), value.as_slice());
-            if self.redirects.contains(&p.id) {
-                b.remove(key(b'r', p.id.as_bytes()));
-            }
-            for c in &p.cids {
-                b.insert(key(b'c', c.as_bytes()), p.id.as_bytes().to_vec());
-            }
-            for d in &p.uids {
-                b.insert(uid_key(&d.uid, d.epoch), p.id.as_bytes().to_vec());
-            }
-        }
-        b.insert(APPLIED_KEY, batch.applied_lsn.to_le_bytes().to_vec());
-        self.db.apply_batch(b).map_err(sled_err("apply batch"))?;
-        // Only now that the batch is in: the set describes what the store holds.
-        for (id, _) in &batch.retired {
-            self.redirects.insert(*id);
-        }
-        for p in &batch.upserts {
-            self.redirects.remove(&p.id);
-        }
-        Ok(())
+        let mut w = Chunked { db: &self.db, batch: sled::Batch::default(), ops: 0 };
+        let written = layout::write_batch(batch, &self.redirects, &mut w).and_then(|()| w.apply());
+        // Also after a failure part-way: the sled batches already in are in (a redirect the set
+        // does not know of only costs a blind remove later; one it knows that is gone, nothing).
+        layout::note_redirects(batch, &mut self.redirects);
+        written
     }
 
     fn applied_lsn(&self) -> Result<Option<Lsn>, StoreError> {
-        match self.get(APPLIED_KEY)? {
-            None => Ok(None),
-            Some(v) => {
-                let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                    key: printable(APPLIED_KEY),
-                    detail: format!("{} bytes where an LSN goes", v.len()),
-                })?;
-                Ok(Some(u64::from_le_bytes(bytes)))
-            }
-        }
+        layout::read_applied(self)
     }
 
     fn profile(&self, id: Uuid) -> Result<Option<Profile>, StoreError> {
-        let mut at = id;
-        for _ in 0..REDIRECT_HOPS_MAX {
-            let pk = key(b'p', at.as_bytes());
-            if let Some(v) = self.get(&pk)? {
-                let p = decode_profile(&v)
-                    .map_err(|e| StoreError::Corrupt { key: printable(&pk), detail: e.to_string() })?;
-                if p.id != at {
-                    return Err(StoreError::Corrupt { key: printable(&pk), detail: format!("holds profile {}", p.id) });
-                }
-                return Ok(Some(p));
-            }
-            let rk = key(b'r', at.as_bytes());
-            match self.get(&rk)? {
-                Some(v) => at = id_value(&rk, &v)?,
-                None => return Ok(None),
-            }
-        }
-        Err(StoreError::Corrupt { key: format!("redirect {id}"), detail: "redirect chain too long or a cycle".into() })
+        layout::read_profile(self, id)
     }
 
     fn profile_by_cid(&self, cid: &Cid) -> Result<Option<Profile>, StoreError> {
-        let k = key(b'c', cid.as_bytes());
-        match self.get(&k)? {
-            Some(v) => self.profile(id_value(&k, &v)?),
-            None => Ok(None),
-        }
+        layout::read_by_cid(self, cid)
     }
 
     fn profile_by_uid(&self, uid: &Uid, epoch: u32) -> Result<Option<Profile>, StoreError> {
-        let k = uid_key(uid, epoch);
-        match self.get(&k)? {
-            Some(v) => self.profile(id_value(&k, &v)?),
-            None => Ok(None),
-        }
+        layout::read_by_uid(self, uid, epoch)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(sled_err("flush"))
+        guarded("flush", || self.db.flush()).map(|_| ())
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
         self.redirects.clear();
-        self.db.clear().map_err(sled_err("clear"))?;
+        guarded("clear", || self.db.clear())?;
         self.flush()
     }
 }

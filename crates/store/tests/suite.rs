@@ -1,11 +1,15 @@
-//! The store contract, run against both implementations; a differential property test of the two
-//! over random batches; sled's persistence and damage handling.
+//! The store contract, run against every implementation (fjall, sled, memory); a differential
+//! property test of each on-disk store against the memory store over random batches; persistence,
+//! damaged values and sled's split batches.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 
 use idres_model::{Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp, Uid, Value};
-use idres_store::{MemoryStore, ProfileStore, SledOptions, SledStore, StoreBatch, StoreError};
+use idres_store::{
+    FjallOptions, FjallStore, MemoryStore, ProfileStore, SledOptions, SledStore, StoreBackend, StoreBatch, StoreError,
+    SLED_BATCH_OPS_MAX,
+};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -115,9 +119,22 @@ fn sled_in(dir: &std::path::Path) -> SledStore {
     SledStore::open(dir, &SledOptions { cache_bytes: 8 << 20, flush_every_ms: None }).unwrap()
 }
 
+fn fjall_in(dir: &std::path::Path) -> FjallStore {
+    FjallStore::open(dir, &FjallOptions { cache_bytes: 8 << 20, ..FjallOptions::default() }).unwrap()
+}
+
+/// The on-disk stores, opened in `dir` through [`StoreBackend`] (as the engine opens them).
+fn on_disk() -> [StoreBackend; 2] {
+    [
+        StoreBackend::Fjall(FjallOptions { cache_bytes: 8 << 20, ..FjallOptions::default() }),
+        StoreBackend::Sled(SledOptions { cache_bytes: 8 << 20, flush_every_ms: None }),
+    ]
+}
+
 #[test]
 fn memory_store_keeps_the_contract() {
     contract(&mut MemoryStore::new());
+    contract(&mut *StoreBackend::Memory.open(std::path::Path::new("/nonexistent")).unwrap());
 }
 
 #[test]
@@ -127,42 +144,133 @@ fn sled_store_keeps_the_contract() {
 }
 
 #[test]
-fn sled_store_persists_across_reopen() {
+fn fjall_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let p = profile(1, &["u1"], &[("A", 0)], 3);
-    {
-        let mut s = sled_in(dir.path());
-        s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p.clone()], retired: vec![(id(9), id(1))] }).unwrap();
-        s.flush().unwrap();
-    }
-    let s = sled_in(dir.path());
-    assert_eq!(s.applied_lsn().unwrap(), Some(7));
-    assert_eq!(s.profile(id(9)).unwrap(), Some(p));
+    contract(&mut fjall_in(dir.path()));
 }
 
 #[test]
-fn damaged_sled_values_are_corrupt_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = sled_in(dir.path());
+fn on_disk_stores_persist_across_reopen() {
+    for backend in on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(1, &["u1"], &[("A", 0)], 3);
+        {
+            let mut s = backend.open(dir.path()).unwrap();
+            s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p.clone()], retired: vec![(id(9), id(1))] }).unwrap();
+            s.flush().unwrap();
+        }
+        // Reopened at once: the lock of the store just dropped does not stand in the way.
+        let mut s = backend.open(dir.path()).unwrap();
+        assert_eq!(s.applied_lsn().unwrap(), Some(7), "{}", backend.name());
+        assert_eq!(s.profile(id(9)).unwrap(), Some(p.clone()), "{}", backend.name());
+        // The redirect set is read back at open: an upsert of the retired id removes its redirect,
+        // and the id is the profile again after another reopen.
+        let back = profile(9, &["u9"], &[], 1);
+        s.apply(&StoreBatch { applied_lsn: 8, upserts: vec![back.clone()], retired: vec![] }).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let s = backend.open(dir.path()).unwrap();
+        assert_eq!(s.profile(id(9)).unwrap(), Some(back), "{}", backend.name());
+        assert_eq!(s.profile(id(1)).unwrap(), Some(p), "{}", backend.name());
+    }
+}
+
+#[test]
+fn a_store_in_use_is_an_io_error_not_damage() {
+    for backend in on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = backend.open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let e = backend.open(dir.path()).err().expect("a second open of a store in use fails");
+        assert!(e.is_io(), "{}: {e:?}", backend.name());
+        assert!(started.elapsed() >= std::time::Duration::from_secs(1), "{}: it waited for the lock", backend.name());
+    }
+}
+
+/// A store that can write raw bytes under raw keys (the damage tests).
+trait Raw: ProfileStore {
+    fn raw(&self, k: &[u8], v: &[u8]);
+}
+
+impl Raw for SledStore {
+    fn raw(&self, k: &[u8], v: &[u8]) {
+        self.insert_raw_for_tests(k, v).unwrap();
+    }
+}
+
+impl Raw for FjallStore {
+    fn raw(&self, k: &[u8], v: &[u8]) {
+        self.insert_raw_for_tests(k, v).unwrap();
+    }
+}
+
+/// Damaged values are typed errors naming the key, never a panic or a wrong answer.
+fn damaged_values_are_corrupt_errors(s: &mut impl Raw) {
     let p = profile(1, &["u1"], &[("A", 0)], 3);
     s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p], retired: vec![] }).unwrap();
     let mut pk = vec![b'p'];
     pk.extend_from_slice(id(1).as_bytes());
-    s.insert_raw_for_tests(&pk, b"\x01garbage").unwrap();
+    s.raw(&pk, b"\x01garbage");
     assert!(matches!(s.profile(id(1)), Err(StoreError::Corrupt { .. })));
     assert!(matches!(s.profile_by_cid(&cid("u1")), Err(StoreError::Corrupt { .. })));
-    s.insert_raw_for_tests(b"cu1", b"short").unwrap();
+    // A profile stored under another profile's id.
+    let mut other = Vec::new();
+    idres_model::encode_profile_into(&profile(4, &[], &[], 0), &mut other).unwrap();
+    s.raw(&pk, &other);
+    let e = s.profile(id(1)).unwrap_err();
+    assert!(e.to_string().contains("holds profile"), "{e}");
+    s.raw(b"cu1", b"short");
     assert!(matches!(s.profile_by_cid(&cid("u1")), Err(StoreError::Corrupt { .. })));
-    s.insert_raw_for_tests(b"mapplied", b"xyz").unwrap();
+    s.raw(b"mapplied", b"xyz");
     assert!(matches!(s.applied_lsn(), Err(StoreError::Corrupt { .. })));
     // A redirect cycle is damage, not a hang.
     let mut r1 = vec![b'r'];
     r1.extend_from_slice(id(2).as_bytes());
     let mut r2 = vec![b'r'];
     r2.extend_from_slice(id(3).as_bytes());
-    s.insert_raw_for_tests(&r1, id(3).as_bytes()).unwrap();
-    s.insert_raw_for_tests(&r2, id(2).as_bytes()).unwrap();
+    s.raw(&r1, id(3).as_bytes());
+    s.raw(&r2, id(2).as_bytes());
     assert!(matches!(s.profile(id(2)), Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
+fn damaged_sled_values_are_corrupt_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    damaged_values_are_corrupt_errors(&mut sled_in(dir.path()));
+}
+
+#[test]
+fn damaged_fjall_values_are_corrupt_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    damaged_values_are_corrupt_errors(&mut fjall_in(dir.path()));
+}
+
+#[test]
+fn sled_splits_a_large_batch_and_keeps_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sled_in(dir.path());
+    // 300 profiles with two CIDs and a device each: 1,200 writes and the applied LSN, more than
+    // two sled batches.
+    let names: Vec<String> = (0..600).map(|i| format!("c{i}")).collect();
+    let devices: Vec<String> = (0..300).map(|i| format!("d{i}")).collect();
+    let upserts: Vec<Profile> = (0..300u16)
+        .map(|i| {
+            let i = usize::from(i);
+            let mut p = profile(0, &[&names[2 * i], &names[2 * i + 1]], &[(&devices[i], 0)], 1);
+            p.id = Uuid::from_u128(0x9000 + i as u128);
+            p
+        })
+        .collect();
+    assert!(upserts.len() * 4 > 2 * SLED_BATCH_OPS_MAX);
+    s.apply(&StoreBatch { applied_lsn: 99, upserts: upserts.clone(), retired: vec![] }).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    let s = sled_in(dir.path());
+    assert_eq!(s.applied_lsn().unwrap(), Some(99));
+    for (i, p) in upserts.iter().enumerate() {
+        assert_eq!(s.profile_by_cid(&cid(&names[2 * i + 1])).unwrap().as_ref(), Some(p));
+        assert_eq!(s.profile_by_uid(&uid(&devices[i]), 0).unwrap().as_ref(), Some(p));
+    }
 }
 
 fn batch() -> impl Strategy<Value = StoreBatch> {
@@ -189,40 +297,48 @@ fn batch() -> impl Strategy<Value = StoreBatch> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)))]
 
-    /// Both stores answer every lookup the same way after every batch.
+    /// Every on-disk store answers every lookup as the memory store does, after every batch.
     #[test]
-    fn sled_and_memory_agree(batches in prop::collection::vec(batch(), 1..12)) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sled = sled_in(dir.path());
-        let mut mem = MemoryStore::new();
-        for (i, mut b) in batches.into_iter().enumerate() {
-            b.applied_lsn = i as u64 * 10;
-            let (a, m) = (sled.apply(&b), mem.apply(&b));
-            prop_assert_eq!(a.is_ok(), m.is_ok());
-            prop_assert_eq!(sled.applied_lsn().unwrap(), mem.applied_lsn().unwrap());
-            for n in 0u8..6 {
-                let (a, m) = (sled.profile(id(n)), mem.profile(id(n)));
-                prop_assert_eq!(a.is_ok(), m.is_ok(), "profile {}", n);
-                if let (Ok(a), Ok(m)) = (a, m) {
-                    prop_assert_eq!(a, m);
-                }
+    fn on_disk_stores_and_memory_agree(batches in prop::collection::vec(batch(), 1..12)) {
+        for backend in on_disk() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut disk = backend.open(dir.path()).unwrap();
+            agree(&mut *disk, &batches)?;
+        }
+    }
+}
+
+/// Applies `batches` to `disk` and to a memory store; every lookup agrees after each.
+fn agree(disk: &mut dyn ProfileStore, batches: &[StoreBatch]) -> Result<(), TestCaseError> {
+    let mut mem = MemoryStore::new();
+    for (i, b) in batches.iter().enumerate() {
+        let b = StoreBatch { applied_lsn: i as u64 * 10, ..b.clone() };
+        let (a, m) = (disk.apply(&b), mem.apply(&b));
+        prop_assert_eq!(a.is_ok(), m.is_ok());
+        prop_assert_eq!(disk.applied_lsn().unwrap(), mem.applied_lsn().unwrap());
+        for n in 0u8..6 {
+            let (a, m) = (disk.profile(id(n)), mem.profile(id(n)));
+            prop_assert_eq!(a.is_ok(), m.is_ok(), "profile {}", n);
+            if let (Ok(a), Ok(m)) = (a, m) {
+                prop_assert_eq!(a, m);
             }
-            for c in ["u1", "u2", "u3", "u4"] {
-                let (a, m) = (sled.profile_by_cid(&cid(c)), mem.profile_by_cid(&cid(c)));
+        }
+        for c in ["u1", "u2", "u3", "u4"] {
+            let (a, m) = (disk.profile_by_cid(&cid(c)), mem.profile_by_cid(&cid(c)));
+            prop_assert_eq!(a.is_ok(), m.is_ok());
+            if let (Ok(a), Ok(m)) = (a, m) {
+                prop_assert_eq!(a, m);
+            }
+        }
+        for u in ["A", "B", "C"] {
+            for e in 0..2 {
+                let (a, m) = (disk.profile_by_uid(&uid(u), e), mem.profile_by_uid(&uid(u), e));
                 prop_assert_eq!(a.is_ok(), m.is_ok());
                 if let (Ok(a), Ok(m)) = (a, m) {
                     prop_assert_eq!(a, m);
                 }
             }
-            for u in ["A", "B", "C"] {
-                for e in 0..2 {
-                    let (a, m) = (sled.profile_by_uid(&uid(u), e), mem.profile_by_uid(&uid(u), e));
-                    prop_assert_eq!(a.is_ok(), m.is_ok());
-                    if let (Ok(a), Ok(m)) = (a, m) {
-                        prop_assert_eq!(a, m);
-                    }
-                }
-            }
         }
     }
+    Ok(())
 }

@@ -4,12 +4,14 @@ use anyhow::Context;
 use idres::EngineConfig;
 
 use crate::flags::Cli;
-use crate::session::{fold_config, record_config};
+use idres_cli::config::Settings;
+
+use crate::session::{record_config, settings};
 
 /// Rebuilds the data directory under the config in force.
 pub(crate) fn run(cli: &Cli) -> anyhow::Result<()> {
-    let (fold, text) = fold_config(cli)?;
-    let report = idres::rebuild(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
+    let (Settings { fold, store }, text) = settings(cli)?;
+    let report = idres::rebuild(cli.data(), EngineConfig { fold, store, ..EngineConfig::default() })
         .with_context(|| format!("rebuild {}", cli.data().display()))?;
     if let Some(text) = text {
         record_config(&cli.data(), &text)?;
