@@ -38,7 +38,10 @@ pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow
     match (&e.node, e.profile_id) {
         (Some(n), Some(id)) => writeln!(out, "{n} is in profile {id}")?,
         _ if e.rejections.is_empty() && !e.rejections_forgotten.is_empty() => {
-            writeln!(out, "no node: if this id was named at all, only by rejected records the fold no longer keeps")?
+            writeln!(
+                out,
+                "no node: its current epoch holds nothing yet, or every record of this id was rejected and the fold no longer keeps those rejections"
+            )?
         }
         _ => writeln!(out, "no node: every record of this id was rejected, or its current epoch holds nothing yet")?,
     }
