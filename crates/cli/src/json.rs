@@ -2,7 +2,7 @@
 //! (profile, history, explain, rejects), which are a contract other tools script against.
 
 use idres_model::{Cid, Entry, Map, Profile, ProfileKind, Record, Target, Timestamp, Value};
-use idres_resolve::{Explanation, ImplicitReset, NodeRef, Rejection};
+use idres_resolve::{Explanation, ForgottenRejections, ImplicitReset, NodeRef, Rejection, REJECTIONS_KEPT_MAX};
 use serde_json::{json, Value as Json};
 
 use crate::time::format_rfc3339;
@@ -120,9 +120,10 @@ fn implicit_reset_json(r: &ImplicitReset) -> Json {
 
 /// The explain shape: `node`, `profile_id`, `path` (`{"from", "to", "kind", "lsn", "time",
 /// "rule"}` from the node to the primary), `implicit_resets` and `rejections` (`{"lsn", "kind",
-/// "reason"}`).
+/// "reason"}`); and, only when the fold forgot older rejections, `rejections_forgotten` (the shape
+/// of [`forgotten_json`]).
 pub fn explain_json(e: &Explanation) -> Json {
-    json!({
+    let mut j = json!({
         "node": e.node.as_ref().map_or(Json::Null, node_json),
         "profile_id": e.profile_id.map_or(Json::Null, |id| Json::String(id.to_string())),
         "path": e.path.iter().map(|s| json!({
@@ -135,7 +136,33 @@ pub fn explain_json(e: &Explanation) -> Json {
         })).collect::<Vec<_>>(),
         "implicit_resets": e.implicit_resets.iter().map(implicit_reset_json).collect::<Vec<_>>(),
         "rejections": e.rejections.iter().map(rejection_json).collect::<Vec<_>>(),
-    })
+    });
+    if let (false, Json::Object(o)) = (e.rejections_forgotten.is_empty(), &mut j) {
+        o.insert(
+            "rejections_forgotten".into(),
+            forgotten_json(&e.rejections_forgotten)["rejections_forgotten"].clone(),
+        );
+    }
+    j
+}
+
+/// The rejections the fold no longer keeps: `{"rejections_forgotten": {"count", "newest_lsn",
+/// "by_reason": {reason: count}, "kept_max"}}` (the first line of `rejects --json` when any were
+/// forgotten).
+pub fn forgotten_json(f: &ForgottenRejections) -> Json {
+    let by_reason: serde_json::Map<String, Json> =
+        f.by_reason().into_iter().map(|(r, c)| (r.as_str().to_string(), Json::from(c))).collect();
+    json!({"rejections_forgotten": {
+        "count": f.count(),
+        "newest_lsn": f.newest_lsn(),
+        "by_reason": by_reason,
+        "kept_max": REJECTIONS_KEPT_MAX,
+    }})
+}
+
+/// The forgotten rejections by reason in words: `invalid_id 12, blocked_value 3`.
+pub fn forgotten_words(f: &ForgottenRejections) -> String {
+    f.by_reason().iter().map(|(r, c)| format!("{} {c}", r.as_str())).collect::<Vec<_>>().join(", ")
 }
 
 /// One line of `rejects`: `lsn`, `kind`, `reason`, `id` (the uid the record named, else its

@@ -448,3 +448,39 @@ fn an_audit_under_a_trial_config_records_nothing() {
     assert!(!data.join("config.toml").exists(), "an audit records no config");
     assert_eq!(json_lines(&ok(&data, &["rejects", "--json"])).len(), 1, "the recorded (default) rules still apply");
 }
+
+/// Past `REJECTIONS_KEPT_MAX` rejected records, `rejects`, `explain` and `stats` say how many
+/// older ones the fold no longer keeps (docs/SEMANTICS.md, "Rejections kept").
+#[test]
+fn rejects_explain_and_stats_report_forgotten_rejections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let file = tmp.path().join("blocked.ndjson");
+    let kept = idres_resolve::REJECTIONS_KEPT_MAX;
+    let mut lines = String::new();
+    for i in 0..kept + 3 {
+        let uid = if i < 3 { "early" } else { "H" };
+        lines.push_str(&format!("{{\"type\":\"identify\",\"uid\":\"{uid}\",\"cid\":\"null\"}}\n"));
+    }
+    std::fs::write(&file, lines).unwrap();
+    ok(&data, &["ingest", file.to_str().unwrap()]);
+    let text = ok(&data, &["rejects"]);
+    let first = text.lines().next().unwrap();
+    assert_eq!(first, format!("3 older rejections not kept (REJECTIONS_KEPT_MAX = {kept}): blocked_value 3"));
+    assert_eq!(text.lines().count(), kept + 1);
+    let j = json_lines(&ok(&data, &["rejects", "--json"]));
+    assert_eq!(j.len(), kept + 1);
+    assert_eq!(
+        j[0],
+        serde_json::json!({"rejections_forgotten": {"count": 3, "newest_lsn": 2, "by_reason": {"blocked_value": 3}, "kept_max": kept}})
+    );
+    assert_eq!(j[1]["lsn"], 3);
+    // `early` was named only by forgotten rejections: explained, not unknown.
+    let e = &json_lines(&ok(&data, &["explain", "--uid", "early", "--json"]))[0];
+    assert_eq!(e["rejections_forgotten"]["count"], 3);
+    assert_eq!(e["rejections"], serde_json::json!([]));
+    assert!(ok(&data, &["explain", "--uid", "early"]).contains("3 older rejections (LSN 2 and before) were forgotten"));
+    let stats = ok(&data, &["stats"]);
+    assert!(stats.contains(&format!("rejections     {}", kept + 3)), "{stats}");
+    assert!(stats.contains("3 older ones not kept"), "{stats}");
+}

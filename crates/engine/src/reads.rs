@@ -130,7 +130,8 @@ impl Engine {
         };
         let r = self.handle.shared.resolver();
         s.profiles = r.profile_count();
-        s.rejections = r.rejections().len();
+        s.rejections = usize::try_from(r.rejection_count()).unwrap_or(usize::MAX);
+        s.rejections_forgotten = r.rejections_forgotten().count();
         s
     }
 

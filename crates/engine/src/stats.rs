@@ -32,8 +32,12 @@ pub struct Stats {
     pub store_lag: u64,
     /// Current profiles.
     pub profiles: usize,
-    /// Rejected records.
+    /// Rejected records, kept or forgotten.
     pub rejections: usize,
+    /// Of those, how many the fold no longer keeps in full (older than the newest
+    /// `idres_resolve::REJECTIONS_KEPT_MAX`; counted by reason in
+    /// `Resolver::rejections_forgotten`).
+    pub rejections_forgotten: u64,
     /// Profiles (and retired-id redirects) the store thread has written since open.
     pub store_profiles_written: u64,
     /// Flushes (atomic batches) the store thread has written since open.

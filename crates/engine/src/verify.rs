@@ -205,7 +205,7 @@ pub fn verify(
             Err(e @ SnapshotError::ConfigMismatch { .. }) => {
                 notes.push(format!("snapshot {}: folded under another config; not used ({e})", path.display()))
             }
-            Err(e @ SnapshotError::Version { .. }) => {
+            Err(e @ (SnapshotError::Version { .. } | SnapshotError::RejectionsKeptMax { .. })) => {
                 notes.push(format!("snapshot {}: written by another build; not used ({e})", path.display()))
             }
             Err(e) => {

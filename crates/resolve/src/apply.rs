@@ -82,7 +82,7 @@ impl Resolver {
             Ok(()) => Ok(Applied::Accepted),
             Err((reason, detail)) => {
                 let (uid, cids) = subjects(&entry.record);
-                self.rejections.push(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
+                self.keep_rejection(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
                 if self.track_changes {
                     self.changes.push(Change::Rejected { lsn, reason });
                 }

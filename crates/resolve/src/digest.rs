@@ -5,7 +5,9 @@
 //! (sorted by its uid/epoch or cid, with its attribute writes and events), every edge (sorted by
 //! its ends, kind and LSN, with its time), every uid's epoch, every rejection (in LSN order: LSN,
 //! kind, reason and the ids it named, not its wording) and every implicit reset (in LSN order:
-//! LSN, uid, epochs, previous and new cid). It depends on the log and the config only: not on node
+//! LSN, uid, epochs, previous and new cid), then, only if some rejection was forgotten
+//! ([`crate::REJECTIONS_KEPT_MAX`]), the newest forgotten LSN and the forgotten counts by reason.
+//! It depends on the log and the config only: not on node
 //! numbering, hash seeds or the order of unions.
 
 use std::collections::BTreeMap;
@@ -204,6 +206,17 @@ impl Resolver {
         }
         write_rejections(&mut o, &self.rejections, false);
         write_implicit_resets(&mut o, &self.implicit_resets);
+        // Only when some were forgotten: the digest of every state that forgot none is what it
+        // was before rejections were bounded. The stream before it ends where its counts say,
+        // so the section cannot be confused with anything that could end it otherwise.
+        let f = &self.rejections_forgotten;
+        if let Some(newest) = f.newest_lsn {
+            o.bytes(b"rejections-forgotten");
+            o.u64(newest);
+            for c in f.counts {
+                o.u64(c);
+            }
+        }
         h.finalize().into()
     }
 }

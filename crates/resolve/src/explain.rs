@@ -64,7 +64,9 @@ impl Resolver {
 
     /// Why `uid`'s current epoch is in its profile: the edge path to the primary customer, the
     /// implicit resets of the uid and the rejected records that named it. `None` if the resolver
-    /// has never heard of the uid.
+    /// has never heard of the uid; once rejections were forgotten ([`crate::REJECTIONS_KEPT_MAX`])
+    /// it cannot tell that from a uid named only by forgotten rejections, and answers with an
+    /// explanation without a node whose `rejections_forgotten` says how many were forgotten.
     pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
         let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
         let text = canonical.to_string();
@@ -73,21 +75,26 @@ impl Resolver {
             self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
         let rejections: Vec<Rejection> =
             self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
-        if node.is_none() && self.uid_index.get(&canonical, &self.uids).is_none() && rejections.is_empty() {
+        if node.is_none()
+            && self.uid_index.get(&canonical, &self.uids).is_none()
+            && rejections.is_empty()
+            && self.rejections_forgotten.is_empty()
+        {
             return None;
         }
         Some(self.explanation(node, implicit_resets, rejections))
     }
 
     /// Why `cid` is in its profile: the merge edges to the primary, the implicit resets that
-    /// involved it and the rejected records that named it. `None` if it is unknown.
+    /// involved it and the rejected records that named it. `None` if it is unknown (and no
+    /// rejection was forgotten: see [`Resolver::explain_uid`]).
     pub fn explain_cid(&self, cid: &Cid) -> Option<Explanation> {
         let text = cid.to_string();
         let node = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
         let implicit_resets: Vec<ImplicitReset> =
             self.implicit_resets.iter().filter(|r| &r.cid == cid || &r.previous_cid == cid).cloned().collect();
         let rejections: Vec<Rejection> = self.rejections.iter().filter(|r| r.cids.contains(&text)).cloned().collect();
-        if node.is_none() && rejections.is_empty() {
+        if node.is_none() && rejections.is_empty() && self.rejections_forgotten.is_empty() {
             return None;
         }
         Some(self.explanation(node, implicit_resets, rejections))
@@ -105,6 +112,7 @@ impl Resolver {
             path: node.map(|n| self.path_to_primary(n)).unwrap_or_default(),
             implicit_resets,
             rejections,
+            rejections_forgotten: self.rejections_forgotten.clone(),
         }
     }
 }

@@ -40,11 +40,14 @@ pub use apply::{Applied, ApplyEncodedError, ApplyError};
 pub use config::{Config, OnCidConflict};
 pub use events::NODE_EVENT_BYTES_MAX;
 pub use outcome::{
-    Change, DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Profile, ProfileKind, Reason, Rejection,
+    Change, DeviceRef, EdgeKind, Explanation, ForgottenRejections, ImplicitReset, NodeRef, PathStep, Profile,
+    ProfileKind, Reason, Rejection, REJECTIONS_KEPT_MAX,
 };
 pub use profile_id::{anonymous_profile_id, customer_profile_id, profile_namespace};
 pub use resolver::Resolver;
-pub use snapshot::{SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
+pub use snapshot::{
+    SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SNAPSHOT_VERSION_OLDEST_READ,
+};
 
 /// A log sequence number: the position of a record in the log, from 0.
 pub type Lsn = u64;

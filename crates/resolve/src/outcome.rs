@@ -69,6 +69,59 @@ pub struct Rejection {
     pub cids: Vec<String>,
 }
 
+/// How many rejections the fold keeps in full: the newest this many. A log can hold any number of
+/// rejected records (an SDK that sends a placeholder id on every call rejects millions), and the
+/// kept ones live in memory, in every snapshot and in the digest, and explain scans them; so the
+/// older ones are forgotten, counted by reason ([`ForgottenRejections`]). 100 000 rejections are
+/// about 10–30 MB in memory with ids of usual length (a rejection keeps the ids it named in full,
+/// so that explain can find it), a few seconds of an operator's reading, and far more than a
+/// healthy log makes between two looks at `idres rejects`. Part of the fold's rules: which
+/// rejections are kept depends only on the log (docs/SEMANTICS.md, "Rejections kept").
+pub const REJECTIONS_KEPT_MAX: usize = 100_000;
+
+/// The rejections the fold no longer keeps (older than the newest [`REJECTIONS_KEPT_MAX`]):
+/// counted by reason, with the LSN of the newest of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForgottenRejections {
+    /// By reason code (`snapshot::REASON_CODES` order).
+    pub(crate) counts: [u64; REASON_COUNT],
+    pub(crate) newest_lsn: Option<Lsn>,
+}
+
+/// The number of [`Reason`]s.
+pub(crate) const REASON_COUNT: usize = 7;
+
+impl ForgottenRejections {
+    /// How many rejections were forgotten (0: none).
+    pub fn count(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, &c| a.saturating_add(c))
+    }
+
+    /// True if none was forgotten.
+    pub fn is_empty(&self) -> bool {
+        self.newest_lsn.is_none()
+    }
+
+    /// The LSN of the newest forgotten rejection: every rejection at or before it is forgotten,
+    /// every later one is kept.
+    pub fn newest_lsn(&self) -> Option<Lsn> {
+        self.newest_lsn
+    }
+
+    /// How many were forgotten, by reason: the reasons with a count, in code order.
+    pub fn by_reason(&self) -> Vec<(Reason, u64)> {
+        crate::snapshot::REASON_CODES.iter().zip(self.counts).filter(|(_, c)| *c > 0).map(|(r, c)| (*r, c)).collect()
+    }
+
+    pub(crate) fn note(&mut self, r: &Rejection) {
+        let i = crate::snapshot::reason_code(r.reason) as usize;
+        if let Some(c) = self.counts.get_mut(i) {
+            *c = c.saturating_add(1);
+        }
+        self.newest_lsn = Some(r.lsn);
+    }
+}
+
 /// A login without logout that moved a device to a new epoch (SEMANTICS §3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImplicitReset {
@@ -152,8 +205,11 @@ pub struct Explanation {
     pub path: Vec<PathStep>,
     /// Implicit resets that involved the id.
     pub implicit_resets: Vec<ImplicitReset>,
-    /// Rejected records that named the id.
+    /// Rejected records that named the id, of those the fold keeps.
     pub rejections: Vec<Rejection>,
+    /// The rejections the fold no longer keeps ([`REJECTIONS_KEPT_MAX`]); which ids they named
+    /// is not known, so any of them may have named this id. Empty when none was forgotten.
+    pub rejections_forgotten: ForgottenRejections,
 }
 
 /// What a record changed, for subscribers and the store. [`crate::Resolver::drain_changes`]

@@ -2,20 +2,37 @@
 //! contents) by cid, uid, epoch and profile id, counts, the profile ids current and retired, the
 //! graph's edges, the epochs of a uid's events, rejections and implicit resets.
 
+use std::collections::VecDeque;
+
 use idres_model::{Cid, Uid};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use uuid::Uuid;
 
 use crate::contents::Joined;
 use crate::node::{NodeId, NodeKind};
-use crate::outcome::{DeviceRef, EdgeKind, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection};
+use crate::outcome::{
+    DeviceRef, EdgeKind, ForgottenRejections, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection,
+};
 use crate::resolver::Resolver;
 use crate::Lsn;
 
 impl Resolver {
-    /// Every rejected record so far, in LSN order.
-    pub fn rejections(&self) -> &[Rejection] {
+    /// The rejected records the fold keeps, in LSN order: the newest [`crate::REJECTIONS_KEPT_MAX`]
+    /// (all of them, while there are no more); the older ones are counted in
+    /// [`Resolver::rejections_forgotten`].
+    pub fn rejections(&self) -> &VecDeque<Rejection> {
         &self.rejections
+    }
+
+    /// The rejections no longer kept, counted by reason (empty while there are at most
+    /// [`crate::REJECTIONS_KEPT_MAX`]).
+    pub fn rejections_forgotten(&self) -> &ForgottenRejections {
+        &self.rejections_forgotten
+    }
+
+    /// Every rejected record so far, kept or forgotten.
+    pub fn rejection_count(&self) -> u64 {
+        (self.rejections.len() as u64).saturating_add(self.rejections_forgotten.count())
     }
 
     /// Materialises the profile of the component at `root`.

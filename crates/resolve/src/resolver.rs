@@ -11,6 +11,8 @@
 //! cached per node for the change stream); and the identity graph, whose edges carry the
 //! provenance of the record that made them.
 
+use std::collections::VecDeque;
+
 use idres_model::{Cid, IdValidator, Uid};
 use petgraph::stable_graph::StableDiGraph;
 use uuid::Uuid;
@@ -22,7 +24,7 @@ use crate::events::EventArena;
 use crate::hash::FastMap;
 use crate::interner::Interner;
 use crate::node::{CidEntry, Graph, Node, NodeId, NodeKind};
-use crate::outcome::{Change, ImplicitReset, Rejection};
+use crate::outcome::{Change, ForgottenRejections, ImplicitReset, Rejection, REJECTIONS_KEPT_MAX};
 use crate::profile_id::{anonymous_profile_id_of, customer_profile_id};
 use crate::profile_index::ProfileIndex;
 use crate::uid_index::UidIndex;
@@ -55,7 +57,10 @@ pub struct Resolver {
     pub(crate) events: EventArena,
     pub(crate) keys: Interner,
     pub(crate) names: Interner,
-    pub(crate) rejections: Vec<Rejection>,
+    /// The newest [`REJECTIONS_KEPT_MAX`] rejections, oldest first.
+    pub(crate) rejections: VecDeque<Rejection>,
+    /// The older ones, counted.
+    pub(crate) rejections_forgotten: ForgottenRejections,
     pub(crate) implicit_resets: Vec<ImplicitReset>,
     /// Changes since the last drain (not part of the state: snapshots and digests ignore it).
     pub(crate) changes: Vec<Change>,
@@ -82,7 +87,8 @@ impl Resolver {
             events: EventArena::default(),
             keys: Interner::default(),
             names: Interner::default(),
-            rejections: Vec::new(),
+            rejections: VecDeque::new(),
+            rejections_forgotten: ForgottenRejections::default(),
             implicit_resets: Vec::new(),
             changes: Vec::new(),
         }
@@ -96,6 +102,16 @@ impl Resolver {
     /// The LSN the next record must have.
     pub fn next_lsn(&self) -> Lsn {
         self.next_lsn
+    }
+
+    /// Keeps rejection `r`, forgetting the oldest kept one (but counting it) if
+    /// [`REJECTIONS_KEPT_MAX`] are kept already.
+    pub(crate) fn keep_rejection(&mut self, r: Rejection) {
+        while self.rejections.len() >= REJECTIONS_KEPT_MAX {
+            let Some(old) = self.rejections.pop_front() else { break };
+            self.rejections_forgotten.note(&old);
+        }
+        self.rejections.push_back(r);
     }
 
     /// The device node of uid `u`'s current epoch, once that epoch saw a record.
@@ -349,7 +365,7 @@ mod tests {
             "the in-place path defers to the checked one"
         );
         assert_eq!(r.apply(lsn + 1, &entries[0]).unwrap(), Applied::Rejected(Reason::Limit));
-        assert!(r.rejections().last().unwrap().detail.contains("NODE_EVENT_BYTES_MAX"));
+        assert!(r.rejections().back().unwrap().detail.contains("NODE_EVENT_BYTES_MAX"));
         assert_eq!(r.next_lsn(), lsn + 2);
         // Only the rejections were added: no node, no uid, no event.
         assert_eq!((r.nodes.len(), r.uids.len(), r.rejections().len()), (nodes, uids, rejections + 2));

@@ -14,14 +14,23 @@ use sha2::{Digest, Sha256};
 use crate::contents::{Contents, WriteKey};
 use crate::events::EventsView;
 use crate::node::NodeKind;
-use crate::outcome::{EdgeKind, ImplicitReset, Reason, Rejection};
+use std::collections::VecDeque;
+
+use crate::outcome::{
+    EdgeKind, ForgottenRejections, ImplicitReset, Reason, Rejection, REASON_COUNT, REJECTIONS_KEPT_MAX,
+};
 use crate::resolver::Resolver;
 use crate::Lsn;
 
 /// The first eight bytes of a snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"IDRESSNP";
-/// The version of the snapshot layout this build writes and reads.
-pub const SNAPSHOT_VERSION: u16 = 2;
+/// The newest snapshot layout this build writes and reads. Version 3 is version 2 with a last
+/// section, the rejections the fold no longer keeps ([`crate::REJECTIONS_KEPT_MAX`]); a state
+/// that forgot none is written as version 2, byte for byte what builds before version 3 wrote
+/// (docs/FORMAT.md, "Snapshot").
+pub const SNAPSHOT_VERSION: u16 = 3;
+/// The oldest snapshot layout this build reads.
+pub const SNAPSHOT_VERSION_OLDEST_READ: u16 = 2;
 /// Size of the snapshot header.
 pub const SNAPSHOT_HEADER_BYTES: usize = 72;
 
@@ -40,14 +49,26 @@ pub enum SnapshotError {
         /// Hex of the hash of the config given.
         expected: String,
     },
-    /// A snapshot of another layout version (an older build's): not damage, but not usable by
-    /// this build; the log is replayed instead (a snapshot is a cache).
-    #[error("snapshot layout version {found}; this build reads version {supported}")]
+    /// A snapshot of another layout version (an older or newer build's): not damage, but not
+    /// usable by this build; the log is replayed instead (a snapshot is a cache).
+    #[error(
+        "snapshot layout version {found}; this build reads versions {SNAPSHOT_VERSION_OLDEST_READ} to {supported}"
+    )]
     Version {
         /// The version in the header.
         found: u16,
-        /// The version this build reads and writes.
+        /// The newest version this build reads and writes.
         supported: u16,
+    },
+    /// A snapshot of a build that keeps another number of rejections
+    /// ([`crate::REJECTIONS_KEPT_MAX`]): not damage, but its kept and forgotten rejections are
+    /// not what this build's fold would hold; the log is replayed instead.
+    #[error("snapshot keeps the newest {found} rejections; this build keeps {this_build}")]
+    RejectionsKeptMax {
+        /// The limit the snapshot was folded under.
+        found: u32,
+        /// This build's [`crate::REJECTIONS_KEPT_MAX`].
+        this_build: u32,
     },
     /// The body does not match its checksum.
     #[error("snapshot body checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
@@ -146,7 +167,7 @@ impl<S: Sink> Out<'_, S> {
 
 /// The codes of rejection reasons in snapshots and the digest: a reason's code is its index here
 /// (the one table both directions use; pinned by the format, see the test below).
-pub(crate) const REASON_CODES: [Reason; 7] = [
+pub(crate) const REASON_CODES: [Reason; REASON_COUNT] = [
     Reason::InvalidId,
     Reason::BlockedValue,
     Reason::SelfLink,
@@ -250,9 +271,17 @@ impl Resolver {
         }
         write_rejections(&mut o, &self.rejections, true);
         write_implicit_resets(&mut o, &self.implicit_resets);
+        // Version 2 while nothing was forgotten: the bytes of every state an older build could
+        // hold stay what they were.
+        let version = if self.rejections_forgotten.is_empty() {
+            SNAPSHOT_VERSION_OLDEST_READ
+        } else {
+            write_forgotten(&mut o, &self.rejections_forgotten);
+            SNAPSHOT_VERSION
+        };
         let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
         out.extend_from_slice(&SNAPSHOT_MAGIC);
-        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&[0u8; 6]);
         out.extend_from_slice(&self.next_lsn.to_le_bytes());
         out.extend_from_slice(&self.config.hash());
@@ -267,14 +296,14 @@ impl Resolver {
     /// The LSN a snapshot continues at (the number of records folded into it), read from its
     /// header without restoring it.
     pub fn snapshot_lsn(bytes: &[u8]) -> Result<Lsn, SnapshotError> {
-        check_header(bytes).map(|(lsn, _, _)| lsn)
+        check_header(bytes).map(|(lsn, ..)| lsn)
     }
 }
 
 /// `with_detail`: the snapshot keeps the words of each rejection; the digest leaves them out,
 /// because they quote ids with `{:?}`, whose escapes follow the compiler's Unicode tables and
 /// could change with a toolchain.
-pub(crate) fn write_rejections<S: Sink>(o: &mut Out<'_, S>, rejections: &[Rejection], with_detail: bool) {
+pub(crate) fn write_rejections<S: Sink>(o: &mut Out<'_, S>, rejections: &VecDeque<Rejection>, with_detail: bool) {
     o.count(rejections.len());
     for r in rejections {
         o.u64(r.lsn);
@@ -294,6 +323,20 @@ pub(crate) fn write_rejections<S: Sink>(o: &mut Out<'_, S>, rejections: &[Reject
         for c in &r.cids {
             o.bytes(c.as_bytes());
         }
+    }
+}
+
+/// Section 9 of a version-3 snapshot (only written when some rejection was forgotten): the
+/// limit, the newest forgotten LSN, and `count` × (reason code, count) for each reason with a
+/// count, in code order.
+fn write_forgotten(o: &mut Out<'_, Vec<u8>>, f: &ForgottenRejections) {
+    o.u32(REJECTIONS_KEPT_MAX as u32);
+    o.u64(f.newest_lsn.unwrap_or(0));
+    let by_reason = f.by_reason();
+    o.count(by_reason.len());
+    for (r, c) in by_reason {
+        o.u8(reason_code(r));
+        o.u64(c);
     }
 }
 
@@ -352,7 +395,8 @@ fn write_contents(
 
 // ---- reading the header ------------------------------------------------------------------------
 
-pub(crate) fn check_header(bytes: &[u8]) -> Result<(Lsn, [u8; 32], u64), SnapshotError> {
+/// The header's LSN, config hash, body length and version.
+pub(crate) fn check_header(bytes: &[u8]) -> Result<(Lsn, [u8; 32], u64, u16), SnapshotError> {
     if bytes.len() < SNAPSHOT_HEADER_BYTES {
         return Err(SnapshotError::Header(format!("{} bytes, shorter than a header", bytes.len())));
     }
@@ -377,12 +421,12 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(Lsn, [u8; 32], u64), Snapsho
         )));
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != SNAPSHOT_VERSION {
+    if !(SNAPSHOT_VERSION_OLDEST_READ..=SNAPSHOT_VERSION).contains(&version) {
         return Err(SnapshotError::Version { found: version, supported: SNAPSHOT_VERSION });
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&bytes[24..56]);
-    Ok((le64(16), hash, le64(56)))
+    Ok((le64(16), hash, le64(56), version))
 }
 
 #[cfg(test)]

@@ -276,8 +276,8 @@ fn every_rejection_reason() {
     for (log, reason) in cases {
         let (r, out) = fold(&log);
         assert_eq!(out.last(), Some(&Applied::Rejected(reason)), "{log:?}");
-        assert_eq!(r.rejections().last().unwrap().reason, reason);
-        assert_eq!(r.rejections().last().unwrap().lsn, log.len() as u64 - 1);
+        assert_eq!(r.rejections().back().unwrap().reason, reason);
+        assert_eq!(r.rejections().back().unwrap().lsn, log.len() as u64 - 1);
     }
 }
 

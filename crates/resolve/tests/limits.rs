@@ -116,7 +116,7 @@ fn the_record_past_the_attribute_byte_limit_is_rejected_and_changes_nothing() {
     let before = r.profiles();
     let rej = r.apply(r.next_lsn(), &entry(set_attrs("d", big_attrs("late_", 1000)))).unwrap();
     assert_eq!(rej, Applied::Rejected(Reason::Limit));
-    assert!(r.rejections().last().unwrap().detail.contains("PROFILE_ATTRIBUTE_BYTES_MAX"));
+    assert!(r.rejections().back().unwrap().detail.contains("PROFILE_ATTRIBUTE_BYTES_MAX"));
     assert_eq!(r.profiles(), before);
     // Overwriting a key with a value no larger still needs room for the new value (the check
     // counts what a record writes, not what it replaces); small records still fit.
@@ -137,7 +137,7 @@ fn the_record_past_the_attribute_key_limit_is_rejected() {
     let before = r.profiles();
     let one: Map = [("one_more".to_string(), Value::Null)].into_iter().collect();
     assert_eq!(r.apply(r.next_lsn(), &entry(set_attrs("d", one.clone()))).unwrap(), Applied::Rejected(Reason::Limit));
-    assert!(r.rejections().last().unwrap().detail.contains("PROFILE_ATTRIBUTES_MAX"));
+    assert!(r.rejections().back().unwrap().detail.contains("PROFILE_ATTRIBUTES_MAX"));
     assert_eq!(r.profiles(), before);
     // A key it already has is no new key.
     let old: Map = [("k0_0".to_string(), Value::Int(7))].into_iter().collect();

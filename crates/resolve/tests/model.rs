@@ -100,7 +100,45 @@ fn check_against_reference(config: &Config, entries: &[Entry]) -> Result<(), Tes
     }
     let got: Vec<_> = resolver.rejections().iter().map(|r| (r.lsn, r.kind, r.reason)).collect();
     prop_assert_eq!(got, reference.rejections.clone(), "rejections");
+    let forgotten = resolver.rejections_forgotten();
+    prop_assert_eq!(forgotten.by_reason(), reference.forgotten.clone().into_iter().collect::<Vec<_>>());
+    prop_assert_eq!(forgotten.newest_lsn(), reference.forgotten_newest);
     Ok(())
+}
+
+/// Past `REJECTIONS_KEPT_MAX` rejections (too many records for the record-by-record check):
+/// the resolver keeps and forgets what the reference does, with accepted records in between.
+#[test]
+fn resolver_matches_reference_past_the_rejection_bound() {
+    let config = Config::default();
+    let (mut resolver, mut reference) = (Resolver::new(config.clone()), Reference::new(config));
+    let device = |i: usize| uid(["A", "B", "0d"][i % 3]);
+    let event =
+        |u| Record::Event { target: Target::Uid(u), name: "e".into(), props: Map::new(), session_id: None, ts: None };
+    let entry = |i: usize| {
+        let record = match i % 5 {
+            0 => Record::Identify { uid: Some(device(i)), cid: cid("null"), attrs: Map::new(), ts: None },
+            1 => Record::Merge { from: cid("c0"), into: cid("c1") },
+            // A few accepted records, early (each accepted one costs the reference a copy of
+            // its state, which grows with them).
+            4 if i < 100 => event(device(i)),
+            _ => event(uid(" padded")),
+        };
+        Entry { appended_at: Timestamp(i as i64), record }
+    };
+    let n = idres_resolve::REJECTIONS_KEPT_MAX * 5 / 4 + 7;
+    for i in 0..n {
+        let e = entry(i);
+        let got = resolver.apply(i as u64, &e).unwrap();
+        assert_eq!(got == Applied::Accepted, reference.apply(i as u64, &e).is_ok(), "lsn {i}");
+    }
+    let got: Vec<_> = resolver.rejections().iter().map(|r| (r.lsn, r.kind, r.reason)).collect();
+    assert_eq!(got, reference.rejections);
+    let forgotten = resolver.rejections_forgotten();
+    assert!(forgotten.count() > 20_000, "the bound was passed");
+    assert_eq!(forgotten.by_reason(), reference.forgotten.clone().into_iter().collect::<Vec<_>>());
+    assert_eq!(forgotten.newest_lsn(), reference.forgotten_newest);
+    assert_eq!(resolver.profiles(), reference.profiles());
 }
 
 proptest! {

@@ -84,7 +84,7 @@ pub(crate) fn run(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow
             .max_by(|a, b| a.uids.len().cmp(&b.uids.len()).then(b.id.cmp(&a.id)))
             .cloned();
         let merges = all.iter().filter(|p| p.cids.len() > 1).count();
-        (all.len(), customers, multi, r.implicit_resets().len(), r.rejections().len(), merges, pick)
+        (all.len(), customers, multi, r.implicit_resets().len(), r.rejection_count(), merges, pick)
     });
     say!("profiles        {profiles}");
     say!("  customers     {customers} ({multi} with several devices: their anonymous pasts merged in)");

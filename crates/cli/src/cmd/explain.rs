@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use idres::Engine;
-use idres_cli::json::explain_json;
+use idres_cli::json::{explain_json, forgotten_words};
 use idres_cli::time::format_rfc3339;
 use idres_model::IdExcerpt;
 use idres_resolve::Explanation;
@@ -37,6 +37,12 @@ pub(crate) fn run(
 pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
     match (&e.node, e.profile_id) {
         (Some(n), Some(id)) => writeln!(out, "{n} is in profile {id}")?,
+        _ if e.rejections.is_empty() && !e.rejections_forgotten.is_empty() => {
+            writeln!(
+                out,
+                "no node: its current epoch holds nothing yet, or every record of this id was rejected and the fold no longer keeps those rejections"
+            )?
+        }
         _ => writeln!(out, "no node: every record of this id was rejected, or its current epoch holds nothing yet")?,
     }
     for s in &e.path {
@@ -60,6 +66,15 @@ pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow
     }
     for r in &e.rejections {
         writeln!(out, "  rejected at LSN {}: {} ({}) {}", r.lsn, r.kind.as_str(), r.reason.as_str(), r.detail)?;
+    }
+    let f = &e.rejections_forgotten;
+    if let Some(newest) = f.newest_lsn() {
+        writeln!(
+            out,
+            "  {} older rejections (LSN {newest} and before) were forgotten, and may have named this id: {}",
+            f.count(),
+            forgotten_words(f)
+        )?;
     }
     Ok(())
 }

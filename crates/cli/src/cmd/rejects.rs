@@ -3,11 +3,26 @@
 use std::io::Write;
 
 use idres::Engine;
-use idres_cli::json::reject_json;
+use idres_cli::json::{forgotten_json, forgotten_words, reject_json};
+use idres_resolve::REJECTIONS_KEPT_MAX;
 
-/// Prints every rejection, as text or JSON.
+/// Prints every rejection the fold keeps, as text or JSON; first, if the fold forgot older ones
+/// ([`REJECTIONS_KEPT_MAX`]), how many, by reason (JSON: one object with `rejections_forgotten`).
 pub(crate) fn run(engine: &Engine, out: &mut impl Write, json: bool) -> anyhow::Result<()> {
-    let rejections = engine.read(|r| r.rejections().to_vec());
+    let (rejections, forgotten) =
+        engine.read(|r| (r.rejections().iter().cloned().collect::<Vec<_>>(), r.rejections_forgotten().clone()));
+    if !forgotten.is_empty() {
+        if json {
+            writeln!(out, "{}", forgotten_json(&forgotten))?;
+        } else {
+            writeln!(
+                out,
+                "{} older rejections not kept (REJECTIONS_KEPT_MAX = {REJECTIONS_KEPT_MAX}): {}",
+                forgotten.count(),
+                forgotten_words(&forgotten)
+            )?;
+        }
+    }
     for r in &rejections {
         if json {
             writeln!(out, "{}", reject_json(r))?;

@@ -34,7 +34,10 @@ pub(crate) fn from_scratch(data: &Path, config: Config, progress: bool) -> anyho
 fn print_replay(r: &Resolver, records: u64) -> anyhow::Result<()> {
     say!("records {records}");
     say!("profiles {}", r.profile_count());
-    say!("rejections {}", r.rejections().len());
+    say!("rejections {}", r.rejection_count());
+    if !r.rejections_forgotten().is_empty() {
+        say!("rejections forgotten {}", r.rejections_forgotten().count());
+    }
     say!("digest {}", hex(&r.digest()));
     Ok(())
 }

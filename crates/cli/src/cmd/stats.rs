@@ -15,6 +15,14 @@ pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow:
     writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
     writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
     writeln!(out, "rejections     {}", s.rejections)?;
+    if s.rejections_forgotten > 0 {
+        writeln!(
+            out,
+            "               {} older ones not kept (REJECTIONS_KEPT_MAX = {}; `idres rejects`)",
+            s.rejections_forgotten,
+            idres_resolve::REJECTIONS_KEPT_MAX
+        )?;
+    }
     writeln!(out, "log            {log_bytes} bytes on disk (segments are preallocated)")?;
     writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&data.join("snapshots")))?;
     writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&data.join("store")), s.stored_lsn)?;

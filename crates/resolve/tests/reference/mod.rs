@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use idres_model::{Cid, Entry, IdRejection, IdValidator, Record, RecordKind, Target, Timestamp, Uid, Value};
 use idres_resolve::{
     anonymous_profile_id, customer_profile_id, Config, DeviceRef, Lsn, OnCidConflict, Profile, ProfileKind, Reason,
+    REJECTIONS_KEPT_MAX,
 };
 use uuid::Uuid;
 
@@ -80,8 +81,11 @@ pub(crate) struct Reference {
     ever_anonymous: BTreeSet<Node>,
     /// Every profile id that ever named a profile, and the node it named.
     issued_ids: BTreeMap<Uuid, Node>,
-    /// (lsn, kind, reason) of every rejected record.
+    /// (lsn, kind, reason) of the newest `REJECTIONS_KEPT_MAX` rejected records.
     pub rejections: Vec<(Lsn, RecordKind, Reason)>,
+    /// The older rejected records: how many by reason, and the newest one's LSN.
+    pub forgotten: BTreeMap<Reason, u64>,
+    pub forgotten_newest: Option<Lsn>,
     pub stats: Stats,
 }
 
@@ -107,6 +111,8 @@ impl Reference {
             ever_anonymous: BTreeSet::new(),
             issued_ids: BTreeMap::new(),
             rejections: Vec::new(),
+            forgotten: BTreeMap::new(),
+            forgotten_newest: None,
             stats: Stats::default(),
         }
     }
@@ -248,17 +254,28 @@ impl Reference {
     pub(crate) fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<(), Reason> {
         assert_eq!(lsn, self.next_lsn, "LSNs must be consecutive");
         self.next_lsn += 1;
+        // The rejection list stays out of the copy (a long one would make every record cost
+        // its length).
+        let mut rejections = std::mem::take(&mut self.rejections);
         let before = self.clone();
         let result = self.apply_inner(lsn, entry);
         match result {
             Err(reason) => {
-                // A rejected record changes nothing: restore the state, then note the rejection.
+                // A rejected record changes nothing: restore the state, then note the rejection;
+                // past REJECTIONS_KEPT_MAX the oldest is forgotten, but counted.
                 let next_lsn = self.next_lsn;
                 *self = before;
                 self.next_lsn = next_lsn;
-                self.rejections.push((lsn, entry.record.kind(), reason));
+                rejections.push((lsn, entry.record.kind(), reason));
+                if rejections.len() > REJECTIONS_KEPT_MAX {
+                    let (old, _, why) = rejections.remove(0);
+                    *self.forgotten.entry(why).or_insert(0) += 1;
+                    self.forgotten_newest = Some(old);
+                }
+                self.rejections = rejections;
             }
             Ok(()) => {
+                self.rejections = rejections;
                 for comp in self.components() {
                     match comp.as_slice() {
                         [n @ Node::Device(u, e)] => {
