@@ -36,7 +36,7 @@ pub(crate) fn recorded_backend(dir: &DataDir) -> Result<Recorded, EngineError> {
             let name = String::from_utf8_lossy(&bytes).trim().to_string();
             Ok(match StoreBackend::by_name(&name).filter(StoreBackend::is_on_disk) {
                 Some(b) => Recorded::Backend(b),
-                None => Recorded::Unknown(IdExcerpt::new(&bytes).to_string()),
+                None => Recorded::Unknown(IdExcerpt::new(name.as_bytes()).to_string()),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -122,7 +122,7 @@ pub(crate) fn open_store(
             backend.open(&store_dir)?
         }
     };
-    if !matches!(&recorded, Recorded::Backend(old) if old.name() == backend.name()) {
+    if switched || !dir.store_backend_file().exists() {
         // Recorded once the store of this backend exists; before (a crash in between), the
         // directory still names the old one, and the switch is done again.
         write_atomically(&dir.store_backend_file(), format!("{}\n", backend.name()).as_bytes())?;
