@@ -97,15 +97,18 @@ enum Command {
         /// The store's flush interval, in milliseconds (default: the engine's).
         #[arg(long)]
         store_interval_ms: Option<u64>,
-        /// An in-memory store instead of sled.
-        #[arg(long)]
-        memory_store: bool,
+        /// The store: fjall (default), sled or memory.
+        #[arg(long, default_value = "fjall")]
+        store: String,
     },
     /// (internal) Opens a data directory from scratch in this process and prints the time and
     /// the peak RSS (the replay row; a child so that its memory is its own).
     ReplayChild {
         #[arg(long)]
         data: PathBuf,
+        /// The store: fjall (default), sled or memory.
+        #[arg(long, default_value = "fjall")]
+        store: String,
     },
 }
 
@@ -154,7 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::IngestTime { log, dir, records, producers, batched, store_interval_ms, memory_store } => {
+        Command::IngestTime { log, dir, records, producers, batched, store_interval_ms, store } => {
             let log = ReadOnlyLog::open(&log, Some(CODEC_ID))?;
             let mut parts: Vec<Vec<Record>> = (0..producers.max(1)).map(|_| Vec::new()).collect();
             for (i, rec) in read_records(&log, records)?.into_iter().enumerate() {
@@ -167,9 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(ms) = store_interval_ms {
                 config.store_flush_interval = Duration::from_millis(ms);
             }
-            if memory_store {
-                config.store = StoreBackend::Memory;
-            }
+            config.store = backend(&store)?;
             let run = ingest_run(&dir, config, parts, batched)?;
             println!(
                 "{} records in {:?}: {:.0} records/s, ack p50 {:?} p99 {:?}; store caught up after {:?} ({:.0} profiles/s)",
@@ -183,9 +184,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::ReplayChild { data } => {
+        Command::ReplayChild { data, store } => {
             let start = Instant::now();
-            let engine = idres::Engine::open(&data, EngineConfig::default())?;
+            let engine =
+                idres::Engine::open(&data, EngineConfig { store: backend(&store)?, ..EngineConfig::default() })?;
             let took = start.elapsed();
             let peak = peak_rss_bytes()?;
             engine.close()?;
@@ -661,36 +663,40 @@ fn compare(
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow!("fold-rss printed {text:?} {}", String::from_utf8_lossy(&out.stderr)))?;
 
-    eprintln!("idres replay (open from scratch: fold + store) ...");
-    let mut opens = Vec::with_capacity(replay_runs);
-    let mut replay_rss = 0u64;
-    for _ in 0..replay_runs {
-        let data = dir.join("replay");
-        if data.exists() {
-            fs::remove_dir_all(&data)?;
+    for (name, store) in
+        [("idres replay", "fjall"), ("idres replay, sled store", "sled"), ("idres replay, memory store", "memory")]
+    {
+        eprintln!("idres replay (open from scratch: fold + {store} store) ...");
+        let mut opens = Vec::with_capacity(replay_runs);
+        let mut replay_rss = 0u64;
+        for _ in 0..replay_runs {
+            let data = dir.join("replay");
+            if data.exists() {
+                fs::remove_dir_all(&data)?;
+            }
+            copy_log(&logs.full, &data.join("log"))?;
+            let out = std::process::Command::new(std::env::current_exe()?)
+                .args(["replay-child", "--store", store, "--data"])
+                .arg(&data)
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let field = |name: &str| -> Option<u64> {
+                text.split_whitespace().skip_while(|w| *w != name).nth(1).and_then(|v| v.parse().ok())
+            };
+            let (Some(ns), Some(rss)) = (field("replay_ns"), field("peak_rss")) else {
+                bail!("replay child failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+            };
+            opens.push(Duration::from_nanos(ns));
+            replay_rss = replay_rss.max(rss);
         }
-        copy_log(&logs.full, &data.join("log"))?;
-        let out = std::process::Command::new(std::env::current_exe()?)
-            .args(["replay-child", "--data"])
-            .arg(&data)
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let field = |name: &str| -> Option<u64> {
-            text.split_whitespace().skip_while(|w| *w != name).nth(1).and_then(|v| v.parse().ok())
-        };
-        let (Some(ns), Some(rss)) = (field("replay_ns"), field("peak_rss")) else {
-            bail!("replay child failed: {text} {}", String::from_utf8_lossy(&out.stderr));
-        };
-        opens.push(Duration::from_nanos(ns));
-        replay_rss = replay_rss.max(rss);
+        let t = median(opens);
+        rows.push(Row {
+            name,
+            time: t,
+            records: logs.records,
+            note: format!("Engine::open from scratch: fold + {store} store rebuilt; peak RSS {} MiB", replay_rss >> 20),
+        });
     }
-    let t = median(opens);
-    rows.push(Row {
-        name: "idres replay",
-        time: t,
-        records: logs.records,
-        note: format!("Engine::open from scratch: fold + sled store rebuilt; peak RSS {} MiB", replay_rss >> 20),
-    });
 
     eprintln!("idres snapshot restore + tail ...");
     let cut = logs.records - logs.records / 100;
@@ -747,6 +753,11 @@ fn compare(
         partitions_agree,
         partition_note,
     })
+}
+
+/// The store backend named `name`.
+fn backend(name: &str) -> anyhow::Result<StoreBackend> {
+    StoreBackend::by_name(name).ok_or_else(|| anyhow!("--store must be one of {:?}, not {name:?}", StoreBackend::NAMES))
 }
 
 fn copy_log(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -839,6 +850,16 @@ impl Report {
             self.ratio("SQLite stitching", "idres fold, identity only")
         );
         let _ = writeln_!(w, "| SQLite / idres replay | {} | > 1× |", self.ratio("SQLite stitching", "idres replay"));
+        let _ = writeln_!(
+            w,
+            "| idres replay (fjall) / idres fold | {} | ≤ 2.5× |",
+            self.ratio("idres replay", "idres fold")
+        );
+        let _ = writeln_!(
+            w,
+            "| idres replay, sled store / idres fold | {} | (supported backend) |",
+            self.ratio("idres replay, sled store", "idres fold")
+        );
         let per_device = self.peak_rss as f64 / (self.devices.max(1) as f64);
         let _ = writeln_!(
             w,

@@ -342,6 +342,38 @@ fn skip_invalid_quarantines_bad_lines_and_appends_the_rest() {
 }
 
 #[test]
+fn the_store_backend_is_one_config_value_and_a_switch_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ingested(&data);
+    let backend = || std::fs::read_to_string(data.join("store-backend")).unwrap();
+    assert_eq!(backend(), "fjall\n", "fjall is the default");
+    let profile = ok(&data, &["profile", "--cid", "u2"]);
+    let config = tmp.path().join("sled.toml");
+    std::fs::write(&config, "store = \"sled\"\n").unwrap();
+    let r = idres(&data, &["--config", config.to_str().unwrap(), "profile", "--cid", "u2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the store was written by fjall, and this engine's store is sled: rebuilding it"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, profile, "the same profile from the rebuilt store");
+    assert_eq!(backend(), "sled\n");
+    // Recorded with the config: the next command keeps sled, rebuilding nothing.
+    let r = idres(&data, &["stats"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("rebuilding"), "{}", r.stderr);
+    assert_eq!(backend(), "sled\n");
+    // Not a store: refused, exit 2, nothing changed.
+    std::fs::write(&config, "store = \"rocksdb\"\n").unwrap();
+    let r = idres(&data, &["--config", config.to_str().unwrap(), "stats"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("store must be \"fjall\" or \"sled\""), "{}", r.stderr);
+    assert_eq!(backend(), "sled\n");
+}
+
+#[test]
 fn a_config_file_is_recorded_and_a_rule_change_replays_history() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
