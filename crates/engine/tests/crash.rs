@@ -3,7 +3,9 @@
 //! that every acknowledged record is there, that the reopened state's digest equals a replay of
 //! the log alone from scratch, and that the store agrees with the fold.
 //!
-//! `IDRES_CRASH_ITERATIONS` sets the number of kills (default 50).
+//! It runs on each on-disk store backend (fjall, sled): the child is told which by
+//! `IDRES_CRASH_STORE`. `IDRES_CRASH_ITERATIONS` sets the number of kills per backend (default 30
+//! on fjall, 20 on sled).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -13,9 +15,11 @@ use idres::{Engine, EngineConfig, StoreBackend};
 use idres_model::{Map, Value};
 
 const CHILD_ENV: &str = "IDRES_ENGINE_CRASH_CHILD";
+const STORE_ENV: &str = "IDRES_CRASH_STORE";
 
-fn config() -> EngineConfig {
+fn config_with(store: &str) -> EngineConfig {
     EngineConfig {
+        store: StoreBackend::by_name(store).expect("a store backend"),
         segment_bytes: 256 << 10,
         snapshot_every_records: 700,
         batch_records_max: 64,
@@ -28,7 +32,8 @@ fn config() -> EngineConfig {
 #[ignore = "the child process of sigkill_loses_no_acknowledged_write"]
 fn crash_child_engine() {
     let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let engine = Engine::open(&dir, config()).unwrap();
+    let store = std::env::var(STORE_ENV).unwrap_or_else(|_| "fjall".into());
+    let engine = Engine::open(&dir, config_with(&store)).unwrap();
     let mut out = std::io::stdout().lock();
     let mut i: u64 = engine.stats().folded_lsn;
     loop {
@@ -56,8 +61,19 @@ fn crash_child_engine() {
 }
 
 #[test]
-fn sigkill_loses_no_acknowledged_write() {
-    let iterations: u64 = std::env::var("IDRES_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+fn sigkill_loses_no_acknowledged_write_fjall() {
+    sigkill_loses_no_acknowledged_write("fjall", 30);
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write_sled() {
+    sigkill_loses_no_acknowledged_write("sled", 20);
+}
+
+fn sigkill_loses_no_acknowledged_write(store: &str, default_iterations: u64) {
+    let config = || config_with(store);
+    let iterations: u64 =
+        std::env::var("IDRES_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(default_iterations);
     // A real disk: this test is about what survives a kill.
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -69,6 +85,7 @@ fn sigkill_loses_no_acknowledged_write() {
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child_engine", "--include-ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
+            .env(STORE_ENV, store)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -100,7 +117,7 @@ fn sigkill_loses_no_acknowledged_write() {
             assert_eq!(
                 engine.stored_profile_by_cid(&cid).unwrap(),
                 fold,
-                "iteration {iteration}: store differs for {cid}"
+                "{store}, iteration {iteration}: store differs for {cid}"
             );
         }
         let digest = engine.digest();

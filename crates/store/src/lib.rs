@@ -110,14 +110,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True if the database failed to read or write its files (a lock held elsewhere, a full
-    /// disk, permissions): not damage, so rebuilding would not help and must not be tried.
+    /// True if the database could not use its files for a reason outside them — its lock held by
+    /// another process, permissions, a read-only or full file system — so that rebuilding would not
+    /// help and must not be tried. An I/O error that says the files themselves are wrong (a file
+    /// missing or cut short, bytes that do not parse) is damage: false.
     pub fn is_io(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sled { source: sled::Error::Io(_), .. }
-                | StoreError::Fjall { source: FjallError(fjall::Error::Io(_) | fjall::Error::Locked), .. }
-        )
+        match self {
+            StoreError::Sled { source: sled::Error::Io(e), .. } => {
+                e.to_string().contains("could not acquire lock") || environmental(e.kind())
+            }
+            StoreError::Fjall { source: FjallError(fjall::Error::Locked), .. } => true,
+            StoreError::Fjall { source: FjallError(fjall::Error::Io(e)), .. } => environmental(e.kind()),
+            _ => false,
+        }
     }
 
     /// The kind of the OS error, if the database failed to read or write its files (a lock held
@@ -130,6 +135,23 @@ impl StoreError {
             _ => None,
         }
     }
+}
+
+/// An OS error about the environment of the files, not their contents.
+fn environmental(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        PermissionDenied
+            | ReadOnlyFilesystem
+            | StorageFull
+            | QuotaExceeded
+            | WouldBlock
+            | ResourceBusy
+            | OutOfMemory
+            | Interrupted
+            | TimedOut
+    )
 }
 
 /// fjall's error, said once: fjall's own `Display` repeats its cause in `Debug` form, which a
