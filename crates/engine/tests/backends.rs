@@ -165,7 +165,8 @@ fn a_switch_still_guards_what_the_old_store_had_seen() {
     let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
     f.set_len(1024).unwrap();
     drop(f);
-    let e = Engine::open(dir, config(fjall())).err().unwrap_or_else(|| panic!("lost acknowledged records are an error"));
+    let e =
+        Engine::open(dir, config(fjall())).err().unwrap_or_else(|| panic!("lost acknowledged records are an error"));
     assert!(matches!(e, idres::EngineError::LostRecords { .. }), "{e:?}");
     // Still an error on the next try (the marker keeps what the removed sled store had seen).
     let e = Engine::open(dir, config(fjall())).err().unwrap_or_else(|| panic!("still refused"));
