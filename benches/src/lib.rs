@@ -149,6 +149,10 @@ pub struct IngestRun {
     pub store_caught_up: std::time::Duration,
     /// Profiles the store thread wrote per second of its busy time.
     pub store_profiles_per_s: f64,
+    /// Profiles and redirects the store thread wrote.
+    pub store_profiles_written: u64,
+    /// Keys those writes set or removed.
+    pub store_keys_written: u64,
 }
 
 /// Writes in flight per producer with single-record writes (a service batching its callers).
@@ -264,5 +268,7 @@ pub fn ingest_run(
         store_lag: at_end.store_lag,
         store_caught_up,
         store_profiles_per_s: stats.store_profiles_written as f64 / stats.store_busy.as_secs_f64().max(1e-9),
+        store_profiles_written: stats.store_profiles_written,
+        store_keys_written: stats.store_keys_written,
     })
 }

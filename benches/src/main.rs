@@ -173,14 +173,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.store = backend(&store)?;
             let run = ingest_run(&dir, config, parts, batched)?;
             println!(
-                "{} records in {:?}: {:.0} records/s, ack p50 {:?} p99 {:?}; store caught up after {:?} ({:.0} profiles/s)",
+                "{} records in {:?}: {:.0} records/s, ack p50 {:?} p99 {:?}; store caught up after {:?} ({:.0} profiles/s; {} profiles and redirects, {} keys)",
                 run.records,
                 run.elapsed,
                 run.records as f64 / run.elapsed.as_secs_f64(),
                 run.p50,
                 run.p99,
                 run.store_caught_up,
-                run.store_profiles_per_s
+                run.store_profiles_per_s,
+                run.store_profiles_written,
+                run.store_keys_written
             );
             Ok(())
         }
@@ -823,7 +825,7 @@ impl Report {
             let per_s = run.records as f64 / run.elapsed.as_secs_f64().max(1e-9);
             let _ = writeln_!(
                 w,
-                "| idres ingest, {producers} producer{}, {} | {} | {} | {} records, fdatasync per group commit; ack p50 {:.1} ms, p99 {:.1} ms; store caught up after {:.1} s ({:.0} profiles/s) |",
+                "| idres ingest, {producers} producer{}, {} | {} | {} | {} records, fdatasync per group commit; ack p50 {:.1} ms, p99 {:.1} ms; store caught up after {:.1} s ({:.0} profiles/s, {:.2} keys each) |",
                 if *producers == 1 { "" } else { "s" },
                 if *batched { "write_batch 512" } else { "single writes" },
                 fmt_time(run.elapsed),
@@ -833,6 +835,7 @@ impl Report {
                 run.p99.as_secs_f64() * 1e3,
                 run.store_caught_up.as_secs_f64(),
                 run.store_profiles_per_s,
+                run.store_keys_written as f64 / run.store_profiles_written.max(1) as f64,
             );
         }
         let _ = writeln_!(w, "");

@@ -39,6 +39,7 @@ pub(crate) struct Progress {
     /// Records the store reflects.
     pub(crate) stored: Lsn,
     pub(crate) store_profiles_written: u64,
+    pub(crate) store_keys_written: u64,
     pub(crate) store_flushes: u64,
     pub(crate) store_busy: Duration,
     pub(crate) snapshots_written: u64,

@@ -46,6 +46,7 @@ mod snapshots;
 mod stats;
 mod store_open;
 mod store_thread;
+mod store_writes;
 mod ticket;
 mod verify;
 mod writer;

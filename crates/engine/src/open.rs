@@ -15,7 +15,6 @@
 //! 7. [`bring_store_up_to_date`]: the store caught up from those, or rebuilt;
 //! 8. the fold config recorded beside the store, and the writer and store threads started.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -28,13 +27,13 @@ use idres_log::{Durability, Log, LogError, LogOptions, Lsn, ReadHandle};
 use idres_model::{IdExcerpt, CODEC_ID};
 use idres_resolve::{Change, Resolver};
 use idres_store::ProfileStore;
-use uuid::Uuid;
 
 use crate::data_dir::{remove_file_durably, sync_dir, write_atomically, DataDir};
 use crate::engine::{Handle, Progress, Shared};
 use crate::error::{encoded_error, io};
 use crate::store_open::open_store;
-use crate::store_thread::{store_loop, touched, write_store_chunked};
+use crate::store_thread::store_loop;
+use crate::store_writes::{write_everything, write_touched, Touched};
 use crate::ticket::Acks;
 use crate::writer::{writer_loop, Request};
 use crate::{snapshots, Engine, EngineConfig, EngineError, OpenReport};
@@ -181,8 +180,8 @@ pub(crate) fn fold_tail(
     resolver: &mut Resolver,
     catch_up_from: Option<Lsn>,
     report: &mut OpenReport,
-) -> Result<BTreeSet<Uuid>, EngineError> {
-    let mut tail_ids = BTreeSet::new();
+) -> Result<Touched, EngineError> {
+    let mut tail_ids = Touched::default();
     resolver.set_change_tracking(catch_up_from == Some(resolver.next_lsn()));
     let mut reader = log.reader(resolver.next_lsn())?;
     let mut result = Ok(());
@@ -196,7 +195,7 @@ pub(crate) fn fold_tail(
                 break 'frames;
             }
             let changes: Vec<Change> = resolver.drain_changes().collect();
-            touched(&changes, &mut tail_ids);
+            tail_ids.note(&changes);
             report.folded_records += 1;
         }
     }
@@ -216,15 +215,14 @@ fn bring_store_up_to_date(
     applied: Option<Lsn>,
     fold_start: Lsn,
     log_end: Lsn,
-    tail_ids: BTreeSet<Uuid>,
+    tail_ids: Touched,
     acknowledged: Lsn,
     old_snapshots: &[(Lsn, PathBuf)],
     report: &mut OpenReport,
 ) -> Result<(), EngineError> {
-    let lookup = |id| resolver.profile_by_id(id);
     if let Some(a) = applied.filter(|&a| a >= fold_start && a <= log_end) {
-        let ids: Vec<Uuid> = tail_ids.into_iter().collect();
-        report.store_profiles_written = write_store_chunked(store, &ids, a, log_end, lookup)?;
+        let written = write_touched(store, &tail_ids, a, log_end, || resolver)?;
+        (report.store_profiles_written, report.store_keys_written) = (written.entries, written.keys);
         return Ok(());
     }
     if applied.is_some() {
@@ -240,7 +238,8 @@ fn bring_store_up_to_date(
     if let Some(s) = store.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         s.clear()?;
     }
-    report.store_profiles_written = write_store_chunked(store, &resolver.profile_ids(), 0, log_end, lookup)?;
+    let written = write_everything(store, resolver, log_end)?;
+    (report.store_profiles_written, report.store_keys_written) = (written.entries, written.keys);
     for (_, path) in old_snapshots {
         idres_io::remove_file(Site::Snapshot, path).map_err(io("remove snapshot", path))?;
     }
@@ -396,6 +395,7 @@ impl Shared {
                 folded: log_end,
                 stored: log_end,
                 store_profiles_written: 0,
+                store_keys_written: 0,
                 store_flushes: 0,
                 store_busy: Duration::ZERO,
                 snapshots_written: 0,

@@ -86,6 +86,16 @@ impl Engine {
         Ok(store.as_ref().ok_or(EngineError::Closed)?.profile_by_cid(&cid)?)
     }
 
+    /// The profile with id `id` as the persisted store has it: a retired id leads to the profile
+    /// that holds its node now (trails the fold; see [`Engine::wait_stored`]).
+    pub fn stored_profile_by_id(&self, id: Uuid) -> Result<Option<Profile>, EngineError> {
+        if self.handle.shared.read_only {
+            return Err(EngineError::ReadOnly("it has no store"));
+        }
+        let store = self.handle.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(store.as_ref().ok_or(EngineError::Closed)?.profile(id)?)
+    }
+
     /// The persisted read model's profile of a device node (a uid at an epoch), read from the
     /// store itself (trails the fold; see [`Engine::wait_stored`]).
     pub fn stored_profile_by_uid(&self, uid: &str, epoch: u32) -> Result<Option<Profile>, EngineError> {
@@ -121,6 +131,7 @@ impl Engine {
                 stored_lsn: p.stored,
                 store_lag: p.folded.saturating_sub(p.stored),
                 store_profiles_written: p.store_profiles_written,
+                store_keys_written: p.store_keys_written,
                 store_flushes: p.store_flushes,
                 store_busy: p.store_busy,
                 snapshots_written: p.snapshots_written,

@@ -19,6 +19,9 @@ pub struct OpenReport {
     /// Profiles (and retired ids) open wrote to the store: those the records it had not seen
     /// changed, or every one on a rebuild.
     pub store_profiles_written: u64,
+    /// Keys those writes set or removed: a profile each, two per redirect (the profile removed,
+    /// the redirect set), an index entry per new or moved node, the applied LSN per batch.
+    pub store_keys_written: u64,
 }
 
 /// Counters of a running engine.
@@ -40,6 +43,8 @@ pub struct Stats {
     pub rejections_forgotten: u64,
     /// Profiles (and retired-id redirects) the store thread has written since open.
     pub store_profiles_written: u64,
+    /// Keys those writes set or removed (counted as [`OpenReport::store_keys_written`] is).
+    pub store_keys_written: u64,
     /// Flushes (atomic batches) the store thread has written since open.
     pub store_flushes: u64,
     /// Time the store thread has spent materialising and writing since open: with

@@ -222,6 +222,8 @@ pub(crate) struct Joined {
     pub last_seen: Option<i64>,
     /// LSNs of the events, ascending once [`Joined::finish`] ran.
     pub history: Vec<Lsn>,
+    /// The history is not gathered (the persisted read model keeps none).
+    pub without_history: bool,
 }
 
 impl Joined {
@@ -231,9 +233,15 @@ impl Joined {
             self.attrs.entry_or_insert_with(*k, AttrCell::default).join(cell);
         }
         self.event_count += e.count();
-        for (lsn, name) in e.iter() {
-            *self.by_name.entry_or_insert_with(name, || 0) += 1;
-            self.history.push(lsn);
+        if self.without_history {
+            for (_, name) in e.iter() {
+                *self.by_name.entry_or_insert_with(name, || 0) += 1;
+            }
+        } else {
+            for (lsn, name) in e.iter() {
+                *self.by_name.entry_or_insert_with(name, || 0) += 1;
+                self.history.push(lsn);
+            }
         }
         self.first_seen = match (self.first_seen, e.first_seen()) {
             (Some(a), Some(b)) => Some(a.min(b)),

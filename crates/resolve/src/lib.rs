@@ -33,6 +33,7 @@ mod resolver;
 mod restore;
 mod rules;
 mod snapshot;
+mod store_rows;
 mod uid_index;
 mod uids;
 
@@ -48,6 +49,7 @@ pub use resolver::Resolver;
 pub use snapshot::{
     SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SNAPSHOT_VERSION_OLDEST_READ,
 };
+pub use store_rows::StoreRow;
 
 /// A log sequence number: the position of a record in the log, from 0.
 pub type Lsn = u64;

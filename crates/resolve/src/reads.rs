@@ -37,10 +37,15 @@ impl Resolver {
 
     /// Materialises the profile of the component at `root`.
     pub(crate) fn materialise(&self, root: NodeId) -> Profile {
+        self.materialise_with(root, true)
+    }
+
+    /// Materialises the profile of the component at `root`, its history only if `history`.
+    pub(crate) fn materialise_with(&self, root: NodeId, history: bool) -> Profile {
         let comp = self.comp(root);
         let mut cids: Vec<Cid> = Vec::new();
         let mut uids: Vec<DeviceRef> = Vec::new();
-        let mut joined = Joined::default();
+        let mut joined = Joined { without_history: !history, ..Joined::default() };
         for &m in comp.members {
             let node = &self.nodes[m as usize];
             joined.add(&node.contents, self.events.view(node.contents.events));

@@ -83,7 +83,8 @@ fn a_profile_the_fold_accepts_always_fits_the_store() {
     for backend in [StoreBackend::Fjall(FjallOptions::default()), StoreBackend::Sled(SledOptions::default())] {
         let dir = tempfile::tempdir().unwrap();
         let mut store = backend.open(&dir.path().join("store")).unwrap();
-        let batch = StoreBatch { applied_lsn: r.next_lsn(), upserts: r.profiles(), retired: Vec::new() };
+        let batch =
+            StoreBatch { applied_lsn: r.next_lsn(), upserts: r.profiles(), ..StoreBatch::default() }.index_upserts();
         store.apply(&batch).unwrap();
         let stored = store.profile_by_cid(&cid("cust-1")).unwrap().unwrap();
         assert_eq!(stored.attributes, r.profile_by_cid(&cid("cust-1")).unwrap().attributes, "{}", backend.name());

@@ -4,8 +4,8 @@
 //! | --- | --- |
 //! | `p` + profile id (16 bytes) | the stored profile (`idres_model::encode_profile_into`) |
 //! | `r` + retired id (16 bytes) | the survivor's id (16 bytes) |
-//! | `c` + CID bytes | the id of the profile that holds it |
-//! | `u` + `0` + 16 UUID bytes, or `u` + `1` + uid text, then the epoch (u32 big-endian) | the id of the profile that holds the device node |
+//! | `c` + CID bytes | the id of the profile that held it when the entry was written (a redirect leads on) |
+//! | `u` + `0` + 16 UUID bytes, or `u` + `1` + uid text, then the epoch (u32 big-endian) | the same, for the device node |
 //! | `m` + `applied` | the applied LSN (u64 little-endian) |
 //!
 //! Owns: the keys, the checks on the values read back (a damaged value is a
@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use idres_model::{decode_profile, encode_profile_into, Cid, Profile, Uid};
 use uuid::Uuid;
 
-use crate::{Lsn, StoreBatch, StoreError, REDIRECT_HOPS_MAX};
+use crate::{IndexKey, Lsn, StoreBatch, StoreError, REDIRECT_HOPS_MAX};
 
 /// The key of the applied LSN.
 pub(crate) const APPLIED_KEY: &[u8] = b"mapplied";
@@ -145,7 +145,7 @@ pub(crate) trait Writes {
 
 /// The writes that apply `batch`, in order: every retirement (the profile removed, its id
 /// redirected), every upsert (the profile written, a redirect of its id removed — only where
-/// `redirects` says one exists — its CIDs and devices pointed to it), then the applied LSN, last.
+/// `redirects` says one exists), every index entry, then the applied LSN, last.
 pub(crate) fn write_batch(
     batch: &StoreBatch,
     redirects: &HashSet<Uuid>,
@@ -163,12 +163,13 @@ pub(crate) fn write_batch(
         if redirects.contains(&p.id) {
             w.remove(key(b'r', p.id.as_bytes()))?;
         }
-        for c in &p.cids {
-            w.put(key(b'c', c.as_bytes()), p.id.as_bytes())?;
-        }
-        for d in &p.uids {
-            w.put(uid_key(&d.uid, d.epoch), p.id.as_bytes())?;
-        }
+    }
+    for (k, id) in &batch.index {
+        let k = match k {
+            IndexKey::Cid(c) => key(b'c', c.as_bytes()),
+            IndexKey::Device(uid, epoch) => uid_key(uid, *epoch),
+        };
+        w.put(k, id.as_bytes())?;
     }
     w.put(APPLIED_KEY.to_vec(), &batch.applied_lsn.to_le_bytes())
 }

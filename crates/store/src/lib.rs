@@ -40,15 +40,44 @@ pub type Lsn = u64;
 /// a longer one, or a cycle, is damage).
 pub const REDIRECT_HOPS_MAX: usize = 1024;
 
-/// One flush: what changed since the last one, coalesced.
+/// A key of the read model's index: a customer, or a device node (a uid at an epoch).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexKey {
+    /// The customer node of this CID.
+    Cid(Cid),
+    /// The device node of this uid at this epoch.
+    Device(Uid, u32),
+}
+
+/// One flush: what changed since the last one, coalesced. Applied in the order of its fields:
+/// retirements, upserts, index entries, then the applied LSN.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreBatch {
     /// Every record up to (not including) this LSN is reflected once the batch is applied.
     pub applied_lsn: Lsn,
-    /// The newest version of every profile that exists and changed. Upserts are idempotent.
+    /// The newest version of every profile that exists and changed. Upserts are idempotent. An
+    /// upsert does not index the profile's nodes: [`StoreBatch::index`] does, for the nodes that
+    /// need it ([`StoreBatch::index_upserts`] adds every node of every upsert).
     pub upserts: Vec<Profile>,
-    /// Profiles that no longer exist, each with the profile that now holds its nodes.
+    /// Ids that no longer name a profile, each with the id of the profile that now holds the node
+    /// it named (a redirect: reads of the id, and of index entries pointing to it, follow it).
     pub retired: Vec<(Uuid, Uuid)>,
+    /// Index entries: a node, and the id of the profile holding it (or any id whose redirects
+    /// lead there). Only nodes that are new or moved need one; a merge needs none, because the
+    /// retired id's redirect leads its nodes' entries to the survivor.
+    pub index: Vec<(IndexKey, Uuid)>,
+}
+
+impl StoreBatch {
+    /// Adds an index entry for every CID and device node of every upsert, pointing to it: the
+    /// whole index of the profiles the batch writes.
+    pub fn index_upserts(mut self) -> StoreBatch {
+        for p in &self.upserts {
+            self.index.extend(p.cids.iter().map(|c| (IndexKey::Cid(c.clone()), p.id)));
+            self.index.extend(p.uids.iter().map(|d| (IndexKey::Device(d.uid.clone(), d.epoch), p.id)));
+        }
+        self
+    }
 }
 
 /// Errors of a store.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use idres_model::{Cid, Profile, Uid};
 use uuid::Uuid;
 
-use crate::{Lsn, ProfileStore, StoreBatch, StoreError, REDIRECT_HOPS_MAX};
+use crate::{IndexKey, Lsn, ProfileStore, StoreBatch, StoreError, REDIRECT_HOPS_MAX};
 
 /// A store that lives in memory (nothing is durable).
 #[derive(Debug, Clone, Default)]
@@ -39,12 +39,12 @@ impl ProfileStore for MemoryStore {
             let stored = Profile { history: Vec::new(), ..p.clone() };
             self.profiles.insert(p.id, stored);
             self.redirects.remove(&p.id);
-            for c in &p.cids {
-                self.by_cid.insert(c.as_bytes().to_vec(), p.id);
-            }
-            for d in &p.uids {
-                self.by_uid.insert((d.uid.clone(), d.epoch), p.id);
-            }
+        }
+        for (k, id) in &batch.index {
+            match k {
+                IndexKey::Cid(c) => self.by_cid.insert(c.as_bytes().to_vec(), *id),
+                IndexKey::Device(uid, epoch) => self.by_uid.insert((uid.clone(), *epoch), *id),
+            };
         }
         self.applied = Some(batch.applied_lsn);
         Ok(())

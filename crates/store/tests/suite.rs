@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use idres_model::{Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp, Uid, Value};
 use idres_store::{
-    FjallOptions, FjallStore, MemoryStore, ProfileStore, SledOptions, SledStore, StoreBackend, StoreBatch, StoreError,
-    SLED_BATCH_OPS_MAX,
+    FjallOptions, FjallStore, IndexKey, MemoryStore, ProfileStore, SledOptions, SledStore, StoreBackend, StoreBatch,
+    StoreError, SLED_BATCH_OPS_MAX,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -56,7 +56,13 @@ fn contract(s: &mut dyn ProfileStore) {
     let p1 = profile(1, &["u1"], &[("A", 0)], 2);
     let p2 = profile(2, &["u2"], &[("B", 0)], 1);
     let anon = profile(3, &[], &[("C", 0)], 5);
-    let b1 = StoreBatch { applied_lsn: 10, upserts: vec![p1.clone(), p2.clone(), anon.clone()], retired: vec![] };
+    let b1 = StoreBatch {
+        applied_lsn: 10,
+        upserts: vec![p1.clone(), p2.clone(), anon.clone()],
+        retired: vec![],
+        index: vec![],
+    }
+    .index_upserts();
     s.apply(&b1).unwrap();
     assert_eq!(s.applied_lsn().unwrap(), Some(10));
     assert_eq!(s.profile(id(1)).unwrap(), Some(p1.clone()));
@@ -67,8 +73,13 @@ fn contract(s: &mut dyn ProfileStore) {
 
     // Merge u1 into u2; C is identified as u2 (its anonymous profile retires into u2).
     let merged = profile(2, &["u2", "u1"], &[("A", 0), ("B", 0), ("C", 0)], 8);
-    let b2 =
-        StoreBatch { applied_lsn: 20, upserts: vec![merged.clone()], retired: vec![(id(1), id(2)), (id(3), id(2))] };
+    let b2 = StoreBatch {
+        applied_lsn: 20,
+        upserts: vec![merged.clone()],
+        retired: vec![(id(1), id(2)), (id(3), id(2))],
+        index: vec![],
+    }
+    .index_upserts();
     s.apply(&b2).unwrap();
     for lookup in [
         s.profile(id(1)).unwrap(),
@@ -83,7 +94,13 @@ fn contract(s: &mut dyn ProfileStore) {
     // Unmerge: u1 is a profile again (its redirect goes), u2 keeps the rest.
     let p1_again = profile(1, &["u1"], &[("A", 0)], 2);
     let p2_after = profile(2, &["u2"], &[("B", 0), ("C", 0)], 6);
-    let b3 = StoreBatch { applied_lsn: 30, upserts: vec![p1_again.clone(), p2_after.clone()], retired: vec![] };
+    let b3 = StoreBatch {
+        applied_lsn: 30,
+        upserts: vec![p1_again.clone(), p2_after.clone()],
+        retired: vec![],
+        index: vec![],
+    }
+    .index_upserts();
     s.apply(&b3).unwrap();
     assert_eq!(s.profile(id(1)).unwrap(), Some(p1_again.clone()));
     assert_eq!(ids(s.profile_by_cid(&cid("u1")).unwrap()), Some(id(1)));
@@ -98,14 +115,25 @@ fn contract(s: &mut dyn ProfileStore) {
 
     // Redirect chains are followed: 2 -> 4 -> 5.
     let p5 = profile(5, &["u5", "u2", "u4"], &[("B", 0)], 9);
-    s.apply(&StoreBatch { applied_lsn: 40, upserts: vec![p5.clone()], retired: vec![(id(4), id(5)), (id(2), id(4))] })
-        .unwrap();
+    s.apply(
+        &StoreBatch {
+            applied_lsn: 40,
+            upserts: vec![p5.clone()],
+            retired: vec![(id(4), id(5)), (id(2), id(4))],
+            index: vec![],
+        }
+        .index_upserts(),
+    )
+    .unwrap();
     assert_eq!(s.profile(id(2)).unwrap(), Some(p5.clone()));
 
     // History is not stored.
     let mut with_history = profile(6, &["u6"], &[], 1);
     with_history.history = vec![1, 2, 3];
-    s.apply(&StoreBatch { applied_lsn: 50, upserts: vec![with_history], retired: vec![] }).unwrap();
+    s.apply(
+        &StoreBatch { applied_lsn: 50, upserts: vec![with_history], retired: vec![], index: vec![] }.index_upserts(),
+    )
+    .unwrap();
     assert!(s.profile(id(6)).unwrap().unwrap().history.is_empty());
 
     s.flush().unwrap();
@@ -156,7 +184,11 @@ fn on_disk_stores_persist_across_reopen() {
         let p = profile(1, &["u1"], &[("A", 0)], 3);
         {
             let mut s = backend.open(dir.path()).unwrap();
-            s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p.clone()], retired: vec![(id(9), id(1))] }).unwrap();
+            s.apply(
+                &StoreBatch { applied_lsn: 7, upserts: vec![p.clone()], retired: vec![(id(9), id(1))], index: vec![] }
+                    .index_upserts(),
+            )
+            .unwrap();
             s.flush().unwrap();
         }
         // Reopened at once: the lock of the store just dropped does not stand in the way.
@@ -166,7 +198,10 @@ fn on_disk_stores_persist_across_reopen() {
         // The redirect set is read back at open: an upsert of the retired id removes its redirect,
         // and the id is the profile again after another reopen.
         let back = profile(9, &["u9"], &[], 1);
-        s.apply(&StoreBatch { applied_lsn: 8, upserts: vec![back.clone()], retired: vec![] }).unwrap();
+        s.apply(
+            &StoreBatch { applied_lsn: 8, upserts: vec![back.clone()], retired: vec![], index: vec![] }.index_upserts(),
+        )
+        .unwrap();
         s.flush().unwrap();
         drop(s);
         let s = backend.open(dir.path()).unwrap();
@@ -207,7 +242,7 @@ impl Raw for FjallStore {
 /// Damaged values are typed errors naming the key, never a panic or a wrong answer.
 fn damaged_values_are_corrupt_errors(s: &mut impl Raw) {
     let p = profile(1, &["u1"], &[("A", 0)], 3);
-    s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p], retired: vec![] }).unwrap();
+    s.apply(&StoreBatch { applied_lsn: 7, upserts: vec![p], retired: vec![], index: vec![] }.index_upserts()).unwrap();
     let mut pk = vec![b'p'];
     pk.extend_from_slice(id(1).as_bytes());
     s.raw(&pk, b"\x01garbage");
@@ -262,7 +297,8 @@ fn sled_splits_a_large_batch_and_keeps_all_of_it() {
         })
         .collect();
     assert!(upserts.len() * 4 > 2 * SLED_BATCH_OPS_MAX);
-    s.apply(&StoreBatch { applied_lsn: 99, upserts: upserts.clone(), retired: vec![] }).unwrap();
+    s.apply(&StoreBatch { applied_lsn: 99, upserts: upserts.clone(), retired: vec![], index: vec![] }.index_upserts())
+        .unwrap();
     s.flush().unwrap();
     drop(s);
     let s = sled_in(dir.path());
@@ -283,15 +319,33 @@ fn batch() -> impl Strategy<Value = StoreBatch> {
                 let us: Vec<(&str, u32)> = us.into_iter().map(|(u, e)| (devices[u], e)).collect();
                 profile(n, &cs, &us, ev)
             });
-    (prop::collection::vec(upsert, 0..4), prop::collection::vec((0u8..6, 0u8..6), 0..3)).prop_map(
-        |(upserts, retired)| {
+    // Index entries of their own besides those of the upserts: an entry may point to any id.
+    let entry = (0usize..10, 0u8..6).prop_map(move |(k, n)| {
+        let k = if k < 4 {
+            IndexKey::Cid(cid(names[k]))
+        } else {
+            IndexKey::Device(uid(devices[(k - 4) % 3]), (k as u32 - 4) / 3)
+        };
+        (k, id(n))
+    });
+    (
+        prop::collection::vec(upsert, 0..4),
+        prop::collection::vec((0u8..6, 0u8..6), 0..3),
+        prop::collection::vec(entry, 0..3),
+        any::<bool>(),
+    )
+        .prop_map(|(upserts, retired, index, index_upserts)| {
             // A profile is either upserted or retired in one batch, never both (the engine coalesces).
             let live: Vec<Uuid> = upserts.iter().map(|p| p.id).collect();
             let retired =
                 retired.into_iter().map(|(a, b)| (id(a), id(b))).filter(|(a, b)| !live.contains(a) && a != b).collect();
-            StoreBatch { applied_lsn: 0, upserts, retired }
-        },
-    )
+            let b = StoreBatch { applied_lsn: 0, upserts, retired, index };
+            if index_upserts {
+                b.index_upserts()
+            } else {
+                b
+            }
+        })
 }
 
 proptest! {

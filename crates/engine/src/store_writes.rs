@@ -1,0 +1,192 @@
+//! What the engine writes to the store: the changes of folded records gathered into
+//! [`Touched`], turned into [`StoreBatch`]es from the fold's [`StoreRow`]s, and written in bounded
+//! chunks — for a flush or an open's catch-up ([`write_touched`]) and for a rebuild
+//! ([`write_everything`]).
+//!
+//! Owns: which keys a change needs. A changed profile is upserted (materialised without its
+//! history); a retired id becomes a redirect to the profile holding its node, read from the fold
+//! without materialising anything; index entries are written only for new nodes and for the
+//! members of the profiles a split produced (with direct redirects of their own ids). A merge
+//! writes no index entry: its nodes' entries lead through the retired id's redirect. Does not own:
+//! when a flush happens (`store_thread.rs`) or how a backend lays keys out (`idres_store`).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use idres_log::Lsn;
+use idres_resolve::{Change, NodeRef, Resolver, StoreRow};
+use idres_store::{IndexKey, ProfileStore, StoreBatch, StoreError};
+use uuid::Uuid;
+
+/// Profile ids written per store batch: the memory of a rebuild or a long catch-up stays
+/// bounded however many profiles change (a 10 M-record rebuild would otherwise materialise every
+/// profile at once).
+const STORE_CHUNK: usize = 4096;
+/// A long catch-up or rebuild flushes the store every this many chunks.
+const STORE_CHUNKS_PER_FLUSH: usize = 8;
+
+/// What a run of store batches wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Profiles and redirects.
+    pub entries: u64,
+    /// Keys set or removed (see `OpenReport::store_keys_written`).
+    pub keys: u64,
+}
+
+/// The profile ids a run of changes touched, and which of them need index entries.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    /// Every id a change named: each is upserted or redirected.
+    ids: BTreeSet<Uuid>,
+    /// Ids of new nodes: their node gets an index entry.
+    created: BTreeSet<Uuid>,
+    /// Ids a split named: every member of the profile holding each gets an index entry and a
+    /// direct redirect (their old redirects may lead to the profile they left).
+    split: BTreeSet<Uuid>,
+}
+
+impl Touched {
+    /// Notes `changes`.
+    pub(crate) fn note(&mut self, changes: &[Change]) {
+        for c in changes {
+            match *c {
+                Change::Created { profile } => {
+                    self.ids.insert(profile);
+                    self.created.insert(profile);
+                }
+                Change::Changed { profile } => {
+                    self.ids.insert(profile);
+                }
+                Change::Retired { profile, into } => {
+                    self.ids.insert(profile);
+                    self.ids.insert(into);
+                }
+                Change::Split { from, into } => {
+                    for id in [from, into] {
+                        self.ids.insert(id);
+                        self.split.insert(id);
+                    }
+                }
+                Change::ImplicitReset { .. } | Change::Rejected { .. } => {}
+            }
+        }
+    }
+
+    /// Forgets everything noted.
+    pub(crate) fn clear(&mut self) {
+        self.ids.clear();
+        self.created.clear();
+        self.split.clear();
+    }
+}
+
+fn index_key(node: NodeRef) -> IndexKey {
+    match node {
+        NodeRef::Customer(c) => IndexKey::Cid(c),
+        NodeRef::Device(d) => IndexKey::Device(d.uid, d.epoch),
+    }
+}
+
+/// Puts `row` into `batch`: its profile (if it names one and it was materialised), else the
+/// redirect of its own id; and its index entry if `index`.
+fn add_row(batch: &mut StoreBatch, row: StoreRow, index: bool) {
+    if !row.names_its_profile() {
+        batch.retired.push((row.own_id, row.holder));
+    }
+    if let Some(p) = row.profile {
+        batch.upserts.push(p);
+    }
+    if index {
+        batch.index.push((index_key(row.node), row.holder));
+    }
+}
+
+/// Writes `batches` (built one at a time by `next`, `None` ending them) to the store: every
+/// batch but the last keeps the store's applied LSN at `before` (what it already reflected), the
+/// last sets `after`; a flush every [`STORE_CHUNKS_PER_FLUSH`] batches and at the end (sled holds
+/// what it has not flushed in memory). A crash in between leaves a store that says it is at
+/// `before`, which the next open catches up or rebuilds.
+fn write_chunked(
+    store: &Mutex<Option<Box<dyn ProfileStore>>>,
+    before: Lsn,
+    after: Lsn,
+    mut next: impl FnMut() -> Option<StoreBatch>,
+) -> Result<Written, StoreError> {
+    let mut written = Written::default();
+    let mut pending = next();
+    let mut i = 0usize;
+    loop {
+        let following = if pending.is_some() { next() } else { None };
+        let last = following.is_none();
+        let mut batch = pending.unwrap_or_default();
+        batch.applied_lsn = if last { after } else { before };
+        written.entries += (batch.upserts.len() + batch.retired.len()) as u64;
+        written.keys += (batch.upserts.len() + 2 * batch.retired.len() + batch.index.len() + 1) as u64;
+        let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(store) = guard.as_mut() else {
+            return Err(StoreError::Corrupt { key: "-".into(), detail: "the store was released".into() });
+        };
+        store.apply(&batch)?;
+        if last || (i + 1).is_multiple_of(STORE_CHUNKS_PER_FLUSH) {
+            store.flush()?;
+        }
+        if last {
+            return Ok(written);
+        }
+        pending = following;
+        i += 1;
+    }
+}
+
+/// Brings the ids `touched` names to their current state in the store, [`STORE_CHUNK`] ids per
+/// batch, reading the fold through `read` (which takes its read lock: per id, so that the writer
+/// never waits behind a whole batch). See [`write_chunked`] for `before` and `after`.
+pub(crate) fn write_touched<R: std::ops::Deref<Target = Resolver>>(
+    store: &Mutex<Option<Box<dyn ProfileStore>>>,
+    touched: &Touched,
+    before: Lsn,
+    after: Lsn,
+    read: impl Fn() -> R,
+) -> Result<Written, StoreError> {
+    let mut ids = touched.ids.iter().peekable();
+    write_chunked(store, before, after, || {
+        ids.peek()?;
+        let mut batch = StoreBatch::default();
+        for &id in ids.by_ref().take(STORE_CHUNK) {
+            let r = read();
+            if let Some(row) = r.store_row(id, true) {
+                add_row(&mut batch, row, touched.created.contains(&id));
+            }
+            if touched.split.contains(&id) {
+                for row in r.store_members(id) {
+                    add_row(&mut batch, row, true);
+                }
+            }
+        }
+        Some(batch)
+    })
+}
+
+/// Writes the whole read model of `resolver` to an empty store: every node's row (its profile
+/// where it names one, else its redirect, straight to the profile holding it), every node
+/// indexed, [`STORE_CHUNK`] nodes per batch, the last batch setting `after`.
+pub(crate) fn write_everything(
+    store: &Mutex<Option<Box<dyn ProfileStore>>>,
+    resolver: &Resolver,
+    after: Lsn,
+) -> Result<Written, StoreError> {
+    let total = resolver.node_total();
+    let mut at = 0;
+    write_chunked(store, 0, after, || {
+        if at >= total {
+            return None;
+        }
+        let mut batch = StoreBatch::default();
+        for row in resolver.store_rows(at..at + STORE_CHUNK) {
+            add_row(&mut batch, row, true);
+        }
+        at += STORE_CHUNK;
+        Some(batch)
+    })
+}
