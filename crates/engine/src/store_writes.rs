@@ -1,7 +1,7 @@
 //! What the engine writes to the store: the changes of folded records gathered into
 //! [`Touched`], turned into [`StoreBatch`]es from the fold's [`StoreRow`]s, and written in bounded
-//! chunks — for a flush or an open's catch-up ([`write_touched`]) and for a rebuild
-//! ([`write_everything`]).
+//! chunks for a flush or an open's catch-up ([`write_touched`]); or, for a rebuild, the whole read
+//! model in one [`ProfileStore::load`] ([`write_everything`]).
 //!
 //! Owns: which keys a change needs. A changed profile is upserted (materialised without its
 //! history); a retired id becomes a redirect to the profile holding its node, read from the fold
@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use idres_log::Lsn;
 use idres_resolve::{Change, NodeRef, Resolver, StoreRow};
-use idres_store::{IndexKey, ProfileStore, StoreBatch, StoreError};
+use idres_store::{IndexKey, ProfileStore, StoreBatch, StoreError, StoreLoad};
 use uuid::Uuid;
 
 /// Profile ids written per store batch: the memory of a rebuild or a long catch-up stays
@@ -168,25 +168,37 @@ pub(crate) fn write_touched<R: std::ops::Deref<Target = Resolver>>(
     })
 }
 
-/// Writes the whole read model of `resolver` to an empty store: every node's row (its profile
-/// where it names one, else its redirect, straight to the profile holding it), every node
-/// indexed, [`STORE_CHUNK`] nodes per batch, the last batch setting `after`.
+/// Writes the whole read model of `resolver` to the store, emptied, in one
+/// [`ProfileStore::load`]: one pass over the nodes gathers every redirect (straight to the profile
+/// holding the node) and every node's index entry, then the profiles stream in id order, each
+/// materialised (without history) once.
 pub(crate) fn write_everything(
     store: &Mutex<Option<Box<dyn ProfileStore>>>,
     resolver: &Resolver,
     after: Lsn,
 ) -> Result<Written, StoreError> {
     let total = resolver.node_total();
-    let mut at = 0;
-    write_chunked(store, 0, after, || {
-        if at >= total {
-            return None;
+    let mut naming: Vec<Uuid> = Vec::new();
+    let mut retired: Vec<(Uuid, Uuid)> = Vec::new();
+    let mut index: Vec<(IndexKey, Uuid)> = Vec::with_capacity(total);
+    for row in resolver.store_members_all() {
+        if row.names_its_profile() {
+            naming.push(row.own_id);
+        } else {
+            retired.push((row.own_id, row.holder));
         }
-        let mut batch = StoreBatch::default();
-        for row in resolver.store_rows(at..at + STORE_CHUNK) {
-            add_row(&mut batch, row, true);
-        }
-        at += STORE_CHUNK;
-        Some(batch)
-    })
+        index.push((index_key(row.node), row.holder));
+    }
+    naming.sort_unstable();
+    let written = Written {
+        entries: (naming.len() + retired.len()) as u64,
+        keys: (naming.len() + retired.len() + index.len() + 1) as u64,
+    };
+    let mut profiles = naming.iter().filter_map(|&id| resolver.store_row(id, true).and_then(|row| row.profile));
+    let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(store) = guard.as_mut() else {
+        return Err(StoreError::Corrupt { key: "-".into(), detail: "the store was released".into() });
+    };
+    store.load(StoreLoad { applied_lsn: after, profiles: &mut profiles, retired, index })?;
+    Ok(written)
 }

@@ -162,4 +162,10 @@ fn fjall_answers_every_read_as_the_fold_does_after_flushes_catch_up_and_rebuild(
     assert!(engine.open_report().store_rebuilt);
     check(&engine);
     engine.close().unwrap();
+    // The rebuilt store is durable: the next open finds it up to date and writes nothing.
+    let engine = Engine::open(dir.path(), config(StoreBackend::Fjall(FjallOptions::default()))).unwrap();
+    assert!(!engine.open_report().store_rebuilt, "{:?}", engine.open_report());
+    assert_eq!(engine.open_report().store_profiles_written, 0);
+    check(&engine);
+    engine.close().unwrap();
 }

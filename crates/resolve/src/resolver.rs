@@ -238,10 +238,21 @@ impl Resolver {
     /// Builds the index of profile ids now. It is otherwise built on the first lookup by id
     /// ([`Resolver::profile_by_id`]), under a lock that a reader holds meanwhile: a service that
     /// looks profiles up by id (the engine's store does) builds it before it takes writes. While
-    /// the change stream is on, new nodes are then indexed as they are created.
+    /// the change stream is on, new nodes are then indexed as they are created. Every node's
+    /// profile id is computed once here and kept (16 bytes a node, as the change stream keeps
+    /// them), so that the reads after it (a store rebuild reads every one) hash nothing again.
     pub fn index_profile_ids(&mut self) {
+        let n = self.nodes.len();
+        if self.own_ids.len() < n {
+            self.own_ids.resize(n, Uuid::nil());
+        }
+        for i in 0..n {
+            if self.own_ids[i].is_nil() {
+                self.own_ids[i] = self.compute_own_id(i as NodeId);
+            }
+        }
         let mut index = std::mem::take(&mut self.profile_index);
-        index.build(self.nodes.len(), |n| self.own_id(n));
+        index.build(n, |n| self.own_id(n));
         self.profile_index = index;
     }
 

@@ -5,11 +5,9 @@
 //! read model keeps, per node: its index key (a CID, a device node) pointing to the profile that
 //! held it when the key was written; its own id, either a stored profile (the node names its
 //! profile) or a redirect to the profile holding it; and the profile itself, materialised without
-//! its history (the store keeps none). A rebuild reads every row ([`Resolver::store_rows`]); a
+//! its history (the store keeps none). A rebuild reads every row ([`Resolver::store_members_all`]); a
 //! flush reads the rows of the ids its changes name ([`Resolver::store_row`]) and, after a split,
 //! every member of the profiles it produced ([`Resolver::store_members`]).
-
-use std::ops::Range;
 
 use uuid::Uuid;
 
@@ -43,12 +41,14 @@ impl Resolver {
     fn store_row_of(&self, n: NodeId, with_profile: bool) -> StoreRow {
         let root = self.find_ro(n);
         let own_id = self.own_id(n);
-        let holder = self.comp_id(root);
+        // A profile id is a hash: computed once where the node names its own profile.
+        let naming = self.components.naming_node(root);
+        let holder = if naming == n { own_id } else { self.own_id(naming) };
         let profile = (with_profile && own_id == holder).then(|| self.materialise_with(root, false));
         StoreRow { node: self.node_ref(n), own_id, holder, profile }
     }
 
-    /// How many nodes the fold has (the range [`Resolver::store_rows`] takes).
+    /// How many nodes the fold has.
     pub fn node_total(&self) -> usize {
         self.nodes.len()
     }
@@ -71,10 +71,9 @@ impl Resolver {
         self.comp(root).members.iter().map(|&m| self.store_row_of(m, false)).collect()
     }
 
-    /// The rows of the nodes in `nodes` (node numbers, clamped to [`Resolver::node_total`]), in
-    /// node order, each profile materialised (without history) once, at its naming node.
-    pub fn store_rows(&self, nodes: Range<usize>) -> impl Iterator<Item = StoreRow> + '_ {
-        let end = nodes.end.min(self.nodes.len());
-        (nodes.start.min(end)..end).map(|n| self.store_row_of(n as NodeId, true))
+    /// The row of every node, in node order, without profiles: with [`Resolver::store_row`] for
+    /// the profiles, the whole read model.
+    pub fn store_members_all(&self) -> impl Iterator<Item = StoreRow> + '_ {
+        (0..self.nodes.len()).map(|n| self.store_row_of(n as NodeId, false))
     }
 }

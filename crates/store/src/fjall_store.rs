@@ -19,6 +19,7 @@ use idres_model::{Cid, Profile, Uid};
 use uuid::Uuid;
 
 use crate::layout::{self, Reads, Writes};
+use crate::load::{self, StoreLoad};
 use crate::{contained, Lsn, ProfileStore, StoreBatch, StoreError};
 
 /// The name of the one keyspace.
@@ -48,9 +49,11 @@ impl Default for FjallOptions {
 
 /// The fjall store.
 pub struct FjallStore {
-    db: Database,
-    tree: Keyspace,
+    /// The database and its keyspace; `None` only if reopening them after a
+    /// [`ProfileStore::clear`] failed.
+    open: Option<(Database, Keyspace)>,
     dir: PathBuf,
+    options: FjallOptions,
     /// The retired ids that have a redirect in the store (read at open): an upsert removes a
     /// redirect only where one exists (a remove is a tombstone the LSM keeps until compaction).
     redirects: HashSet<Uuid>,
@@ -92,10 +95,21 @@ impl FjallStore {
     /// Opens (or creates) the store in directory `dir`.
     pub fn open(dir: impl AsRef<Path>, options: &FjallOptions) -> Result<FjallStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
+        let (db, tree) = Self::open_parts(&dir, options)?;
+        let redirects = guarded("read redirects", || {
+            tree.prefix([b'r']).map(|kv| kv.key().map(|k| k.to_vec())).collect::<fjall::Result<Vec<_>>>()
+        })?
+        .iter()
+        .map(|k| layout::redirect_key_id(k))
+        .collect::<Result<HashSet<_>, _>>()?;
+        Ok(FjallStore { open: Some((db, tree)), dir, options: options.clone(), redirects })
+    }
+
+    fn open_parts(dir: &Path, options: &FjallOptions) -> Result<(Database, Keyspace), StoreError> {
         let started = std::time::Instant::now();
         let db = loop {
             let opened = guarded("open", || {
-                Database::builder(&dir)
+                Database::builder(dir)
                     .cache_size(options.cache_bytes)
                     .worker_threads_unchecked(options.worker_threads.max(1))
                     .max_journaling_size(options.journal_bytes_max.max(64 << 20))
@@ -113,19 +127,22 @@ impl FjallStore {
             }
         };
         let tree = guarded("open keyspace", || db.keyspace(KEYSPACE, KeyspaceCreateOptions::default))?;
-        let redirects = guarded("read redirects", || {
-            tree.prefix([b'r']).map(|kv| kv.key().map(|k| k.to_vec())).collect::<fjall::Result<Vec<_>>>()
-        })?
-        .iter()
-        .map(|k| layout::redirect_key_id(k))
-        .collect::<Result<HashSet<_>, _>>()?;
-        Ok(FjallStore { db, tree, dir, redirects })
+        Ok((db, tree))
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.open.as_ref().map(|(db, _)| db).ok_or(StoreError::Closed)
+    }
+
+    fn tree(&self) -> Result<&Keyspace, StoreError> {
+        self.open.as_ref().map(|(_, tree)| tree).ok_or(StoreError::Closed)
     }
 
     /// Writes raw bytes under a raw key, bypassing every check: for tests that damage the store.
     #[doc(hidden)]
     pub fn insert_raw_for_tests(&self, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
-        guarded("write", || self.tree.insert(k, v))
+        let tree = self.tree()?;
+        guarded("write", || tree.insert(k, v))
     }
 }
 
@@ -133,7 +150,8 @@ impl Reads for FjallStore {
     type Value = fjall::Slice;
 
     fn get(&self, k: &[u8]) -> Result<Option<fjall::Slice>, StoreError> {
-        guarded("read", || self.tree.get(k))
+        let tree = self.tree()?;
+        guarded("read", || tree.get(k))
     }
 }
 
@@ -144,7 +162,7 @@ impl ProfileStore for FjallStore {
                 return Err(StoreError::StaleBatch { batch: batch.applied_lsn, applied });
             }
         }
-        let mut w = Batch { batch: self.db.batch(), tree: &self.tree };
+        let mut w = Batch { batch: self.db()?.batch(), tree: self.tree()? };
         layout::write_batch(batch, &self.redirects, &mut w)?;
         guarded("apply batch", || w.batch.commit())?;
         // Only now that the batch is in: the set describes what the store holds.
@@ -169,12 +187,37 @@ impl ProfileStore for FjallStore {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        guarded("flush", || self.db.persist(PersistMode::SyncData))
+        let db = self.db()?;
+        guarded("flush", || db.persist(PersistMode::SyncData))
     }
 
+    /// Closes the database, removes its directory and opens it anew, empty. Not fjall's
+    /// `Keyspace::clear`: that is an entry in fjall's journal which its recovery replays over
+    /// tables ingested after it (fjall 3.1.13), so a reopened store would lose a rebuild's load.
     fn clear(&mut self) -> Result<(), StoreError> {
         self.redirects.clear();
-        guarded("clear", || self.tree.clear())?;
+        if let Some((db, tree)) = self.open.take() {
+            contained("fjall", "close", move || drop((tree, db)))?;
+        }
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Fjall { op: "clear", source: crate::FjallError(fjall::Error::Io(e)) }),
+        }
+        self.open = Some(Self::open_parts(&self.dir, &self.options)?);
+        Ok(())
+    }
+
+    /// fjall's ingestion: every key in ascending order written straight into new tables (no
+    /// journal, no memtable, no compaction of what was just written), registered in one new
+    /// version at the end — the store holds all of it, applied LSN included, or none of it.
+    fn load(&mut self, load: StoreLoad<'_>) -> Result<(), StoreError> {
+        let redirects: HashSet<Uuid> = load.retired.iter().map(|&(id, _)| id).collect();
+        let tree = self.tree()?;
+        let mut ingestion = guarded("start the load", || tree.start_ingestion())?;
+        load::sorted_keys(load, |k, v| guarded("load", || ingestion.write(k, v)))?;
+        guarded("finish the load", || ingestion.finish())?;
+        self.redirects = redirects;
         self.flush()
     }
 }

@@ -22,6 +22,7 @@
 mod backend;
 mod fjall_store;
 mod layout;
+mod load;
 mod memory;
 mod sled_store;
 
@@ -30,6 +31,7 @@ use uuid::Uuid;
 
 pub use backend::StoreBackend;
 pub use fjall_store::{FjallOptions, FjallStore, FJALL_LOCK_WAIT};
+pub use load::{load_in_batches, StoreLoad, LOAD_BATCH, LOAD_BATCHES_PER_FLUSH};
 pub use memory::MemoryStore;
 pub use sled_store::{SledOptions, SledStore, SLED_BATCH_OPS_MAX, SLED_LOCK_WAIT};
 
@@ -128,6 +130,15 @@ pub enum StoreError {
         #[source]
         source: CodecError,
     },
+    /// A load's profiles were not in ascending id order (the caller's mistake, not damage).
+    #[error("load: profile {id} is not after the profile before it")]
+    OutOfOrder {
+        /// The profile out of order.
+        id: Uuid,
+    },
+    /// The store's database is not open (reopening it after a clear failed).
+    #[error("the store is not open: reopening it after clearing it failed")]
+    Closed,
     /// A batch older than what the store already reflects.
     #[error("batch up to LSN {batch} is older than the store, which reflects LSN {applied}")]
     StaleBatch {
@@ -241,4 +252,11 @@ pub trait ProfileStore: Send {
     fn flush(&mut self) -> Result<(), StoreError>;
     /// Removes everything (before a rebuild).
     fn clear(&mut self) -> Result<(), StoreError>;
+    /// Loads a whole read model into this store, emptied by [`ProfileStore::clear`], and makes it
+    /// durable: what a rebuild writes. Until it returns the store reflects nothing past LSN 0 (a
+    /// crash part way costs the next open another rebuild). The default writes
+    /// [`load_in_batches`]; fjall writes one sorted run straight to its tables, registered at once.
+    fn load(&mut self, load: StoreLoad<'_>) -> Result<(), StoreError> {
+        load_in_batches(self, load)
+    }
 }
