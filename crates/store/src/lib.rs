@@ -232,11 +232,13 @@ pub(crate) fn contained<T>(backend: &'static str, op: &'static str, f: impl FnOn
 
 /// The persisted read model.
 ///
-/// Contract (both implementations, `tests/suite.rs`): [`apply`](ProfileStore::apply) writes a
+/// Contract (every implementation, `tests/suite.rs`): [`apply`](ProfileStore::apply) writes a
 /// batch atomically — first every retirement (the profile is removed, its id redirects to the
-/// survivor), then every upsert (the profile is written, a redirect of its id is removed, its CIDs
-/// and devices point to it), then the applied LSN, which never goes backwards. Lookups by id follow
-/// redirects; lookups by CID or device return the profile that holds it.
+/// survivor), then every upsert (the profile is written, a redirect of its id is removed), then
+/// every index entry (the CID or device node points to the id given), then the applied LSN, which
+/// never goes backwards. Lookups by id follow redirects; lookups by CID or device follow their
+/// entry, then redirects. [`load`](ProfileStore::load) writes a whole read model into an emptied
+/// store and answers as the same content applied as one batch would.
 pub trait ProfileStore: Send {
     /// Applies one batch atomically.
     fn apply(&mut self, batch: &StoreBatch) -> Result<(), StoreError>;
