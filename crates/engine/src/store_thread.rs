@@ -72,8 +72,8 @@ pub(crate) fn store_loop(shared: &Shared, rx: &Receiver<(Lsn, Vec<Change>)>) {
             // next open catches it up from the log. Keep draining, so the writer never waits.
             continue;
         }
-        // The read lock is taken per profile, not for the whole batch: the writer needs the
-        // write lock for every batch it folds, and must not wait behind a long materialisation.
+        // The read lock is taken per few dozen profiles, not for the whole batch: the writer needs
+        // the write lock for every batch it folds, and must not wait behind a long materialisation.
         let started = Instant::now();
         let before = shared.progress().stored;
         let result = write_touched(&shared.store, &ids, before, upto, || shared.resolver());

@@ -22,6 +22,10 @@ use uuid::Uuid;
 /// bounded however many profiles change (a 10 M-record rebuild would otherwise materialise every
 /// profile at once).
 const STORE_CHUNK: usize = 4096;
+/// Profile ids read under one hold of the fold's read lock: enough to make taking it cheap,
+/// few enough that the writer, which needs the write lock for every frame it folds, waits for at
+/// most a few hundred microseconds of materialisation.
+const READ_LOCK_IDS: usize = 64;
 /// A long catch-up or rebuild flushes the store every this many chunks.
 const STORE_CHUNKS_PER_FLUSH: usize = 8;
 
@@ -140,8 +144,8 @@ fn write_chunked(
 }
 
 /// Brings the ids `touched` names to their current state in the store, [`STORE_CHUNK`] ids per
-/// batch, reading the fold through `read` (which takes its read lock: per id, so that the writer
-/// never waits behind a whole batch). See [`write_chunked`] for `before` and `after`.
+/// batch, reading the fold through `read` (which takes its read lock: once per
+/// [`READ_LOCK_IDS`] ids, so that the writer never waits behind a whole batch). See [`write_chunked`] for `before` and `after`.
 pub(crate) fn write_touched<R: std::ops::Deref<Target = Resolver>>(
     store: &Mutex<Option<Box<dyn ProfileStore>>>,
     touched: &Touched,
@@ -153,14 +157,18 @@ pub(crate) fn write_touched<R: std::ops::Deref<Target = Resolver>>(
     write_chunked(store, before, after, || {
         ids.peek()?;
         let mut batch = StoreBatch::default();
-        for &id in ids.by_ref().take(STORE_CHUNK) {
+        let mut taken = 0;
+        while taken < STORE_CHUNK && ids.peek().is_some() {
             let r = read();
-            if let Some(row) = r.store_row(id, true) {
-                add_row(&mut batch, row, touched.created.contains(&id));
-            }
-            if touched.split.contains(&id) {
-                for row in r.store_members(id) {
-                    add_row(&mut batch, row, true);
+            for &id in ids.by_ref().take(READ_LOCK_IDS.min(STORE_CHUNK - taken)) {
+                taken += 1;
+                if let Some(row) = r.store_row(id, true) {
+                    add_row(&mut batch, row, touched.created.contains(&id));
+                }
+                if touched.split.contains(&id) {
+                    for row in r.store_members(id) {
+                        add_row(&mut batch, row, true);
+                    }
                 }
             }
         }
