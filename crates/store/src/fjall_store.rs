@@ -157,11 +157,7 @@ impl Reads for FjallStore {
 
 impl ProfileStore for FjallStore {
     fn apply(&mut self, batch: &StoreBatch) -> Result<(), StoreError> {
-        if let Some(applied) = self.applied_lsn()? {
-            if batch.applied_lsn < applied {
-                return Err(StoreError::StaleBatch { batch: batch.applied_lsn, applied });
-            }
-        }
+        crate::check_not_stale(self.applied_lsn()?, batch)?;
         let mut w = Batch { batch: self.db()?.batch(), tree: self.tree()? };
         layout::write_batch(batch, &self.redirects, &mut w)?;
         guarded("apply batch", || w.batch.commit())?;

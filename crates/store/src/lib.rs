@@ -217,6 +217,16 @@ impl std::error::Error for FjallError {
     }
 }
 
+/// [`StoreError::StaleBatch`] if `batch` is older than the `applied` LSN the store reflects.
+pub(crate) fn check_not_stale(applied: Option<Lsn>, batch: &StoreBatch) -> Result<(), StoreError> {
+    match applied {
+        Some(applied) if batch.applied_lsn < applied => {
+            Err(StoreError::StaleBatch { batch: batch.applied_lsn, applied })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs `f`, a call into a database, containing a panic as [`StoreError::Panicked`]: a database
 /// that panics on a damaged file must cost a rebuild, never the process.
 pub(crate) fn contained<T>(backend: &'static str, op: &'static str, f: impl FnOnce() -> T) -> Result<T, StoreError> {

@@ -26,11 +26,7 @@ impl MemoryStore {
 
 impl ProfileStore for MemoryStore {
     fn apply(&mut self, batch: &StoreBatch) -> Result<(), StoreError> {
-        if let Some(applied) = self.applied {
-            if batch.applied_lsn < applied {
-                return Err(StoreError::StaleBatch { batch: batch.applied_lsn, applied });
-            }
-        }
+        crate::check_not_stale(self.applied, batch)?;
         for (id, into) in &batch.retired {
             self.profiles.remove(id);
             self.redirects.insert(*id, *into);

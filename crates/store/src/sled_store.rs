@@ -164,11 +164,7 @@ impl Reads for SledStore {
 
 impl ProfileStore for SledStore {
     fn apply(&mut self, batch: &StoreBatch) -> Result<(), StoreError> {
-        if let Some(applied) = self.applied_lsn()? {
-            if batch.applied_lsn < applied {
-                return Err(StoreError::StaleBatch { batch: batch.applied_lsn, applied });
-            }
-        }
+        crate::check_not_stale(self.applied_lsn()?, batch)?;
         let mut w = Chunked { db: &self.db, batch: sled::Batch::default(), ops: 0 };
         let written = layout::write_batch(batch, &self.redirects, &mut w).and_then(|()| w.apply());
         // Also after a failure part-way: the sled batches already in are in (a redirect the set
