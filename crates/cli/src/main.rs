@@ -1,7 +1,8 @@
 //! `idres`: ingest, query, replay and audit an idres data directory, and the demo.
 //!
 //! Exit codes: 0 success; 1 not found; 2 bad input or usage (nothing appended from the bad
-//! file); 3 damaged or unreadable data.
+//! file); 3 damaged or unreadable data; 4 in use (another process holds the data directory's
+//! lock: nothing was changed; read commands do not need it).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 use std::path::{Path, PathBuf};
@@ -54,14 +55,20 @@ fn bad_input(message: impl Into<String>) -> anyhow::Error {
     exit(2, message)
 }
 
-/// The exit code of an error: its own, else 2 for input refused at the edge, else 3.
+/// The exit code of an error: its own, else 2 for input refused at the edge, 4 for a lock held
+/// by another process (never damage), else 3.
 fn code_of(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if let Some(x) = cause.downcast_ref::<Exit>() {
             return x.code;
         }
-        if let Some(EngineError::Invalid(_)) = cause.downcast_ref::<EngineError>() {
-            return 2;
+        match cause.downcast_ref::<EngineError>() {
+            Some(EngineError::Invalid(_)) => return 2,
+            Some(e) if e.is_locked() => return 4,
+            _ => {}
+        }
+        if let Some(idres_log::LogError::Locked { .. }) = cause.downcast_ref::<idres_log::LogError>() {
+            return 4;
         }
     }
     3

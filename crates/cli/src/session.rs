@@ -1,6 +1,6 @@
 //! What the commands share: the data directory check, the fold config in force, opening an
-//! engine (and printing what its recovery did), the read-only log and its fold for audits,
-//! progress bars.
+//! engine (and printing what its recovery did; read commands read-only beside a live writer or on
+//! a directory that cannot be written), the read-only log and its fold for audits, progress bars.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -77,28 +77,44 @@ pub(crate) fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-/// Opens the engine for a command that only reads: as [`open_engine`], or, if the data directory
-/// cannot be written (a read-only mount, permissions), read-only (`Engine::open_read_only`: the
-/// log and snapshots as they are, no store), saying so.
+/// Opens the engine for a command that only reads: as [`open_engine`] (which also brings the
+/// store up to date), unless another process holds the data directory (a live writer: the log's
+/// lock, or the store's, is held) or it cannot be written (a read-only mount, permissions); then
+/// read-only (`Engine::open_read_only`: the newest snapshot and the log's tail as they are, no
+/// lock, no store), saying why and the LSN it read up to. A held lock is never an error here.
 pub(crate) fn open_engine_for_reading(cli: &Cli) -> anyhow::Result<Engine> {
+    let data = cli.data();
+    // Probed first: an open for writing would wait for the store's lock, and could make files
+    // (the store of a writer that keeps none) beside the writer before it met the log's lock.
+    if idres_log::is_locked(DataDir::new(&data).log_dir()).unwrap_or(false) {
+        return open_read_only(cli, "is open by another process (its log's lock is held)".into());
+    }
     match open_engine(cli) {
+        Err(e) if e.chain().any(|c| c.downcast_ref::<EngineError>().is_some_and(EngineError::is_locked)) => {
+            open_read_only(cli, format!("is open by another process ({})", e.root_cause()))
+        }
         Err(e) if e.chain().any(|c| c.downcast_ref::<EngineError>().is_some_and(EngineError::is_read_only_fs)) => {
-            let (Settings { fold, .. }, _) = settings(cli)?;
-            let engine = Engine::open_read_only(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
-                .with_context(|| format!("open {} read-only", cli.data().display()))?;
-            eprintln!(
-                "idres: {} cannot be written ({}); reading it read-only ({} records, no store)",
-                cli.data().display(),
-                e.root_cause(),
-                engine.stats().folded_lsn
-            );
-            for event in &engine.open_report().events {
-                eprintln!("idres: {event}");
-            }
-            Ok(engine)
+            open_read_only(cli, format!("cannot be written ({})", e.root_cause()))
         }
         opened => opened,
     }
+}
+
+/// `Engine::open_read_only` for a read command, saying on stderr why (`why` the data directory
+/// is not opened for writing) and which LSNs the state read holds.
+fn open_read_only(cli: &Cli, why: String) -> anyhow::Result<Engine> {
+    let (Settings { fold, .. }, _) = settings(cli)?;
+    let engine = Engine::open_read_only(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
+        .with_context(|| format!("open {} read-only", cli.data().display()))?;
+    let end = engine.stats().folded_lsn;
+    eprintln!(
+        "idres: {} {why}; reading it read-only ({end} records, no store): LSN 0..{end}, from the newest snapshot and the log's tail",
+        cli.data().display()
+    );
+    for event in &engine.open_report().events {
+        eprintln!("idres: {event}");
+    }
+    Ok(engine)
 }
 
 /// Runs a read-only `command` as [`with_engine`] does, on [`open_engine_for_reading`].

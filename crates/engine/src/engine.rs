@@ -125,6 +125,12 @@ impl Engine {
         &self.handle.report
     }
 
+    /// True if opened by [`Engine::open_read_only`]: its state is fixed at the LSN it read up to
+    /// (`stats().folded_lsn`), it takes no writes and has no store.
+    pub fn is_read_only(&self) -> bool {
+        self.handle.shared.read_only
+    }
+
     /// Checks a record as a write would, without queueing it: its shape and limits, and that it
     /// fits in a record and a frame. For callers that validate a whole input before writing any
     /// of it.

@@ -109,9 +109,9 @@ pub enum EngineError {
     /// The engine is closed.
     #[error("engine is closed")]
     Closed,
-    /// The engine was opened read-only ([`crate::Engine::open_read_only`]): it takes no writes
-    /// and has no store.
-    #[error("the engine is open read-only (the data directory cannot be written): {0}")]
+    /// The engine was opened read-only ([`crate::Engine::open_read_only`]: a directory that
+    /// cannot be written, or one a live writer holds): it takes no writes and has no store.
+    #[error("the engine is open read-only (no writer, no store): {0}")]
     ReadOnly(&'static str),
     /// A file-system operation failed.
     #[error("{op} {path}")]
@@ -145,6 +145,17 @@ impl EngineError {
             _ => None,
         };
         matches!(kind, Some(PermissionDenied | ReadOnlyFilesystem))
+    }
+
+    /// True if another engine (another process, or another open in this one) holds the data
+    /// directory: the log's lock or the store's is held. Not damage:
+    /// [`crate::Engine::open_read_only`] reads the directory beside that writer.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            EngineError::Log(LogError::Locked { .. }) => true,
+            EngineError::Store(e) => e.is_locked(),
+            _ => false,
+        }
     }
 
     /// True if the error is about what is on disk (damage, lost records, a foreign file), as

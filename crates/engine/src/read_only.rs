@@ -1,11 +1,20 @@
 //! Opening a data directory for reading only: [`Engine::open_read_only`].
 //!
 //! Owns: reading a data directory that cannot (or must not) be written — a read-only mount, a
-//! backup, another user's directory. The log is opened without its lock and without cutting a
-//! torn tail ([`idres_log::ReadOnlyLog`]); the newest snapshot of this log is restored and the rest
-//! of the log folded; no store, no writer, no snapshot is written. Every read of the fold works
-//! (`profile_by_*`, `explain_*`, `history`, `as_of`, `stats`); writes and store reads return
+//! backup, another user's directory — or that a live writer holds (the CLI's read commands and a
+//! backup script beside a running service). The log is opened without its lock and without
+//! cutting a torn tail ([`idres_log::ReadOnlyLog`]); the newest snapshot of this log is restored
+//! and the rest of the log folded; no store, no writer, no snapshot is written. The state is the
+//! writer's at the LSN read up to (`stats().folded_lsn`), and stays there. Every read of the fold
+//! works (`profile_by_*`, `explain_*`, `history`, `as_of`, `stats`); writes and store reads return
 //! [`EngineError::ReadOnly`].
+//!
+//! Beside a live writer: the snapshots are listed before the log is read (one written in between
+//! is past the log's end as read, and would pass for lost records); a snapshot pruned between the
+//! listing and its read is skipped (an older one, or the whole log, is folded instead); a segment
+//! created meanwhile is not seen (its name appears, header written, by a rename); a frame being
+//! appended as the last segment is read is the end of what is read, never damage
+//! (`idres_log`'s `read_live_segment`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,6 +32,11 @@ impl Engine {
     /// Opens `dir` for reading only: the log as it is (a torn tail is read up to, not cut; no
     /// lock is taken), the newest snapshot of this log under `config.fold`, the rest of the log
     /// folded. Nothing in `dir` is written. `config.store` and `config.rebuild` are not used.
+    ///
+    /// It may run while another process's engine writes `dir`: the state read is that writer's
+    /// after its first `stats().folded_lsn` records (what `as_of(folded_lsn - 1)` gives once they
+    /// are folded), and a later open reads up to the same LSN or a later one. A held lock is
+    /// never an error here.
     pub fn open_read_only(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine, EngineError> {
         let dir = DataDir::new(dir.as_ref());
         if !dir.log_dir().is_dir() {
@@ -36,7 +50,7 @@ impl Engine {
         report.events.push("opened read-only: nothing is written, the store is not read".into());
         if let Some((segment, offset, problem)) = &log.torn_tail {
             report.events.push(format!(
-                "the log's valid frames end in {} at byte offset {offset} ({problem}); read up to there, nothing cut",
+                "the log's valid frames end in {} at byte offset {offset} ({problem}): a frame being appended by a live writer, or one a crash cut short; read up to there, nothing cut",
                 segment.display()
             ));
         }

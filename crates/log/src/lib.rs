@@ -10,6 +10,9 @@
 //!   with [`LogError::Corrupt`] naming the segment and byte offset.
 //! - [`Log::append`] writes a [`BatchBuilder`] as one frame and syncs it per [`Durability`].
 //! - [`Log::reader`] / [`ReadHandle::reader`] read from any LSN without scanning the whole log.
+//! - [`ReadOnlyLog::open`] reads a log without its lock, also beside a live writer (a frame being
+//!   appended is the end of what is read, never damage); [`is_locked`] tells whether a writer
+//!   holds it.
 //! - [`verify`] checks every frame of a log directory; [`repair`] truncates after a given LSN.
 //!
 //! **Architecture invariant:** the log never decodes a record and never allocates a size read from
@@ -49,7 +52,7 @@ mod recovery;
 mod segment;
 
 pub use error::{chain as error_chain, Damage, LogError};
-pub use log::{Appended, Log};
+pub use log::{is_locked, Appended, Log};
 pub use offline::{log_id_of, repair, repair_with, verify, ReadOnlyLog, RepairReport, VerifyReport};
 pub use options::{Durability, LogOptions, TailRecovery};
 pub use reader::{ReadFrame, ReadHandle, Reader};

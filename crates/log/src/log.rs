@@ -208,6 +208,25 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     }
 }
 
+/// Whether a writer (an open [`Log`], or a repair) holds the lock of the log in `dir`, in this
+/// process or another. A probe that changes nothing: a free lock is taken and at once released,
+/// and a directory without a lock file (or without the directory) is not locked. For a reader
+/// that would rather read beside a live writer ([`crate::ReadOnlyLog`]) than open the log itself.
+pub fn is_locked(dir: impl AsRef<Path>) -> Result<bool, LogError> {
+    let path = dir.as_ref().join(LOCK_FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(LogError::io("open lock file", &path, e)),
+    };
+    match file.try_lock() {
+        // Released as the file is closed.
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
+    }
+}
+
 impl Log {
     /// Opens the log in `dir`, creating the directory and a first segment if there is none.
     ///
@@ -575,6 +594,13 @@ mod tests {
     #[test]
     fn second_writer_is_locked_out() {
         let dir = tempfile::tempdir().unwrap();
+        assert!(!is_locked(dir.path()).unwrap(), "no lock file");
+        assert!(!is_locked(dir.path().join("missing")).unwrap(), "no directory");
+        let log = Log::open(dir.path(), small()).unwrap();
+        assert!(is_locked(dir.path()).unwrap());
+        drop(log);
+        assert!(!is_locked(dir.path()).unwrap(), "released");
+        assert!(!is_locked(dir.path()).unwrap(), "the probe released it too");
         let _log = Log::open(dir.path(), small()).unwrap();
         assert!(matches!(Log::open(dir.path(), small()), Err(LogError::Locked { .. })));
         assert!(matches!(repair(dir.path(), Some(0)), Err(LogError::Locked { .. })));

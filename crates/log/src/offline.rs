@@ -1,6 +1,7 @@
-//! The log read or changed while no writer has it open: [`ReadOnlyLog`] (audits, `idres verify`:
-//! nothing written, a torn tail reported, not cut), [`verify`] (every frame of every segment
-//! checked) and [`repair`] (cut after an LSN, crash-safe in its order).
+//! The log read without its lock, or changed while no writer has it open: [`ReadOnlyLog`]
+//! (audits, `idres verify`, readers beside a live writer: nothing written, a torn tail reported,
+//! not cut), [`verify`] (every frame of every segment checked) and [`repair`] (cut after an LSN,
+//! crash-safe in its order).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -13,11 +14,16 @@ use crate::format::SEGMENT_HEADER_BYTES;
 use crate::log::{lock_dir, sync_dir, write_zeros};
 use crate::reader::{ReadHandle, Reader, Shared};
 use crate::recovery::check_sealed_end;
-use crate::segment::{check_headers, list_dir, read_header, read_whole, scan_segment, Listing, Tail, TailPolicy};
+use crate::segment::{
+    check_headers, list_dir, read_header, read_live_segment, read_whole, scan_segment, Listing, Tail, TailPolicy,
+};
 use crate::Lsn;
 
-/// A log opened for reading only (audits, `verify`): nothing in the directory is written, no
-/// lock is taken, and a torn tail is not cut but reported; the records before it can be read.
+/// A log opened for reading only (audits, `verify`, a reader beside a live writer): nothing in
+/// the directory is written, no lock is taken, and a torn tail is not cut but reported; the
+/// records before it can be read. Beside a live writer it reads the log as it is at the open: a
+/// frame being appended as the last segment is read is a torn tail (read up to), never damage;
+/// every frame before [`ReadOnlyLog::end_lsn`] is whole and stays so.
 #[derive(Debug)]
 pub struct ReadOnlyLog {
     handle: ReadHandle,
@@ -43,8 +49,8 @@ impl ReadOnlyLog {
         let (end_lsn, torn_tail) = match segments.last() {
             None => (0, None),
             Some(last) => {
-                let buf = read_whole(&last.path, last.header.base_lsn)?;
-                let scan = scan_segment(&buf, &last.path, last.header.base_lsn, TailPolicy::Strict, |_, _| true)?;
+                // A writer may be appending to it as it is read (no lock is taken).
+                let (_, scan) = read_live_segment(&last.path, last.header.base_lsn)?;
                 let torn = match scan.tail {
                     Tail::Torn { offset, problem, .. } => Some((last.path.clone(), offset, problem.to_string())),
                     Tail::Clean => None,
@@ -149,7 +155,12 @@ pub fn verify(dir: impl AsRef<Path>, codec_id: Option<u16>) -> Result<VerifyRepo
                 Damage::BaseLsnGap { expected: report.end_lsn, found: seg.header.base_lsn },
             ));
         }
-        let buf = read_whole(&seg.path, seg.header.base_lsn)?;
+        // The last segment may be being appended to (no lock is taken): read until it reads
+        // the same twice where it looks damaged.
+        let buf = match policy {
+            TailPolicy::Strict => read_live_segment(&seg.path, seg.header.base_lsn)?.0,
+            _ => read_whole(&seg.path, seg.header.base_lsn)?,
+        };
         let scan = scan_segment(&buf, &seg.path, seg.header.base_lsn, policy, |f, _| {
             report.frames += 1;
             report.frame_bytes += f.header.frame_bytes();

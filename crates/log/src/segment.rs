@@ -1,5 +1,6 @@
 //! Segment files on disk: their names, their headers, and the scan that tells a clean end, a torn
-//! tail and damage apart. Writing and reading whole logs live in `log.rs` and `reader.rs`.
+//! tail and damage apart (and, read beside a live writer, a frame being written from damage:
+//! `read_live_segment`). Writing and reading whole logs live in `log.rs` and `reader.rs`.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -179,6 +180,46 @@ pub(crate) fn read_whole(path: &Path, base_lsn: Lsn) -> Result<Vec<u8>, LogError
     Ok(buf)
 }
 
+/// Reads of the last segment [`read_live_segment`] makes before it gives up on damage that moves.
+const LIVE_READS_MAX: usize = 16;
+
+/// Reads the last segment of a log that a live writer may be appending to (a reader without the
+/// lock: [`crate::ReadOnlyLog`], [`crate::verify`]) and scans it strictly. A frame being written
+/// while it is read can show as zeros (or a part of it) with a later, whole frame after it, which
+/// one read cannot tell from damage. The writer never changes a byte before its write offset,
+/// so damage read again at the same offset is damage; damage that moved, or is gone, was a write
+/// in flight: the segment is read again. A frame torn at the end of what was read is the
+/// scan's torn tail (read up to, as for any torn tail). Returns the bytes read and their scan.
+pub(crate) fn read_live_segment(path: &Path, base_lsn: Lsn) -> Result<(Vec<u8>, Scan), LogError> {
+    read_live_with(path, base_lsn, || read_whole(path, base_lsn))
+}
+
+/// [`read_live_segment`] with `read` reading the segment's bytes (a test gives it reads of its
+/// own).
+fn read_live_with(
+    path: &Path,
+    base_lsn: Lsn,
+    mut read: impl FnMut() -> Result<Vec<u8>, LogError>,
+) -> Result<(Vec<u8>, Scan), LogError> {
+    let mut seen: Option<(u64, Damage)> = None;
+    let mut reads = 0;
+    loop {
+        let buf = read()?;
+        reads += 1;
+        match scan_segment(&buf, path, base_lsn, TailPolicy::Strict, |_, _| true) {
+            Ok(scan) => return Ok((buf, scan)),
+            Err(LogError::Corrupt { segment, offset, lsn, damage }) => {
+                let again = seen.as_ref().is_some_and(|(o, d)| *o == offset && *d == damage);
+                if again || reads >= LIVE_READS_MAX {
+                    return Err(LogError::Corrupt { segment, offset, lsn, damage });
+                }
+                seen = Some((offset, damage));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// How the frames of a segment end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Tail {
@@ -310,5 +351,92 @@ pub(crate) fn scan_segment(
                 None => Ok(torn(false)),
             },
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use crate::format::encode_frame;
+
+    /// A segment at LSN 0 holding `frames` one-record frames of 3000 bytes each, and where each
+    /// frame starts.
+    fn segment(frames: u64) -> (Vec<u8>, Vec<usize>) {
+        let header = SegmentHeader { codec_id: 1, segment_seq: 0, base_lsn: 0, log_id: [9; 16] };
+        let mut buf = header.encode().to_vec();
+        let mut starts = Vec::new();
+        for lsn in 0..frames {
+            starts.push(buf.len());
+            let record = vec![lsn as u8 + 1; 3000];
+            encode_frame(&mut buf, lsn, 1, 1, std::iter::once(3000), std::iter::once(&record[..]));
+        }
+        (buf, starts)
+    }
+
+    /// `whole` with the frame at `start` zeroed from byte 100 on: as a read that overtook the
+    /// write of that frame sees it.
+    fn torn_at(whole: &[u8], start: usize) -> Vec<u8> {
+        let mut torn = whole.to_vec();
+        torn[start + 100..start + 2000].fill(0);
+        torn
+    }
+
+    #[test]
+    fn a_frame_read_while_it_was_written_is_read_again_not_damage() {
+        let (whole, starts) = segment(4);
+        let torn = torn_at(&whole, starts[1]);
+        // One read alone cannot tell it from damage: a bad frame, and a whole one after it.
+        let once = scan_segment(&torn, Path::new("s"), 0, TailPolicy::Strict, |_, _| true);
+        assert!(matches!(once, Err(LogError::Corrupt { damage: Damage::ValidFrameFollows { .. }, .. })));
+        let mut reads = vec![whole.clone(), torn];
+        let (buf, scan) = read_live_with(Path::new("s"), 0, || Ok(reads.pop().unwrap())).unwrap();
+        assert!(reads.is_empty(), "read twice");
+        assert_eq!(buf, whole);
+        assert_eq!((scan.end_lsn, scan.tail), (4, Tail::Clean));
+    }
+
+    #[test]
+    fn damage_that_moves_is_read_again_and_a_torn_end_is_read_up_to() {
+        // The second read overtakes a later frame being written, the third finds it still being
+        // written at the end: a torn tail, read up to.
+        let (whole, starts) = segment(5);
+        let mut end_torn = whole[..starts[4] + 1000].to_vec();
+        end_torn.resize(whole.len(), 0);
+        let mut reads = vec![end_torn, torn_at(&whole, starts[3]), torn_at(&whole, starts[1])];
+        let (_, scan) = read_live_with(Path::new("s"), 0, || Ok(reads.pop().unwrap())).unwrap();
+        assert!(reads.is_empty(), "read three times");
+        assert_eq!(scan.end_lsn, 4);
+        assert!(matches!(scan.tail, Tail::Torn { offset, .. } if offset == starts[4] as u64));
+    }
+
+    #[test]
+    fn damage_read_again_at_the_same_place_is_damage() {
+        let (whole, starts) = segment(4);
+        let torn = torn_at(&whole, starts[1]);
+        let mut reads = 0;
+        let e = read_live_with(Path::new("s"), 0, || {
+            reads += 1;
+            Ok(torn.clone())
+        })
+        .unwrap_err();
+        assert_eq!(reads, 2, "read once more, then reported");
+        let LogError::Corrupt { offset, lsn, damage: Damage::ValidFrameFollows { valid_at, .. }, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((offset, lsn, valid_at), (starts[1] as u64, 1, starts[2] as u64));
+    }
+
+    #[test]
+    fn damage_that_keeps_moving_is_reported_after_a_bounded_number_of_reads() {
+        let (whole, starts) = segment(LIVE_READS_MAX as u64 + 2);
+        let mut reads = 0;
+        let e = read_live_with(Path::new("s"), 0, || {
+            reads += 1;
+            Ok(torn_at(&whole, starts[reads]))
+        })
+        .unwrap_err();
+        assert_eq!(reads, LIVE_READS_MAX);
+        assert!(matches!(e, LogError::Corrupt { damage: Damage::ValidFrameFollows { .. }, .. }));
     }
 }

@@ -156,11 +156,19 @@ impl StoreError {
     /// missing or cut short, bytes that do not parse) is damage: false.
     pub fn is_io(&self) -> bool {
         match self {
-            StoreError::Sled { source: sled::Error::Io(e), .. } => {
-                e.to_string().contains("could not acquire lock") || environmental(e.kind())
-            }
+            _ if self.is_locked() => true,
+            StoreError::Sled { source: sled::Error::Io(e), .. }
+            | StoreError::Fjall { source: FjallError(fjall::Error::Io(e)), .. } => environmental(e.kind()),
+            _ => false,
+        }
+    }
+
+    /// True if the database's lock is held by another open of it (another process, or a handle
+    /// of this one): it is in use, not damaged.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            StoreError::Sled { source: sled::Error::Io(e), .. } => e.to_string().contains("could not acquire lock"),
             StoreError::Fjall { source: FjallError(fjall::Error::Locked), .. } => true,
-            StoreError::Fjall { source: FjallError(fjall::Error::Io(e)), .. } => environmental(e.kind()),
             _ => false,
         }
     }

@@ -1,4 +1,5 @@
-//! `idres stats`: counts, sizes on disk, the LSN range and the store's position.
+//! `idres stats`: counts, sizes on disk, the LSN range and the store's position (not read when
+//! opened read-only).
 
 use std::fs;
 use std::io::Write;
@@ -25,7 +26,12 @@ pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow:
     }
     writeln!(out, "log            {log_bytes} bytes on disk (segments are preallocated)")?;
     writeln!(out, "snapshots      {snaps} ({} bytes)", dir_bytes(&data.join("snapshots")))?;
-    writeln!(out, "store          {} bytes, at LSN {}", dir_bytes(&data.join("store")), s.stored_lsn)?;
+    let store_bytes = dir_bytes(&data.join("store"));
+    if engine.is_read_only() {
+        writeln!(out, "store          {store_bytes} bytes, not read (opened read-only)")?;
+    } else {
+        writeln!(out, "store          {store_bytes} bytes, at LSN {}", s.stored_lsn)?;
+    }
     Ok(())
 }
 
