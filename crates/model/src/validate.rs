@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::id::{Cid, IdError, IdKind, Uid};
+use crate::id::{check_id_bytes, Cid, IdError, IdKind, Uid, UidView};
 
 /// Entries blocked ignoring ASCII case, by default.
 pub const DEFAULT_BLOCKED_CASE_INSENSITIVE: [&str; 16] = [
@@ -64,6 +64,9 @@ pub struct BlockedList {
     exact: BTreeSet<String>,
     /// Longest case-insensitive entry: longer candidates skip the lower-casing allocation.
     case_insensitive_len_max: usize,
+    /// The first bytes of the entries (both ASCII cases of a case-insensitive one's), as a
+    /// 256-bit set: most ids start with a byte no entry starts with, and are decided by it.
+    first_bytes: [u64; 4],
 }
 
 impl Default for BlockedList {
@@ -77,7 +80,12 @@ impl Default for BlockedList {
 impl BlockedList {
     /// A list that blocks nothing.
     pub fn empty() -> BlockedList {
-        BlockedList { case_insensitive: BTreeSet::new(), exact: BTreeSet::new(), case_insensitive_len_max: 0 }
+        BlockedList {
+            case_insensitive: BTreeSet::new(),
+            exact: BTreeSet::new(),
+            case_insensitive_len_max: 0,
+            first_bytes: [0; 4],
+        }
     }
 
     /// A list of exactly these entries.
@@ -104,11 +112,27 @@ impl BlockedList {
         for entry in case_insensitive {
             let entry = entry.as_ref().to_ascii_lowercase();
             self.case_insensitive_len_max = self.case_insensitive_len_max.max(entry.len());
+            if let Some(&b) = entry.as_bytes().first() {
+                self.note_first_byte(b);
+                self.note_first_byte(b.to_ascii_uppercase());
+            }
             self.case_insensitive.insert(entry);
         }
         for entry in exact {
+            if let Some(&b) = entry.as_ref().as_bytes().first() {
+                self.note_first_byte(b);
+            }
             self.exact.insert(entry.as_ref().to_owned());
         }
+    }
+
+    fn note_first_byte(&mut self, b: u8) {
+        self.first_bytes[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+
+    /// False if no entry starts with `b`.
+    fn may_start_with(&self, b: u8) -> bool {
+        self.first_bytes[usize::from(b >> 6)] & (1 << (b & 63)) != 0
     }
 
     /// Replaces every entry (the default ones included) with these.
@@ -150,6 +174,9 @@ impl BlockedList {
     }
 
     fn matches(&self, candidate: &str) -> bool {
+        if candidate.as_bytes().first().is_some_and(|&b| !self.may_start_with(b)) {
+            return false;
+        }
         if self.exact.contains(candidate) {
             return true;
         }
@@ -269,8 +296,18 @@ impl IdValidator {
 
     /// As [`IdValidator::check_uid`], borrowing the uid when it is canonical already (no copy).
     pub fn check_uid_cow<'u>(&self, uid: &'u Uid) -> Result<std::borrow::Cow<'u, Uid>, IdRejection> {
-        let canonical = uid.canonical_cow()?;
-        if let Uid::Text(bytes) = canonical.as_ref() {
+        Ok(match self.check_uid_view(uid.view())? {
+            UidView::Uuid(bytes) if matches!(uid, Uid::Text(_)) => std::borrow::Cow::Owned(Uid::Uuid(bytes)),
+            _ => std::borrow::Cow::Borrowed(uid),
+        })
+    }
+
+    /// As [`IdValidator::check_uid`], of a borrowed uid: the same verdict and the same
+    /// rejection, and the canonical form as a view (never an allocation but for a rejection's
+    /// words).
+    pub fn check_uid_view<'u>(&self, uid: UidView<'u>) -> Result<UidView<'u>, IdRejection> {
+        let canonical = uid.canonical()?;
+        if let UidView::Text(bytes) = canonical {
             if self.blocked.is_blocked(bytes) {
                 return Err(IdRejection::Blocked {
                     kind: IdKind::Uid,
@@ -283,12 +320,14 @@ impl IdValidator {
 
     /// Checks a cid; a cid has no other canonical form than its bytes.
     pub fn check_cid(&self, cid: &Cid) -> Result<(), IdRejection> {
-        cid.validate()?;
-        if self.blocked.is_blocked(cid.as_bytes()) {
-            return Err(IdRejection::Blocked {
-                kind: IdKind::Cid,
-                value: String::from_utf8_lossy(cid.as_bytes()).into_owned(),
-            });
+        self.check_cid_bytes(cid.as_bytes())
+    }
+
+    /// As [`IdValidator::check_cid`], of a cid's bytes borrowed from wherever they are.
+    pub fn check_cid_bytes(&self, cid: &[u8]) -> Result<(), IdRejection> {
+        check_id_bytes(cid, IdKind::Cid)?;
+        if self.blocked.is_blocked(cid) {
+            return Err(IdRejection::Blocked { kind: IdKind::Cid, value: String::from_utf8_lossy(cid).into_owned() });
         }
         Ok(())
     }

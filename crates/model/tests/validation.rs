@@ -461,3 +461,49 @@ fn text_uids_display_lossily_when_not_utf8() {
     assert_eq!(cid.to_string(), "a\u{fffd}b");
     assert_eq!(cid.as_str(), None);
 }
+
+/// `is_blocked` as its documentation states the rule, without shortcuts: the reference the
+/// list's first-byte filter must agree with.
+fn blocked_by_the_rule(ci: &[&str], exact: &[&str], id: &str) -> bool {
+    let matches = |c: &str| exact.contains(&c) || ci.iter().any(|e| e.eq_ignore_ascii_case(c));
+    let mut candidate = id;
+    loop {
+        if matches(candidate) {
+            return true;
+        }
+        let unquoted = ['"', '\''].into_iter().find_map(|q| candidate.strip_prefix(q).and_then(|r| r.strip_suffix(q)));
+        match unquoted {
+            Some(inner) => candidate = inner.trim(),
+            None => return false,
+        }
+    }
+}
+
+#[test]
+fn the_first_byte_filter_decides_as_the_rule_does() {
+    // Entries starting with letters of either case, digits, punctuation, non-ASCII and nothing.
+    let ci = ["Null", "éclair", "x", "[Obj", "9lives", ""];
+    let exact = ["Ab", "'q'", "0", "ü", "-1"];
+    let list = BlockedList::new(ci, exact);
+    let pieces =
+        ["null", "NULL", "nUlL", "Éclair", "éclair", "X", "x", "[obj", "[OBJ", "9LIVES", "Ab", "ab", "'q'", "q"];
+    let more = ["0", "00", "ü", "Ü", "-1", "", " ", "y", "zz", "\"", "'", "customer-1", "web-0a"];
+    let mut ids = Vec::new();
+    for p in pieces.iter().chain(more.iter()) {
+        for q in quotings(p) {
+            ids.push(q);
+        }
+        ids.push(p.to_string());
+    }
+    for id in &ids {
+        assert_eq!(list.is_blocked(id.as_bytes()), blocked_by_the_rule(&ci, &exact, id), "{id:?}");
+    }
+    // The empty list, and the default one.
+    for id in &ids {
+        assert!(!BlockedList::empty().is_blocked(id.as_bytes()), "{id:?}");
+        let default = BlockedList::default();
+        let (dci, dex): (Vec<&str>, Vec<&str>) =
+            (DEFAULT_BLOCKED_CASE_INSENSITIVE.to_vec(), DEFAULT_BLOCKED_EXACT.to_vec());
+        assert_eq!(default.is_blocked(id.as_bytes()), blocked_by_the_rule(&dci, &dex, id), "{id:?}");
+    }
+}

@@ -1,23 +1,22 @@
-//! Applying a record: [`Resolver::apply`] and [`Resolver::apply_encoded`] in LSN order, and what
-//! each record kind does to the identity graph and the nodes' contents (events, attribute writes,
-//! identify with its implicit reset, reset, merge, unmerge, unlink).
+//! Applying a record: [`Resolver::apply`] (a decoded entry) and [`Resolver::apply_encoded`] (the
+//! log's bytes, read in place when they decode to a valid shape) in LSN order, both through one
+//! dispatch on a `RecordRef`; what events and attribute records do to the nodes' contents (the
+//! identity records are in `identity.rs`).
 //!
 //! Every handler checks everything first (`rules.rs`) and changes state only once the record is
 //! accepted: a rejected record changes nothing.
 
-use std::borrow::Cow;
+use idres_model::{
+    decode_entry_with_schema, event_view, record_view, CodecError, Entry, MapView, RecordView, TargetView, UidView,
+    Value,
+};
+use petgraph::stable_graph::NodeIndex;
 
-use idres_model::limits::attribute_bytes;
-use idres_model::{decode_entry_with_schema, event_view, Cid, CodecError, Entry, Record, Target, TargetView, Uid};
-use petgraph::stable_graph::{EdgeIndex, NodeIndex};
-use petgraph::visit::EdgeRef;
-use petgraph::Direction;
-
-use crate::config::OnCidConflict;
+use crate::components::node_attrs;
 use crate::contents::{WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
-use crate::explain::subjects;
-use crate::node::{EdgeInfo, NodeId, NodeKind};
-use crate::outcome::{Change, EdgeKind, ImplicitReset, Reason, Rejection};
+use crate::node::{EdgeInfo, NodeId};
+use crate::outcome::{Change, EdgeKind, Reason, Rejection};
+use crate::record_ref::{Attrs, Keys, RecordRef};
 use crate::resolver::Resolver;
 use crate::rules::{check_shape, Rejected};
 use crate::Lsn;
@@ -58,18 +57,6 @@ pub enum ApplyError {
     LsnExhausted,
 }
 
-/// True if the uid's canonical text equals `bytes` (without formatting it into a `String`).
-fn uid_text_is(uid: &Uid, bytes: &[u8]) -> bool {
-    match uid {
-        Uid::Text(t) => &t[..] == bytes,
-        Uid::Uuid(b) => {
-            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            let text = uuid::Uuid::from_bytes(*b).hyphenated().encode_lower(&mut buf);
-            text.as_bytes() == bytes
-        }
-    }
-}
-
 impl Resolver {
     /// Applies the record at `lsn`. Records must come in LSN order, from 0, without gaps.
     pub fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<Applied, ApplyError> {
@@ -78,79 +65,88 @@ impl Resolver {
         }
         self.next_lsn = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
         let ts = entry.effective_ts().as_micros();
-        match self.apply_record(lsn, ts, &entry.record) {
-            Ok(()) => Ok(Applied::Accepted),
-            Err((reason, detail)) => {
-                let (uid, cids) = subjects(&entry.record);
-                self.keep_rejection(Rejection { lsn, kind: entry.record.kind(), reason, detail, uid, cids });
-                if self.track_changes {
-                    self.changes.push(Change::Rejected { lsn, reason });
-                }
-                Ok(Applied::Rejected(reason))
-            }
-        }
+        Ok(self.apply_ref(lsn, ts, RecordRef::of(&entry.record), check_shape(&entry.record)))
     }
 
     /// Applies the record at `lsn` as the log holds it (`bytes`, written under `schema`): the
-    /// same as decoding it and calling [`Resolver::apply`], with one shortcut. An event whose
-    /// target the fold already knows is read in place ([`idres_model::event_view`], which
-    /// answers only for bytes that decode to an event of valid shape) and not decoded: its
-    /// target's id rules were checked when the id was first seen, so nothing else can reject it.
-    /// Everything else is decoded and applied.
+    /// same as decoding it and calling [`Resolver::apply`]. A record that decodes to a valid
+    /// shape is read in place ([`idres_model::event_view`] for events,
+    /// [`idres_model::record_view`] for the other kinds: its ids are looked up as borrowed and
+    /// copied only when new, and only the attribute values the fold keeps are decoded); both
+    /// answer only for bytes that decode to a record of valid shape with the same fields. Any
+    /// other bytes are decoded the ordinary way, which says what is wrong with them.
     pub fn apply_encoded(&mut self, lsn: Lsn, schema: u16, bytes: &[u8]) -> Result<Applied, ApplyEncodedError> {
         if lsn != self.next_lsn {
             return Err(ApplyError::OutOfOrder { expected: self.next_lsn, found: lsn }.into());
         }
         let next = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
         if let Some(view) = event_view(schema, bytes) {
-            if let Some(node) = self.view_target_node(view.target).filter(|&n| !self.events_full(n)) {
-                self.next_lsn = next;
-                self.add_event(node, view.name, lsn, view.effective_ts().as_micros());
-                return Ok(Applied::Accepted);
-            }
+            self.next_lsn = next;
+            let ts = view.effective_ts().as_micros();
+            return Ok(self.apply_ref(lsn, ts, RecordRef::Event { target: view.target, name: view.name }, Ok(())));
+        }
+        if let Some(view) = record_view(schema, bytes) {
+            // The values the fold keeps, decoded before anything changes (each was checked when
+            // the view was made; were one not to decode, the record is refused as undecodable,
+            // as decoding it whole would refuse it, and the LSN is not used up).
+            let (first, second): (Decoded<'_>, Decoded<'_>);
+            let record = match view.record {
+                RecordView::Identify { uid, cid, attrs, .. } => {
+                    first = decoded(attrs)?;
+                    RecordRef::Identify { uid, cid, attrs: Attrs::Decoded(&first) }
+                }
+                RecordView::Reset { uid, .. } => RecordRef::Reset { uid },
+                RecordView::Attributes { target, set, set_once, unset, .. } => {
+                    first = decoded(set)?;
+                    second = decoded(set_once)?;
+                    RecordRef::Attributes {
+                        target,
+                        set: Attrs::Decoded(&first),
+                        set_once: Attrs::Decoded(&second),
+                        unset: Keys::View(unset),
+                    }
+                }
+                RecordView::Merge { from, into } => RecordRef::Merge { from, into },
+                RecordView::Unmerge { cid } => RecordRef::Unmerge { cid },
+                RecordView::Unlink { uid, cid } => RecordRef::Unlink { uid, cid },
+            };
+            self.next_lsn = next;
+            return Ok(self.apply_ref(lsn, view.effective_ts().as_micros(), record, Ok(())));
         }
         let entry = decode_entry_with_schema(schema, bytes).map_err(ApplyEncodedError::Decode)?;
         self.apply(lsn, &entry).map_err(ApplyEncodedError::Apply)
     }
 
-    /// The node of an event's target read in place, created if new, when the id rules accept
-    /// the id as written (what [`Self::checked_target_node`] does for a decoded event whose
-    /// shape is valid); `None` when they do not (a rejection, or a uid that is not in canonical
-    /// form), which the decoding path then handles with its full detail.
-    fn view_target_node(&mut self, target: TargetView<'_>) -> Option<NodeId> {
-        let uid = match target {
-            TargetView::Uuid(b) => match self.uid_index.get_uuid(b, &self.uids) {
-                Some(u) => return Some(self.device_node(u)),
-                None => Uid::Uuid(*b),
-            },
-            TargetView::UidText(t) => match self.uid_index.get_text(t, &self.uids) {
-                Some(u) => return Some(self.device_node(u)),
-                None => Uid::from_wire_bytes(t),
-            },
-            TargetView::Cid(c) => {
-                if let Some(&c) = self.cid_index.get(c) {
-                    return Some(self.cids[c as usize].node);
+    /// Applies `record` (LSN `lsn`, effective time `ts`, whose shape check gave `shape`) and
+    /// keeps its rejection, if it is one. The caller has moved `next_lsn` on.
+    fn apply_ref(&mut self, lsn: Lsn, ts: i64, record: RecordRef<'_>, shape: Result<(), Rejected>) -> Applied {
+        match self.apply_record(lsn, ts, record, shape) {
+            Ok(()) => Applied::Accepted,
+            Err((reason, detail)) => {
+                let (uid, cids) = record.subjects();
+                self.keep_rejection(Rejection { lsn, kind: record.kind(), reason, detail, uid, cids });
+                if self.track_changes {
+                    self.changes.push(Change::Rejected { lsn, reason });
                 }
-                let cid = Cid::from_wire_bytes(c);
-                self.validator.check_cid(&cid).ok()?;
-                return Some(self.customer_node(&cid));
+                Applied::Rejected(reason)
             }
-        };
-        match self.validator.check_uid_cow(&uid) {
-            Ok(Cow::Borrowed(_)) => {
-                let u = self.intern_uid(&uid);
-                Some(self.device_node(u))
-            }
-            _ => None,
         }
     }
 
-    fn apply_record(&mut self, lsn: Lsn, ts: i64, record: &Record) -> Result<(), Rejected> {
-        // Order of checks: the ids a record names (SEMANTICS: "rejected first"), then its shape,
-        // then the rules of its kind. Each arm checks its ids, then calls `check_shape`.
+    /// Order of checks: the ids a record names (SEMANTICS: "rejected first"), then its shape
+    /// (`shape`, the record's shape check: reported only once its ids passed), then the rules of
+    /// its kind. Each handler checks its ids, then `shape?`, then the rest, before it changes
+    /// anything.
+    fn apply_record(
+        &mut self,
+        lsn: Lsn,
+        ts: i64,
+        record: RecordRef<'_>,
+        shape: Result<(), Rejected>,
+    ) -> Result<(), Rejected> {
         match record {
-            Record::Event { target, name, .. } => {
-                let node = self.checked_target_node(target, record)?;
+            RecordRef::Event { target, name } => {
+                let node = self.checked_target_node(target, shape)?;
                 if self.events_full(node) {
                     return Err((
                         Reason::Limit,
@@ -163,249 +159,52 @@ impl Resolver {
                 self.add_event(node, name, lsn, ts);
                 Ok(())
             }
-            Record::Attributes { target, set, set_once, unset, .. } => {
-                let node = self.checked_target_node(target, record)?;
-                let writes = set_once.iter().chain(set.iter()).map(|(k, v)| (k.as_str(), Some(v)));
-                let added = self.attrs_added(node, writes.chain(unset.iter().map(|k| (k.as_str(), None))));
+            RecordRef::Attributes { target, set, set_once, unset } => {
+                let node = self.checked_target_node(target, shape)?;
+                let writes = set_once.iter().chain(set.iter()).map(|(k, v)| (k, Some(v)));
+                let added = self.attrs_added(node, writes.chain(unset.iter().map(|k| (k, None))));
                 let (keys, bytes) = self.comp_attrs(self.find_ro(node));
                 self.check_attr_limit(keys + added.0, bytes + added.1)?;
-                for (k, v) in set_once {
+                let before = node_attrs(&self.nodes[node as usize]);
+                for (k, v) in set_once.iter() {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
                 }
-                for (k, v) in set {
+                for (k, v) in set.iter() {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
                 }
-                for k in unset {
+                for k in unset.iter() {
                     self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_UNSET }, None, false);
                 }
+                self.attrs_written(node, before);
                 self.note_changed(node);
                 Ok(())
             }
-            Record::Identify { uid, cid, attrs, .. } => {
-                let uid = match uid {
-                    Some(u) => Some(self.check_uid(u)?),
-                    None => None,
-                };
-                self.check_cid(cid)?;
-                check_shape(record)?;
-                if let Some(u) = &uid {
-                    if uid_text_is(u, cid.as_bytes()) {
-                        return Err((Reason::SelfLink, format!("uid and cid are the same string {cid:?}")));
-                    }
-                }
-                let existing = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-                let added = match existing {
-                    Some(c) => self.attrs_added(c, attrs.iter().map(|(k, v)| (k.as_str(), Some(v)))),
-                    None => attrs.iter().fold((0, 0), |(n, b), (k, v)| (n + 1, b + attribute_bytes(k, v) as u64)),
-                };
-                let customer = match uid {
-                    None => {
-                        let (keys, bytes) = existing.map_or((0, 0), |c| self.comp_attrs(self.find_ro(c)));
-                        self.check_attr_limit(keys + added.0, bytes + added.1)?;
-                        self.customer_node(cid)
-                    }
-                    Some(u) => self.identify(&u, cid, lsn, ts, added)?,
-                };
-                for (k, v) in attrs {
-                    self.write_attr(customer, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
-                }
-                if !attrs.is_empty() {
-                    self.note_changed(customer);
-                }
-                Ok(())
-            }
-            Record::Reset { uid, .. } => {
-                let uid = self.check_uid(uid)?;
-                check_shape(record)?;
-                self.check_epoch_room(&uid)?;
-                let u = self.intern_uid(&uid);
-                self.uids.next_epoch(u);
-                Ok(())
-            }
-            Record::Merge { from, into } => {
-                self.check_cid(from)?;
-                self.check_cid(into)?;
-                check_shape(record)?;
-                let f = self.existing_customer(from)?;
-                let i = self.existing_customer(into)?;
-                let (rf, ri) = (self.find(f), self.find(i));
-                if rf == ri {
-                    return Ok(());
-                }
-                self.check_union_limit(rf, ri)?;
-                let (Some(pf), Some(pi)) = (self.comp(rf).primary, self.comp(ri).primary) else {
-                    debug_assert!(false, "a component with a customer has a primary");
-                    return Ok(());
-                };
-                let e = self.graph.add_edge(
-                    NodeIndex::new(pf as usize),
-                    NodeIndex::new(pi as usize),
-                    EdgeInfo { kind: EdgeKind::Merge, lsn, ts },
-                );
-                self.nodes[pf as usize].set_out(Some(e));
-                self.union(rf, ri, Some(pi));
-                Ok(())
-            }
-            Record::Unmerge { cid } => {
-                self.check_cid(cid)?;
-                check_shape(record)?;
-                let c = self.existing_customer(cid)?;
-                let incident: Vec<EdgeIndex> = self
-                    .graph
-                    .edges_directed(NodeIndex::new(c as usize), Direction::Incoming)
-                    .filter(|e| e.weight().kind == EdgeKind::Merge)
-                    .map(|e| e.id())
-                    .chain(self.nodes[c as usize].out())
-                    .collect();
-                if incident.is_empty() {
-                    return Ok(());
-                }
-                let root = self.find(c);
-                for e in incident {
-                    match self.graph.edge_endpoints(e) {
-                        Some((src, _)) => self.nodes[src.index()].set_out(None),
-                        None => debug_assert!(false, "edge {e:?} was just listed, so it exists"),
-                    }
-                    self.graph.remove_edge(e);
-                }
-                self.split(root);
-                Ok(())
-            }
-            Record::Unlink { uid, cid } => {
-                let uid = self.check_uid(uid)?;
-                self.check_cid(cid)?;
-                check_shape(record)?;
-                let c = self.existing_customer(cid)?;
-                let Some(u) = self.uid_index.get(&uid, &self.uids) else { return Ok(()) };
-                let devices: Vec<NodeId> = self.uids.nodes(u).map(|(_, n)| n).collect();
-                let mut unlinked = false;
-                for d in devices {
-                    let Some(e) = self.nodes[d as usize].out() else { continue };
-                    if self.graph.edge_endpoints(e).is_some_and(|(_, t)| t.index() == c as usize) {
-                        self.graph.remove_edge(e);
-                        self.nodes[d as usize].set_out(None);
-                        unlinked = true;
-                    }
-                }
-                if unlinked {
-                    let root = self.find(c);
-                    self.split(root);
-                }
-                Ok(())
-            }
+            RecordRef::Identify { uid, cid, attrs } => self.apply_identify(lsn, ts, uid, cid, attrs, shape),
+            RecordRef::Reset { uid } => self.apply_reset(uid, shape),
+            RecordRef::Merge { from, into } => self.apply_merge(lsn, ts, from, into, shape),
+            RecordRef::Unmerge { cid } => self.apply_unmerge(cid, shape),
+            RecordRef::Unlink { uid, cid } => self.apply_unlink(uid, cid, shape),
         }
     }
 
-    /// The identify of a device: links it (or a new epoch of it) to `cid` and returns the
-    /// customer node. Checks before it changes anything.
-    /// `added`: the attribute keys and bytes the record adds to the customer node at most.
-    fn identify(&mut self, uid: &Uid, cid: &Cid, lsn: Lsn, ts: i64, added: (u64, u64)) -> Result<NodeId, Rejected> {
-        let customer = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
-        let device = self.uid_index.get(uid, &self.uids).and_then(|u| self.current_device(u));
-        let linked_to = device.and_then(|d| self.link_target(d));
-        let cust_attrs = customer.map_or((0, 0), |c| self.comp_attrs(self.find_ro(c)));
-        let with_record = (cust_attrs.0 + added.0, cust_attrs.1 + added.1);
-        let (cust_devices, cust_customers) = match customer {
-            Some(c) => {
-                let comp = self.comp(self.find_ro(c));
-                (comp.devices, comp.customers)
-            }
-            None => (0, 1),
-        };
-        match linked_to {
-            Some(x) => {
-                if let Some(c) = customer.filter(|&c| self.find_ro(c) == self.find_ro(x)) {
-                    self.check_attr_limit(with_record.0, with_record.1)?;
-                    return Ok(c);
-                }
-                if self.config.on_cid_conflict == OnCidConflict::Reject {
-                    let x_cid = self.node_label(x);
-                    return Err((
-                        Reason::CidConflict,
-                        format!("uid {uid} is linked to {x_cid} in another profile; logout (reset) first"),
-                    ));
-                }
-                self.check_limit(cust_devices + 1, cust_customers)?;
-                // The new epoch's device node is empty: the profile holds the customer's attributes.
-                self.check_attr_limit(with_record.0, with_record.1)?;
-                self.check_epoch_room(uid)?;
-                let u = self.intern_uid(uid);
-                let from_epoch = self.uids.epoch(u);
-                self.uids.next_epoch(u);
-                if let NodeKind::Customer { cid: x_cid } = self.nodes[x as usize].kind() {
-                    self.implicit_resets.push(ImplicitReset {
-                        lsn,
-                        uid: uid.clone(),
-                        from_epoch,
-                        to_epoch: from_epoch + 1,
-                        previous_cid: self.cids[x_cid as usize].cid.clone(),
-                        cid: cid.clone(),
-                    });
-                    if self.track_changes {
-                        self.changes.push(Change::ImplicitReset { lsn });
-                    }
-                } else {
-                    debug_assert!(false, "a link ends at a customer node");
-                }
-                let d = self.device_node(u);
-                let c = self.customer_node(cid);
-                self.link(d, c, lsn, ts);
-                Ok(c)
-            }
-            None => {
-                let (dev_devices, dev_customers) = match device {
-                    Some(d) => {
-                        let comp = self.comp(self.find_ro(d));
-                        (comp.devices, comp.customers)
-                    }
-                    None => (1, 0),
-                };
-                self.check_limit(cust_devices + dev_devices, cust_customers + dev_customers)?;
-                let dev_attrs = match device {
-                    // Already in the customer's profile (a device linked to nothing is not).
-                    Some(d) if customer.is_none_or(|c| self.find_ro(c) != self.find_ro(d)) => {
-                        self.comp_attrs(self.find_ro(d))
-                    }
-                    _ => (0, 0),
-                };
-                self.check_attr_limit(with_record.0 + dev_attrs.0, with_record.1 + dev_attrs.1)?;
-                let u = self.intern_uid(uid);
-                let d = self.device_node(u);
-                let c = self.customer_node(cid);
-                self.link(d, c, lsn, ts);
-                Ok(c)
-            }
-        }
-    }
-
-    fn node_label(&self, n: NodeId) -> String {
-        match self.nodes[n as usize].kind() {
-            NodeKind::Customer { cid } => format!("cid {:?}", self.cids[cid as usize].cid),
-            NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids.uid(uid)),
-        }
-    }
-
-    fn link_target(&self, d: NodeId) -> Option<NodeId> {
-        let e = self.nodes[d as usize].out()?;
-        let target = self.graph.edge_endpoints(e).map(|(_, t)| t.index() as NodeId);
-        debug_assert!(target.is_some(), "a node's outgoing edge is in the graph");
-        target
-    }
-
-    /// Checks an event's or attributes write's target (its ids, then the record's shape:
+    /// Checks an event's or attributes write's target (its id, then the record's shape:
     /// SEMANTICS' order) and returns the target's node, created if new. A uid interned exactly as
-    /// written was checked when first seen (the rules depend only on its bytes and the config),
-    /// so one lookup replaces the id rules and the interning: the event path's common case.
-    fn checked_target_node(&mut self, target: &Target, record: &Record) -> Result<NodeId, Rejected> {
-        if let Target::Uid(u) = target {
-            if let Some(known) = self.uid_index.get(u, &self.uids) {
-                check_shape(record)?;
-                return Ok(self.device_node(known));
+    /// written was checked when first seen, so one lookup replaces the id rules and the
+    /// interning: the event path's common case.
+    fn checked_target_node(&mut self, target: TargetView<'_>, shape: Result<(), Rejected>) -> Result<NodeId, Rejected> {
+        let uid = match target {
+            TargetView::Cid(c) => {
+                let cid = self.check_cid(c)?;
+                shape?;
+                return Ok(self.customer_node(cid));
             }
-        }
-        let uid = self.check_target(target)?;
-        check_shape(record)?;
-        Ok(self.target_node(uid.as_deref(), target))
+            TargetView::Uuid(b) => UidView::Uuid(*b),
+            TargetView::UidText(t) => UidView::Text(t),
+        };
+        let uid = self.check_uid(uid)?;
+        shape?;
+        let u = self.intern_uid(uid);
+        Ok(self.device_node(u))
     }
 
     /// True if node `n` can take no more events ([`crate::NODE_EVENT_BYTES_MAX`]). A node just
@@ -423,24 +222,19 @@ impl Resolver {
         self.note_changed(node);
     }
 
-    /// The node a checked event/attributes target names, created if new.
-    fn target_node(&mut self, uid: Option<&Uid>, target: &Target) -> NodeId {
-        match (uid, target) {
-            (Some(u), _) => {
-                let u = self.intern_uid(u);
-                self.device_node(u)
-            }
-            (None, Target::Cid(c)) => self.customer_node(c),
-            (None, Target::Uid(u)) => {
-                // check_target returns the canonical uid for a uid target; kept total anyway.
-                debug_assert!(false, "a checked uid target comes with its canonical uid");
-                let u = self.intern_uid(u);
-                self.device_node(u)
-            }
+    /// Keeps the attribute sums of `node`'s component once attributes were written on it
+    /// (`before`: its keys and bytes before).
+    pub(crate) fn attrs_written(&mut self, node: NodeId, before: (u64, u64)) {
+        let after = node_attrs(&self.nodes[node as usize]);
+        if after != before {
+            let root = self.find_ro(node);
+            self.components.attrs_changed(root, before, after);
         }
     }
 
-    fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&idres_model::Value>, once: bool) {
+    /// Writes attribute `key` on `node`; the caller keeps the component's sums
+    /// ([`Self::attrs_written`]).
+    pub(crate) fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&Value>, once: bool) {
         let k = self.keys.intern(key);
         let contents = &mut self.nodes[node as usize].contents;
         let total = contents.attr_bytes();
@@ -454,7 +248,7 @@ impl Resolver {
         contents.attrs.set_total(total - before + after);
     }
 
-    fn link(&mut self, d: NodeId, c: NodeId, lsn: Lsn, ts: i64) {
+    pub(crate) fn link(&mut self, d: NodeId, c: NodeId, lsn: Lsn, ts: i64) {
         let e = self.graph.add_edge(
             NodeIndex::new(d as usize),
             NodeIndex::new(c as usize),
@@ -465,4 +259,16 @@ impl Resolver {
         let primary = self.comp(rc).primary;
         self.union(rd, rc, primary);
     }
+}
+
+/// A view's map with its values decoded (its keys stay borrowed).
+type Decoded<'a> = Vec<(&'a str, Value)>;
+
+/// The values of a view's map, decoded.
+fn decoded(map: MapView<'_>) -> Result<Decoded<'_>, ApplyEncodedError> {
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map.iter() {
+        out.push((k, v.to_value().map_err(ApplyEncodedError::Decode)?));
+    }
+    Ok(out)
 }

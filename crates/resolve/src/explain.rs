@@ -1,29 +1,11 @@
 //! Explain (SEMANTICS §7): why an id is in its profile, as the edge path from its node to the
 //! profile's primary customer, with the implicit resets and rejected records that named it.
 
-use idres_model::{Cid, Record, Target, Uid};
+use idres_model::{Cid, Uid};
 
 use crate::node::{NodeId, NodeKind};
 use crate::outcome::{DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Rejection};
 use crate::resolver::Resolver;
-
-/// The ids a record names, as text, for explain: a uid in canonical form when it is valid.
-pub(crate) fn subjects(record: &Record) -> (Option<String>, Vec<String>) {
-    let uid_text = |u: &Uid| u.canonical().unwrap_or_else(|_| u.clone()).to_string();
-    let cid_text = |c: &Cid| c.to_string();
-    let target = |t: &Target| match t {
-        Target::Uid(u) => (Some(uid_text(u)), Vec::new()),
-        Target::Cid(c) => (None, vec![cid_text(c)]),
-    };
-    match record {
-        Record::Identify { uid, cid, .. } => (uid.as_ref().map(uid_text), vec![cid_text(cid)]),
-        Record::Reset { uid, .. } => (Some(uid_text(uid)), Vec::new()),
-        Record::Event { target: t, .. } | Record::Attributes { target: t, .. } => target(t),
-        Record::Merge { from, into } => (None, vec![cid_text(from), cid_text(into)]),
-        Record::Unmerge { cid } => (None, vec![cid_text(cid)]),
-        Record::Unlink { uid, cid } => (Some(uid_text(uid)), vec![cid_text(cid)]),
-    }
-}
 
 impl Resolver {
     pub(crate) fn node_ref(&self, n: NodeId) -> NodeRef {
@@ -90,7 +72,7 @@ impl Resolver {
     /// rejection was forgotten: see [`Resolver::explain_uid`]).
     pub fn explain_cid(&self, cid: &Cid) -> Option<Explanation> {
         let text = cid.to_string();
-        let node = self.cid_index.get(cid).map(|&c| self.cids[c as usize].node);
+        let node = self.cid_index.get(cid.as_bytes());
         let implicit_resets: Vec<ImplicitReset> =
             self.implicit_resets.iter().filter(|r| &r.cid == cid || &r.previous_cid == cid).cloned().collect();
         let rejections: Vec<Rejection> = self.rejections.iter().filter(|r| r.cids.contains(&text)).cloned().collect();

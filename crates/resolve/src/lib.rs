@@ -16,6 +16,7 @@
 //! **Architecture invariant:** a rejected record changes nothing (SEMANTICS §3).
 
 mod apply;
+mod cid_index;
 mod components;
 mod config;
 mod contents;
@@ -23,12 +24,14 @@ mod digest;
 mod events;
 mod explain;
 mod hash;
+mod identity;
 mod interner;
 mod node;
 mod outcome;
 mod profile_id;
 mod profile_index;
 mod reads;
+mod record_ref;
 mod resolver;
 mod restore;
 mod rules;

@@ -176,8 +176,8 @@ impl Resolver {
 
     /// The profile that holds customer `cid`, if the cid exists.
     pub fn profile_by_cid(&self, cid: &Cid) -> Option<Profile> {
-        let &c = self.cid_index.get(cid)?;
-        Some(self.materialise(self.find_ro(self.cids[c as usize].node)))
+        let node = self.cid_index.get(cid.as_bytes())?;
+        Some(self.materialise(self.find_ro(node)))
     }
 
     /// The profile of `uid`'s current epoch; `None` if the uid is unknown, malformed, or its

@@ -1,32 +1,36 @@
 //! The fold's state, [`Resolver`], and its wiring: creating nodes, the change stream, the nodes'
 //! own profile ids, and the union-find as the fold sees it (a union or split also reports its
-//! changes). What each record does is in `apply.rs` (checked by `rules.rs`), reads in `reads.rs`
+//! changes). What each record does is in `apply.rs` and `identity.rs` (reading it as a
+//! `record_ref.rs` `RecordRef`, checked by `rules.rs`), reads in `reads.rs`
 //! and `explain.rs`, the state as bytes in `snapshot.rs`, `restore.rs` and `digest.rs`.
 //!
 //! State: interned uids (`uids.rs`, found through `uid_index.rs`: with their current epoch and
-//! the device nodes of their epochs) and cids (with their customer node); dense `u32` node ids
+//! the device nodes of their epochs) and cids (with their customer node, found through
+//! `cid_index.rs`); dense `u32` node ids
 //! (`node.rs`); a union-find over the nodes (`components.rs`) whose roots hold the component
-//! (members, device and customer counts, primary customer; the profile id is not stored there but
+//! (members, device and customer counts, primary customer, attribute sums; the profile id is not
+//! stored there but
 //! computed from the primary, or from the device of an anonymous profile, when asked for, and
 //! cached per node for the change stream); and the identity graph, whose edges carry the
 //! provenance of the record that made them.
 
 use std::collections::VecDeque;
 
-use idres_model::{Cid, IdValidator, Uid};
+use idres_model::{Cid, IdValidator};
 use petgraph::stable_graph::StableDiGraph;
 use uuid::Uuid;
 
+use crate::cid_index::CidIndex;
 use crate::components::{CompView, Components, United};
 use crate::config::Config;
 use crate::contents::Contents;
 use crate::events::EventArena;
-use crate::hash::FastMap;
 use crate::interner::Interner;
 use crate::node::{CidEntry, Graph, Node, NodeId, NodeKind};
 use crate::outcome::{Change, ForgottenRejections, ImplicitReset, Rejection, REJECTIONS_KEPT_MAX};
 use crate::profile_id::{anonymous_profile_id_of, customer_profile_id};
 use crate::profile_index::ProfileIndex;
+use crate::rules::{CheckedCid, CheckedUid};
 use crate::uid_index::UidIndex;
 use crate::uids::UidTable;
 use crate::Lsn;
@@ -39,7 +43,7 @@ pub struct Resolver {
     pub(crate) next_lsn: Lsn,
     pub(crate) uid_index: UidIndex,
     pub(crate) uids: UidTable,
-    pub(crate) cid_index: FastMap<Cid, u32>,
+    pub(crate) cid_index: CidIndex,
     pub(crate) cids: Vec<CidEntry>,
     pub(crate) nodes: Vec<Node>,
     /// The union-find over the nodes and their components.
@@ -76,7 +80,7 @@ impl Resolver {
             next_lsn: 0,
             uid_index: UidIndex::default(),
             uids: UidTable::default(),
-            cid_index: FastMap::default(),
+            cid_index: CidIndex::default(),
             cids: Vec::new(),
             nodes: Vec::new(),
             components: Components::default(),
@@ -119,13 +123,13 @@ impl Resolver {
         self.uids.current(u)
     }
 
-    /// The index of a canonical uid, interned on first sight (the only time it is copied).
-    pub(crate) fn intern_uid(&mut self, uid: &Uid) -> u32 {
-        if let Some(u) = self.uid_index.get(uid, &self.uids) {
+    /// The index of a checked uid, interned on first sight (the only time it is copied).
+    pub(crate) fn intern_uid(&mut self, uid: CheckedUid<'_>) -> u32 {
+        if let Some(u) = uid.known {
             return u;
         }
-        let u = self.uids.push(uid);
-        self.uid_index.insert(uid, u);
+        let u = self.uids.push(uid.uid);
+        self.uid_index.insert(uid.uid, u);
         u
     }
 
@@ -140,15 +144,17 @@ impl Resolver {
         n
     }
 
-    /// The customer node of `cid`, created if new.
-    pub(crate) fn customer_node(&mut self, cid: &Cid) -> NodeId {
-        if let Some(&c) = self.cid_index.get(cid) {
-            return self.cids[c as usize].node;
+    /// The customer node of a checked cid, created if new (the only time the cid is copied).
+    pub(crate) fn customer_node(&mut self, cid: CheckedCid<'_>) -> NodeId {
+        if let Some(n) = cid.node {
+            return n;
         }
         let c = self.cids.len() as u32;
+        let n = self.nodes.len() as NodeId;
         // The cid first: the new node's profile id is read from it.
-        self.cids.push(CidEntry { cid: cid.clone(), node: self.nodes.len() as NodeId });
-        self.cid_index.insert(cid.clone(), c);
+        self.cids.push(CidEntry { cid: Cid::from_wire_bytes(cid.bytes), node: n });
+        let new = self.cid_index.insert(cid.bytes, n);
+        debug_assert!(new, "a cid checked as new is not interned meanwhile");
         self.new_node(NodeKind::Customer { cid: c })
     }
 

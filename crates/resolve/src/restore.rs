@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use idres_model::{decode_value_prefix, Cid, RecordKind, Uid, Value};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
+use crate::cid_index::CidIndex;
 use crate::components::Components;
 use crate::config::Config;
 use crate::contents::{AttrCell, Contents, WriteKey};
@@ -379,9 +380,11 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>, version: u16) -> Result<(), Snaps
         forgotten = read_forgotten(i, &rejections, r.next_lsn)?;
     }
     r.uid_index = UidIndex::build(&uids).ok_or_else(|| i.invalid("a uid appears twice"))?;
-    r.cid_index = cids.iter().enumerate().map(|(c, e)| (e.cid.clone(), c as u32)).collect();
-    if r.cid_index.len() != cids.len() {
-        return Err(i.invalid("an id appears twice"));
+    r.cid_index = CidIndex::with_capacity(cids.len());
+    for e in &cids {
+        if !r.cid_index.insert(e.cid.as_bytes(), e.node) {
+            return Err(i.invalid("an id appears twice"));
+        }
     }
     r.uids = uids;
     r.cids = cids;

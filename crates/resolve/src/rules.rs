@@ -1,12 +1,13 @@
-//! The checks a record must pass before it changes anything (SEMANTICS §3): the id rules, the
-//! record's shape, and the profile limits (devices, customers, attribute keys and bytes, epochs).
-//! Each returns the rejection's reason and its words.
-
-use std::borrow::Cow;
+//! The checks a record must pass before it changes anything (SEMANTICS §3): the id rules (of
+//! ids borrowed as written: [`CheckedUid`], [`CheckedCid`] also say where the fold has the id,
+//! so that a handler looks each id up once), the record's shape, and the profile limits
+//! (devices, customers, attribute keys and bytes, epochs). Each returns the rejection's reason
+//! and its words.
 
 use idres_model::limits::{attribute_bytes, PROFILE_ATTRIBUTES_MAX, PROFILE_ATTRIBUTE_BYTES_MAX};
-use idres_model::{Cid, IdRejection, Record, Target, Uid, Value};
+use idres_model::{Cid, IdRejection, Record, UidView, Value};
 
+use crate::components::node_attrs;
 use crate::node::NodeId;
 use crate::outcome::Reason;
 use crate::resolver::Resolver;
@@ -26,38 +27,51 @@ fn id_rejection(r: IdRejection) -> Rejected {
     (reason, r.to_string())
 }
 
+/// A uid that passed the id rules: its canonical form, and its number if it is interned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckedUid<'a> {
+    pub(crate) uid: UidView<'a>,
+    pub(crate) known: Option<u32>,
+}
+
+/// A cid that passed the id rules: its bytes, and its customer node if it has one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckedCid<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) node: Option<NodeId>,
+}
+
 impl Resolver {
-    /// The id rules for a uid. An id interned as written passed them when it was first seen
-    /// (only checked ids are interned, and a snapshot's ids are checked on restore; the rules
-    /// depend only on the bytes and the config): one lookup answers.
-    pub(crate) fn check_uid<'u>(&self, uid: &'u Uid) -> Result<Cow<'u, Uid>, Rejected> {
-        if self.uid_index.get(uid, &self.uids).is_some() {
-            return Ok(Cow::Borrowed(uid));
+    /// The id rules for a uid, and where the fold has it. A uid interned as written passed them
+    /// when it was first seen (only checked, canonical ids are interned, and a snapshot's ids
+    /// are checked on restore; the rules depend only on the bytes and the config): one lookup
+    /// answers. Otherwise the rules run on the bytes as borrowed, and a uid written in another
+    /// form than its canonical one is looked up in that.
+    pub(crate) fn check_uid<'u>(&self, uid: UidView<'u>) -> Result<CheckedUid<'u>, Rejected> {
+        if let Some(u) = self.uid_index.get_view(uid, &self.uids) {
+            return Ok(CheckedUid { uid, known: Some(u) });
         }
-        self.validator.check_uid_cow(uid).map_err(id_rejection)
+        let canonical = self.validator.check_uid_view(uid).map_err(id_rejection)?;
+        let known = if canonical == uid { None } else { self.uid_index.get_view(canonical, &self.uids) };
+        Ok(CheckedUid { uid: canonical, known })
     }
 
-    /// The id rules for a cid; a cid already interned passed them (see [`Self::check_uid`]).
-    pub(crate) fn check_cid(&self, cid: &Cid) -> Result<(), Rejected> {
-        if self.cid_index.contains_key(cid) {
-            return Ok(());
+    /// The id rules for a cid, and where the fold has it; a cid already interned passed them
+    /// (see [`Self::check_uid`]).
+    pub(crate) fn check_cid<'c>(&self, cid: &'c [u8]) -> Result<CheckedCid<'c>, Rejected> {
+        if let Some(n) = self.cid_index.get(cid) {
+            return Ok(CheckedCid { bytes: cid, node: Some(n) });
         }
-        self.validator.check_cid(cid).map_err(id_rejection)
-    }
-
-    pub(crate) fn check_target<'t>(&self, target: &'t Target) -> Result<Option<Cow<'t, Uid>>, Rejected> {
-        match target {
-            Target::Uid(u) => self.check_uid(u).map(Some),
-            Target::Cid(c) => self.check_cid(c).map(|()| None),
-        }
+        self.validator.check_cid_bytes(cid).map_err(id_rejection)?;
+        Ok(CheckedCid { bytes: cid, node: None })
     }
 
     /// A uid can start a next epoch unless it is at the last one (2^32 - 1 resets: only a
     /// hostile log gets there, and it must be a rejection, not an overflow).
-    pub(crate) fn check_epoch_room(&self, uid: &Uid) -> Result<(), Rejected> {
-        match self.uid_index.get(uid, &self.uids) {
+    pub(crate) fn check_epoch_room(&self, uid: CheckedUid<'_>) -> Result<(), Rejected> {
+        match uid.known {
             Some(u) if self.uids.epoch(u) == u32::MAX => {
-                Err((Reason::Limit, format!("uid {uid} has reached the last epoch")))
+                Err((Reason::Limit, format!("uid {} has reached the last epoch", uid.uid)))
             }
             _ => Ok(()),
         }
@@ -93,13 +107,19 @@ impl Resolver {
     }
 
     /// Attribute keys and attribute bytes of the component at root `root`, summed over its nodes
-    /// (an upper bound of its profile's: a key two nodes hold counts twice). One read per member;
-    /// members are bounded by the device and customer limits.
+    /// (an upper bound of its profile's: a key two nodes hold counts twice). The component keeps
+    /// the sums; debug builds (the tests) check them against the members each time.
     pub(crate) fn comp_attrs(&self, root: NodeId) -> (u64, u64) {
-        self.comp(root).members.iter().fold((0, 0), |(k, b), &m| {
-            let c = &self.nodes[m as usize].contents;
-            (k + c.attrs.len() as u64, b + c.attr_bytes())
-        })
+        let comp = self.comp(root);
+        debug_assert_eq!(
+            comp.attrs,
+            comp.members.iter().fold((0, 0), |(k, b), &m| {
+                let (mk, mb) = node_attrs(&self.nodes[m as usize]);
+                (k + mk, b + mb)
+            }),
+            "the attribute sums of the component at {root}"
+        );
+        comp.attrs
     }
 
     /// At most how many keys and bytes `writes` (key, value or `None` for an unset) add to node
@@ -138,10 +158,10 @@ impl Resolver {
         Ok(())
     }
 
-    pub(crate) fn existing_customer(&self, cid: &Cid) -> Result<NodeId, Rejected> {
-        match self.cid_index.get(cid) {
-            Some(&c) => Ok(self.cids[c as usize].node),
-            None => Err((Reason::UnknownCid, format!("cid {cid:?} does not exist"))),
+    pub(crate) fn existing_customer(&self, cid: CheckedCid<'_>) -> Result<NodeId, Rejected> {
+        match cid.node {
+            Some(n) => Ok(n),
+            None => Err((Reason::UnknownCid, format!("cid {:?} does not exist", Cid::from_wire_bytes(cid.bytes)))),
         }
     }
 }

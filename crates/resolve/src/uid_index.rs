@@ -5,7 +5,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use idres_model::Uid;
+use idres_model::{Uid, UidView};
 
 use crate::hash::{FastMap, FoldHash, PreHashed};
 use crate::uids::UidTable;
@@ -21,6 +21,15 @@ impl UidBytes for Uid {
         match self {
             Uid::Uuid(b) => (0, b),
             Uid::Text(t) => (1, t),
+        }
+    }
+}
+
+impl UidBytes for UidView<'_> {
+    fn form_and_bytes(&self) -> (u8, &[u8]) {
+        match self {
+            UidView::Uuid(b) => (0, b),
+            UidView::Text(t) => (1, t),
         }
     }
 }
@@ -143,11 +152,6 @@ impl UidIndex {
         Some(index)
     }
 
-    fn uid_fingerprint(&self, uid: &Uid) -> u32 {
-        let (form, bytes) = uid.form_and_bytes();
-        self.fingerprint(form, bytes)
-    }
-
     /// The uid in form `form` with bytes `bytes`: the hash's owner confirmed against the table,
     /// then the spill map.
     fn find(&self, form: u8, bytes: &[u8], uids: &UidTable) -> Option<u32> {
@@ -168,23 +172,20 @@ impl UidIndex {
         self.find(form, bytes, uids)
     }
 
-    /// The index of the uid in UUID form `bytes`.
-    pub(crate) fn get_uuid(&self, bytes: &[u8; 16], uids: &UidTable) -> Option<u32> {
-        self.find(0, bytes, uids)
+    /// The index of the uid `uid` borrowed from wherever it is.
+    pub(crate) fn get_view(&self, uid: UidView<'_>, uids: &UidTable) -> Option<u32> {
+        let (form, bytes) = uid.form_and_bytes();
+        self.find(form, bytes, uids)
     }
 
-    /// The index of the uid in text form `bytes`.
-    pub(crate) fn get_text(&self, bytes: &[u8], uids: &UidTable) -> Option<u32> {
-        self.find(1, bytes, uids)
-    }
-
-    /// Adds `uid`, which is not in the index yet, at index `u`.
-    pub(crate) fn insert(&mut self, uid: &Uid, u: u32) {
-        let fp = self.uid_fingerprint(uid);
+    /// Adds `uid`, which is not in the index yet, at index `u` (copying it only if it spills).
+    pub(crate) fn insert(&mut self, uid: UidView<'_>, u: u32) {
+        let (form, bytes) = uid.form_and_bytes();
+        let fp = self.fingerprint(form, bytes);
         if let std::collections::hash_map::Entry::Vacant(slot) = self.by_hash.entry(fp) {
             slot.insert(u);
         } else {
-            self.spill.insert(UidKey(uid.clone()), u);
+            self.spill.insert(UidKey(uid.to_uid()), u);
         }
     }
 
@@ -214,7 +215,7 @@ pub(crate) mod tests {
     fn entries(uids: &[Uid]) -> UidTable {
         let mut t = UidTable::default();
         for u in uids {
-            t.push(u);
+            t.push(u.view());
         }
         t
     }
@@ -227,14 +228,14 @@ pub(crate) mod tests {
         let table = entries(&uids);
         let mut ix = UidIndex::default();
         for (u, uid) in uids.iter().enumerate() {
-            ix.insert(uid, u as u32);
+            ix.insert(uid.view(), u as u32);
         }
         assert_eq!(ix.get(&Uid::Uuid(uuid), &table), Some(0));
-        assert_eq!(ix.get_uuid(&uuid, &table), Some(0));
-        assert_eq!(ix.get_text(b"web-1", &table), Some(1));
-        assert_eq!(ix.get_text(&uuid, &table), Some(2));
+        assert_eq!(ix.get_view(UidView::Uuid(uuid), &table), Some(0));
+        assert_eq!(ix.get_view(UidView::Text(b"web-1"), &table), Some(1));
+        assert_eq!(ix.get_view(UidView::Text(&uuid), &table), Some(2));
         assert_eq!(ix.get(&Uid::from_wire_bytes(uuid.to_vec()), &table), Some(2));
-        assert_eq!(ix.get_text(b"web-2", &table), None);
+        assert_eq!(ix.get_view(UidView::Text(b"web-2"), &table), None);
         assert_eq!(ix.spilled(), 0);
     }
 
@@ -245,11 +246,11 @@ pub(crate) mod tests {
         let uids = vec![Uid::from_wire_bytes(b"a".to_vec()), Uid::from_wire_bytes(b"b".to_vec())];
         let table = entries(&uids);
         let mut ix = UidIndex::default();
-        ix.insert(&uids[0], 0);
+        ix.insert(uids[0].view(), 0);
         ix.insert_spilled(&uids[1], 1);
         assert_eq!(ix.get(&uids[0], &table), Some(0));
         assert_eq!(ix.get(&uids[1], &table), Some(1));
-        assert_eq!(ix.get_text(b"c", &table), None);
+        assert_eq!(ix.get_view(UidView::Text(b"c"), &table), None);
         // A table that disagrees with the index (the hash's owner is another uid) is no hit.
         let other = entries(&[Uid::from_wire_bytes(b"z".to_vec()), uids[1].clone()]);
         assert_eq!(ix.get(&uids[0], &other), None);
@@ -263,7 +264,7 @@ pub(crate) mod tests {
         let table = entries(&uids);
         let mut ix = UidIndex::default();
         for (u, uid) in uids.iter().enumerate() {
-            ix.insert(uid, u as u32);
+            ix.insert(uid.view(), u as u32);
         }
         assert!(ix.spilled() > 0, "no fingerprint collision among 600 k uids");
         let built = UidIndex::build(&table).unwrap();
@@ -272,7 +273,7 @@ pub(crate) mod tests {
             assert_eq!(ix.get(uid, &table), Some(u as u32));
             assert_eq!(built.get(uid, &table), Some(u as u32));
         }
-        assert_eq!(ix.get_text(b"d-600000", &table), None);
+        assert_eq!(ix.get_view(UidView::Text(b"d-600000"), &table), None);
     }
 
     #[test]
@@ -291,10 +292,10 @@ pub(crate) mod tests {
         for (u, uid) in uids.iter().enumerate() {
             assert_eq!(built.get(uid, &table), Some(u as u32), "{uid:?}");
         }
-        assert_eq!(built.get_text(b"w5001", &table), None);
+        assert_eq!(built.get_view(UidView::Text(b"w5001"), &table), None);
         // A uid twice is refused.
         let mut twice = table.clone();
-        twice.push(&uids[17]);
+        twice.push(uids[17].view());
         assert!(UidIndex::build(&twice).is_none());
     }
 }

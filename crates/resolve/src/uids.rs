@@ -6,7 +6,7 @@
 //! holds a UUID or a text id of up to 16 bytes itself (longer ones in one arena), and a uid with
 //! one device node (most never reset) keeps it in the row.
 
-use idres_model::Uid;
+use idres_model::{Uid, UidView};
 
 use crate::hash::FastMap;
 use crate::node::NodeId;
@@ -57,11 +57,11 @@ impl UidTable {
 
     /// Interns `uid` (not in the table yet, and valid: at most `UID_BYTES_MAX` bytes) at epoch
     /// 0 without nodes; returns its number.
-    pub(crate) fn push(&mut self, uid: &Uid) -> u32 {
+    pub(crate) fn push(&mut self, uid: UidView<'_>) -> u32 {
         let u = self.rows.len() as u32;
-        let (text, bytes) = match uid {
-            Uid::Uuid(b) => (0, &b[..]),
-            Uid::Text(t) => (TEXT, &t[..]),
+        let (text, bytes) = match &uid {
+            UidView::Uuid(b) => (0, &b[..]),
+            UidView::Text(t) => (TEXT, *t),
         };
         let mut inline = [0u8; INLINE];
         if bytes.len() <= INLINE {
@@ -163,7 +163,7 @@ impl UidTable {
 
     /// Interns `uid` with a restored epoch and nodes (epochs ascending, checked by the caller).
     pub(crate) fn push_restored(&mut self, uid: &Uid, epoch: u32, nodes: &[(u32, NodeId)]) -> u32 {
-        let u = self.push(uid);
+        let u = self.push(uid.view());
         self.rows[u as usize].epoch = epoch;
         for &(e, n) in nodes {
             self.push_node(u, e, n);
@@ -194,7 +194,7 @@ mod tests {
             Uid::from_wire_bytes(b"seventeen-bytes-2".to_vec()),
         ];
         for (i, uid) in uids.iter().enumerate() {
-            assert_eq!(t.push(uid), i as u32);
+            assert_eq!(t.push(uid.view()), i as u32);
         }
         for (i, uid) in uids.iter().enumerate() {
             assert_eq!(&t.uid(i as u32), uid);

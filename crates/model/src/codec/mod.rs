@@ -14,9 +14,12 @@
 //! booleans and option tags are 0 or 1, floats finite, nothing may follow the entry; so
 //! `encode(decode(bytes)) == bytes` for every input that decodes.
 
+mod cursor;
+mod record_view;
 mod view;
 mod wire;
 
+pub use record_view::{record_view, EntryView, KeysView, KeysViewIter, MapView, MapViewIter, RecordView, ValueView};
 pub use view::{event_view, EventView, TargetView};
 
 use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
