@@ -1,13 +1,16 @@
 //! Arbitrary bytes as an encoded entry: decoding never panics and never allocates past the
 //! limit; whatever decodes re-encodes to the same bytes (one encoding per value), and the edge
 //! and fold checks run on it without panicking. `event_view` answers exactly for the bytes that
-//! decode to an event of valid shape, with the same fields.
+//! decode to an event of valid shape, with the same fields; `record_view` answers exactly for
+//! the bytes that decode to any other record of valid shape, of the same kind and times.
 #![no_main]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use idres_model::{decode_entry, encode_entry, event_view, IdValidator, Record, Target, SCHEMA_VERSION};
+use idres_model::{
+    decode_entry, encode_entry, event_view, record_view, IdValidator, Record, Target, SCHEMA_VERSION,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// Counts live and peak bytes: libFuzzer's own malloc limit needs a sanitizer, and we fuzz
@@ -47,7 +50,16 @@ fuzz_target!(|data: &[u8]| {
     let valid_event =
         matches!(&decoded, Ok(e) if matches!(e.record, Record::Event { .. }) && e.record.validate_shape().is_ok());
     assert_eq!(view.is_some(), valid_event, "event_view disagrees with the decoder: {view:?}");
+    let other = record_view(SCHEMA_VERSION, data);
+    let valid_other =
+        matches!(&decoded, Ok(e) if !matches!(e.record, Record::Event { .. }) && e.record.validate_shape().is_ok());
+    assert_eq!(other.is_some(), valid_other, "record_view disagrees with the decoder: {other:?}");
     let Ok(entry) = decoded else { return };
+    if let Some(v) = other {
+        assert_eq!(v.record.kind(), entry.record.kind(), "record_view reads another kind");
+        assert_eq!(v.appended_at, entry.appended_at);
+        assert_eq!(v.effective_ts(), entry.effective_ts());
+    }
     if let (Some(v), Record::Event { name, ts, .. }) = (view, &entry.record) {
         assert_eq!((v.name, v.ts, v.appended_at), (name.as_str(), *ts, entry.appended_at));
     }
