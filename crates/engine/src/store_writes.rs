@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use idres_log::Lsn;
+use idres_model::encode_profile_ref_into;
 use idres_resolve::{Change, NodeRef, Resolver, StoreRow};
-use idres_store::{IndexKey, ProfileStore, StoreBatch, StoreError, StoreLoad};
+use idres_store::{EncodedProfile, IndexKey, ProfileStore, StoreBatch, StoreError, StoreLoad};
 use uuid::Uuid;
 
 /// Profile ids written per store batch: the memory of a rebuild or a long catch-up stays
@@ -26,6 +27,60 @@ const STORE_CHUNK: usize = 4096;
 /// few enough that the writer, which needs the write lock for every frame it folds, waits for at
 /// most a few hundred microseconds of materialisation.
 const READ_LOCK_IDS: usize = 64;
+/// Profiles a rebuild's materialiser thread hands over at a time, and how many such chunks each
+/// may have waiting for the load.
+const LOAD_CHUNK: usize = 256;
+const LOAD_CHUNKS_AHEAD: usize = 8;
+/// At most this many materialiser threads in a rebuild.
+const MATERIALISERS_MAX: usize = 4;
+
+/// Materialiser threads for a rebuild: one per core (the loading thread mostly waits on them),
+/// at most [`MATERIALISERS_MAX`].
+fn materialisers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MATERIALISERS_MAX)
+}
+
+/// A profile of a rebuild, encoded where it was materialised.
+type Loaded = Result<EncodedProfile, StoreError>;
+
+/// The profile named by the node at `position` (see [`Resolver::store_profile`]), encoded
+/// straight from the fold.
+fn encoded_profile(resolver: &Resolver, position: usize) -> Option<Loaded> {
+    let p = resolver.store_profile(position)?;
+    let mut bytes = Vec::new();
+    Some(match encode_profile_ref_into(&p, &mut bytes) {
+        Ok(()) => Ok(EncodedProfile { id: p.id, bytes }),
+        Err(source) => Err(StoreError::Encode { id: p.id, source }),
+    })
+}
+
+/// The profiles of a rebuild in id order: chunk `i` from channel `i % channels`.
+struct InOrder {
+    receivers: Vec<crossbeam_channel::Receiver<Vec<Loaded>>>,
+    next: usize,
+    /// Chunks not received yet.
+    left: usize,
+    current: std::vec::IntoIter<Loaded>,
+}
+
+impl Iterator for InOrder {
+    type Item = Loaded;
+
+    fn next(&mut self) -> Option<Loaded> {
+        loop {
+            if let Some(p) = self.current.next() {
+                return Some(p);
+            }
+            if self.left == 0 {
+                return None;
+            }
+            let rx = &self.receivers[self.next % self.receivers.len()];
+            self.current = rx.recv().ok()?.into_iter();
+            self.next += 1;
+            self.left -= 1;
+        }
+    }
+}
 /// A long catch-up or rebuild flushes the store every this many chunks.
 const STORE_CHUNKS_PER_FLUSH: usize = 8;
 
@@ -186,12 +241,13 @@ pub(crate) fn write_everything(
     after: Lsn,
 ) -> Result<Written, StoreError> {
     let total = resolver.node_total();
-    let mut naming: Vec<Uuid> = Vec::new();
+    // (own id, position in node order) of the nodes that name their profile.
+    let mut naming: Vec<(Uuid, usize)> = Vec::new();
     let mut retired: Vec<(Uuid, Uuid)> = Vec::new();
     let mut index: Vec<(IndexKey, Uuid)> = Vec::with_capacity(total);
-    for row in resolver.store_members_all() {
+    for (position, row) in resolver.store_members_all().enumerate() {
         if row.names_its_profile() {
-            naming.push(row.own_id);
+            naming.push((row.own_id, position));
         } else {
             retired.push((row.own_id, row.holder));
         }
@@ -202,11 +258,69 @@ pub(crate) fn write_everything(
         entries: (naming.len() + retired.len()) as u64,
         keys: (naming.len() + retired.len() + index.len() + 1) as u64,
     };
-    let mut profiles = naming.iter().filter_map(|&id| resolver.store_row(id, true).and_then(|row| row.profile));
     let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
     let Some(store) = guard.as_mut() else {
         return Err(StoreError::Corrupt { key: "-".into(), detail: "the store was released".into() });
     };
-    store.load(StoreLoad { applied_lsn: after, profiles: &mut profiles, retired, index })?;
+    // The profiles are materialised by `materialisers()` threads, chunk `i` by thread
+    // `i % threads`, while this one sorts the index, encodes and loads them in id order, a
+    // chunk at a time from each thread's channel in turn. Each channel is bounded: at most
+    // LOAD_CHUNKS_AHEAD chunks a thread wait for the load.
+    let threads = materialisers();
+    let chunks: Vec<&[(Uuid, usize)]> = naming.chunks(LOAD_CHUNK).collect();
+    let loaded = std::thread::scope(|scope| {
+        let mut receivers = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for t in 0..threads {
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<Loaded>>(LOAD_CHUNKS_AHEAD);
+            let chunks = &chunks;
+            let spawned = std::thread::Builder::new().name("idres-materialise".into()).spawn_scoped(scope, move || {
+                for ids in chunks.iter().skip(t).step_by(threads) {
+                    let chunk: Vec<Loaded> = ids.iter().filter_map(|&(_, at)| encoded_profile(resolver, at)).collect();
+                    if tx.send(chunk).is_err() {
+                        return; // the load stopped (its error is returned below)
+                    }
+                }
+            });
+            match spawned {
+                Ok(h) => {
+                    receivers.push(rx);
+                    handles.push(h);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = if receivers.len() == threads {
+            let mut profiles = InOrder { receivers, next: 0, left: chunks.len(), current: Vec::new().into_iter() };
+            let r = store.load(StoreLoad { applied_lsn: after, profiles: &mut profiles, retired, index });
+            // A thread that stopped early (a panic) ends its channel: the load saw fewer
+            // profiles than there are. The rebuild marker stays, so the next open rebuilds.
+            r.and_then(|()| match profiles.left {
+                0 => Ok(()),
+                left => Err(StoreError::Corrupt {
+                    key: "-".into(),
+                    detail: format!(
+                        "the rebuild's materialiser stopped with {left} chunks of profiles not handed over"
+                    ),
+                }),
+            })
+            // `profiles` (the receivers) is dropped here, before the threads are joined: a
+            // failed load never leaves one blocked on a full channel.
+        } else {
+            // No threads to be had: materialise here, as the load asks.
+            drop(receivers);
+            let mut profiles = naming.iter().filter_map(|&(_, at)| encoded_profile(resolver, at));
+            store.load(StoreLoad { applied_lsn: after, profiles: &mut profiles, retired, index })
+        };
+        let panicked = handles.into_iter().map(|h| h.join()).filter(Result::is_err).count();
+        match (result, panicked) {
+            (Ok(()), 0) => Ok(()),
+            (Err(e), _) => Err(e),
+            (Ok(()), n) => {
+                Err(StoreError::Corrupt { key: "-".into(), detail: format!("{n} materialiser threads panicked") })
+            }
+        }
+    });
+    loaded?;
     Ok(written)
 }

@@ -1,13 +1,16 @@
 //! The materialised profile: what the fold produces and the store keeps (docs/SEMANTICS.md §4).
 //!
-//! Owns the data only. The fold (`idres-resolve`) computes profiles; the store (`idres-store`)
-//! persists them through [`crate::codec::encode_profile_into`], without their history.
+//! Owns the data only: [`Profile`], and [`ProfileRef`], the same fields borrowed from where they
+//! are kept (the fold writes a rebuild's profiles from it without copying their values). The
+//! fold (`idres-resolve`) computes profiles; the store (`idres-store`) persists them through
+//! [`crate::codec::encode_profile_into`] or [`crate::codec::encode_profile_ref_into`] (one
+//! encoder: a [`Profile`] is encoded as its [`Profile::borrowed`]), without their history.
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::id::{Cid, Uid};
+use crate::id::{Cid, Uid, UidView};
 use crate::record::Timestamp;
 use crate::value::Value;
 
@@ -65,4 +68,68 @@ pub struct Profile {
     pub last_seen: Option<Timestamp>,
     /// LSNs of the profile's events, ascending.
     pub history: Vec<u64>,
+}
+
+/// A profile's stored fields borrowed from where they are kept: what a [`Profile`] holds but its
+/// history, in the same orders. The encoder checks the orders it relies on (attributes and event
+/// names strictly ascending), so a `ProfileRef` encodes exactly as the equal [`Profile`] does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRef<'a> {
+    /// As [`Profile::id`].
+    pub id: Uuid,
+    /// As [`Profile::kind`].
+    pub kind: ProfileKind,
+    /// As [`Profile::primary_cid`].
+    pub primary_cid: Option<&'a Cid>,
+    /// As [`Profile::cids`]: primary first, then the merged ones sorted by bytes.
+    pub cids: Vec<&'a Cid>,
+    /// As [`Profile::uids`]: (uid, epoch), sorted by (uid as text, epoch).
+    pub uids: Vec<(UidView<'a>, u32)>,
+    /// As [`Profile::attributes`], strictly ascending by key.
+    pub attributes: Vec<(&'a str, &'a Value)>,
+    /// As [`Profile::event_count`].
+    pub event_count: u64,
+    /// As [`Profile::events_by_name`], strictly ascending by name.
+    pub events_by_name: Vec<(&'a str, u64)>,
+    /// As [`Profile::first_seen`].
+    pub first_seen: Option<Timestamp>,
+    /// As [`Profile::last_seen`].
+    pub last_seen: Option<Timestamp>,
+}
+
+impl Profile {
+    /// The profile's stored fields, borrowed.
+    pub fn borrowed(&self) -> ProfileRef<'_> {
+        ProfileRef {
+            id: self.id,
+            kind: self.kind,
+            primary_cid: self.primary_cid.as_ref(),
+            cids: self.cids.iter().collect(),
+            uids: self.uids.iter().map(|d| (d.uid.view(), d.epoch)).collect(),
+            attributes: self.attributes.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            event_count: self.event_count,
+            events_by_name: self.events_by_name.iter().map(|(n, c)| (n.as_str(), *c)).collect(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+        }
+    }
+}
+
+impl ProfileRef<'_> {
+    /// The owned profile, with `history`.
+    pub fn to_profile(&self, history: Vec<u64>) -> Profile {
+        Profile {
+            id: self.id,
+            kind: self.kind,
+            primary_cid: self.primary_cid.cloned(),
+            cids: self.cids.iter().map(|&c| c.clone()).collect(),
+            uids: self.uids.iter().map(|&(uid, epoch)| DeviceRef { uid: uid.to_uid(), epoch }).collect(),
+            attributes: self.attributes.iter().map(|&(k, v)| (k.to_owned(), v.clone())).collect(),
+            event_count: self.event_count,
+            events_by_name: self.events_by_name.iter().map(|&(n, c)| (n.to_owned(), c)).collect(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            history,
+        }
+    }
 }

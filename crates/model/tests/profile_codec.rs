@@ -1,11 +1,13 @@
 //! Stored profiles: a committed fixture pins the bytes; round trips keep every field but history;
-//! hostile bytes are refused without panicking or allocating for what is not there.
+//! hostile bytes are refused without panicking or allocating for what is not there; a borrowed
+//! profile (`ProfileRef`) encodes as the owned one and is refused with its maps out of order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 
 use idres_model::{
-    decode_profile, encode_profile_into, Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp, Uid, Value,
+    decode_profile, encode_profile_into, encode_profile_ref_into, Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp,
+    Uid, Value,
 };
 use proptest::prelude::*;
 
@@ -103,6 +105,32 @@ proptest! {
         let mut again = Vec::new();
         encode_profile_into(&back, &mut again).unwrap();
         prop_assert_eq!(again, bytes);
+    }
+
+    #[test]
+    fn a_borrowed_profile_encodes_as_the_owned_one(p in profile()) {
+        let (mut owned, mut borrowed) = (Vec::new(), Vec::new());
+        encode_profile_into(&p, &mut owned).unwrap();
+        let r = p.borrowed();
+        encode_profile_ref_into(&r, &mut borrowed).unwrap();
+        prop_assert_eq!(&borrowed, &owned);
+        prop_assert_eq!(r.to_profile(p.history.clone()), p);
+    }
+
+    #[test]
+    fn a_borrowed_profile_with_its_maps_out_of_order_is_refused(p in profile()) {
+        let mut r = p.borrowed();
+        if r.attributes.len() >= 2 {
+            let mut bad = r.clone();
+            bad.attributes.swap(0, 1);
+            let mut buf = vec![7u8];
+            prop_assert!(encode_profile_ref_into(&bad, &mut buf).is_err());
+            prop_assert_eq!(buf, vec![7u8], "nothing written on error");
+        }
+        if let Some(&first) = r.events_by_name.first() {
+            r.events_by_name.push(first); // a name twice
+            prop_assert!(encode_profile_ref_into(&r, &mut Vec::new()).is_err());
+        }
     }
 
     #[test]

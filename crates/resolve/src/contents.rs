@@ -28,18 +28,26 @@ pub(crate) const SLOT_SET_ONCE: u8 = 0;
 pub(crate) const SLOT_SET: u8 = 1;
 pub(crate) const SLOT_UNSET: u8 = 2;
 
-/// One attribute key's writes, reduced to what can still decide its value.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct AttrCell {
+/// One attribute key's writes, reduced to what can still decide its value. A node's cells own
+/// their values (`V = Value`); a profile being materialised joins them into cells that borrow
+/// (`V = &Value`), so that a value is copied only if the profile is wanted owned.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AttrCell<V = Value> {
     /// The newest `set` (`Some(value)`) or `unset` (`None`).
-    pub(crate) latest: Option<(WriteKey, Option<Value>)>,
+    pub(crate) latest: Option<(WriteKey, Option<V>)>,
     /// `set_once` writes ordered after `latest`, ascending.
-    pub(crate) set_once: Vec<(WriteKey, Value)>,
+    pub(crate) set_once: Vec<(WriteKey, V)>,
 }
 
-impl AttrCell {
+impl<V> Default for AttrCell<V> {
+    fn default() -> Self {
+        AttrCell { latest: None, set_once: Vec::new() }
+    }
+}
+
+impl<V: Clone> AttrCell<V> {
     /// Records a `set` (`Some`) or `unset` (`None`).
-    pub(crate) fn write_latest(&mut self, key: WriteKey, value: Option<&Value>) {
+    pub(crate) fn write_latest(&mut self, key: WriteKey, value: Option<&V>) {
         if self.latest.as_ref().is_some_and(|(k, _)| *k >= key) {
             return;
         }
@@ -48,7 +56,7 @@ impl AttrCell {
     }
 
     /// Records a `set_once`.
-    pub(crate) fn write_set_once(&mut self, key: WriteKey, value: &Value) {
+    pub(crate) fn write_set_once(&mut self, key: WriteKey, value: &V) {
         if self.latest.as_ref().is_some_and(|(k, _)| *k >= key) {
             return;
         }
@@ -67,16 +75,16 @@ impl AttrCell {
         self.set_once.insert(at, (key, value.clone()));
     }
 
-    /// Joins `other` into `self`.
-    pub(crate) fn join(&mut self, other: &AttrCell) {
-        if let Some((k, v)) = &other.latest {
-            self.write_latest(*k, v.as_ref());
-        }
-        for (k, v) in &other.set_once {
-            self.write_set_once(*k, v);
+    /// The attribute's value, if it has one.
+    pub(crate) fn value(&self) -> Option<&V> {
+        match &self.latest {
+            Some((_, Some(v))) => Some(v),
+            _ => self.set_once.first().map(|(_, v)| v),
         }
     }
+}
 
+impl AttrCell {
     /// Bytes of attribute `key` with every value this cell keeps
     /// ([`idres_model::limits::attribute_bytes`] of each).
     pub(crate) fn bytes(&self, key: &str) -> u64 {
@@ -86,12 +94,18 @@ impl AttrCell {
             .map(|v| idres_model::limits::attribute_bytes(key, v) as u64)
             .sum()
     }
+}
 
-    /// The attribute's value, if it has one.
-    pub(crate) fn value(&self) -> Option<&Value> {
-        match &self.latest {
-            Some((_, Some(v))) => Some(v),
-            _ => self.set_once.first().map(|(_, v)| v),
+impl<'a> AttrCell<&'a Value> {
+    /// Joins a node's cell `other` into this borrowing one (the join of SEMANTICS §4: the newest
+    /// set/unset, and the set_once writes after it), the values borrowed from `other`.
+    pub(crate) fn join_stored(&mut self, other: &'a AttrCell) {
+        if let Some((k, v)) = &other.latest {
+            let v: Option<&'a Value> = v.as_ref();
+            self.write_latest(*k, v.as_ref());
+        }
+        for (k, v) in &other.set_once {
+            self.write_set_once(*k, &v);
         }
     }
 }
@@ -212,10 +226,11 @@ impl Contents {
     }
 }
 
-/// The join of a profile's nodes (SEMANTICS §4), as a profile is materialised.
+/// The join of a profile's nodes (SEMANTICS §4), as a profile is materialised: borrowing the
+/// nodes' values.
 #[derive(Debug, Default)]
-pub(crate) struct Joined {
-    pub attrs: SmallMap<AttrCell>,
+pub(crate) struct Joined<'a> {
+    pub attrs: SmallMap<AttrCell<&'a Value>>,
     pub event_count: u64,
     pub by_name: SmallMap<u64>,
     pub first_seen: Option<i64>,
@@ -226,11 +241,11 @@ pub(crate) struct Joined {
     pub without_history: bool,
 }
 
-impl Joined {
+impl<'a> Joined<'a> {
     /// Joins a node's contents in (`e`: its events, read from the arena).
-    pub(crate) fn add(&mut self, c: &Contents, e: EventsView<'_>) {
+    pub(crate) fn add(&mut self, c: &'a Contents, e: EventsView<'_>) {
         for (k, cell) in c.attrs.iter() {
-            self.attrs.entry_or_insert_with(*k, AttrCell::default).join(cell);
+            self.attrs.entry_or_insert_with(*k, AttrCell::default).join_stored(cell);
         }
         self.event_count += e.count();
         if self.without_history {
@@ -304,14 +319,22 @@ mod tests {
         b.write_set_once(k(3, 2, 0), &int(3));
         let mut c = AttrCell::default();
         c.write_latest(k(0, 3, 1), Some(&int(9)));
-        let join = |x: &AttrCell, y: &AttrCell| {
-            let mut r = x.clone();
-            r.join(y);
+        // What materialising a profile does: the nodes' cells joined into a borrowing one.
+        fn join<'a>(cells: &[&'a AttrCell]) -> AttrCell<&'a Value> {
+            let mut r = AttrCell::default();
+            for &x in cells {
+                r.join_stored(x);
+            }
             r
-        };
-        assert_eq!(join(&a, &b), join(&b, &a));
-        assert_eq!(join(&join(&a, &b), &c), join(&a, &join(&b, &c)));
-        assert_eq!(join(&a, &a), a);
-        assert_eq!(join(&join(&a, &b), &c).value(), Some(&int(3)));
+        }
+        assert_eq!(join(&[&a, &b]), join(&[&b, &a]));
+        let abc = join(&[&a, &b, &c]);
+        for order in [[&a, &c, &b], [&b, &a, &c], [&b, &c, &a], [&c, &a, &b], [&c, &b, &a]] {
+            assert_eq!(join(&order), abc);
+        }
+        assert_eq!(join(&[&a, &a]), join(&[&a]));
+        let own = join(&[&a]);
+        assert_eq!(own.latest.map(|(k, v)| (k, v.cloned())), a.latest.clone());
+        assert_eq!(abc.value(), Some(&&int(3)));
     }
 }

@@ -4,15 +4,13 @@
 
 use std::collections::VecDeque;
 
-use idres_model::{Cid, Uid};
+use idres_model::{Cid, ProfileRef, Uid, UidView, Value};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use uuid::Uuid;
 
 use crate::contents::Joined;
 use crate::node::{NodeId, NodeKind};
-use crate::outcome::{
-    DeviceRef, EdgeKind, ForgottenRejections, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection,
-};
+use crate::outcome::{EdgeKind, ForgottenRejections, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection};
 use crate::resolver::Resolver;
 use crate::Lsn;
 
@@ -42,50 +40,61 @@ impl Resolver {
 
     /// Materialises the profile of the component at `root`, its history only if `history`.
     pub(crate) fn materialise_with(&self, root: NodeId, history: bool) -> Profile {
+        let (profile, history) = self.materialise_ref(root, history);
+        profile.to_profile(history)
+    }
+
+    /// The profile of the component at `root` borrowed from the fold (its stored fields), and
+    /// its history (LSNs ascending) if `history`, else an empty one. The one join every
+    /// materialisation goes through: an owned profile is this one copied.
+    pub(crate) fn materialise_ref(&self, root: NodeId, history: bool) -> (ProfileRef<'_>, Vec<Lsn>) {
         let comp = self.comp(root);
-        let mut cids: Vec<Cid> = Vec::new();
-        let mut uids: Vec<DeviceRef> = Vec::new();
+        let mut cids: Vec<&Cid> = Vec::new();
+        let mut uids: Vec<(UidView<'_>, u32)> = Vec::new();
         let mut joined = Joined { without_history: !history, ..Joined::default() };
         for &m in comp.members {
             let node = &self.nodes[m as usize];
             joined.add(&node.contents, self.events.view(node.contents.events));
             match node.kind() {
-                NodeKind::Device { uid, epoch } => uids.push(DeviceRef { uid: self.uids.uid(uid), epoch }),
+                NodeKind::Device { uid, epoch } => uids.push((self.uids.view(uid), epoch)),
                 NodeKind::Customer { cid } => {
                     if Some(m) != comp.primary {
-                        cids.push(self.cids[cid as usize].cid.clone());
+                        cids.push(&self.cids[cid as usize].cid);
                     }
                 }
             }
         }
         cids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let primary_cid = comp.primary.and_then(|p| match self.nodes[p as usize].kind() {
-            NodeKind::Customer { cid } => Some(self.cids[cid as usize].cid.clone()),
+            NodeKind::Customer { cid } => Some(&self.cids[cid as usize].cid),
             NodeKind::Device { .. } => None,
         });
-        if let Some(p) = &primary_cid {
-            cids.insert(0, p.clone());
+        if let Some(p) = primary_cid {
+            cids.insert(0, p);
         }
-        uids.sort_by_cached_key(|d| (d.uid.to_string(), d.epoch));
+        if uids.len() > 1 {
+            uids.sort_by_cached_key(|&(uid, epoch)| (uid.to_string(), epoch));
+        }
         joined.finish();
-        let c = joined;
-        Profile {
+        let mut attributes: Vec<(&str, &Value)> =
+            joined.attrs.iter().filter_map(|(k, cell)| cell.value().map(|&v| (self.keys.get(*k), v))).collect();
+        attributes.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut events_by_name: Vec<(&str, u64)> =
+            joined.by_name.iter().map(|(n, count)| (self.names.get(*n), *count)).collect();
+        events_by_name.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let profile = ProfileRef {
             id: self.comp_id(root),
             kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },
             primary_cid,
             cids,
             uids,
-            attributes: c
-                .attrs
-                .iter()
-                .filter_map(|(k, cell)| cell.value().map(|v| (self.keys.get(*k).to_string(), v.clone())))
-                .collect(),
-            event_count: c.event_count,
-            events_by_name: c.by_name.iter().map(|(n, count)| (self.names.get(*n).to_string(), *count)).collect(),
-            first_seen: c.first_seen.map(idres_model::Timestamp::from_micros),
-            last_seen: c.last_seen.map(idres_model::Timestamp::from_micros),
-            history: c.history,
-        }
+            attributes,
+            event_count: joined.event_count,
+            events_by_name,
+            first_seen: joined.first_seen.map(idres_model::Timestamp::from_micros),
+            last_seen: joined.last_seen.map(idres_model::Timestamp::from_micros),
+        };
+        (profile, joined.history)
     }
 
     /// Number of device nodes (a uid's epochs that saw a record) and customer nodes.

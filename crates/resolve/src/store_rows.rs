@@ -9,6 +9,7 @@
 //! flush reads the rows of the ids its changes name ([`Resolver::store_row`]) and, after a split,
 //! every member of the profiles it produced ([`Resolver::store_members`]).
 
+use idres_model::ProfileRef;
 use uuid::Uuid;
 
 use crate::node::NodeId;
@@ -71,9 +72,22 @@ impl Resolver {
         self.comp(root).members.iter().map(|&m| self.store_row_of(m, false)).collect()
     }
 
-    /// The row of every node, in node order, without profiles: with [`Resolver::store_row`] for
-    /// the profiles, the whole read model.
+    /// The row of every node, in node order, without profiles: with [`Resolver::store_profile`]
+    /// (or [`Resolver::store_row`]) for the profiles, the whole read model.
     pub fn store_members_all(&self) -> impl Iterator<Item = StoreRow> + '_ {
         (0..self.nodes.len()).map(|n| self.store_row_of(n as NodeId, false))
+    }
+
+    /// The stored fields of the profile named by the node at `position` in
+    /// [`Resolver::store_members_all`]'s order, borrowed from the fold; `None` if that node does
+    /// not name its profile (or there is no such node). What a rebuild encodes: no lookup by id,
+    /// no value copied.
+    pub fn store_profile(&self, position: usize) -> Option<ProfileRef<'_>> {
+        if position >= self.nodes.len() {
+            return None;
+        }
+        let n = position as NodeId;
+        let root = self.find_ro(n);
+        (self.components.naming_node(root) == n).then(|| self.materialise_ref(root, false).0)
     }
 }

@@ -106,6 +106,18 @@ impl UidTable {
         self.form_and_bytes(u).1 == bytes
     }
 
+    /// Uid `u`, borrowed from the table.
+    pub(crate) fn view(&self, u: u32) -> UidView<'_> {
+        match self.form_and_bytes(u) {
+            (0, b) => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(b);
+                UidView::Uuid(a)
+            }
+            (_, b) => UidView::Text(b),
+        }
+    }
+
     /// Uid `u`, owned (a text uid's bytes are copied: for reads, not for the event path).
     pub(crate) fn uid(&self, u: u32) -> Uid {
         match self.form_and_bytes(u) {

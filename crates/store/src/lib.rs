@@ -82,6 +82,27 @@ impl StoreBatch {
     }
 }
 
+/// A stored profile already encoded ([`idres_model::encode_profile_ref_into`] or
+/// [`idres_model::encode_profile_into`]): what a rebuild hands [`ProfileStore::load`], so that
+/// the profiles are encoded where they are materialised, not one at a time in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedProfile {
+    /// The profile's id.
+    pub id: Uuid,
+    /// Its stored bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl EncodedProfile {
+    /// `profile` encoded (its history is not stored).
+    pub fn of(profile: &Profile) -> Result<EncodedProfile, StoreError> {
+        let mut bytes = Vec::new();
+        idres_model::encode_profile_into(profile, &mut bytes)
+            .map_err(|source| StoreError::Encode { id: profile.id, source })?;
+        Ok(EncodedProfile { id: profile.id, bytes })
+    }
+}
+
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

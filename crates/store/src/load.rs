@@ -1,16 +1,18 @@
 //! Loading a whole read model into an empty store in one pass ([`ProfileStore::load`]): the
 //! rebuild's write path.
 //!
-//! Owns: [`StoreLoad`] (what a rebuild hands over: the profiles streamed in id order, the
-//! redirects and index entries whole), [`load_in_batches`] (the path every store can take: plain
+//! Owns: [`StoreLoad`] (what a rebuild hands over: the profiles streamed in id order, already
+//! encoded, the redirects and index entries whole), [`load_in_batches`] (the path every store can take: plain
 //! batches, flushed every few), and [`sorted_keys`] (the same content as one ascending run of
 //! keys, for a backend that writes sorted runs straight to its files, as fjall's ingestion does).
+
+use std::sync::{Mutex, PoisonError};
 
 use uuid::Uuid;
 
 use crate::layout::{self, APPLIED_KEY};
-use crate::{IndexKey, Lsn, ProfileStore, StoreBatch, StoreError};
-use idres_model::{encode_profile_into, Profile};
+use crate::{EncodedProfile, IndexKey, Lsn, ProfileStore, StoreBatch, StoreError};
+use idres_model::{decode_profile, Profile};
 
 /// Profiles (and as many redirects or index entries) per batch in [`load_in_batches`].
 pub const LOAD_BATCH: usize = 4096;
@@ -22,16 +24,17 @@ pub const LOAD_BATCHES_PER_FLUSH: usize = 8;
 pub struct StoreLoad<'a> {
     /// Every record up to (not including) this LSN is reflected once loaded.
     pub applied_lsn: Lsn,
-    /// Every current profile, each once, in ascending id order (streamed: a rebuild never holds
-    /// every profile at once).
-    pub profiles: &'a mut dyn Iterator<Item = Profile>,
+    /// Every current profile, each once, in ascending id order, encoded (streamed: a rebuild
+    /// never holds every profile at once). An `Err` ends the load with it.
+    pub profiles: &'a mut dyn Iterator<Item = Result<EncodedProfile, StoreError>>,
     /// Every id that no longer names a profile, with the id of the profile holding its node.
     pub retired: Vec<(Uuid, Uuid)>,
     /// An entry for every node: its key and the id of the profile holding it.
     pub index: Vec<(IndexKey, Uuid)>,
 }
 
-/// Loads `load` as plain batches of [`LOAD_BATCH`] items: profiles, then redirects, then index
+/// Loads `load` as plain batches of [`LOAD_BATCH`] items: profiles (decoded again: a batch holds
+/// profiles, and these backends' loads are not the fast path), then redirects, then index
 /// entries, each batch but the last at applied LSN 0 (an empty store's), the last setting
 /// `load.applied_lsn`; a flush every [`LOAD_BATCHES_PER_FLUSH`] batches and at the end. A crash
 /// part way leaves a store that says it reflects nothing past 0, which the next open rebuilds.
@@ -47,7 +50,16 @@ pub fn load_in_batches<S: ProfileStore + ?Sized>(store: &mut S, load: StoreLoad<
         Ok(())
     };
     loop {
-        let upserts: Vec<Profile> = (&mut *profiles).take(LOAD_BATCH).collect();
+        let upserts = (&mut *profiles)
+            .take(LOAD_BATCH)
+            .map(|e| {
+                let e = e?;
+                decode_profile(&e.bytes).map_err(|source| StoreError::Corrupt {
+                    key: format!("p{}", e.id),
+                    detail: format!("a profile handed to the load does not decode: {source}"),
+                })
+            })
+            .collect::<Result<Vec<Profile>, StoreError>>()?;
         if upserts.is_empty() {
             break;
         }
@@ -71,48 +83,72 @@ pub(crate) fn sorted_keys(
     load: StoreLoad<'_>,
     mut put: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let StoreLoad { applied_lsn, profiles, mut retired, index } = load;
-    let mut cids: Vec<(Vec<u8>, Uuid)> = Vec::new();
-    let mut devices: Vec<(Vec<u8>, Uuid)> = Vec::with_capacity(index.len());
-    for (k, id) in index {
-        match k {
-            IndexKey::Cid(c) => cids.push((layout::key(b'c', c.as_bytes()), id)),
-            IndexKey::Device(uid, epoch) => devices.push((layout::uid_key(&uid, epoch), id)),
-        }
-    }
-    // A key given twice keeps its last value, as in a batch: reversed, a stable sort puts the
-    // last one first among equals, and dedup keeps the first.
-    let sorted = |v: &mut Vec<(Vec<u8>, Uuid)>| {
-        v.reverse();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.dedup_by(|later, first| later.0 == first.0);
+    let StoreLoad { applied_lsn, profiles, retired, index } = load;
+    let (cids, devices): (Vec<_>, Vec<_>) = index.into_iter().partition(|(k, _)| matches!(k, IndexKey::Cid(_)));
+    // The devices' keys (most of the index) and the redirects are sorted on a thread of their
+    // own while the profiles stream in: they are written after them. (Without a thread to be
+    // had, they are sorted here once the profiles are in.)
+    let rest = Mutex::new(Some((devices, retired)));
+    let sort_rest = || match rest.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        Some((devices, retired)) => (sorted_index(devices), sorted_redirects(retired)),
+        None => (Vec::new(), Vec::new()),
     };
-    sorted(&mut cids);
-    sorted(&mut devices);
-    for (k, id) in &cids {
-        put(k, id.as_bytes())?;
-    }
-    drop(cids);
-    put(APPLIED_KEY, &applied_lsn.to_le_bytes())?;
-    let mut value = Vec::new();
-    let mut last: Option<Uuid> = None;
-    for p in profiles {
-        if last.is_some_and(|l| p.id <= l) {
-            return Err(StoreError::OutOfOrder { id: p.id });
+    std::thread::scope(|scope| {
+        let sorter = std::thread::Builder::new().name("idres-load-sort".into()).spawn_scoped(scope, sort_rest);
+        for (k, id) in &sorted_index(cids) {
+            put(k, id.as_bytes())?;
         }
-        last = Some(p.id);
-        value.clear();
-        encode_profile_into(&p, &mut value).map_err(|source| StoreError::Encode { id: p.id, source })?;
-        put(&layout::key(b'p', p.id.as_bytes()), &value)?;
-    }
-    retired.reverse();
-    retired.sort_by_key(|&(id, _)| id);
-    retired.dedup_by_key(|&mut (id, _)| id);
-    for (id, into) in &retired {
-        put(&layout::key(b'r', id.as_bytes()), into.as_bytes())?;
-    }
-    for (k, id) in &devices {
-        put(k, id.as_bytes())?;
-    }
-    Ok(())
+        put(APPLIED_KEY, &applied_lsn.to_le_bytes())?;
+        let mut last: Option<Uuid> = None;
+        for p in profiles {
+            let p = p?;
+            if last.is_some_and(|l| p.id <= l) {
+                return Err(StoreError::OutOfOrder { id: p.id });
+            }
+            last = Some(p.id);
+            put(&layout::key(b'p', p.id.as_bytes()), &p.bytes)?;
+        }
+        let (devices, retired) = match sorter {
+            Ok(handle) => handle.join().map_err(|_| StoreError::Corrupt {
+                key: "-".into(),
+                detail: "the load's sorting thread panicked".into(),
+            })?,
+            Err(_) => sort_rest(),
+        };
+        for (id, into) in &retired {
+            put(&layout::key(b'r', id.as_bytes()), into.as_bytes())?;
+        }
+        for (k, id) in &devices {
+            put(k, id.as_bytes())?;
+        }
+        Ok(())
+    })
+}
+
+/// Index entries as ascending keys; of a key given twice, the last entry (as in a batch).
+fn sorted_index(entries: Vec<(IndexKey, Uuid)>) -> Vec<(Vec<u8>, Uuid)> {
+    let mut keyed: Vec<(Vec<u8>, usize, Uuid)> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(at, (k, id))| {
+            let key = match k {
+                IndexKey::Cid(c) => layout::key(b'c', c.as_bytes()),
+                IndexKey::Device(uid, epoch) => layout::uid_key(&uid, epoch),
+            };
+            (key, at, id)
+        })
+        .collect();
+    // By key, the later entry first among equals; dedup keeps the first of each key.
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    keyed.dedup_by(|later, first| later.0 == first.0);
+    keyed.into_iter().map(|(k, _, id)| (k, id)).collect()
+}
+
+/// Redirects by ascending id; of an id given twice, the last (as in a batch).
+fn sorted_redirects(retired: Vec<(Uuid, Uuid)>) -> Vec<(Uuid, Uuid)> {
+    let mut keyed: Vec<(usize, Uuid, Uuid)> =
+        retired.into_iter().enumerate().map(|(at, (id, into))| (at, id, into)).collect();
+    keyed.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+    keyed.dedup_by(|later, first| later.1 == first.1);
+    keyed.into_iter().map(|(_, id, into)| (id, into)).collect()
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use idres_model::{Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp, Uid, Value};
 use idres_store::{
-    FjallOptions, FjallStore, IndexKey, MemoryStore, ProfileStore, SledOptions, SledStore, StoreBackend, StoreBatch,
-    StoreError, StoreLoad, SLED_BATCH_OPS_MAX,
+    EncodedProfile, FjallOptions, FjallStore, IndexKey, MemoryStore, ProfileStore, SledOptions, SledStore,
+    StoreBackend, StoreBatch, StoreError, StoreLoad, SLED_BATCH_OPS_MAX,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -430,7 +430,7 @@ proptest! {
         let load = |s: &mut dyn ProfileStore| {
             s.apply(&StoreBatch { applied_lsn: 5, ..before.clone() }).unwrap();
             s.clear().unwrap();
-            let mut it = profiles.clone().into_iter();
+            let mut it = profiles.iter().map(EncodedProfile::of);
             s.load(StoreLoad { applied_lsn: 77, profiles: &mut it, retired: retired.clone(), index: index.clone() }).unwrap();
         };
         let mut loaded = MemoryStore::new();
@@ -453,7 +453,8 @@ fn a_load_out_of_id_order_is_refused_not_a_panic() {
     for backend in on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = backend.open(dir.path()).unwrap();
-        let mut profiles = vec![profile(2, &["u1"], &[], 1), profile(1, &["u2"], &[], 1)].into_iter();
+        let out_of_order = [profile(2, &["u1"], &[], 1), profile(1, &["u2"], &[], 1)];
+        let mut profiles = out_of_order.iter().map(EncodedProfile::of);
         let e = s.load(StoreLoad { applied_lsn: 9, profiles: &mut profiles, retired: vec![], index: vec![] });
         if backend.name() == "fjall" {
             assert!(matches!(e, Err(StoreError::OutOfOrder { id: at }) if at == id(1)), "{e:?}");
@@ -477,7 +478,7 @@ fn a_load_after_a_clear_survives_a_reopen() {
         s.clear().unwrap();
         assert_eq!(s.applied_lsn().unwrap(), None, "{}", backend.name());
         let p = profile(1, &["u2"], &[("A", 0)], 1);
-        let mut profiles = vec![p.clone()].into_iter();
+        let mut profiles = std::iter::once(EncodedProfile::of(&p));
         let index = vec![(IndexKey::Cid(cid("u2")), id(1)), (IndexKey::Device(uid("A"), 0), id(1))];
         s.load(StoreLoad { applied_lsn: 9, profiles: &mut profiles, retired: vec![(id(2), id(1))], index }).unwrap();
         drop(s);

@@ -345,6 +345,13 @@ pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
 /// none; history stays in the fold). Fails on a profile over the profile limits; on error `buf`
 /// is unchanged.
 pub fn encode_profile_into(profile: &crate::profile::Profile, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_profile_ref_into(&profile.borrowed(), buf)
+}
+
+/// Appends a stored profile given borrowed ([`crate::ProfileRef`]): the bytes
+/// [`encode_profile_into`] writes for the equal [`crate::Profile`]. Fails as it does, and on
+/// attributes or event names out of order; on error `buf` is unchanged.
+pub fn encode_profile_ref_into(profile: &crate::profile::ProfileRef<'_>, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     encode_bounded(buf, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |e| wire::encode_profile(e, profile))
 }
 

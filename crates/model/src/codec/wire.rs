@@ -17,7 +17,7 @@ use bincode::enc::{Encode, Encoder};
 use bincode::error::{AllowedEnumVariants, DecodeError, EncodeError};
 
 use super::tag;
-use crate::id::{Cid, Uid};
+use crate::id::{Cid, Uid, UidView};
 use crate::limits::{
     RECORD_BYTES_MAX, VALUE_DEPTH_MAX, VALUE_ENTRIES_MAX, VALUE_KEY_BYTES_MAX, VALUE_STRING_BYTES_MAX,
 };
@@ -243,16 +243,7 @@ bincode::impl_borrow_decode!(Value);
 
 impl Encode for Uid {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
-        match self {
-            Uid::Uuid(bytes) => {
-                tag::UID_UUID.encode(encoder)?;
-                encoder.writer().write(bytes)
-            }
-            Uid::Text(bytes) => {
-                tag::UID_TEXT.encode(encoder)?;
-                encode_bytes(encoder, bytes)
-            }
-        }
+        encode_uid_view(encoder, self.view())
     }
 }
 
@@ -271,6 +262,20 @@ bincode::impl_borrow_decode!(Uid);
 impl Encode for Cid {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
         encode_bytes(encoder, self.as_bytes())
+    }
+}
+
+/// A uid as [`Uid`] encodes: its form's tag, then 16 bytes or the text's length and bytes.
+fn encode_uid_view<E: Encoder>(encoder: &mut E, uid: UidView<'_>) -> Result<(), EncodeError> {
+    match uid {
+        UidView::Uuid(bytes) => {
+            tag::UID_UUID.encode(encoder)?;
+            encoder.writer().write(&bytes)
+        }
+        UidView::Text(bytes) => {
+            tag::UID_TEXT.encode(encoder)?;
+            encode_bytes(encoder, bytes)
+        }
     }
 }
 
@@ -451,12 +456,12 @@ bincode::impl_borrow_decode!(Entry);
 // Stored profiles (the store's values): every field of a profile but its history.
 
 use crate::limits::{PROFILE_ATTRIBUTES_MAX, PROFILE_EVENT_NAMES_MAX, PROFILE_IDS_MAX};
-use crate::profile::{DeviceRef, Profile, ProfileKind};
+use crate::profile::{DeviceRef, Profile, ProfileKind, ProfileRef};
 
 /// Version byte that starts a stored profile.
 pub(crate) const PROFILE_LAYOUT_VERSION: u8 = 1;
 
-pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &Profile) -> Result<(), EncodeError> {
+pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &ProfileRef<'_>) -> Result<(), EncodeError> {
     PROFILE_LAYOUT_VERSION.encode(encoder)?;
     encoder.writer().write(p.id.as_bytes())?;
     match p.kind {
@@ -464,13 +469,25 @@ pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &Profile) -> Result
         ProfileKind::Anonymous => 1u8,
     }
     .encode(encoder)?;
-    encode_option(encoder, p.primary_cid.as_ref(), |e, c| c.encode(e))?;
+    encode_option(encoder, p.primary_cid, |e, c| c.encode(e))?;
     let too_many = |n: usize, max: usize, what: &'static str| {
         if n > max {
             Err(EncodeError::OtherString(format!("profile has {n} {what}, over the limit of {max}")))
         } else {
             Ok(())
         }
+    };
+    // The decoder reads maps into `BTreeMap`s: one encoding per profile needs their keys in
+    // order, which a `Profile`'s maps are and a `ProfileRef`'s must be.
+    let ascending = |keys: &mut dyn Iterator<Item = &str>, what: &'static str| {
+        let mut last: Option<&str> = None;
+        for k in keys {
+            if last.is_some_and(|l| l >= k) {
+                return Err(EncodeError::OtherString(format!("profile's {what} are not in ascending order at {k:?}")));
+            }
+            last = Some(k);
+        }
+        Ok(())
     };
     too_many(p.cids.len(), PROFILE_IDS_MAX, "cids")?;
     encode_len(encoder, p.cids.len())?;
@@ -479,11 +496,12 @@ pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &Profile) -> Result
     }
     too_many(p.uids.len(), PROFILE_IDS_MAX, "devices")?;
     encode_len(encoder, p.uids.len())?;
-    for d in &p.uids {
-        d.uid.encode(encoder)?;
-        d.epoch.encode(encoder)?;
+    for (uid, epoch) in &p.uids {
+        encode_uid_view(encoder, *uid)?;
+        epoch.encode(encoder)?;
     }
     too_many(p.attributes.len(), PROFILE_ATTRIBUTES_MAX, "attributes")?;
+    ascending(&mut p.attributes.iter().map(|&(k, _)| k), "attributes")?;
     encode_len(encoder, p.attributes.len())?;
     for (k, v) in &p.attributes {
         check_key(k).map_err(value_error)?;
@@ -492,6 +510,7 @@ pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &Profile) -> Result
     }
     p.event_count.encode(encoder)?;
     too_many(p.events_by_name.len(), PROFILE_EVENT_NAMES_MAX, "event names")?;
+    ascending(&mut p.events_by_name.iter().map(|&(n, _)| n), "event names")?;
     encode_len(encoder, p.events_by_name.len())?;
     for (n, c) in &p.events_by_name {
         encode_bytes(encoder, n.as_bytes())?;
