@@ -7,6 +7,8 @@
 //!   (`invalid_id` or `blocked_value`).
 //! - [`value`]: [`Value`] and [`Map`], JSON-like, totally ordered, with limits.
 //! - [`record`]: [`Record`], [`Entry`], [`Timestamp`] and the shape checks of the edge.
+//! - [`time`]: RFC 3339 text of timestamps ([`Timestamp::parse_rfc3339`],
+//!   [`Timestamp::to_rfc3339`]).
 //! - [`codec`]: schema version, codec id, and `encode_entry` / `decode_entry`.
 //! - [`limits`]: every size limit, named.
 //!
@@ -41,6 +43,7 @@ pub mod id;
 pub mod limits;
 pub mod profile;
 pub mod record;
+pub mod time;
 pub mod validate;
 pub mod value;
 
@@ -53,5 +56,6 @@ pub use codec::{
 pub use id::{Cid, IdError, IdExcerpt, IdKind, Uid, UidView, ID_EXCERPT_CHARS};
 pub use profile::{DeviceRef, Profile, ProfileKind, ProfileRef};
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};
+pub use time::TimeError;
 pub use validate::{BlockedList, IdRejection, IdValidator};
 pub use value::{Map, Value, ValueError};
