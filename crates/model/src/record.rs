@@ -41,6 +41,18 @@ pub enum Target {
     Cid(Cid),
 }
 
+impl Target {
+    /// The device `uid` ([`Uid::parse`]): `Target::uid("web-7f3a")?`.
+    pub fn uid(uid: &str) -> Result<Target, crate::id::IdError> {
+        Uid::parse(uid).map(Target::Uid)
+    }
+
+    /// The customer `cid` ([`Cid::parse`]): `Target::cid("customer-42")?`.
+    pub fn cid(cid: &str) -> Result<Target, crate::id::IdError> {
+        Cid::parse(cid).map(Target::Cid)
+    }
+}
+
 /// One record of the log (SEMANTICS §2). Ids in a record are as received: they may be
 /// malformed or blocked; the fold checks them and rejects the record if so.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -531,5 +543,16 @@ mod tests {
     fn kinds_have_stable_names() {
         let names: Vec<_> = RecordKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(names, ["identify", "reset", "event", "attributes", "merge", "unmerge", "unlink"]);
+    }
+
+    #[test]
+    fn targets_from_text_parse_their_ids() {
+        assert_eq!(
+            Target::uid("6BA7B810-9DAD-11D1-80B4-00C04FD430C8"),
+            Ok(Target::Uid(Uid::parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8").unwrap()))
+        );
+        assert_eq!(Target::cid("customer-42"), Ok(Target::Cid(cid("customer-42"))));
+        assert!(Target::uid("").is_err());
+        assert!(Target::cid("").is_err());
     }
 }

@@ -251,6 +251,48 @@ impl From<i64> for Value {
     }
 }
 
+/// Integers that always fit in an `i64`.
+macro_rules! value_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(i: $t) -> Value {
+                Value::Int(i64::from(i))
+            }
+        }
+    )*};
+}
+
+value_from_int!(i8, i16, i32, u8, u16, u32);
+
+/// A float value, refused if it is NaN or infinite ([`ValueError::NonFiniteFloat`]).
+///
+/// `TryFrom`, not `From`: a valid [`Value`] holds only finite floats, and an infallible
+/// conversion would let a NaN through to the edge, where the whole record is refused far from the
+/// line that made the float (or, unchecked, to the encoder). With `TryFrom` the caller meets the
+/// error where the float is made: `Value::try_from(x)?` (an `idres::EngineError` converts from a
+/// [`ValueError`]). [`Value::float`] is the same check returning an `Option`.
+impl TryFrom<f64> for Value {
+    type Error = ValueError;
+
+    fn try_from(f: f64) -> Result<Value, ValueError> {
+        check_float(f).map(|()| Value::Float(f))
+    }
+}
+
+/// `None` is [`Value::Null`]; `Some(v)` is `v`'s value.
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A [`Value::List`] of the items' values: `["a", "b"].into_iter().collect::<Value>()`.
+impl<T: Into<Value>> FromIterator<T> for Value {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Value {
+        Value::List(items.into_iter().map(Into::into).collect())
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
         Value::String(s.to_owned())
@@ -384,6 +426,27 @@ mod tests {
         ];
         for pair in ascending.windows(2) {
             assert!(pair[0] < pair[1], "{:?} < {:?}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn conversions() {
+        assert_eq!(Value::from(true), Value::Bool(true));
+        assert_eq!(Value::from(-7i64), Value::Int(-7));
+        assert_eq!(Value::from(-7i32), Value::Int(-7));
+        assert_eq!(Value::from(u32::MAX), Value::Int(4_294_967_295));
+        assert_eq!(Value::from(200u8), Value::Int(200));
+        assert_eq!(Value::from("a"), Value::String("a".to_owned()));
+        assert_eq!(Value::from(String::from("a")), Value::String("a".to_owned()));
+        assert_eq!(Value::from(vec![Value::Null]), Value::List(vec![Value::Null]));
+        assert_eq!(Value::from(Map::new()), Value::Map(Map::new()));
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(Value::from(Some("x")), Value::from("x"));
+        assert_eq!(["a", "b"].into_iter().collect::<Value>(), Value::List(vec![Value::from("a"), Value::from("b")]));
+        assert_eq!(Value::try_from(1.5), Ok(Value::Float(1.5)));
+        assert_eq!(Value::try_from(-0.0), Ok(Value::Float(-0.0)));
+        for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(Value::try_from(f), Err(ValueError::NonFiniteFloat));
         }
     }
 }
