@@ -210,31 +210,48 @@ impl Engine {
     }
 
     pub(crate) fn uid(s: &str) -> Result<Uid, EngineError> {
-        Uid::parse(s).map_err(|e| EngineError::Invalid(e.to_string()))
+        Ok(Uid::parse(s)?)
     }
 
     pub(crate) fn cid(s: &str) -> Result<Cid, EngineError> {
-        Cid::parse(s).map_err(|e| EngineError::Invalid(e.to_string()))
+        Ok(Cid::parse(s)?)
     }
 
     /// `setCustomerProperties`: links the device (if any) to the customer, creating it if new,
-    /// and writes `attrs` on the customer.
+    /// and writes `attrs` on the customer. At the append time; [`Engine::at`] gives it the
+    /// caller's.
     pub fn identify(&self, uid: Option<&str>, cid: &str, attrs: Map) -> Result<Ticket, EngineError> {
+        self.identify_with(uid, cid, attrs, None)
+    }
+
+    pub(crate) fn identify_with(
+        &self,
+        uid: Option<&str>,
+        cid: &str,
+        attrs: Map,
+        ts: Option<Timestamp>,
+    ) -> Result<Ticket, EngineError> {
         let uid = uid.map(Self::uid).transpose()?;
-        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts: None })
+        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts })
     }
 
-    /// `resetCustomer`: the device's future records start a new epoch.
+    /// `resetCustomer`: the device's future records start a new epoch. At the append time;
+    /// [`Engine::at`] gives it the caller's.
     pub fn reset(&self, uid: &str) -> Result<Ticket, EngineError> {
-        self.submit(Record::Reset { uid: Self::uid(uid)?, ts: None })
+        self.reset_with(uid, None)
     }
 
-    /// An event on a device.
+    pub(crate) fn reset_with(&self, uid: &str, ts: Option<Timestamp>) -> Result<Ticket, EngineError> {
+        self.submit(Record::Reset { uid: Self::uid(uid)?, ts })
+    }
+
+    /// An event on a device, at the append time ([`Engine::at`] gives it the caller's).
     pub fn track_uid(&self, uid: &str, name: &str, props: Map) -> Result<Ticket, EngineError> {
         self.track(Target::Uid(Self::uid(uid)?), name, props, None, None)
     }
 
-    /// An event on a device or a customer, with an optional session and time.
+    /// An event on a device or a customer, with an optional session and time (`None`: the append
+    /// time). `engine.at(ts).track(target, name, props, session_id)` says the same.
     pub fn track(
         &self,
         target: Target,
@@ -249,12 +266,13 @@ impl Engine {
 
     fn checked_target(&self, target: Target) -> Result<Target, EngineError> {
         match target {
-            Target::Uid(u) => u.canonical().map(Target::Uid).map_err(|e| EngineError::Invalid(e.to_string())),
-            Target::Cid(c) => c.validate().map(|()| Target::Cid(c)).map_err(|e| EngineError::Invalid(e.to_string())),
+            Target::Uid(u) => Ok(Target::Uid(u.canonical()?)),
+            Target::Cid(c) => c.validate().map(|()| Target::Cid(c)).map_err(EngineError::from),
         }
     }
 
-    /// Attribute writes on a device or a customer.
+    /// Attribute writes on a device or a customer, with an optional time (`None`: the append
+    /// time). `engine.at(ts).attributes(target, set, set_once, unset)` says the same.
     pub fn attributes(
         &self,
         target: Target,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use idres_log::{LogError, Lsn};
-use idres_model::CodecError;
+use idres_model::{CodecError, IdError, RecordError, TimeError, ValueError};
 use idres_resolve::{ApplyEncodedError, ApplyError};
 use idres_store::StoreError;
 
@@ -18,8 +18,9 @@ use crate::data_dir::DataDirError;
 /// Errors of the engine. Each says what and where; the cause, if any, is its `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A caller's input is malformed (an id, an event name, a value over a limit, an LSN that was
-    /// never written): nothing was appended.
+    /// A caller's input is malformed (an id, an event name, a value over a limit, a timestamp, an
+    /// LSN that was never written): nothing was appended. The model's errors a caller meets
+    /// building a record (`IdError`, `ValueError`, `RecordError`, `TimeError`) convert into it.
     #[error("invalid input: {0}")]
     Invalid(String),
     /// The log failed.
@@ -171,6 +172,22 @@ impl EngineError {
         )
     }
 }
+
+/// A caller's malformed input, met while building a write: [`EngineError::Invalid`] with the same
+/// message the engine's own check gives, so `?` on `Uid::parse`, `Value::try_from`,
+/// `Timestamp::parse_rfc3339` or `Record::validate_shape` works in a function returning
+/// `EngineError`.
+macro_rules! invalid_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for EngineError {
+            fn from(e: $t) -> EngineError {
+                EngineError::Invalid(e.to_string())
+            }
+        }
+    )*};
+}
+
+invalid_from!(IdError, ValueError, RecordError, TimeError);
 
 impl From<DataDirError> for EngineError {
     fn from(e: DataDirError) -> EngineError {
