@@ -205,7 +205,8 @@ pub(crate) fn fold_tail(
 
 /// Step 7: the store brought to the fold's state at `log_end`: caught up from `tail_ids` if it
 /// had applied `applied` at or after the fold's start, else cleared and rebuilt (the marker
-/// keeps `acknowledged` while it is; `old_snapshots` go once the rebuilt store is in).
+/// keeps `acknowledged` while it is; `old_snapshots` go once the rebuilt store is in). A store
+/// that is `new` over an empty log is only created: written the same way, not reported rebuilt.
 #[allow(clippy::too_many_arguments)]
 fn bring_store_up_to_date(
     dir: &DataDir,
@@ -218,6 +219,7 @@ fn bring_store_up_to_date(
     tail_ids: Touched,
     acknowledged: Lsn,
     old_snapshots: &[(Lsn, PathBuf)],
+    new: bool,
     report: &mut OpenReport,
 ) -> Result<(), EngineError> {
     if let Some(a) = applied.filter(|&a| a >= fold_start && a <= log_end) {
@@ -228,7 +230,7 @@ fn bring_store_up_to_date(
     if applied.is_some() {
         report.events.push("store is older than the restored state; rebuilding it".into());
     }
-    report.store_rebuilt = true;
+    report.store_rebuilt = !(new && log_end == 0);
     // Clearing the store forgets what it had seen: the marker keeps it until the rebuilt store
     // is flushed (a crash in between redoes the rebuild, still guarded).
     let marker = dir.store_rebuild_marker();
@@ -268,7 +270,8 @@ impl Engine {
 
         // 1–3: what the store, the fold config and a rebuild marker say. The store comes first:
         // what it and the snapshots have seen was acknowledged, and the log must still hold it.
-        let (store, mut applied, switched) = open_store(&dir, &config, &mut report)?;
+        let opened = open_store(&dir, &config, &mut report)?;
+        let (store, mut applied, switched) = (opened.store, opened.applied, opened.switched);
         let store_seen = applied.unwrap_or(0);
         let config_hash = hex(&config.fold.hash());
         let recorded = store_config_matches(&dir, &config_hash);
@@ -281,6 +284,9 @@ impl Engine {
             applied = None;
         }
         let interrupted = read_rebuild_marker(&dir, config.rebuild, &mut report)?;
+        // A new store with nothing to fill it from is created, not rebuilt: a fresh directory
+        // (or an in-memory store over an empty log) says `store_rebuilt: false`.
+        let store_is_new = opened.new && interrupted.is_none() && !config.rebuild;
         if interrupted.is_some() {
             if !switched {
                 report.events.push("an interrupted store rebuild is done again".into());
@@ -357,6 +363,7 @@ impl Engine {
             tail_ids,
             acknowledged,
             &old_snapshots,
+            store_is_new,
             &mut report,
         )?;
         // 8: recorded for the on-disk store only: an in-memory store leaves an on-disk one as it

@@ -14,7 +14,10 @@ pub struct OpenReport {
     pub snapshot_lsn: Option<Lsn>,
     /// Records folded from the log on open.
     pub folded_records: u64,
-    /// True if the store was rebuilt from the fold.
+    /// True if the store was rebuilt from the fold: it was missing while the log held records, or
+    /// damaged, older than the restored state, written under another fold config or by another
+    /// backend, an interrupted rebuild's, or `EngineConfig::rebuild` asked. False when it was
+    /// caught up, and when it was simply created: a fresh data directory (an empty log).
     pub store_rebuilt: bool,
     /// Profiles (and retired ids) open wrote to the store: those the records it had not seen
     /// changed, or every one on a rebuild.

@@ -57,12 +57,22 @@ fn not_damage(e: &idres_store::StoreError) -> bool {
     e.is_io()
 }
 
-/// What [`open_store`] opened: the store, the LSN it has applied, whether the backend switched.
-pub(crate) type OpenedStore = (Box<dyn ProfileStore>, Option<Lsn>, bool);
+/// What [`open_store`] opened.
+pub(crate) struct OpenedStore {
+    /// The store.
+    pub(crate) store: Box<dyn ProfileStore>,
+    /// The LSN it has applied (`None`: empty, or damaged and cleared, or written by another
+    /// backend and to be rebuilt).
+    pub(crate) applied: Option<Lsn>,
+    /// The backend was switched (the store-rebuild marker then holds what the old store had seen).
+    pub(crate) switched: bool,
+    /// The store is new: there was none (or an empty one that had applied nothing), and nothing
+    /// was found damaged or switched. On an empty log, filling it is creating it, not a rebuild.
+    pub(crate) new: bool,
+}
 
-/// Step 1: the store, and the LSN it has applied (`None`: empty, or damaged and cleared, or
-/// written by another backend and rebuilt). Returns also whether the backend was switched (the
-/// store-rebuild marker then holds what the old store had seen).
+/// Step 1: the store, the LSN it has applied, and whether the backend switched or the store is
+/// new ([`OpenedStore`]).
 pub(crate) fn open_store(
     dir: &DataDir,
     config: &EngineConfig,
@@ -70,7 +80,8 @@ pub(crate) fn open_store(
 ) -> Result<OpenedStore, EngineError> {
     let backend = &config.store;
     if !backend.is_on_disk() {
-        return Ok((backend.open(&dir.store_dir())?, None, false));
+        // Nothing persisted: every open makes it anew.
+        return Ok(OpenedStore { store: backend.open(&dir.store_dir())?, applied: None, switched: false, new: true });
     }
     let store_dir = dir.store_dir();
     let recorded = recorded_backend(dir)?;
@@ -113,10 +124,12 @@ pub(crate) fn open_store(
             Err(e) => return Err(io("remove the store", &store_dir)(e)),
         }
     }
+    let mut damaged = false;
     let mut store = match backend.open(&store_dir) {
         Ok(s) => s,
         Err(e) if not_damage(&e) => return Err(e.into()),
         Err(e) => {
+            damaged = true;
             report.events.push(format!("store unreadable ({}); rebuilding it", chain(&e)));
             let _ = fs::remove_dir_all(&store_dir);
             backend.open(&store_dir)?
@@ -130,10 +143,12 @@ pub(crate) fn open_store(
     let applied = match store.applied_lsn() {
         Ok(a) => a,
         Err(e) => {
+            damaged = true;
             report.events.push(format!("store damaged ({}); rebuilding it", chain(&e)));
             store.clear()?;
             None
         }
     };
-    Ok((store, if switched { None } else { applied }, switched))
+    let new = !switched && !damaged && applied.is_none();
+    Ok(OpenedStore { store, applied: if switched { None } else { applied }, switched, new })
 }

@@ -1,6 +1,7 @@
-//! The crate as a service embeds it (issue 14, items 9, 10, 13): everything through `idres`
+//! The crate as a service embeds it (issue 14, items 9, 10, 13, 14): everything through `idres`
 //! alone (no `idres_model` import here), `?` on the model's errors, value conversions, records
-//! with their own time, awaited tickets (a hand-written executor and tokio).
+//! with their own time, awaited tickets (a hand-written executor and tokio), and the open report
+//! of a fresh data directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::{Future, IntoFuture};
@@ -12,7 +13,7 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use idres::prelude::*;
-use idres::{TimeError, ValueError};
+use idres::{FjallOptions, SledOptions, StoreBackend, TimeError, ValueError};
 
 fn tempdir() -> tempfile::TempDir {
     match tempfile::Builder::new().prefix("idres-embedding").tempdir_in("/dev/shm") {
@@ -243,5 +244,51 @@ async fn many_tasks_await_their_tickets_under_tokio() {
     for c in 0..8 {
         assert_eq!(engine.profile_by_cid(&format!("customer-{c}")).unwrap().unwrap().uids.len(), 8);
     }
+    engine.close().unwrap();
+}
+
+// ---- item 14: a fresh directory's open report ----
+
+#[test]
+fn a_fresh_directory_creates_its_store_without_reporting_a_rebuild() {
+    for store in
+        [StoreBackend::Fjall(FjallOptions::default()), StoreBackend::Sled(SledOptions::default()), StoreBackend::Memory]
+    {
+        let tmp = tempdir();
+        let dir = tmp.path().join("new"); // not there yet: open creates it
+        let engine = Engine::open(&dir, EngineConfig { store: store.clone(), ..config() }).unwrap();
+        let report = engine.open_report().clone();
+        assert!(!report.store_rebuilt, "{store:?}: {report:?}");
+        engine.track_uid("web-1", "view", Map::new()).unwrap().wait().unwrap();
+        engine.close().unwrap();
+        // Reopened: caught up (on disk) or made anew from a log that holds a record (memory).
+        let engine = Engine::open(&dir, EngineConfig { store: store.clone(), ..config() }).unwrap();
+        assert_eq!(engine.open_report().store_rebuilt, !store.is_on_disk(), "{store:?}: {:?}", engine.open_report());
+        engine.close().unwrap();
+    }
+}
+
+#[test]
+fn a_store_missing_beside_records_or_an_asked_rebuild_is_still_a_rebuild() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    // An explicit rebuild of a fresh directory says so.
+    let engine = Engine::open(dir, EngineConfig { rebuild: true, ..config() }).unwrap();
+    assert!(engine.open_report().store_rebuilt, "{:?}", engine.open_report());
+    engine.track_uid("web-1", "view", Map::new()).unwrap().wait().unwrap();
+    engine.close().unwrap();
+    // A store removed from a directory whose log holds records is rebuilt.
+    std::fs::remove_dir_all(dir.join("store")).unwrap();
+    let engine = Engine::open(dir, config()).unwrap();
+    assert!(engine.open_report().store_rebuilt, "{:?}", engine.open_report());
+    assert_eq!(engine.stored_profile_by_uid("web-1", 0).unwrap().unwrap().event_count, 1);
+    engine.close().unwrap();
+    // An empty log whose store is damaged: a rebuild, not a creation.
+    let tmp = tempdir();
+    let dir = tmp.path();
+    Engine::open(dir, config()).unwrap().close().unwrap();
+    std::fs::write(dir.join(idres::data_dir::STORE_BACKEND_FILE), b"rocksdb\n").unwrap();
+    let engine = Engine::open(dir, config()).unwrap();
+    assert!(engine.open_report().store_rebuilt, "{:?}", engine.open_report());
     engine.close().unwrap();
 }
