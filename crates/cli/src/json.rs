@@ -1,11 +1,9 @@
 //! JSON in and out: caller values to idres [`Value`]s, and the output shapes of the CLI
 //! (profile, history, explain, rejects), which are a contract other tools script against.
 
-use idres_model::{Cid, Entry, Map, Profile, ProfileKind, Record, Target, Timestamp, Value};
-use idres_resolve::{Explanation, ForgottenRejections, ImplicitReset, NodeRef, Rejection, REJECTIONS_KEPT_MAX};
+use idres_model::{HistoryEvent, Map, Profile, Value};
+use idres_resolve::{Explanation, ForgottenRejections, Rejection};
 use serde_json::{json, Value as Json};
-
-use crate::time::format_rfc3339;
 
 /// Converts a JSON value to an idres value. Integers that fit in i64 stay integers; other numbers
 /// become floats; a number that is neither (a u64 above i64::MAX) is an error rather than a
@@ -51,113 +49,38 @@ pub fn map_to_json(m: &Map) -> Json {
     Json::Object(m.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
 }
 
-fn ts_json(ts: Option<Timestamp>) -> Json {
-    ts.map_or(Json::Null, |t| Json::String(format_rfc3339(t.as_micros())))
-}
-
-fn cid_json(c: &Cid) -> Json {
-    Json::String(c.to_string())
-}
-
-/// The profile shape: `id`, `kind`, `primary_cid`, `cids`, `uids` (`{"uid", "epoch"}`),
-/// `attributes`, `event_count`, `events_by_name`, `first_seen`, `last_seen`.
+/// The profile shape (`Profile`'s `Serialize`, `idres_model::shapes`): `id`, `kind`,
+/// `primary_cid`, `cids`, `uids` (`{"uid", "epoch"}`), `attributes`, `event_count`,
+/// `events_by_name`, `first_seen`, `last_seen`.
 pub fn profile_json(p: &Profile) -> Json {
-    json!({
-        "id": p.id.to_string(),
-        "kind": match p.kind { ProfileKind::Customer => "customer", ProfileKind::Anonymous => "anonymous" },
-        "primary_cid": p.primary_cid.as_ref().map_or(Json::Null, cid_json),
-        "cids": p.cids.iter().map(cid_json).collect::<Vec<_>>(),
-        "uids": p.uids.iter().map(|d| json!({"uid": d.uid.to_string(), "epoch": d.epoch})).collect::<Vec<_>>(),
-        "attributes": map_to_json(&p.attributes),
-        "event_count": p.event_count,
-        "events_by_name": p.events_by_name.iter().map(|(k, v)| (k.clone(), Json::from(*v))).collect::<serde_json::Map<_, _>>(),
-        "first_seen": ts_json(p.first_seen),
-        "last_seen": ts_json(p.last_seen),
-    })
+    to_json(p)
 }
 
-/// One event of a history: `lsn`, `name`, `ts`, `uid` + `epoch` or `cid`, `session_id`, `props`.
-/// `epoch` is the device's epoch the event landed in (from the profile's device list), `None`
-/// when the profile no longer holds that device.
-pub fn history_json(lsn: u64, entry: &Entry, epoch: Option<u32>) -> Option<Json> {
-    let Record::Event { target, name, props, session_id, ts } = &entry.record else { return None };
-    let mut o = serde_json::Map::new();
-    o.insert("lsn".into(), Json::from(lsn));
-    o.insert("name".into(), Json::String(name.clone()));
-    o.insert("ts".into(), ts_json(Some(ts.unwrap_or(entry.appended_at))));
-    match target {
-        Target::Uid(u) => {
-            o.insert("uid".into(), Json::String(u.to_string()));
-            o.insert("epoch".into(), epoch.map_or(Json::Null, Json::from));
-        }
-        Target::Cid(c) => {
-            o.insert("cid".into(), cid_json(c));
-        }
-    }
-    o.insert("session_id".into(), session_id.clone().map_or(Json::Null, Json::String));
-    o.insert("props".into(), map_to_json(props));
-    Some(Json::Object(o))
+/// One event of a history (`HistoryEvent`'s `Serialize`): `lsn`, `name`, `ts`, `uid` + `epoch`
+/// or `cid`, `session_id`, `props`.
+pub fn history_json(event: &HistoryEvent) -> Json {
+    to_json(event)
 }
 
-fn node_json(n: &NodeRef) -> Json {
-    Json::String(n.to_string())
-}
-
-fn rejection_json(r: &Rejection) -> Json {
-    json!({"lsn": r.lsn, "kind": r.kind.as_str(), "reason": r.reason.as_str()})
-}
-
-fn implicit_reset_json(r: &ImplicitReset) -> Json {
-    json!({
-        "lsn": r.lsn,
-        "kind": "implicit_reset",
-        "reason": format!(
-            "uid {} epoch {} stayed with {}; epoch {} linked to {}",
-            r.uid, r.from_epoch, r.previous_cid, r.to_epoch, r.cid
-        ),
-    })
-}
-
-/// The explain shape: `node`, `profile_id`, `path` (`{"from", "to", "kind", "lsn", "time",
-/// "rule"}` from the node to the primary), `implicit_resets` and `rejections` (`{"lsn", "kind",
-/// "reason"}`); and, only when the fold forgot older rejections, `rejections_forgotten` (the shape
-/// of [`forgotten_json`]).
+/// The explain shape (`Explanation`'s `Serialize`, `idres_resolve`): `node`, `profile_id`,
+/// `path` (`{"from", "to", "kind", "lsn", "time", "rule"}` from the node to the primary),
+/// `implicit_resets` and `rejections` (`{"lsn", "kind", "reason"}`); and, only when the fold
+/// forgot older rejections, `rejections_forgotten` (the shape inside [`forgotten_json`]).
 pub fn explain_json(e: &Explanation) -> Json {
-    let mut j = json!({
-        "node": e.node.as_ref().map_or(Json::Null, node_json),
-        "profile_id": e.profile_id.map_or(Json::Null, |id| Json::String(id.to_string())),
-        "path": e.path.iter().map(|s| json!({
-            "from": node_json(&s.from),
-            "to": node_json(&s.to),
-            "kind": s.kind.as_str(),
-            "lsn": s.lsn,
-            "time": format_rfc3339(s.time.as_micros()),
-            "rule": s.rule,
-        })).collect::<Vec<_>>(),
-        "implicit_resets": e.implicit_resets.iter().map(implicit_reset_json).collect::<Vec<_>>(),
-        "rejections": e.rejections.iter().map(rejection_json).collect::<Vec<_>>(),
-    });
-    if let (false, Json::Object(o)) = (e.rejections_forgotten.is_empty(), &mut j) {
-        o.insert(
-            "rejections_forgotten".into(),
-            forgotten_json(&e.rejections_forgotten)["rejections_forgotten"].clone(),
-        );
-    }
-    j
+    to_json(e)
+}
+
+/// A value of one of the read side's shapes as JSON. Their `Serialize` impls write strings,
+/// numbers, lists and maps with string keys only, which serde_json always takes.
+fn to_json(v: &impl serde::Serialize) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
 }
 
 /// The rejections the fold no longer keeps: `{"rejections_forgotten": {"count", "newest_lsn",
 /// "by_reason": {reason: count}, "kept_max"}}` (the first line of `rejects --json` when any were
 /// forgotten).
 pub fn forgotten_json(f: &ForgottenRejections) -> Json {
-    let by_reason: serde_json::Map<String, Json> =
-        f.by_reason().into_iter().map(|(r, c)| (r.as_str().to_string(), Json::from(c))).collect();
-    json!({"rejections_forgotten": {
-        "count": f.count(),
-        "newest_lsn": f.newest_lsn(),
-        "by_reason": by_reason,
-        "kept_max": REJECTIONS_KEPT_MAX,
-    }})
+    json!({ "rejections_forgotten": to_json(f) })
 }
 
 /// The forgotten rejections by reason in words: `invalid_id 12, blocked_value 3`.

@@ -110,8 +110,8 @@ pub use write_at::WriteAt;
 pub use crossbeam_channel::Receiver;
 pub use idres_log::{Durability, LogError, Lsn, ReadOnlyLog, TailRecovery, VerifyReport as LogVerifyReport};
 pub use idres_model::{
-    limits, Cid, CodecError, DeviceRef, Entry, IdError, IdKind, Map, Profile, ProfileKind, Record, RecordError,
-    RecordKind, Target, TimeError, Timestamp, Uid, Value, ValueError,
+    limits, Cid, CodecError, DeviceRef, Entry, HistoryEvent, IdError, IdKind, Map, Profile, ProfileKind, Record,
+    RecordError, RecordKind, Target, TimeError, Timestamp, Uid, Value, ValueError,
 };
 pub use idres_resolve::{
     ApplyError, Change, Config as FoldConfig, EdgeKind, Explanation, ForgottenRejections, ImplicitReset, NodeRef,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use idres_log::{LogError, Lsn, Reader};
-use idres_model::{decode_entry_with_schema, Entry, Profile};
+use idres_model::{decode_entry_with_schema, Entry, HistoryEvent, Profile, Record, Target, Uid};
 use idres_resolve::{Explanation, Resolver};
 use uuid::Uuid;
 
@@ -172,6 +172,26 @@ impl Engine {
                 Ok(())
             },
         )?;
+        Ok(out)
+    }
+
+    /// The events of a profile as `history` shows them ([`Engine::history`], each with the epoch
+    /// of the device node that holds it): what serialises to the CLI's history JSON shape.
+    pub fn history_events(&self, profile: &Profile) -> Result<Vec<HistoryEvent>, EngineError> {
+        // Per uid, its events' epochs, read once: one pass over its packed events.
+        let mut epochs: std::collections::BTreeMap<Uid, Vec<(Lsn, u32)>> = std::collections::BTreeMap::new();
+        let mut out = Vec::new();
+        for (lsn, entry) in self.history(profile)? {
+            let epoch = match &entry.record {
+                Record::Event { target: Target::Uid(u), .. } => {
+                    let of_uid =
+                        epochs.entry(u.clone()).or_insert_with(|| self.handle.shared.resolver().event_epochs(u));
+                    of_uid.binary_search_by_key(&lsn, |&(l, _)| l).ok().map(|i| of_uid[i].1)
+                }
+                _ => None,
+            };
+            out.extend(HistoryEvent::new(lsn, entry, epoch));
+        }
         Ok(out)
     }
 

@@ -43,6 +43,7 @@ pub mod id;
 pub mod limits;
 pub mod profile;
 pub mod record;
+pub mod shapes;
 pub mod time;
 pub mod validate;
 pub mod value;
@@ -56,6 +57,7 @@ pub use codec::{
 pub use id::{Cid, IdError, IdExcerpt, IdKind, Uid, UidView, ID_EXCERPT_CHARS};
 pub use profile::{DeviceRef, Profile, ProfileKind, ProfileRef};
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};
+pub use shapes::HistoryEvent;
 pub use time::TimeError;
 pub use validate::{BlockedList, IdRejection, IdValidator};
 pub use value::{Map, Value, ValueError};

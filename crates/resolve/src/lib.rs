@@ -35,6 +35,7 @@ mod record_ref;
 mod resolver;
 mod restore;
 mod rules;
+mod shapes;
 mod snapshot;
 mod store_rows;
 mod uid_index;

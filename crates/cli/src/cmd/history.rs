@@ -5,7 +5,6 @@ use std::io::Write;
 
 use idres::Engine;
 use idres_cli::json::history_json;
-use idres_model::{Record, Uid};
 
 use crate::cmd::profile::find_profile;
 
@@ -18,18 +17,9 @@ pub(crate) fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     let p = engine.read(|r| find_profile(r, cid, uid, None, None))?;
-    // Per uid, its events' epochs, read once: one pass over its packed events.
-    let mut epochs: std::collections::HashMap<Uid, Vec<(u64, u32)>> = std::collections::HashMap::new();
-    for (lsn, entry) in engine.history(&p)? {
-        let epoch = match &entry.record {
-            Record::Event { target: idres_model::Target::Uid(u), .. } => {
-                // The epoch whose device node holds the event.
-                let of_uid = epochs.entry(u.clone()).or_insert_with(|| engine.read(|r| r.event_epochs(u)));
-                of_uid.binary_search_by_key(&lsn, |&(l, _)| l).ok().map(|i| of_uid[i].1)
-            }
-            _ => None,
-        };
-        let Some(j) = history_json(lsn, &entry, epoch) else { continue };
+    for event in engine.history_events(&p)? {
+        let lsn = event.lsn();
+        let j = history_json(&event);
         if json {
             writeln!(out, "{j}")?;
         } else {

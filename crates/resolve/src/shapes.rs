@@ -1,0 +1,99 @@
+//! The explain JSON shape (docs/OPERATIONS.md, `explain --json`): `Serialize` for
+//! [`Explanation`] and for [`ForgottenRejections`], written out field by field so that the shape
+//! is a contract. The CLI prints these; an embedding service serialises the same values to get
+//! the same JSON.
+
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use crate::outcome::{Explanation, ForgottenRejections, ImplicitReset, PathStep, Rejection, REJECTIONS_KEPT_MAX};
+
+/// The explain shape: `node` (text, or null), `profile_id` (or null), `path` (`{"from", "to",
+/// "kind", "lsn", "time", "rule"}` from the node to the primary), `implicit_resets` and
+/// `rejections` (`{"lsn", "kind", "reason"}`); and, only when the fold forgot older rejections,
+/// `rejections_forgotten` (the shape of [`ForgottenRejections`]).
+impl Serialize for Explanation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let forgotten = !self.rejections_forgotten.is_empty();
+        let mut o = s.serialize_map(Some(5 + usize::from(forgotten)))?;
+        o.serialize_entry("node", &self.node.as_ref().map(|n| n.to_string()))?;
+        o.serialize_entry("profile_id", &self.profile_id.map(|id| id.to_string()))?;
+        o.serialize_entry("path", &self.path.iter().map(Step).collect::<Vec<_>>())?;
+        o.serialize_entry("implicit_resets", &self.implicit_resets.iter().map(Reset).collect::<Vec<_>>())?;
+        o.serialize_entry("rejections", &self.rejections.iter().map(Rejected).collect::<Vec<_>>())?;
+        if forgotten {
+            o.serialize_entry("rejections_forgotten", &self.rejections_forgotten)?;
+        }
+        o.end()
+    }
+}
+
+struct Step<'a>(&'a PathStep);
+
+impl Serialize for Step<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let mut o = s.serialize_struct("PathStep", 6)?;
+        o.serialize_field("from", &p.from.to_string())?;
+        o.serialize_field("to", &p.to.to_string())?;
+        o.serialize_field("kind", p.kind.as_str())?;
+        o.serialize_field("lsn", &p.lsn)?;
+        o.serialize_field("time", &p.time.to_rfc3339())?;
+        o.serialize_field("rule", p.rule)?;
+        o.end()
+    }
+}
+
+/// An implicit reset as a rejection-like line: `lsn`, `kind` `"implicit_reset"`, `reason` in words.
+struct Reset<'a>(&'a ImplicitReset);
+
+impl Serialize for Reset<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut o = s.serialize_struct("ImplicitReset", 3)?;
+        o.serialize_field("lsn", &r.lsn)?;
+        o.serialize_field("kind", "implicit_reset")?;
+        o.serialize_field(
+            "reason",
+            &format!(
+                "uid {} epoch {} stayed with {}; epoch {} linked to {}",
+                r.uid, r.from_epoch, r.previous_cid, r.to_epoch, r.cid
+            ),
+        )?;
+        o.end()
+    }
+}
+
+struct Rejected<'a>(&'a Rejection);
+
+impl Serialize for Rejected<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut o = s.serialize_struct("Rejection", 3)?;
+        o.serialize_field("lsn", &self.0.lsn)?;
+        o.serialize_field("kind", self.0.kind.as_str())?;
+        o.serialize_field("reason", self.0.reason.as_str())?;
+        o.end()
+    }
+}
+
+/// `{"count", "newest_lsn", "by_reason": {reason: count}, "kept_max"}`.
+impl Serialize for ForgottenRejections {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct ByReason(Vec<(crate::outcome::Reason, u64)>);
+        impl Serialize for ByReason {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (r, c) in &self.0 {
+                    m.serialize_entry(r.as_str(), c)?;
+                }
+                m.end()
+            }
+        }
+        let mut o = s.serialize_struct("ForgottenRejections", 4)?;
+        o.serialize_field("count", &self.count())?;
+        o.serialize_field("newest_lsn", &self.newest_lsn())?;
+        o.serialize_field("by_reason", &ByReason(self.by_reason()))?;
+        o.serialize_field("kept_max", &REJECTIONS_KEPT_MAX)?;
+        o.end()
+    }
+}
