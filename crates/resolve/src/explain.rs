@@ -1,10 +1,10 @@
 //! Explain (SEMANTICS §7): why an id is in its profile, as the edge path from its node to the
 //! profile's primary customer, with the implicit resets and rejected records that named it.
 
-use idres_model::{Cid, Uid};
+use idres_model::{Cid, RecordKind, Uid};
 
 use crate::node::{NodeId, NodeKind};
-use crate::outcome::{DeviceRef, EdgeKind, Explanation, ImplicitReset, NodeRef, PathStep, Rejection};
+use crate::outcome::{DeviceRef, EdgeKind, EpochProfile, Explanation, ImplicitReset, NodeRef, PathStep, Rejection};
 use crate::resolver::Resolver;
 
 impl Resolver {
@@ -38,6 +38,10 @@ impl Resolver {
                     EdgeKind::Link => "identify linked this device epoch to the customer (SEMANTICS §3.3)",
                     EdgeKind::Merge => "an operator merged this customer into that one (SEMANTICS §3.5)",
                 },
+                record: match w.kind {
+                    EdgeKind::Link => RecordKind::Identify,
+                    EdgeKind::Merge => RecordKind::Merge,
+                },
             });
             at = to;
         }
@@ -45,26 +49,52 @@ impl Resolver {
     }
 
     /// Why `uid`'s current epoch is in its profile: the edge path to the primary customer, the
-    /// implicit resets of the uid and the rejected records that named it. `None` if the resolver
-    /// has never heard of the uid; once rejections were forgotten ([`crate::REJECTIONS_KEPT_MAX`])
-    /// it cannot tell that from a uid named only by forgotten rejections, and answers with an
-    /// explanation without a node whose `rejections_forgotten` says how many were forgotten.
+    /// implicit resets of the uid and the rejected records that named it, and every epoch of the
+    /// uid with its profile. `None` if the resolver has never heard of the uid; once rejections
+    /// were forgotten ([`crate::REJECTIONS_KEPT_MAX`]) it cannot tell that from a uid named only
+    /// by forgotten rejections, and answers with an explanation without a node whose
+    /// `rejections_forgotten` says how many were forgotten.
     pub fn explain_uid(&self, uid: &Uid) -> Option<Explanation> {
+        self.explain_uid_at(uid, None)
+    }
+
+    /// As [`Resolver::explain_uid`], for the device node of `uid` at `epoch`: `None` also if the
+    /// uid has no node at that epoch (an epoch that saw no record, or one it never reached).
+    pub fn explain_uid_epoch(&self, uid: &Uid, epoch: u32) -> Option<Explanation> {
+        self.explain_uid_at(uid, Some(epoch))
+    }
+
+    fn explain_uid_at(&self, uid: &Uid, epoch: Option<u32>) -> Option<Explanation> {
         let canonical = uid.canonical().unwrap_or_else(|_| uid.clone());
         let text = canonical.to_string();
-        let node = self.uid_index.get(&canonical, &self.uids).and_then(|u| self.current_device(u));
+        let u = self.uid_index.get(&canonical, &self.uids);
+        let current = u.and_then(|u| self.current_device(u));
+        let node = match epoch {
+            None => current,
+            Some(e) => Some(u.and_then(|u| self.uids.nodes(u).find(|&(ep, _)| ep == e).map(|(_, n)| n))?),
+        };
         let implicit_resets: Vec<ImplicitReset> =
             self.implicit_resets.iter().filter(|r| r.uid == canonical).cloned().collect();
         let rejections: Vec<Rejection> =
             self.rejections.iter().filter(|r| r.uid.as_deref() == Some(text.as_str())).cloned().collect();
-        if node.is_none()
-            && self.uid_index.get(&canonical, &self.uids).is_none()
-            && rejections.is_empty()
-            && self.rejections_forgotten.is_empty()
-        {
+        if node.is_none() && u.is_none() && rejections.is_empty() && self.rejections_forgotten.is_empty() {
             return None;
         }
-        Some(self.explanation(node, implicit_resets, rejections))
+        let mut explanation = self.explanation(node, implicit_resets, rejections);
+        if let Some(u) = u {
+            let mut epochs: Vec<EpochProfile> = self
+                .uids
+                .nodes(u)
+                .map(|(epoch, n)| EpochProfile {
+                    epoch,
+                    profile_id: self.comp_id(self.find_ro(n)),
+                    current: Some(n) == current,
+                })
+                .collect();
+            epochs.sort_by_key(|e| e.epoch);
+            explanation.epochs = epochs;
+        }
+        Some(explanation)
     }
 
     /// Why `cid` is in its profile: the merge edges to the primary, the implicit resets that
@@ -95,6 +125,7 @@ impl Resolver {
             implicit_resets,
             rejections,
             rejections_forgotten: self.rejections_forgotten.clone(),
+            epochs: Vec::new(),
         }
     }
 }

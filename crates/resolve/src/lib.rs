@@ -45,8 +45,8 @@ pub use apply::{Applied, ApplyEncodedError, ApplyError};
 pub use config::{Config, OnCidConflict};
 pub use events::NODE_EVENT_BYTES_MAX;
 pub use outcome::{
-    Change, DeviceRef, EdgeKind, Explanation, ForgottenRejections, ImplicitReset, NodeRef, PathStep, Profile,
-    ProfileKind, Reason, Rejection, REJECTIONS_KEPT_MAX,
+    Change, DeviceRef, EdgeKind, EpochProfile, Explanation, ForgottenRejections, ImplicitReset, NodeRef, PathStep,
+    Profile, ProfileKind, Reason, Rejection, REJECTIONS_KEPT_MAX,
 };
 pub use profile_id::{anonymous_profile_id, customer_profile_id, profile_namespace};
 pub use resolver::Resolver;

@@ -191,6 +191,21 @@ pub struct PathStep {
     pub time: Timestamp,
     /// The rule that made it, in words.
     pub rule: &'static str,
+    /// The kind of the record that made it: [`RecordKind::Identify`] for a link,
+    /// [`RecordKind::Merge`] for a merge (the only records that make edges, SEMANTICS §3).
+    pub record: RecordKind,
+}
+
+/// One epoch of a device, as an explanation of a uid lists them: its device node and the profile
+/// holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochProfile {
+    /// The epoch.
+    pub epoch: u32,
+    /// The id of the profile holding that epoch's device node.
+    pub profile_id: Uuid,
+    /// True for the uid's current epoch (the one later records land in).
+    pub current: bool,
 }
 
 /// Why an id is in the profile it is in (SEMANTICS §7).
@@ -210,6 +225,9 @@ pub struct Explanation {
     /// The rejections the fold no longer keeps ([`REJECTIONS_KEPT_MAX`]); which ids they named
     /// is not known, so any of them may have named this id. Empty when none was forgotten.
     pub rejections_forgotten: ForgottenRejections,
+    /// For a uid: every epoch of it that has a device node, ascending, with the profile holding
+    /// each (the explained one among them). Empty for a cid.
+    pub epochs: Vec<EpochProfile>,
 }
 
 /// What a record changed, for subscribers and the store. [`crate::Resolver::drain_changes`]

@@ -6,24 +6,41 @@
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
-use crate::outcome::{Explanation, ForgottenRejections, ImplicitReset, PathStep, Rejection, REJECTIONS_KEPT_MAX};
+use crate::outcome::{
+    EpochProfile, Explanation, ForgottenRejections, ImplicitReset, PathStep, Rejection, REJECTIONS_KEPT_MAX,
+};
 
 /// The explain shape: `node` (text, or null), `profile_id` (or null), `path` (`{"from", "to",
-/// "kind", "lsn", "time", "rule"}` from the node to the primary), `implicit_resets` and
-/// `rejections` (`{"lsn", "kind", "reason"}`); and, only when the fold forgot older rejections,
+/// "kind", "record", "lsn", "time", "rule"}` from the node to the primary; `record` is the kind of
+/// the record that made the edge), `implicit_resets` and `rejections` (`{"lsn", "kind",
+/// "reason"}`), `epochs` (for a uid, every epoch with a device node: `{"epoch", "profile_id",
+/// "current"}`; empty for a cid); and, only when the fold forgot older rejections,
 /// `rejections_forgotten` (the shape of [`ForgottenRejections`]).
 impl Serialize for Explanation {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let forgotten = !self.rejections_forgotten.is_empty();
-        let mut o = s.serialize_map(Some(5 + usize::from(forgotten)))?;
+        let mut o = s.serialize_map(Some(6 + usize::from(forgotten)))?;
         o.serialize_entry("node", &self.node.as_ref().map(|n| n.to_string()))?;
         o.serialize_entry("profile_id", &self.profile_id.map(|id| id.to_string()))?;
         o.serialize_entry("path", &self.path.iter().map(Step).collect::<Vec<_>>())?;
         o.serialize_entry("implicit_resets", &self.implicit_resets.iter().map(Reset).collect::<Vec<_>>())?;
         o.serialize_entry("rejections", &self.rejections.iter().map(Rejected).collect::<Vec<_>>())?;
+        o.serialize_entry("epochs", &self.epochs.iter().map(Epoch).collect::<Vec<_>>())?;
         if forgotten {
             o.serialize_entry("rejections_forgotten", &self.rejections_forgotten)?;
         }
+        o.end()
+    }
+}
+
+struct Epoch<'a>(&'a EpochProfile);
+
+impl Serialize for Epoch<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut o = s.serialize_struct("EpochProfile", 3)?;
+        o.serialize_field("epoch", &self.0.epoch)?;
+        o.serialize_field("profile_id", &self.0.profile_id.to_string())?;
+        o.serialize_field("current", &self.0.current)?;
         o.end()
     }
 }
@@ -33,10 +50,11 @@ struct Step<'a>(&'a PathStep);
 impl Serialize for Step<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
-        let mut o = s.serialize_struct("PathStep", 6)?;
+        let mut o = s.serialize_struct("PathStep", 7)?;
         o.serialize_field("from", &p.from.to_string())?;
         o.serialize_field("to", &p.to.to_string())?;
         o.serialize_field("kind", p.kind.as_str())?;
+        o.serialize_field("record", p.record.as_str())?;
         o.serialize_field("lsn", &p.lsn)?;
         o.serialize_field("time", &p.time.to_rfc3339())?;
         o.serialize_field("rule", p.rule)?;

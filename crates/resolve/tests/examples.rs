@@ -424,6 +424,9 @@ fn explain_walks_from_the_device_to_the_primary() {
     );
     assert_eq!(e.path[0].time, Timestamp(1000), "the time of the identify");
     assert!(e.path.iter().all(|s| s.rule.contains("SEMANTICS")));
+    // Each edge names the record kind that made it, beside its own kind.
+    let records: Vec<&str> = e.path.iter().map(|s| s.record.as_str()).collect();
+    assert_eq!(records, ["identify", "merge"]);
     let e = r.explain_cid(&cid("u2")).unwrap();
     assert!(e.path.is_empty(), "the primary is where paths end");
 }
@@ -448,6 +451,38 @@ fn explain_shows_implicit_resets_and_rejections() {
     assert_eq!(e.rejections[0].lsn, 3);
     assert!(r.explain_uid(&uid("never-seen")).is_none());
     assert!(r.explain_cid(&cid("never-seen")).is_none());
+}
+
+#[test]
+fn explain_covers_every_epoch_of_a_device() {
+    // A logs in as u1, logs out, is seen anonymously, then logs in as u2: epochs 0, 1, 2.
+    let (r, _) = fold(&[identify("A", "u1"), reset("A"), event("A"), reset("A"), identify("A", "u2")]);
+    let e = r.explain_uid(&uid("A")).unwrap();
+    assert_eq!(e.node.as_ref().unwrap().to_string(), "uid:A#2", "the current epoch by default");
+    let epochs: Vec<(u32, uuid::Uuid, bool)> = e.epochs.iter().map(|x| (x.epoch, x.profile_id, x.current)).collect();
+    assert_eq!(
+        epochs,
+        vec![
+            (0, customer_profile_id(&cid("u1")), false),
+            (1, anonymous_profile_id(&uid("A"), 1), false),
+            (2, customer_profile_id(&cid("u2")), true),
+        ]
+    );
+    let e0 = r.explain_uid_epoch(&uid("A"), 0).unwrap();
+    assert_eq!(e0.node.as_ref().unwrap().to_string(), "uid:A#0");
+    assert_eq!(e0.profile_id, Some(customer_profile_id(&cid("u1"))));
+    assert_eq!(e0.path.len(), 1);
+    assert_eq!(
+        (e0.path[0].to.to_string(), e0.path[0].lsn, e0.path[0].record.as_str()),
+        ("cid:u1".into(), 0, "identify")
+    );
+    assert_eq!(e0.epochs, e.epochs, "every epoch listed whichever is explained");
+    let e1 = r.explain_uid_epoch(&uid("A"), 1).unwrap();
+    assert!(e1.path.is_empty(), "an anonymous epoch has no edge");
+    assert_eq!(e1.profile_id, Some(anonymous_profile_id(&uid("A"), 1)));
+    assert!(r.explain_uid_epoch(&uid("A"), 3).is_none(), "no node at that epoch");
+    assert!(r.explain_uid_epoch(&uid("never-seen"), 0).is_none());
+    assert!(r.explain_cid(&cid("u1")).unwrap().epochs.is_empty(), "a cid has no epochs");
 }
 
 // ---- what changed -----------------------------------------------------------------------------
