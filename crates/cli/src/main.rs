@@ -25,6 +25,7 @@ macro_rules! say {
 mod cmd;
 mod data_dirs;
 mod flags;
+mod lsn;
 mod session;
 
 use data_dirs::{check_data_dir, prepare_for_ingest, require_data_dir};

@@ -97,8 +97,9 @@ fn open_read_only(cli: &Cli, why: String) -> anyhow::Result<Engine> {
         .with_context(|| format!("open {} read-only", cli.data().display()))?;
     let end = engine.stats().folded_lsn;
     eprintln!(
-        "idres: {} {why}; reading it read-only ({end} records, no store): LSN 0..{end}, from the newest snapshot and the log's tail",
-        cli.data().display()
+        "idres: {} {why}; reading it read-only ({end} records, no store): {}, from the newest snapshot and the log's tail",
+        cli.data().display(),
+        crate::lsn::range(0, end)
     );
     for event in &engine.open_report().events {
         eprintln!("idres: {event}");

@@ -166,3 +166,51 @@ fn a_failed_ingest_into_a_new_directory_removes_what_it_made() {
     assert!(!r.stderr.contains("removed"), "{}", r.stderr);
     assert!(ok(&kept, &["stats"]).contains("records        14"));
 }
+
+#[test]
+fn lsn_ranges_are_inclusive_everywhere_and_as_of_names_the_last_lsn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let out = ok(&data, &["ingest", &small()]);
+    assert!(out.contains("14 records appended (LSN 0..=13)"), "{out}");
+    let stats = ok(&data, &["stats"]);
+    assert!(stats.contains("records        14 (LSN 0..=13)\n"), "{stats}");
+    assert!(stats.contains("bytes, holds LSN 0..=13\n"), "the store: {stats}");
+    assert!(ok(&data, &["replay"]).starts_with("records 14 (LSN 0..=13)\n"));
+    assert!(ok(&data, &["replay", "--from-scratch"]).starts_with("records 14 (LSN 0..=13)\n"));
+    assert!(ok(&data, &["verify"]).contains("log: 1 segments, 1 frames, LSN 0..=13\n"));
+
+    // The last LSN works; one past it is refused, naming the last.
+    assert_eq!(ok(&data, &["profile", "--cid", "u1", "--as-of", "13"]), ok(&data, &["profile", "--cid", "u1"]));
+    for past in ["14", "200000"] {
+        let r = idres(&data, &["profile", "--cid", "u1", "--as-of", past]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains(&format!("--as-of {past} is past the last LSN 13")), "{}", r.stderr);
+    }
+    // The log's own errors, through repair, use the notation too.
+    let r = idres(&data, &["repair", "--truncate-after", "99"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("LSN 99 is outside the log (it holds LSN 0..=13)"), "{}", r.stderr);
+    let r = idres(&data, &["repair", "--truncate-after", "5"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("lies inside the batch LSN 0..=13"), "{}", r.stderr);
+    // Appended after it: LSN 14 alone.
+    let more = tmp.path().join("more.ndjson");
+    std::fs::write(&more, "{\"type\":\"event\",\"uid\":\"Z\",\"name\":\"late\"}\n").unwrap();
+    assert!(ok(&data, &["ingest", more.to_str().unwrap()]).contains("1 records appended (LSN 14..=14)"));
+    let cut = ok(&data, &["repair", "--truncate-after", "13"]);
+    assert!(cut.contains("the log now holds LSN 0..=13 (14 records)"), "{cut}");
+
+    // An empty log says so.
+    let empty_input = tmp.path().join("empty.ndjson");
+    std::fs::write(&empty_input, "").unwrap();
+    let none = tmp.path().join("none");
+    ok(&none, &["ingest", empty_input.to_str().unwrap()]);
+    let stats = ok(&none, &["stats"]);
+    assert!(stats.contains("records        0 (no records)\n"), "{stats}");
+    assert!(ok(&none, &["replay"]).starts_with("records 0 (no records)\n"));
+    assert!(ok(&none, &["verify"]).contains("frames, no records\n"));
+    let r = idres(&none, &["profile", "--cid", "u1", "--as-of", "0"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--as-of 0: the log holds no records"), "{}", r.stderr);
+}

@@ -179,7 +179,7 @@ pub(crate) fn ingest(
             source.name(),
             s.lines,
             s.records,
-            s.first_lsn.map_or(String::new(), |f| format!(" (LSN {f}..{})", s.end_lsn)),
+            s.first_lsn.map_or(String::new(), |f| format!(" ({})", crate::lsn::range(f, s.end_lsn))),
             skipped,
             s.quarantined
         );
