@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "idres", version, about = "Event-sourced identity resolution: ingest, query, replay, audit")]
+#[command(name = "idres", version = crate::version::VERSION.as_str(), about = "Event-sourced identity resolution: ingest, query, replay, audit")]
 pub(crate) struct Cli {
     /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data
     /// (./idres-demo for `demo`). It must exist, except for `ingest` (which creates it at a new or

@@ -27,6 +27,7 @@ mod data_dirs;
 mod flags;
 mod lsn;
 mod session;
+mod version;
 
 use data_dirs::{check_data_dir, prepare_for_ingest, require_data_dir};
 use flags::{Cli, Command, IdArgs, InputFormat};

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{idres, ok};
+use common::{idres, ok, ok_run};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -213,4 +213,29 @@ fn lsn_ranges_are_inclusive_everywhere_and_as_of_names_the_last_lsn() {
     let r = idres(&none, &["profile", "--cid", "u1", "--as-of", "0"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--as-of 0: the log holds no records"), "{}", r.stderr);
+}
+
+#[test]
+fn version_names_the_crate_and_the_formats_it_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("unused");
+    let r = ok_run(&data, &["--version"]);
+    let line = r.stdout.trim_end();
+    assert!(line.starts_with(&format!("idres {} (", env!("CARGO_PKG_VERSION"))), "{line}");
+    for part in [
+        format!("log format {}", idres_log::format::FORMAT_VERSION),
+        format!("codec {}", idres_model::CODEC_ID),
+        format!("record schema {}", idres_model::SCHEMA_VERSION),
+        format!(
+            "snapshot format {} (reads {}..={})",
+            idres_resolve::SNAPSHOT_VERSION,
+            idres_resolve::SNAPSHOT_VERSION_OLDEST_READ,
+            idres_resolve::SNAPSHOT_VERSION
+        ),
+        format!("snapshot file format {}", idres::snapshot_file::SNAPSHOT_FILE_VERSION),
+    ] {
+        assert!(line.contains(&part), "--version lacks {part:?}: {line}");
+    }
+    assert_eq!(ok(&data, &["-V"]), r.stdout, "-V says the same");
+    assert!(!data.exists());
 }
