@@ -7,10 +7,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "idres", version, about = "Event-sourced identity resolution: ingest, query, replay, audit")]
+#[command(name = "idres", version = crate::version::VERSION.as_str(), about = "Event-sourced identity resolution: ingest, query, replay, audit")]
 pub(crate) struct Cli {
     /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data
-    /// (./idres-demo for `demo`).
+    /// (./idres-demo for `demo`). It must exist, except for `ingest` (which creates it at a new or
+    /// empty path, and says so), `gen` and `demo`.
     #[arg(long, global = true)]
     pub(crate) data: Option<PathBuf>,
     /// A TOML file with the fold's rules; recorded in the data directory and used from then on.
@@ -31,7 +32,8 @@ pub(crate) enum InputFormat {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Validates, then appends and folds NDJSON files (`-` is stdin).
+    /// Validates, then appends and folds NDJSON files (`-` is stdin); creates the data directory
+    /// at a new or empty path.
     Ingest {
         #[arg(long, value_enum, default_value = "native")]
         format: InputFormat,

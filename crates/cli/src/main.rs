@@ -1,8 +1,9 @@
 //! `idres`: ingest, query, replay and audit an idres data directory, and the demo.
 //!
 //! Exit codes: 0 success; 1 not found; 2 bad input or usage (nothing appended from the bad
-//! file); 3 damaged or unreadable data; 4 in use (another process holds the data directory's
-//! lock: nothing was changed; read commands do not need it).
+//! file; a `--data` that names no data directory); 3 damaged or unreadable data; 4 in use
+//! (another process holds the data directory's lock: nothing was changed; read commands do not
+//! need it).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 use std::path::{Path, PathBuf};
@@ -22,11 +23,15 @@ macro_rules! say {
 }
 
 mod cmd;
+mod data_dirs;
 mod flags;
+mod lsn;
 mod session;
+mod version;
 
+use data_dirs::{check_data_dir, prepare_for_ingest, require_data_dir};
 use flags::{Cli, Command, IdArgs, InputFormat};
-use session::{check_data_dir, settings, with_engine, with_reader};
+use session::{settings, with_engine, with_reader};
 
 /// An error with its exit code.
 #[derive(Debug)]
@@ -95,10 +100,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = cli.progress || std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Said before anything is read or made in the data directory (`data_dirs`).
     match &cli.command {
         Command::Gen { .. } => {}
         Command::Demo { .. } => check_data_dir(cli.data.as_deref().unwrap_or(Path::new("./idres-demo")))?,
-        _ => check_data_dir(&cli.data())?,
+        Command::Ingest { .. } => check_data_dir(&cli.data())?,
+        _ => require_data_dir(&cli.data())?,
     }
     // One arm per command, no catch-all: a new command does not compile until it is handled here.
     match &cli.command {
@@ -119,9 +126,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 InputFormat::Native => Format::Native,
                 InputFormat::Segment => Format::Segment,
             };
-            with_engine(&cli, |engine, _| {
+            cmd::ingest::check_inputs(files)?;
+            let created = prepare_for_ingest(&cli.data())?;
+            let ingested = with_engine(&cli, |engine, _| {
+                if let Some(created) = &created {
+                    say!("{}", created.announcement());
+                }
                 cmd::ingest::ingest(engine, &cli.data(), format, *skip_invalid, files, progress)
-            })
+            });
+            match (ingested, created) {
+                (Err(e), Some(created)) => Err(created.undo(e)),
+                (ingested, _) => ingested,
+            }
         }
         Command::Profile { cid, uid, epoch, id, as_of, json } => {
             with_reader(&cli, |engine, out| cmd::profile::run(engine, out, cid, uid, *epoch, *id, *as_of, *json))

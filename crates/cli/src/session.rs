@@ -1,4 +1,4 @@
-//! What the commands share: the data directory check, the fold config in force, opening an
+//! What the commands share: the fold config in force, opening an
 //! engine (and printing what its recovery did; read commands read-only beside a live writer or on
 //! a directory that cannot be written), the read-only log and its fold for audits, progress bars.
 
@@ -15,20 +15,9 @@ use idres_model::CODEC_ID;
 use idres_resolve::{Config, Resolver};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::data_dirs::require_data_dir;
 use crate::flags::Cli;
-use crate::{bad_input, exit, not_found};
-
-/// A data directory is a directory, or does not exist yet: said before anything reads inside it
-/// (a wrong `--data` is the caller's mistake, exit 2, not "config.toml: Not a directory").
-pub(crate) fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
-    match fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => Err(bad_input(format!("{} is not a directory", dir.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            Err(bad_input(format!("{} is not a directory (a part of the path is a file)", dir.display())))
-        }
-        _ => Ok(()),
-    }
-}
+use crate::{bad_input, exit};
 
 /// The config (the fold's rules, the store's backend): `--config`, else the one recorded in the
 /// data directory, else the defaults. With `--config`, also the text to record once an engine has
@@ -108,8 +97,9 @@ fn open_read_only(cli: &Cli, why: String) -> anyhow::Result<Engine> {
         .with_context(|| format!("open {} read-only", cli.data().display()))?;
     let end = engine.stats().folded_lsn;
     eprintln!(
-        "idres: {} {why}; reading it read-only ({end} records, no store): LSN 0..{end}, from the newest snapshot and the log's tail",
-        cli.data().display()
+        "idres: {} {why}; reading it read-only ({end} records, no store): {}, from the newest snapshot and the log's tail",
+        cli.data().display(),
+        crate::lsn::range(0, end)
     );
     for event in &engine.open_report().events {
         eprintln!("idres: {event}");
@@ -200,11 +190,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// The log, read-only: audits change nothing (a torn tail is reported, not cut).
 pub(crate) fn open_log_for_reading(data: &Path) -> anyhow::Result<ReadOnlyLog> {
-    let dir = data.join("log");
-    if !dir.is_dir() {
-        return Err(not_found(format!("{} holds no log", data.display())));
-    }
-    ReadOnlyLog::open(&dir, Some(CODEC_ID)).map_err(|e| exit(3, e.to_string()))
+    require_data_dir(data)?;
+    ReadOnlyLog::open(DataDir::new(data).log_dir(), Some(CODEC_ID)).map_err(|e| exit(3, e.to_string()))
 }
 
 /// Folds the log from the resolver's next LSN to the end; returns it and the records folded.

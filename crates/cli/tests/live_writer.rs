@@ -46,11 +46,14 @@ fn batch(from: u64, n: u64) -> Vec<Record> {
         .collect()
 }
 
-/// The `N` of `reading it read-only (N records, …): LSN 0..N` on `stderr`.
+/// The `N` of `reading it read-only (N records, …): LSN 0..=N-1` on `stderr`.
 fn read_up_to(stderr: &str) -> u64 {
     let line = stderr.lines().find(|l| l.contains("reading it read-only")).unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("is open by another process"), "{line}");
-    line.split("LSN 0..").nth(1).and_then(|t| t.split(',').next()).and_then(|n| n.parse().ok()).unwrap()
+    let n: u64 =
+        line.split("read-only (").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(line.contains(&format!("records, no store): LSN 0..={},", n - 1)), "the range is inclusive: {line}");
+    n
 }
 
 #[test]
@@ -100,7 +103,7 @@ fn read_commands_read_beside_a_live_writer_and_a_write_is_in_use_not_damage() {
         assert!(lsn >= last, "idres {args:?} read up to {lsn}, an earlier command up to {last}");
         last = lsn;
         if args[0] == "stats" {
-            assert!(r.stdout.contains(&format!("records        {lsn} (LSN 0..{lsn})")), "{}", r.stdout);
+            assert!(r.stdout.contains(&format!("records        {lsn} (LSN 0..={})", lsn - 1)), "{}", r.stdout);
             assert!(r.stdout.contains("not read (opened read-only)"), "{}", r.stdout);
         }
         if args[0] == "export" {
@@ -129,7 +132,7 @@ fn read_commands_read_beside_a_live_writer_and_a_write_is_in_use_not_damage() {
     assert_eq!(shown["id"], p.id.to_string());
     assert_eq!(shown["event_count"], p.event_count);
     let stats = idres(&data, &["stats"]);
-    assert!(stats.stdout.contains(&format!("records        {end} (LSN 0..{end})")), "{}", stats.stdout);
+    assert!(stats.stdout.contains(&format!("records        {end} (LSN 0..={})", end - 1)), "{}", stats.stdout);
     let export_held = idres(&data, &["export"]).stdout;
     engine.close().unwrap();
     drop(engine);
@@ -138,5 +141,5 @@ fn read_commands_read_beside_a_live_writer_and_a_write_is_in_use_not_damage() {
     assert!(!r.stderr.contains("read-only"), "{}", r.stderr);
     assert_eq!(r.stdout, held.stdout);
     assert_eq!(ok_run(&data, &["export"]).stdout, export_held);
-    assert!(ok_run(&data, &["stats"]).stdout.contains(&format!("at LSN {end}")));
+    assert!(ok_run(&data, &["stats"]).stdout.contains(&format!("holds LSN 0..={}", end - 1)));
 }

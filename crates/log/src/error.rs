@@ -201,7 +201,8 @@ pub enum LogError {
     #[error("invalid log options: {0}")]
     InvalidOptions(String),
     /// The requested LSN lies outside the log.
-    #[error("LSN {lsn} is outside the log (it holds LSNs {start}..{end})")]
+    #[error("LSN {lsn} is outside the log (it holds {held})",
+        held = match end.checked_sub(1) { Some(last) if last >= *start => format!("LSN {start}..={last}"), _ => "no records".to_string() })]
     LsnOutOfRange {
         /// The LSN asked for.
         lsn: Lsn,
@@ -211,7 +212,7 @@ pub enum LogError {
         end: Lsn,
     },
     /// Repair must cut between batches: the LSN lies inside a frame.
-    #[error("LSN {lsn} lies inside the batch {first}..{end}; truncate after {before} or after {last}",
+    #[error("LSN {lsn} lies inside the batch LSN {first}..={last}; truncate after {before} or after {last}",
         before = match first.checked_sub(1) { Some(b) => b.to_string(), None => "nothing (keep no record)".to_string() },
         last = end.saturating_sub(1))]
     NotABatchBoundary {

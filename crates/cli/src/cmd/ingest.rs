@@ -123,6 +123,25 @@ impl Source {
     }
 }
 
+/// Every input file can be opened (`-` is stdin): checked before the data directory is made or
+/// anything is appended, so a mistyped file name changes nothing.
+pub(crate) fn check_inputs(files: &[PathBuf]) -> anyhow::Result<()> {
+    for file in files.iter().filter(|f| f.as_path() != Path::new("-")) {
+        let opened = fs::File::open(file).and_then(|f| f.metadata());
+        match opened {
+            Ok(m) if m.is_dir() => {
+                return Err(bad_input(format!(
+                    "{}: is a directory, not an input file (nothing was ingested)",
+                    file.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(bad_input(format!("{}: {e} (nothing was ingested)", file.display()))),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub(crate) struct IngestSummary {
     lines: u64,
@@ -160,7 +179,7 @@ pub(crate) fn ingest(
             source.name(),
             s.lines,
             s.records,
-            s.first_lsn.map_or(String::new(), |f| format!(" (LSN {f}..{})", s.end_lsn)),
+            s.first_lsn.map_or(String::new(), |f| format!(" ({})", crate::lsn::range(f, s.end_lsn))),
             skipped,
             s.quarantined
         );

@@ -28,6 +28,14 @@ pub(crate) fn run(
 ) -> anyhow::Result<()> {
     let p = match as_of {
         Some(lsn) => {
+            // Named here, in the flag's terms: the last LSN is one less than the records folded.
+            let end = engine.stats().folded_lsn;
+            if lsn >= end {
+                return Err(bad_input(match end.checked_sub(1) {
+                    Some(last) => format!("--as-of {lsn} is past the last LSN {last}"),
+                    None => format!("--as-of {lsn}: the log holds no records"),
+                }));
+            }
             let r = engine.as_of(lsn).context("as-of fold")?;
             find_profile(&r, cid, uid, epoch, id)?
         }

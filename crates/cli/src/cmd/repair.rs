@@ -23,6 +23,6 @@ pub(crate) fn run(data: &Path, after: u64) -> anyhow::Result<()> {
     if let Some((segment, offset)) = &report.log.cut {
         say!("cut {} at byte offset {offset}", segment.display());
     }
-    say!("the log now holds LSNs 0..={after} ({} records)", report.log.end_lsn);
+    say!("the log now holds {} ({} records)", crate::lsn::range(0, report.log.end_lsn), report.log.end_lsn);
     Ok(())
 }

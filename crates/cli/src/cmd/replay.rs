@@ -7,13 +7,14 @@ use std::path::Path;
 use idres::Engine;
 use idres_resolve::{Config, Resolver};
 
+use crate::lsn;
 use crate::session::{fold_from, hex, open_log_for_reading};
 
 /// The engine's fold, as it opened.
 pub(crate) fn run(engine: &Engine, out: &mut impl Write) -> anyhow::Result<()> {
     let s = engine.stats();
     let (records, rejections) = (s.folded_lsn, s.rejections);
-    writeln!(out, "records {records}\nprofiles {}\nrejections {rejections}", s.profiles)?;
+    writeln!(out, "records {records} ({})\nprofiles {}\nrejections {rejections}", lsn::range(0, records), s.profiles)?;
     writeln!(out, "digest {}", hex(&engine.digest()))?;
     Ok(())
 }
@@ -32,7 +33,7 @@ pub(crate) fn from_scratch(data: &Path, config: Config, progress: bool) -> anyho
 }
 
 fn print_replay(r: &Resolver, records: u64) -> anyhow::Result<()> {
-    say!("records {records}");
+    say!("records {records} ({})", lsn::range(0, records));
     say!("profiles {}", r.profile_count());
     say!("rejections {}", r.rejection_count());
     if !r.rejections_forgotten().is_empty() {

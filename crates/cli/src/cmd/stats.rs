@@ -7,13 +7,15 @@ use std::path::Path;
 
 use idres::Engine;
 
+use crate::lsn;
+
 /// Prints the counts of the engine on `data`.
 pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow::Result<()> {
     let s = engine.stats();
     let (customers, anonymous) = engine.read(|r| r.profile_counts());
     let log_bytes = dir_bytes(&data.join("log"));
     let snaps = idres::data_dir::DataDir::new(data).snapshots().map(|s| s.len()).unwrap_or(0);
-    writeln!(out, "records        {} (LSN 0..{})", s.folded_lsn, s.folded_lsn)?;
+    writeln!(out, "records        {} ({})", s.folded_lsn, lsn::range(0, s.folded_lsn))?;
     writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
     writeln!(out, "rejections     {}", s.rejections)?;
     if s.rejections_forgotten > 0 {
@@ -30,7 +32,7 @@ pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow:
     if engine.is_read_only() {
         writeln!(out, "store          {store_bytes} bytes, not read (opened read-only)")?;
     } else {
-        writeln!(out, "store          {store_bytes} bytes, at LSN {}", s.stored_lsn)?;
+        writeln!(out, "store          {store_bytes} bytes, holds {}", lsn::range(0, s.stored_lsn))?;
     }
     Ok(())
 }

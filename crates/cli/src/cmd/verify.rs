@@ -5,8 +5,8 @@ use std::path::Path;
 
 use idres_resolve::Config;
 
-use crate::exit;
 use crate::session::{bar, hex};
+use crate::{exit, lsn};
 
 /// Verifies the data directory `data` under `config`.
 pub(crate) fn run(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
@@ -21,7 +21,7 @@ pub(crate) fn run(data: &Path, config: &Config, progress: bool) -> anyhow::Resul
     })?;
     bar.finish_and_clear();
     let log = &report.log;
-    say!("log: {} segments, {} frames, LSN {}..{}", log.segments, log.frames, log.start_lsn, log.end_lsn);
+    say!("log: {} segments, {} frames, {}", log.segments, log.frames, lsn::range(log.start_lsn, log.end_lsn));
     for note in &report.notes {
         say!("{note}");
     }
