@@ -65,10 +65,14 @@ pub(crate) enum Command {
         #[command(flatten)]
         id: IdArgs,
     },
-    /// Why an id is in its profile: the edge path, implicit resets, rejections.
+    /// Why an id is in its profile: the edge path, implicit resets, rejections; for a uid, every
+    /// epoch with its profile.
     Explain {
         #[command(flatten)]
         id: IdArgs,
+        /// With --uid: explain this epoch instead of the current one.
+        #[arg(long, requires = "uid")]
+        epoch: Option<u32>,
     },
     /// Every profile, one JSON object per line, sorted by profile id.
     Export {

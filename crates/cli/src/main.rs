@@ -145,8 +145,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { id: IdArgs { cid, uid, json } } => {
             with_reader(&cli, |engine, out| cmd::history::run(engine, out, cid, uid, *json))
         }
-        Command::Explain { id: IdArgs { cid, uid, json } } => {
-            with_reader(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *json))
+        Command::Explain { id: IdArgs { cid, uid, json }, epoch } => {
+            with_reader(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *epoch, *json))
         }
         Command::Export { .. } => with_reader(&cli, cmd::export::run),
         Command::Rejects { json } => with_reader(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),

@@ -112,6 +112,11 @@ impl Engine {
         Ok(self.handle.shared.resolver().explain_uid(&Self::uid(uid)?))
     }
 
+    /// Why the device node of a uid at `epoch` is in its profile (`None`: no node at that epoch).
+    pub fn explain_uid_epoch(&self, uid: &str, epoch: u32) -> Result<Option<Explanation>, EngineError> {
+        Ok(self.handle.shared.resolver().explain_uid_epoch(&Self::uid(uid)?, epoch))
+    }
+
     /// Why a cid is in its profile.
     pub fn explain_cid(&self, cid: &str) -> Result<Option<Explanation>, EngineError> {
         Ok(self.handle.shared.resolver().explain_cid(&Self::cid(cid)?))

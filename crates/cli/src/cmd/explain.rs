@@ -1,4 +1,5 @@
-//! `idres explain`: why an id is in its profile (the edge path, implicit resets, rejections).
+//! `idres explain`: why an id is in its profile (the edge path, implicit resets, rejections),
+//! and for a uid which epoch is explained and every epoch with its profile.
 
 use std::io::Write;
 
@@ -16,12 +17,23 @@ pub(crate) fn run(
     out: &mut impl Write,
     cid: &Option<String>,
     uid: &Option<String>,
+    epoch: Option<u32>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let e = match (cid, uid) {
-        (Some(c), None) => engine.explain_cid(c).map_err(|e| bad_input(e.to_string()))?,
-        (None, Some(u)) => engine.explain_uid(u).map_err(|e| bad_input(e.to_string()))?,
-        _ => return Err(bad_input("explain needs --cid or --uid")),
+    let e = match (cid, uid, epoch) {
+        (Some(c), None, None) => engine.explain_cid(c).map_err(|e| bad_input(e.to_string()))?,
+        (None, Some(u), None) => engine.explain_uid(u).map_err(|e| bad_input(e.to_string()))?,
+        (None, Some(u), Some(n)) => {
+            let e = engine.explain_uid_epoch(u, n).map_err(|e| bad_input(e.to_string()))?;
+            if e.is_none() && engine.explain_uid(u).map_err(|e| bad_input(e.to_string()))?.is_some() {
+                return Err(not_found(format!(
+                    "uid {} has no device node at epoch {n} (no record landed in it)",
+                    IdExcerpt::new(u.as_bytes())
+                )));
+            }
+            e
+        }
+        _ => return Err(bad_input("explain needs --cid or --uid (and --epoch only with --uid)")),
     };
     let e = e.ok_or_else(|| {
         not_found(format!("{} is unknown", IdExcerpt::new(cid.as_deref().or(uid.as_deref()).unwrap_or("").as_bytes())))
@@ -36,6 +48,10 @@ pub(crate) fn run(
 
 pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
     match (&e.node, e.profile_id) {
+        (Some(n @ idres_resolve::NodeRef::Device(d)), Some(id)) => {
+            let which = if e.epochs.iter().any(|x| x.current && x.epoch == d.epoch) { "current" } else { "earlier" };
+            writeln!(out, "{n} is in profile {id} (epoch {}, the {which} one)", d.epoch)?
+        }
         (Some(n), Some(id)) => writeln!(out, "{n} is in profile {id}")?,
         _ if e.rejections.is_empty() && !e.rejections_forgotten.is_empty() => {
             writeln!(
@@ -48,10 +64,11 @@ pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow
     for s in &e.path {
         writeln!(
             out,
-            "  {} -> {}  {} at LSN {} ({}): {}",
+            "  {} -> {}  {} made by {} at LSN {} ({}): {}",
             s.from,
             s.to,
             s.kind.as_str(),
+            s.record.as_str(),
             s.lsn,
             format_rfc3339(s.time.as_micros()),
             s.rule
@@ -66,6 +83,18 @@ pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow
     }
     for r in &e.rejections {
         writeln!(out, "  rejected at LSN {}: {} ({}) {}", r.lsn, r.kind.as_str(), r.reason.as_str(), r.detail)?;
+    }
+    let explained = match &e.node {
+        Some(idres_resolve::NodeRef::Device(d)) => Some(d.epoch),
+        _ => None,
+    };
+    let others: Vec<_> = e.epochs.iter().filter(|x| Some(x.epoch) != explained).collect();
+    if !others.is_empty() {
+        writeln!(out, "  other epochs of this device (explain --epoch N):")?;
+        for x in others {
+            let current = if x.current { ", current" } else { "" };
+            writeln!(out, "    epoch {}: profile {}{current}", x.epoch, x.profile_id)?;
+        }
     }
     let f = &e.rejections_forgotten;
     if let Some(newest) = f.newest_lsn() {
