@@ -26,6 +26,7 @@ mod cmd;
 mod data_dirs;
 mod flags;
 mod lsn;
+mod progress;
 mod session;
 mod version;
 
@@ -109,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     // One arm per command, no catch-all: a new command does not compile until it is handled here.
     match &cli.command {
-        Command::Gen { records, seed, uids, out } => cmd::gen::run(*records, *seed, *uids, out.as_deref()),
+        Command::Gen { records, seed, uids, out } => cmd::gen::run(*records, *seed, *uids, out.as_deref(), progress),
         Command::Demo { records, seed } => {
             let dir = cli.data.clone().unwrap_or_else(|| PathBuf::from("./idres-demo"));
             cmd::demo::run(&dir, *records, *seed, progress)
@@ -120,7 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::replay::from_scratch(&cli.data(), settings(&cli)?.0.fold, progress)
         }
         Command::Replay { from_scratch: false } => with_reader(&cli, cmd::replay::run),
-        Command::Rebuild => cmd::rebuild::run(&cli),
+        Command::Rebuild => cmd::rebuild::run(&cli, progress),
         Command::Ingest { format, skip_invalid, files } => {
             let format = match format {
                 InputFormat::Native => Format::Native,
@@ -148,7 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain { id: IdArgs { cid, uid, json }, epoch } => {
             with_reader(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *epoch, *json))
         }
-        Command::Export { .. } => with_reader(&cli, cmd::export::run),
+        Command::Export { .. } => with_reader(&cli, |engine, out| cmd::export::run(engine, out, progress)),
         Command::Rejects { json } => with_reader(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),
         Command::Stats => with_reader(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data())),
     }

@@ -6,6 +6,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use crate::progress::Progress;
 use anyhow::{anyhow, Context};
 use idres::data_dir::{write_atomically, DataDir};
 use idres::{Engine, EngineConfig, EngineError, StoreBackend};
@@ -13,7 +14,6 @@ use idres_cli::config::{parse_settings, Settings};
 use idres_log::ReadOnlyLog;
 use idres_model::CODEC_ID;
 use idres_resolve::{Config, Resolver};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::data_dirs::require_data_dir;
 use crate::flags::Cli;
@@ -173,15 +173,9 @@ impl std::error::Error for ArcError {
     }
 }
 
-pub(crate) fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(len),
-        if progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    if let Ok(style) = ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} {{per_sec}} {{eta}}")) {
-        bar.set_style(style);
-    }
-    bar
+/// Progress of `what` over `len` units, shown if `progress` (see [`Progress`]).
+pub(crate) fn bar(progress: bool, len: u64, what: &str) -> Progress {
+    Progress::new(progress, len, what)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -196,8 +190,8 @@ pub(crate) fn open_log_for_reading(data: &Path) -> anyhow::Result<ReadOnlyLog> {
 
 /// Folds the log from the resolver's next LSN to the end; returns it and the records folded.
 pub(crate) fn fold_from(log: &ReadOnlyLog, r: Resolver, progress: bool) -> anyhow::Result<(Resolver, u64)> {
-    let bar = bar(progress, log.end_lsn().saturating_sub(r.next_lsn()), "replay");
+    let mut bar = bar(progress, log.end_lsn().saturating_sub(r.next_lsn()), "replay");
     let folded = idres::fold_to_end(log, r, &mut |done, _| bar.set_position(done))?;
-    bar.finish_and_clear();
+    bar.finish();
     Ok(folded)
 }

@@ -263,7 +263,7 @@ pub(crate) fn ingest_one(
         eprintln!("idres: {} bad lines of {name} quarantined in {}", bad.len(), path.display());
     }
     // Pass 2: append the valid lines in batches, a few batches in flight.
-    let bar = bar(progress, source.len(), &format!("ingest {name}"));
+    let mut bar = bar(progress, source.len(), &format!("ingest {name}"));
     let mut bad_lines = bad.iter().copied().peekable();
     let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
     let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
@@ -327,7 +327,8 @@ pub(crate) fn ingest_one(
     for t in inflight {
         settle(t, &mut summary)?;
     }
-    bar.finish_and_clear();
+    bar.set_position(read);
+    bar.finish();
     Ok(summary)
 }
 

@@ -10,7 +10,7 @@ use crate::{exit, lsn};
 
 /// Verifies the data directory `data` under `config`.
 pub(crate) fn run(data: &Path, config: &Config, progress: bool) -> anyhow::Result<()> {
-    let bar = bar(progress, 0, "verify");
+    let mut bar = bar(progress, 0, "verify");
     let report = idres::verify(data, config, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
@@ -19,7 +19,7 @@ pub(crate) fn run(data: &Path, config: &Config, progress: bool) -> anyhow::Resul
         idres::EngineError::Invalid(m) => crate::not_found(m),
         e => exit(3, format!("verify: {:#}", anyhow::Error::new(e))),
     })?;
-    bar.finish_and_clear();
+    bar.finish();
     let log = &report.log;
     say!("log: {} segments, {} frames, {}", log.segments, log.frames, lsn::range(log.start_lsn, log.end_lsn));
     for note in &report.notes {

@@ -1,0 +1,38 @@
+//! `--progress` with stderr redirected (issue 14, item 3): every long step writes plain progress
+//! lines (how far, rate, time left; a last line when done) to stderr, which a bar would not, and
+//! without `--progress` a redirected stderr gets none.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+mod common;
+
+use common::{idres, ok_run};
+
+#[test]
+fn progress_lines_go_to_a_redirected_stderr_for_every_long_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let input = tmp.path().join("w.ndjson");
+    // gen: the lines written.
+    let gen = ok_run(&data, &["--progress", "gen", "--records", "3000", "--out", input.to_str().unwrap()]);
+    assert!(gen.stderr.contains("gen: 3000/3000 (100%)") && gen.stderr.contains("done in"), "{}", gen.stderr);
+    assert!(gen.stderr.contains("idres: generated 3000 records: "), "a summary for people: {}", gen.stderr);
+    assert!(!gen.stderr.contains("GenStats"), "not a debug struct: {}", gen.stderr);
+    // ingest: the bytes of the file read.
+    let ingest = ok_run(&data, &["--progress", "ingest", input.to_str().unwrap()]);
+    let len = std::fs::metadata(&input).unwrap().len();
+    assert!(ingest.stderr.contains(&format!("/{len} (100%)")), "{}", ingest.stderr);
+    assert!(ingest.stderr.contains("/s, done in"), "rate and end: {}", ingest.stderr);
+    for (args, what) in [
+        (&["--progress", "replay", "--from-scratch"][..], "replay: 3000/3000 (100%)"),
+        (&["--progress", "verify"][..], "verify: "),
+        (&["--progress", "export"][..], "export: "),
+        (&["--progress", "rebuild"][..], "rebuild: done in"),
+    ] {
+        let run = ok_run(&data, args);
+        assert!(run.stderr.contains(what), "{args:?}: {}", run.stderr);
+    }
+    // Without --progress a redirected stderr stays free of progress.
+    let quiet = idres(&data, &["replay", "--from-scratch"]);
+    assert_eq!(quiet.code, 0);
+    assert!(!quiet.stderr.contains("replay: "), "{}", quiet.stderr);
+}
