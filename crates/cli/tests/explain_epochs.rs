@@ -18,7 +18,9 @@ fn explain_names_the_epoch_lists_the_others_and_explains_any_of_them() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     // small.ndjson: B is linked to u1 (epoch 0), reset, seen, then identified as u2 (epoch 1).
-    ok(&data, &["ingest", fixture("small.ndjson").to_str().unwrap()]);
+    let ingested = ok(&data, &["ingest", fixture("small.ndjson").to_str().unwrap()]);
+    // (What was skipped is said for people, never as a debug map.)
+    assert!(!ingested.contains("skipped {"), "{ingested}");
 
     let text = ok(&data, &["explain", "--uid", "B"]);
     assert!(text.contains("uid:B#1 is in profile"), "{text}");

@@ -22,6 +22,7 @@ fn progress_lines_go_to_a_redirected_stderr_for_every_long_step() {
     let len = std::fs::metadata(&input).unwrap().len();
     assert!(ingest.stderr.contains(&format!("/{len} (100%)")), "{}", ingest.stderr);
     assert!(ingest.stderr.contains("/s, done in"), "rate and end: {}", ingest.stderr);
+    assert!(!ingest.stdout.contains("skipped {"), "{}", ingest.stdout);
     for (args, what) in [
         (&["--progress", "replay", "--from-scratch"][..], "replay: 3000/3000 (100%)"),
         (&["--progress", "verify"][..], "verify: "),

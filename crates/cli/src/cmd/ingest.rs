@@ -193,12 +193,12 @@ pub(crate) fn ingest(
     let secs = started.elapsed().as_secs_f64();
     let stats = engine.stats();
     say!(
-        "ingested {} records from {} lines in {:.2} s ({:.0} records/s); skipped {:?}; quarantined {}",
+        "ingested {} records from {} lines in {:.2} s ({:.0} records/s){}; quarantined {}",
         total.records,
         total.lines,
         secs,
         total.records as f64 / secs.max(1e-9),
-        total.skipped,
+        skipped_words(&total.skipped),
         total.quarantined
     );
     say!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
@@ -348,4 +348,29 @@ fn open_quarantine(
         if quarantined.insert(qname) { create_private(&path) } else { fs::OpenOptions::new().append(true).open(&path) }
             .with_context(|| format!("open {}", path.display()))?;
     Ok((path, BufWriter::new(file)))
+}
+
+/// The lines skipped, by why, for people: `; skipped 3 (blank 2, comment 1)`, or nothing when
+/// none was.
+fn skipped_words(skipped: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    let total: u64 = skipped.values().sum();
+    if total == 0 {
+        return String::new();
+    }
+    let why: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!("; skipped {total} ({})", why.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skipped_words;
+
+    #[test]
+    fn skipped_lines_are_said_for_people() {
+        let mut m = std::collections::BTreeMap::new();
+        assert_eq!(skipped_words(&m), "");
+        m.insert("comment", 1);
+        m.insert("blank", 2);
+        assert_eq!(skipped_words(&m), "; skipped 3 (blank 2, comment 1)");
+    }
 }
