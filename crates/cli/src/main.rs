@@ -31,7 +31,7 @@ mod session;
 mod version;
 
 use data_dirs::{check_data_dir, prepare_for_ingest, require_data_dir};
-use flags::{Cli, Command, IdArgs, InputFormat};
+use flags::{Cli, Command, IdArgs, InputFormat, Shell};
 use session::{settings, with_engine, with_reader};
 
 /// An error with its exit code.
@@ -103,13 +103,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = cli.progress || std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Said before anything is read or made in the data directory (`data_dirs`).
     match &cli.command {
-        Command::Gen { .. } => {}
+        Command::Gen { .. } | Command::Completions { .. } | Command::Man => {}
         Command::Demo { .. } => check_data_dir(cli.data.as_deref().unwrap_or(Path::new("./idres-demo")))?,
         Command::Ingest { .. } => check_data_dir(&cli.data())?,
         _ => require_data_dir(&cli.data())?,
     }
     // One arm per command, no catch-all: a new command does not compile until it is handled here.
     match &cli.command {
+        Command::Completions { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "idres",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Gen { records, seed, uids, out } => cmd::gen::run(*records, *seed, *uids, out.as_deref(), progress),
         Command::Demo { records, seed } => {
             let dir = cli.data.clone().unwrap_or_else(|| PathBuf::from("./idres-demo"));

@@ -1,6 +1,6 @@
 //! `--progress` with stderr redirected (issue 14, item 3): every long step writes plain progress
 //! lines (how far, rate, time left; a last line when done) to stderr, which a bar would not, and
-//! without `--progress` a redirected stderr gets none.
+//! without `--progress` a redirected stderr gets none; and the completions and man page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 mod common;
@@ -36,4 +36,21 @@ fn progress_lines_go_to_a_redirected_stderr_for_every_long_step() {
     let quiet = idres(&data, &["replay", "--from-scratch"]);
     assert_eq!(quiet.code, 0);
     assert!(!quiet.stderr.contains("replay: "), "{}", quiet.stderr);
+}
+
+/// `idres completions SHELL` and `idres man` (issue 14, item 4): scripts and a man page from the
+/// same definitions as `--help`, needing no data directory.
+#[test]
+fn completions_and_the_man_page_are_generated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = tmp.path().join("none");
+    for (shell, marker) in [("bash", "_idres()"), ("zsh", "#compdef idres"), ("fish", "complete -c idres")] {
+        let run = ok_run(&nowhere, &["completions", shell]);
+        assert!(run.stdout.contains(marker), "{shell}: {}", &run.stdout[..run.stdout.len().min(300)]);
+        assert!(run.stdout.contains("ingest") && run.stdout.contains("explain"), "{shell} lists the commands");
+    }
+    let man = ok_run(&nowhere, &["man"]);
+    assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH idres"), "{}", &man.stdout[..300]);
+    assert!(man.stdout.contains("data directory"), "the flags' descriptions are in it");
+    assert!(!nowhere.exists(), "no data directory made");
 }
