@@ -111,6 +111,9 @@ pub(crate) enum Command {
         /// Fold the whole log from LSN 0, ignoring snapshots.
         #[arg(long)]
         from_scratch: bool,
+        /// Print the summary as one JSON object (docs/OPERATIONS.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Checks every frame, replays from scratch and from every snapshot; exit 0 only if all agree.
     Verify,
@@ -123,7 +126,11 @@ pub(crate) enum Command {
         truncate_after: u64,
     },
     /// Counts, sizes, LSN range.
-    Stats,
+    Stats {
+        /// Print one JSON object (docs/OPERATIONS.md) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Writes the synthetic workload as native NDJSON.
     Gen {
         /// How many records (lines) to write.

@@ -10,6 +10,14 @@ pub(crate) fn range(start: u64, end: u64) -> String {
     }
 }
 
+/// The first and last LSN of `0..end` for JSON: `(0, end - 1)`, or nulls for no records.
+pub(crate) fn first_last(end: u64) -> (Option<u64>, Option<u64>) {
+    match end.checked_sub(1) {
+        Some(last) => (Some(0), Some(last)),
+        None => (None, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

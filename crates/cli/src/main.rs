@@ -135,10 +135,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Repair { truncate_after } => cmd::repair::run(&cli.data(), *truncate_after),
         Command::Verify => cmd::verify::run(&cli.data(), &settings(&cli)?.0.fold, progress),
-        Command::Replay { from_scratch: true } => {
-            cmd::replay::from_scratch(&cli.data(), settings(&cli)?.0.fold, progress)
+        Command::Replay { from_scratch: true, json } => {
+            cmd::replay::from_scratch(&cli.data(), settings(&cli)?.0.fold, progress, *json)
         }
-        Command::Replay { from_scratch: false } => with_reader(&cli, cmd::replay::run),
+        Command::Replay { from_scratch: false, json } => {
+            with_reader(&cli, |engine, out| cmd::replay::run(engine, out, *json))
+        }
         Command::Rebuild => cmd::rebuild::run(&cli, progress),
         Command::Ingest { format, skip_invalid, files } => {
             let format = match format {
@@ -169,6 +171,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { .. } => with_reader(&cli, |engine, out| cmd::export::run(engine, out, progress)),
         Command::Rejects { json } => with_reader(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),
-        Command::Stats => with_reader(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data())),
+        Command::Stats { json } => with_reader(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data(), *json)),
     }
 }

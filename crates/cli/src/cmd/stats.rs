@@ -9,12 +9,38 @@ use idres::Engine;
 
 use crate::lsn;
 
-/// Prints the counts of the engine on `data`.
-pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path) -> anyhow::Result<()> {
+/// Prints the counts of the engine on `data`, as text or as one JSON object: `records`,
+/// `first_lsn`, `last_lsn` (null for none), `profiles`, `customers`, `anonymous`, `rejections`,
+/// `rejections_forgotten`, `log_bytes`, `snapshots`, `snapshot_bytes`, `store_bytes`,
+/// `store_read` (false when opened read-only beside a writer) and `store_last_lsn` (null when not
+/// read or empty).
+pub(crate) fn run(engine: &Engine, out: &mut impl Write, data: &Path, json: bool) -> anyhow::Result<()> {
     let s = engine.stats();
     let (customers, anonymous) = engine.read(|r| r.profile_counts());
     let log_bytes = dir_bytes(&data.join("log"));
     let snaps = idres::data_dir::DataDir::new(data).snapshots().map(|s| s.len()).unwrap_or(0);
+    if json {
+        let (first, last) = lsn::first_last(s.folded_lsn);
+        let store_read = !engine.is_read_only();
+        let j = serde_json::json!({
+            "records": s.folded_lsn,
+            "first_lsn": first,
+            "last_lsn": last,
+            "profiles": s.profiles,
+            "customers": customers,
+            "anonymous": anonymous,
+            "rejections": s.rejections,
+            "rejections_forgotten": s.rejections_forgotten,
+            "log_bytes": log_bytes,
+            "snapshots": snaps,
+            "snapshot_bytes": dir_bytes(&data.join("snapshots")),
+            "store_bytes": dir_bytes(&data.join("store")),
+            "store_read": store_read,
+            "store_last_lsn": if store_read { lsn::first_last(s.stored_lsn).1 } else { None },
+        });
+        writeln!(out, "{j}")?;
+        return Ok(());
+    }
     writeln!(out, "records        {} ({})", s.folded_lsn, lsn::range(0, s.folded_lsn))?;
     writeln!(out, "profiles       {} ({customers} customers, {anonymous} anonymous)", s.profiles)?;
     writeln!(out, "rejections     {}", s.rejections)?;
