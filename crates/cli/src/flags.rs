@@ -116,7 +116,11 @@ pub(crate) enum Command {
         json: bool,
     },
     /// Checks every frame, replays from scratch and from every snapshot; exit 0 only if all agree.
-    Verify,
+    Verify {
+        /// Print the report as one JSON object (docs/OPERATIONS.md) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuilds the store and the snapshots from the log.
     Rebuild,
     /// Cuts the log after an LSN (after `verify` named damage).

@@ -134,7 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::demo::run(&dir, *records, *seed, progress)
         }
         Command::Repair { truncate_after } => cmd::repair::run(&cli.data(), *truncate_after),
-        Command::Verify => cmd::verify::run(&cli.data(), &settings(&cli)?.0.fold, progress),
+        Command::Verify { json } => cmd::verify::run(&cli.data(), &settings(&cli)?.0.fold, progress, *json),
         Command::Replay { from_scratch: true, json } => {
             cmd::replay::from_scratch(&cli.data(), settings(&cli)?.0.fold, progress, *json)
         }

@@ -1,5 +1,6 @@
-//! `--json` summaries (issue 14, item 4): `stats --json` and `replay --json` (from the engine and
-//! from scratch) print one JSON object of the documented shape, agreeing with the text output.
+//! `--json` summaries (issue 14, item 4): `stats --json`, `replay --json` (from the engine and
+//! from scratch) and `verify --json` print one JSON object of the documented shape, agreeing with
+//! the text output (and verify with its exit code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 mod common;
@@ -64,6 +65,31 @@ fn stats_and_replay_print_their_documented_json_shapes() {
     assert_eq!(engine_replay["digest"], scratch["digest"], "one fold, one digest");
     let text = ok(&data, &["replay"]);
     assert!(text.contains(&format!("digest {}", scratch["digest"].as_str().unwrap())), "{text}");
+
+    let v = &json_lines(&ok(&data, &["verify", "--json"]))[0];
+    assert_eq!(
+        keys(v),
+        ["ok", "segments", "frames", "first_lsn", "last_lsn", "records", "digest", "notes", "problems"]
+    );
+    assert_eq!((v["ok"].as_bool(), v["records"].as_u64(), v["last_lsn"].as_u64()), (Some(true), Some(14), Some(13)));
+    assert_eq!(v["digest"], scratch["digest"]);
+    assert!(v["problems"].as_array().unwrap().is_empty());
+    // A flipped byte in the log: the same exit code as the text report, and the problem in the object.
+    let seg = std::fs::read_dir(data.join("log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.iter().rposition(|&b| b != 0).unwrap() - 8;
+    bytes[at] ^= 0x40;
+    std::fs::write(&seg, bytes).unwrap();
+    let bad = common::idres(&data, &["verify", "--json"]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    let b = &json_lines(&bad.stdout)[0];
+    assert_eq!(b["ok"], false);
+    assert!(!b["problems"].as_array().unwrap().is_empty(), "{b}");
 
     // An empty log: nulls, not made-up LSNs.
     let empty = tmp.path().join("e");
