@@ -58,6 +58,9 @@ pub(crate) enum Command {
         /// The NDJSON files, in order (`-` is stdin).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Print the summary as one JSON object (docs/OPERATIONS.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// One profile.
     Profile {

@@ -142,7 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             with_reader(&cli, |engine, out| cmd::replay::run(engine, out, *json))
         }
         Command::Rebuild => cmd::rebuild::run(&cli, progress),
-        Command::Ingest { format, skip_invalid, files } => {
+        Command::Ingest { format, skip_invalid, files, json } => {
             let format = match format {
                 InputFormat::Native => Format::Native,
                 InputFormat::Segment => Format::Segment,
@@ -150,10 +150,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd::ingest::check_inputs(files)?;
             let created = prepare_for_ingest(&cli.data())?;
             let ingested = with_engine(&cli, |engine, _| {
-                if let Some(created) = &created {
-                    say!("{}", created.announcement());
+                let data = cli.data();
+                let json = json.then_some(created.as_ref().map(|_| data.as_path()));
+                match &created {
+                    Some(created) if json.is_none() => say!("{}", created.announcement()),
+                    _ => {}
                 }
-                cmd::ingest::ingest(engine, &cli.data(), format, *skip_invalid, files, progress)
+                cmd::ingest::ingest(engine, &data, format, *skip_invalid, files, progress, json)
             });
             match (ingested, created) {
                 (Err(e), Some(created)) => Err(created.undo(e)),

@@ -91,6 +91,32 @@ fn stats_and_replay_print_their_documented_json_shapes() {
     assert_eq!(b["ok"], false);
     assert!(!b["problems"].as_array().unwrap().is_empty(), "{b}");
 
+    // ingest --json: one object, the files in it; `created` names a directory it made.
+    let fresh = tmp.path().join("f");
+    let i = &json_lines(&ok(&fresh, &["ingest", "--json", fixture("small.ndjson").to_str().unwrap()]))[0];
+    assert_eq!(
+        keys(i),
+        [
+            "created",
+            "files",
+            "lines",
+            "records",
+            "skipped",
+            "quarantined",
+            "seconds",
+            "log_records",
+            "profiles",
+            "rejections"
+        ]
+    );
+    assert_eq!(i["created"].as_str(), Some(fresh.to_str().unwrap()));
+    let f = &i["files"][0];
+    assert_eq!(keys(f), ["file", "lines", "records", "first_lsn", "last_lsn", "skipped", "quarantined"]);
+    assert_eq!((f["records"].as_u64(), f["first_lsn"].as_u64(), f["last_lsn"].as_u64()), (Some(14), Some(0), Some(13)));
+    let again = &json_lines(&ok(&fresh, &["ingest", "--json", fixture("small.ndjson").to_str().unwrap()]))[0];
+    assert!(again["created"].is_null(), "an existing directory is not created");
+    assert_eq!((again["files"][0]["first_lsn"].as_u64(), again["log_records"].as_u64()), (Some(14), Some(28)));
+
     // An empty log: nulls, not made-up LSNs.
     let empty = tmp.path().join("e");
     let blank = tmp.path().join("blank.ndjson");

@@ -159,9 +159,11 @@ pub(crate) fn ingest(
     skip_invalid: bool,
     files: &[PathBuf],
     progress: bool,
+    json: Option<Option<&Path>>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut total = IngestSummary::default();
+    let mut per_file: Vec<serde_json::Value> = Vec::new();
     let mut quarantined = std::collections::BTreeSet::new();
     for (i, file) in files.iter().enumerate() {
         let source =
@@ -174,15 +176,28 @@ pub(crate) fn ingest(
             }
         })?;
         let skipped: u64 = s.skipped.values().sum();
-        say!(
-            "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
-            source.name(),
-            s.lines,
-            s.records,
-            s.first_lsn.map_or(String::new(), |f| format!(" ({})", crate::lsn::range(f, s.end_lsn))),
-            skipped,
-            s.quarantined
-        );
+        if json.is_some() {
+            let last = s.first_lsn.and_then(|_| s.end_lsn.checked_sub(1));
+            per_file.push(serde_json::json!({
+                "file": source.name(),
+                "lines": s.lines,
+                "records": s.records,
+                "first_lsn": s.first_lsn,
+                "last_lsn": last,
+                "skipped": s.skipped,
+                "quarantined": s.quarantined,
+            }));
+        } else {
+            say!(
+                "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
+                source.name(),
+                s.lines,
+                s.records,
+                s.first_lsn.map_or(String::new(), |f| format!(" ({})", crate::lsn::range(f, s.end_lsn))),
+                skipped,
+                s.quarantined
+            );
+        }
         total.lines += s.lines;
         total.records += s.records;
         total.quarantined += s.quarantined;
@@ -192,6 +207,22 @@ pub(crate) fn ingest(
     }
     let secs = started.elapsed().as_secs_f64();
     let stats = engine.stats();
+    if let Some(created) = json {
+        let j = serde_json::json!({
+            "created": created.map(|p| p.display().to_string()),
+            "files": per_file,
+            "lines": total.lines,
+            "records": total.records,
+            "skipped": total.skipped,
+            "quarantined": total.quarantined,
+            "seconds": secs,
+            "log_records": stats.folded_lsn,
+            "profiles": stats.profiles,
+            "rejections": stats.rejections,
+        });
+        say!("{j}");
+        return Ok(());
+    }
     say!(
         "ingested {} records from {} lines in {:.2} s ({:.0} records/s){}; quarantined {}",
         total.records,
