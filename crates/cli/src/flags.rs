@@ -125,7 +125,11 @@ pub(crate) enum Command {
         json: bool,
     },
     /// Rebuilds the store and the snapshots from the log.
-    Rebuild,
+    Rebuild {
+        /// Print the summary as one JSON object (docs/OPERATIONS.md) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cuts the log after an LSN (after `verify` named damage).
     Repair {
         /// The last LSN to keep (a batch boundary; `verify` names it).

@@ -141,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay { from_scratch: false, json } => {
             with_reader(&cli, |engine, out| cmd::replay::run(engine, out, *json))
         }
-        Command::Rebuild => cmd::rebuild::run(&cli, progress),
+        Command::Rebuild { json } => cmd::rebuild::run(&cli, progress, *json),
         Command::Ingest { format, skip_invalid, files, json } => {
             let format = match format {
                 InputFormat::Native => Format::Native,

@@ -1,5 +1,5 @@
 //! `--json` summaries (issue 14, item 4): `stats --json`, `replay --json` (from the engine and
-//! from scratch) and `verify --json` print one JSON object of the documented shape, agreeing with
+//! from scratch), `rebuild --json`, `ingest --json` and `verify --json` print one JSON object of the documented shape, agreeing with
 //! the text output (and verify with its exit code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
@@ -66,6 +66,13 @@ fn stats_and_replay_print_their_documented_json_shapes() {
     let text = ok(&data, &["replay"]);
     assert!(text.contains(&format!("digest {}", scratch["digest"].as_str().unwrap())), "{text}");
 
+    let rb = &json_lines(&ok(&data, &["rebuild", "--json"]))[0];
+    assert_eq!(
+        keys(rb),
+        ["records", "profiles", "snapshot_lsn", "store_profiles_written", "store_keys_written", "seconds", "events"]
+    );
+    assert_eq!((rb["records"].as_u64(), rb["profiles"].clone()), (Some(14), s["profiles"].clone()));
+    assert!(rb["store_profiles_written"].as_u64().unwrap() > 0);
     let v = &json_lines(&ok(&data, &["verify", "--json"]))[0];
     assert_eq!(
         keys(v),
