@@ -192,10 +192,12 @@ pub enum LogError {
         max: u32,
     },
     /// Another process (or handle) holds the log open for writing.
-    #[error("log directory {path} is locked by another writer")]
+    #[error("log directory {path} is locked by another writer{}", holder.map_or(String::new(), |p| format!(" (process {p})")))]
     Locked {
         /// The lock file.
         path: PathBuf,
+        /// The process id the holder wrote into the lock file, if it did (advice for people).
+        holder: Option<u32>,
     },
     /// The options are inconsistent.
     #[error("invalid log options: {0}")]

@@ -44,6 +44,7 @@
 
 mod error;
 pub mod format;
+mod lock;
 mod log;
 mod offline;
 mod options;
@@ -52,7 +53,8 @@ mod recovery;
 mod segment;
 
 pub use error::{chain as error_chain, Damage, LogError};
-pub use log::{is_locked, Appended, Log};
+pub use lock::{is_locked, lock_holder};
+pub use log::{Appended, Log};
 pub use offline::{log_id_of, repair, repair_with, verify, ReadOnlyLog, RepairReport, VerifyReport};
 pub use options::{Durability, LogOptions, TailRecovery};
 pub use reader::{ReadFrame, ReadHandle, Reader};

@@ -24,7 +24,6 @@ use crate::{BatchBuilder, Lsn};
 use idres_io::Site;
 
 /// Name of the lock file that keeps a second writer out of a log directory.
-const LOCK_FILE: &str = "LOCK";
 /// Zeros are written in chunks of this size when a segment is preallocated.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
 /// Prefix of a segment file prepared ahead of time: `prepared-{seq:020}.seg.tmp`.
@@ -198,35 +197,6 @@ fn new_log_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
 }
 
-pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
-    let path = dir.join(LOCK_FILE);
-    let file = idres_io::open_or_create(Site::LogDir, &path).map_err(|e| LogError::io("open lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked { path }),
-        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
-    }
-}
-
-/// Whether a writer (an open [`Log`], or a repair) holds the lock of the log in `dir`, in this
-/// process or another. A probe that changes nothing: a free lock is taken and at once released,
-/// and a directory without a lock file (or without the directory) is not locked. For a reader
-/// that would rather read beside a live writer ([`crate::ReadOnlyLog`]) than open the log itself.
-pub fn is_locked(dir: impl AsRef<Path>) -> Result<bool, LogError> {
-    let path = dir.as_ref().join(LOCK_FILE);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(LogError::io("open lock file", &path, e)),
-    };
-    match file.try_lock() {
-        // Released as the file is closed.
-        Ok(()) => Ok(false),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
-        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
-    }
-}
-
 impl Log {
     /// Opens the log in `dir`, creating the directory and a first segment if there is none.
     ///
@@ -239,7 +209,7 @@ impl Log {
         opts.check()?;
         let dir = dir.as_ref().to_path_buf();
         create_dir_durable(&dir)?;
-        let lock = lock_dir(&dir)?;
+        let lock = crate::lock::lock_dir(&dir)?;
         let listing = list_dir(&dir)?;
         let segments = check_headers(&listing, Some(opts.codec_id), true)?;
         let mut recovery = Vec::new();
@@ -593,6 +563,7 @@ mod tests {
 
     #[test]
     fn second_writer_is_locked_out() {
+        use crate::is_locked;
         let dir = tempfile::tempdir().unwrap();
         assert!(!is_locked(dir.path()).unwrap(), "no lock file");
         assert!(!is_locked(dir.path().join("missing")).unwrap(), "no directory");
@@ -602,7 +573,12 @@ mod tests {
         assert!(!is_locked(dir.path()).unwrap(), "released");
         assert!(!is_locked(dir.path()).unwrap(), "the probe released it too");
         let _log = Log::open(dir.path(), small()).unwrap();
-        assert!(matches!(Log::open(dir.path(), small()), Err(LogError::Locked { .. })));
+        // The refused writer is told who holds it: this process wrote its id.
+        let me = Some(std::process::id());
+        assert!(matches!(Log::open(dir.path(), small()), Err(LogError::Locked { holder, .. }) if holder == me));
+        assert_eq!(crate::lock_holder(dir.path()).unwrap(), Some(me));
+        let msg = Log::open(dir.path(), small()).err().unwrap().to_string();
+        assert!(msg.contains(&format!("(process {})", std::process::id())), "{msg}");
         assert!(matches!(repair(dir.path(), Some(0)), Err(LogError::Locked { .. })));
     }
 

@@ -11,7 +11,8 @@ use idres_io::Site;
 
 use crate::error::{Damage, LogError};
 use crate::format::SEGMENT_HEADER_BYTES;
-use crate::log::{lock_dir, sync_dir, write_zeros};
+use crate::lock::lock_dir;
+use crate::log::{sync_dir, write_zeros};
 use crate::reader::{ReadHandle, Reader, Shared};
 use crate::recovery::check_sealed_end;
 use crate::segment::{
