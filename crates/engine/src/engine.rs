@@ -19,18 +19,14 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use idres_log::{Lsn, ReadHandle};
 use idres_model::{encode_record_entry_into, Cid, Map, Record, Target, Timestamp, Uid};
-use idres_resolve::{Change, Resolver};
+use idres_resolve::Resolver;
 use idres_store::ProfileStore;
 
 use crate::data_dir::DataDir;
+use crate::subscription::{Subscribers, Subscription};
 use crate::ticket::{Acks, Reply};
 use crate::writer::{Records, Request};
 use crate::{EngineConfig, EngineError, OpenReport, Ticket};
-
-/// Changes a subscriber's channel holds before it is dropped: a subscriber that falls this far
-/// behind is disconnected (its receiver reports so once drained) instead of holding the writer
-/// or growing without bound.
-pub const SUBSCRIBER_CHANGES_MAX: usize = 65_536;
 
 /// What the threads have done; guarded by [`Shared::progress`], signalled by [`Shared::changed`].
 pub(crate) struct Progress {
@@ -71,7 +67,7 @@ pub(crate) struct Shared {
     pub(crate) changed: Condvar,
     /// Wakes tickets (see [`Acks`]).
     pub(crate) acks: Arc<Acks>,
-    pub(crate) subscribers: Mutex<Vec<Sender<Change>>>,
+    pub(crate) subscribers: Subscribers,
     /// `None` once the engine is closed: the store's files are released.
     pub(crate) store: Mutex<Option<Box<dyn ProfileStore>>>,
     /// Held while a snapshot is written and old ones are removed (the snapshot thread and the
@@ -300,14 +296,23 @@ impl Engine {
         self.submit(Record::Unlink { uid: Self::uid(uid)?, cid: Self::cid(cid)? })
     }
 
-    /// A channel of every change from now on (created, changed, retired into, split, …). A
-    /// record's changes are sent before its ticket completes. The channel holds
-    /// [`SUBSCRIBER_CHANGES_MAX`] changes: a subscriber that falls further behind is dropped (its
-    /// receiver disconnects once drained), so a slow subscriber never holds the writer.
-    pub fn subscribe(&self) -> crossbeam_channel::Receiver<Change> {
-        let (tx, rx) = crossbeam_channel::bounded(SUBSCRIBER_CHANGES_MAX);
-        self.handle.shared.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
-        rx
+    /// A subscription to every change from now on: one [`crate::ChangeEvent`] per profile a
+    /// record changed (with the record's LSN, the profile's primary cid and its first
+    /// [`crate::CHANGE_UIDS_MAX`] devices as they stand after the record), implicit resets and
+    /// rejections, in LSN order; a record's events are in every subscription before its ticket
+    /// completes. Which changes one record yields, and how duplicates are merged, is on
+    /// [`crate::ProfileChange`] (and in docs/ARCHITECTURE.md, "The change stream").
+    ///
+    /// The writer never waits for a subscriber. A subscription holds
+    /// [`crate::SUBSCRIBER_CHANGES_MAX`] events; while it is full, the events published are
+    /// dropped for it and counted ([`Subscription::lagged`], [`crate::Stats::changes_dropped`]).
+    /// It is not disconnected: once it has read what it holds, it receives one
+    /// [`crate::ChangeEvent::Lagged`] `{ missed }`, then the events published after it had room
+    /// again (as tokio's broadcast reports `Lagged(n)` and keeps the receiver). It ends when the
+    /// engine closes, once read to the end. Building the events costs the writer a lookup per
+    /// changed profile, and only while at least one subscription is live.
+    pub fn subscribe(&self) -> Subscription {
+        self.handle.shared.subscribers.subscribe()
     }
 
     /// Waits until the persisted store reflects every record before `lsn + 1`. Ends with an
@@ -368,6 +373,8 @@ impl Handle {
                 panicked.get_or_insert(name);
             }
         }
+        // The writer has published its last changes: every subscription ends once read.
+        self.shared.subscribers.close();
         // Release the store's files (sled flushes on drop): the directory can be opened again.
         drop(self.shared.store.lock().unwrap_or_else(|e| e.into_inner()).take());
         if let Some(thread) = panicked {

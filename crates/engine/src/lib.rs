@@ -47,6 +47,37 @@
 //! `Option<T>` (`None` is null); from `f64` by `Value::try_from`, which refuses NaN and the
 //! infinities (a valid value holds only finite floats).
 //!
+//! # Changes
+//!
+//! [`Engine::subscribe`] gives a [`Subscription`]: one [`ChangeEvent`] per profile a record
+//! changed ([`ProfileChange`]: the record's LSN, what happened, the profile's primary cid and
+//! first [`CHANGE_UIDS_MAX`] devices as they stand after the record), in LSN order, in the
+//! subscription before the record's ticket completes. The writer never waits for a subscriber:
+//! one that falls [`SUBSCRIBER_CHANGES_MAX`] behind misses the newest events and is told how
+//! many with a [`ChangeEvent::Lagged`] (and [`Subscription::lagged`], [`Stats::changes_dropped`]).
+//!
+//! ```
+//! use idres::prelude::*;
+//!
+//! # fn main() -> Result<(), EngineError> {
+//! # let tmp = tempfile::tempdir().map_err(|e| EngineError::Invalid(e.to_string()))?;
+//! let engine = Engine::open(tmp.path(), EngineConfig::default())?;
+//! let changes = engine.subscribe();
+//! let lsn = engine.identify(Some("web-7f3a"), "customer-42", Map::new())?.wait()?;
+//! let events: Vec<ChangeEvent> = changes.try_iter().collect();
+//! // The device's own id retired into the customer's profile, which is new: one change each.
+//! assert_eq!(events.len(), 2);
+//! for event in events {
+//!     if let ChangeEvent::Profile(c) = event {
+//!         assert_eq!(c.lsn, lsn);
+//!         assert_eq!(c.primary_cid, Some(Cid::parse("customer-42")?));
+//!         assert_eq!(c.uids[0].uid, Uid::parse("web-7f3a")?);
+//!     }
+//! }
+//! # engine.close()
+//! # }
+//! ```
+//!
 //! # What blocks, and async callers
 //!
 //! - [`Engine::open`] blocks while it recovers (the log's tail folded, the store caught up or
@@ -74,6 +105,7 @@
 //! **Architecture invariant:** the store is never on the acknowledgement path; it trails the log
 //! by at most `store_lag_max_records` (the writer waits beyond that).
 
+mod changes;
 mod config;
 pub mod data_dir;
 mod engine;
@@ -89,25 +121,27 @@ mod stats;
 mod store_open;
 mod store_thread;
 mod store_writes;
+mod subscription;
 mod ticket;
 mod verify;
 mod write_at;
 mod writer;
 
+pub use changes::{ChangeEvent, ChangeKind, ProfileChange, CHANGE_UIDS_MAX};
 pub use config::EngineConfig;
 pub use data_dir::FOLD_CONFIG_FILE;
-pub use engine::{Engine, SUBSCRIBER_CHANGES_MAX};
+pub use engine::Engine;
 pub use error::EngineError;
 pub use reads::HISTORY_GAP_RECORDS;
 pub use rebuild::{rebuild, RebuildReport};
 pub use repair::{repair, RepairReport};
 pub use stats::{OpenReport, Stats};
+pub use subscription::{Subscription, SubscriptionEnded, SUBSCRIBER_CHANGES_MAX};
 pub use ticket::{Ticket, TicketFuture, TicketRangeFuture};
 pub use verify::{fold_to_end, verify, VerifyReport};
 pub use write_at::WriteAt;
 
 // What the engine's API mentions, from the crates below it: a caller depends on `idres` alone.
-pub use crossbeam_channel::Receiver;
 pub use idres_log::{Durability, LogError, Lsn, ReadOnlyLog, TailRecovery, VerifyReport as LogVerifyReport};
 pub use idres_model::{
     limits, Cid, CodecError, DeviceRef, Entry, HistoryEvent, IdError, IdKind, Map, Profile, ProfileKind, Record,
@@ -115,7 +149,7 @@ pub use idres_model::{
 };
 pub use idres_resolve::{
     ApplyError, Change, Config as FoldConfig, EdgeKind, Explanation, ForgottenRejections, ImplicitReset, NodeRef,
-    OnCidConflict, PathStep, Reason, Rejection, Resolver, REJECTIONS_KEPT_MAX,
+    OnCidConflict, PathStep, ProfileSummary, Reason, Rejection, Resolver, REJECTIONS_KEPT_MAX,
 };
 pub use idres_store::{FjallOptions, SledOptions, StoreBackend, StoreError};
 pub use uuid::Uuid;
@@ -126,7 +160,7 @@ pub use uuid::Uuid;
 /// return. Everything else is at the crate root.
 pub mod prelude {
     pub use crate::{
-        Change, Cid, Engine, EngineConfig, EngineError, Explanation, Lsn, Map, Profile, ProfileKind, Record, Target,
-        Ticket, Timestamp, Uid, Value,
+        Change, ChangeEvent, ChangeKind, Cid, Engine, EngineConfig, EngineError, Explanation, Lsn, Map, Profile,
+        ProfileChange, ProfileKind, Record, Subscription, Target, Ticket, Timestamp, Uid, Value,
     };
 }

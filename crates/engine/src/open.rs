@@ -415,7 +415,7 @@ impl Shared {
             }),
             changed: Condvar::new(),
             acks: Arc::new(Acks::default()),
-            subscribers: Mutex::new(Vec::new()),
+            subscribers: Default::default(),
             store,
             snapshot_lock: Mutex::new(()),
             read_only: false,

@@ -144,6 +144,8 @@ impl Engine {
                 ..Stats::default()
             }
         };
+        s.subscribers = self.handle.shared.subscribers.count();
+        s.changes_dropped = self.handle.shared.subscribers.dropped();
         let r = self.handle.shared.resolver();
         s.profiles = r.profile_count();
         s.rejections = usize::try_from(r.rejection_count()).unwrap_or(usize::MAX);

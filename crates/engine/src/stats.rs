@@ -58,4 +58,13 @@ pub struct Stats {
     /// Snapshots that could not be written since open (a snapshot is a cache: nothing is lost,
     /// the next open folds more of the log). [`crate::Engine::last_snapshot_failure`] says why.
     pub snapshot_failures: u64,
+    /// Live subscriptions ([`crate::Engine::subscribe`]; one its owner dropped counts until the
+    /// writer next publishes).
+    pub subscribers: usize,
+    /// Change events dropped since open because a subscription was full
+    /// ([`crate::SUBSCRIBER_CHANGES_MAX`] behind), summed over every subscription: each
+    /// subscription was told with a [`crate::ChangeEvent::Lagged`] (its own count:
+    /// [`crate::Subscription::lagged`]). Above 0, some subscriber reads slower than the engine
+    /// writes.
+    pub changes_dropped: u64,
 }

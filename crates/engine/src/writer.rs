@@ -4,8 +4,9 @@
 //! `batch_records_max` records; (2) wait if the store trails by more than `store_lag_max_records`;
 //! (3) stamp each record's `appended_at` and fill frames; (4) append each frame as one write and
 //! fdatasync it per the durability setting (ARCHITECTURE.md's fsync step 1: a frame is durable
-//! before anything depends on it); (5) fold the frame's records as the log now holds them;
-//! (6) tell subscribers; (7) complete the round's tickets; (8) hand the changes to the store
+//! before anything depends on it); (5) fold the frame's records as the log now holds them and,
+//! while anyone is subscribed, build each record's change events right after it (`changes.rs`:
+//! they read the fold as that record left it); (6) tell subscribers, never waiting; (7) complete the round's tickets; (8) hand the changes to the store
 //! thread and, every `snapshot_every_records`, wake the snapshot thread. A failure at (3)–(5)
 //! poisons the engine: nothing of that round is acknowledged, every later write is refused.
 //! On close: sync the log, write a final snapshot, stop the snapshot thread.
@@ -14,11 +15,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use idres_log::{BatchBuilder, Durability, Log, LogError, Lsn};
 use idres_model::{set_encoded_appended_at, Timestamp, SCHEMA_VERSION};
 use idres_resolve::Change;
 
+use crate::changes::{events_of_record, ChangeEvent};
 use crate::engine::Shared;
 use crate::error::encoded_error;
 use crate::snapshots;
@@ -83,6 +85,11 @@ struct Round {
     /// Requests in LSN order with their first LSN and their number of records.
     waiting: VecDeque<(Request, Lsn, usize)>,
     payload_max: u64,
+    /// Whether anyone was subscribed when the round began: only then are `events` built.
+    subscribed: bool,
+    /// What subscribers are told of the round's records, built record by record as each is
+    /// folded (so each event reads the fold as it stands right after its record).
+    events: Vec<ChangeEvent>,
 }
 
 /// Adds one encoded entry (from the edge) to the frame being built, stamped `appended_at`,
@@ -158,23 +165,16 @@ fn flush_frame(
         // write) would be a bug, reported as a poisoning rather than a panic.
         let lsn = appended.first_lsn + i as u64;
         r.apply_encoded(lsn, schema, bytes).map_err(|e| encoded_error(lsn, e))?;
+        let start = changes.len();
         changes.extend(r.drain_changes());
+        if round.subscribed {
+            events_of_record(&r, lsn, &changes[start..], &mut round.events);
+        }
     }
     drop(r);
     round.batch.clear();
     *next_lsn = appended.end_lsn;
     Ok(())
-}
-
-/// Tells every subscriber of `changes`; one whose channel is full or gone is dropped.
-fn publish(shared: &Shared, changes: &[Change]) {
-    let mut subs = shared.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-    subs.retain(|s| {
-        changes.iter().all(|c| match s.try_send(*c) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-        })
-    });
 }
 
 fn now_micros() -> i64 {
@@ -198,6 +198,8 @@ pub(crate) fn writer_loop(
         batch: BatchBuilder::new(SCHEMA_VERSION),
         waiting: VecDeque::new(),
         payload_max: u64::from(log.options().effective_payload_max()),
+        subscribed: false,
+        events: Vec::new(),
     };
     let snapshotter = snapshots::Snapshotter::spawn(shared);
     let mut since_snapshot: u64 = 0;
@@ -240,6 +242,7 @@ pub(crate) fn writer_loop(
             }
         }
         let appended_at = Timestamp::from_micros(now_micros());
+        round.subscribed = shared.subscribers.any();
         let mut changes = Vec::new();
         let mut next_lsn = shared.progress().folded;
         let mut reqs = reqs.into_iter();
@@ -266,6 +269,7 @@ pub(crate) fn writer_loop(
             // may or may not have reached the disk is reported as failed, never as durable.
             let cause = shared.poison(Arc::new(cause));
             round.batch.clear();
+            round.events.clear();
             fail_all(&shared.acks, round.waiting.drain(..).map(|(r, _, _)| r), &cause);
             fail_all(&shared.acks, reqs, &cause);
             continue;
@@ -275,7 +279,7 @@ pub(crate) fn writer_loop(
         shared.changed.notify_all();
         // Subscribers hear of a record's changes before its ticket completes: a caller that
         // waited on a ticket finds them already in its subscription.
-        publish(shared, &changes);
+        shared.subscribers.publish(std::mem::take(&mut round.events));
         for (req, first_lsn, n) in round.waiting.drain(..) {
             req.reply.send(Ok(first_lsn..first_lsn + n as u64));
         }

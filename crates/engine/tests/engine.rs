@@ -204,7 +204,12 @@ fn subscribers_see_changes() {
     let rx = engine.subscribe();
     engine.identify(Some("A"), "u1", Map::new()).unwrap().wait().unwrap();
     let changes: Vec<_> = rx.try_iter().collect();
-    assert!(changes.iter().any(|c| matches!(c, idres_resolve::Change::Retired { .. })), "{changes:?}");
+    assert!(
+        changes.iter().any(
+            |c| matches!(c, idres::ChangeEvent::Profile(p) if matches!(p.kind, idres::ChangeKind::Retired { .. }))
+        ),
+        "{changes:?}"
+    );
     engine.close().unwrap();
 }
 

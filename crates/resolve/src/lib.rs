@@ -38,6 +38,7 @@ mod rules;
 mod shapes;
 mod snapshot;
 mod store_rows;
+mod summary;
 mod uid_index;
 mod uids;
 
@@ -54,6 +55,7 @@ pub use snapshot::{
     SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SNAPSHOT_VERSION_OLDEST_READ,
 };
 pub use store_rows::StoreRow;
+pub use summary::ProfileSummary;
 
 /// A log sequence number: the position of a record in the log, from 0.
 pub type Lsn = u64;

@@ -617,3 +617,34 @@ fn profile_count_matches_the_profiles() {
     assert_eq!(r.profile_count(), r.profiles().len());
     assert_eq!(r.profile_count(), 3);
 }
+
+#[test]
+fn a_profile_summary_is_the_profiles_primary_and_first_uids() {
+    // Devices whose text order differs from their byte order and from the order they joined in:
+    // a UUID ("0f..." as text, after "0a" but before "A"), text uids, and a second epoch.
+    let uuid = "0fffffff-0000-4000-8000-000000000000";
+    let (mut r, _) = fold(&[
+        identify("b", "u1"),
+        identify(uuid, "u1"),
+        identify("A", "u1"),
+        identify("0a", "u1"),
+        reset("b"),
+        identify("b", "u1"),
+    ]);
+    let p = r.profile_by_cid(&cid("u1")).unwrap();
+    assert_eq!(p.uids.len(), 5);
+    let all = r.profile_summary(p.id, 5).unwrap();
+    assert_eq!((all.id, all.primary_cid.as_ref(), &all.uids, all.uids_more), (p.id, Some(&cid("u1")), &p.uids, 0));
+    assert_eq!(r.profile_summary(p.id, 100).unwrap(), all);
+    let two = r.profile_summary(p.id, 2).unwrap();
+    assert_eq!((&two.uids[..], two.uids_more), (&p.uids[..2], 3));
+    let none = r.profile_summary(p.id, 0).unwrap();
+    assert_eq!((none.uids.len(), none.uids_more), (0, 5));
+    // A retired id reads its survivor; an anonymous profile has no primary; an unknown id nothing.
+    let a0 = anonymous_profile_id(&uid("A"), 0);
+    assert_eq!(r.profile_summary(a0, 5).unwrap(), all);
+    r.apply(r.next_lsn(), &Entry { appended_at: Timestamp(99), record: event("lonely") }).unwrap();
+    let lonely = r.profile_summary(anonymous_profile_id(&uid("lonely"), 0), 5).unwrap();
+    assert_eq!((lonely.primary_cid, lonely.uids.len()), (None, 1));
+    assert!(r.profile_summary(anonymous_profile_id(&uid("never"), 0), 5).is_none());
+}
