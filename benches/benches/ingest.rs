@@ -56,7 +56,7 @@ fn main() {
                         .collect()
                 })
                 .collect();
-            let run = ingest_run(dir.path(), config, workloads, batched).unwrap();
+            let run = ingest_run(dir.path(), config, workloads, batched, 0).unwrap();
             println!(
                 "{} producers {producers}: {:.0} records/s ({} records in {:.2} s), ack p50 {:.2} ms, p99 {:.2} ms; \
                  store: lag {} records when the producers finished, caught up after {:.2} s, {:.0} profiles/s busy",

@@ -210,7 +210,7 @@ pub(crate) fn compare(
             if data.exists() {
                 fs::remove_dir_all(&data)?;
             }
-            let run = ingest_run(&data, EngineConfig::default(), parts, batched)?;
+            let run = ingest_run(&data, EngineConfig::default(), parts, batched, 0)?;
             ingest.push((producers, batched, run));
         }
     }

@@ -153,6 +153,10 @@ pub struct IngestRun {
     pub store_profiles_written: u64,
     /// Keys those writes set or removed.
     pub store_keys_written: u64,
+    /// Change events the subscribers received, all together (0 without subscribers).
+    pub changes_received: u64,
+    /// Changes the writer could not hand to a subscriber whose channel was full (`Stats::changes_dropped`).
+    pub changes_dropped: u64,
 }
 
 /// Writes in flight per producer with single-record writes (a service batching its callers).
@@ -228,15 +232,23 @@ fn produce(
 }
 
 /// Durable ingest through a fresh [`idres::Engine`] in `dir` (fdatasync per group commit), each
-/// producer thread writing its share of `workloads`. The engine is closed at the end.
+/// producer thread writing its share of `workloads`, with `subscribers` threads reading the
+/// change stream as fast as they can. The engine is closed at the end.
 pub fn ingest_run(
     dir: &std::path::Path,
     config: idres::EngineConfig,
     workloads: Vec<Vec<Record>>,
     batched: bool,
+    subscribers: usize,
 ) -> Result<IngestRun, idres::EngineError> {
     use std::time::{Duration, Instant};
     let engine = idres::Engine::open(dir, config)?;
+    let readers: Vec<_> = (0..subscribers)
+        .map(|_| {
+            let sub = engine.subscribe();
+            std::thread::spawn(move || sub.iter().count() as u64)
+        })
+        .collect();
     let start = Instant::now();
     let workers: Vec<_> = workloads
         .into_iter()
@@ -258,6 +270,10 @@ pub fn ingest_run(
     let store_caught_up = start.elapsed();
     let stats = engine.stats();
     engine.close()?;
+    let mut changes_received = 0;
+    for r in readers {
+        changes_received += r.join().map_err(|_| idres::EngineError::Invalid("a subscriber thread panicked".into()))?;
+    }
     lat.sort_unstable();
     let pct = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied();
     Ok(IngestRun {
@@ -270,5 +286,7 @@ pub fn ingest_run(
         store_profiles_per_s: stats.store_profiles_written as f64 / stats.store_busy.as_secs_f64().max(1e-9),
         store_profiles_written: stats.store_profiles_written,
         store_keys_written: stats.store_keys_written,
+        changes_received,
+        changes_dropped: stats.changes_dropped,
     })
 }

@@ -111,6 +111,9 @@ enum Command {
         /// The store: fjall (default), sled or memory.
         #[arg(long, default_value = "fjall")]
         store: String,
+        /// Threads reading the change stream (`Engine::subscribe`) meanwhile, as fast as they can.
+        #[arg(long, default_value_t = 0)]
+        subscribers: usize,
     },
     /// (internal) Opens a data directory from scratch in this process and prints the time and
     /// the peak RSS (the replay row; a child so that its memory is its own).
@@ -172,7 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::IngestTime { log, dir, records, producers, batched, store_interval_ms, store } => {
+        Command::IngestTime { log, dir, records, producers, batched, store_interval_ms, store, subscribers } => {
             let log = ReadOnlyLog::open(&log, Some(CODEC_ID))?;
             let mut parts: Vec<Vec<Record>> = (0..producers.max(1)).map(|_| Vec::new()).collect();
             for (i, rec) in read_records(&log, records)?.into_iter().enumerate() {
@@ -186,7 +189,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.store_flush_interval = Duration::from_millis(ms);
             }
             config.store = backend(&store)?;
-            let run = ingest_run(&dir, config, parts, batched)?;
+            let run = ingest_run(&dir, config, parts, batched, subscribers)?;
+            if subscribers > 0 {
+                println!(
+                    "{subscribers} subscriber(s) received {} change events; {} changes dropped",
+                    run.changes_received, run.changes_dropped
+                );
+            }
             println!(
                 "{} records in {:?}: {:.0} records/s, ack p50 {:?} p99 {:?}; store caught up after {:?} ({:.0} profiles/s; {} profiles and redirects, {} keys)",
                 run.records,

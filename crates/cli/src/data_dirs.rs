@@ -105,26 +105,26 @@ impl NewDataDir {
             if log_dir.exists() { ReadOnlyLog::open(&log_dir, Some(CODEC_ID)).map(|l| l.end_lsn()) } else { Ok(0) };
         match records {
             Ok(0) => match self.remove() {
-                Ok(()) => eprintln!(
-                    "idres: removed {} this ingest created (nothing was appended)",
+                Ok(()) => crate::output::note(format_args!(
+                    "removed {} this ingest created (nothing was appended)",
                     match &self.made {
                         Made::Tree(top) => format!("the data directory {}", top.display()),
                         Made::Contents => format!("everything in {}", self.dir.display()),
                     }
-                ),
-                Err(e) => eprintln!(
-                    "idres: warning: could not remove the data directory {} this ingest created: {e}",
+                )),
+                Err(e) => crate::output::warning(format_args!(
+                    "could not remove the data directory {} this ingest created: {e}",
                     self.dir.display()
-                ),
+                )),
             },
-            Ok(n) => eprintln!(
-                "idres: kept the data directory {} this ingest created: it holds {n} durable records",
+            Ok(n) => crate::output::note(format_args!(
+                "kept the data directory {} this ingest created: it holds {n} durable records",
                 self.dir.display()
-            ),
-            Err(e) => eprintln!(
-                "idres: kept the data directory {} this ingest created: its log could not be read ({e})",
+            )),
+            Err(e) => crate::output::warning(format_args!(
+                "kept the data directory {} this ingest created: its log could not be read ({e})",
                 self.dir.display()
-            ),
+            )),
         }
         failed
     }

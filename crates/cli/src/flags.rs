@@ -10,19 +10,64 @@ use uuid::Uuid;
 #[command(name = "idres", version = crate::version::VERSION.as_str(), about = "Event-sourced identity resolution: ingest, query, replay, audit")]
 pub(crate) struct Cli {
     /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data
-    /// (./idres-demo for `demo`). It must exist, except for `ingest` (which creates it at a new or
-    /// empty path, and says so), `gen` and `demo`.
-    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
+    /// (./idres-demo for `demo`). Also accepted after the command's name.
+    #[arg(long, value_name = "DIR", help_heading = "Data directory")]
     pub(crate) data: Option<PathBuf>,
     /// A TOML file with the fold's rules; recorded in the data directory and used from then on.
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
+    /// Also accepted after the command's name.
+    #[arg(long, value_name = "FILE", help_heading = "Data directory")]
     pub(crate) config: Option<PathBuf>,
     /// Show progress on stderr even when it is not a terminal (then as plain lines: done, rate,
     /// time left).
-    #[arg(long, global = true, help_heading = "Global options")]
+    #[arg(long, global = true, help_heading = "Global options", conflicts_with = "quiet")]
     pub(crate) progress: bool,
+    /// Print only errors, warnings and what the command was asked for: no progress, no notes on
+    /// stderr, and no summary from a command that changes data (`ingest`, `rebuild`, `repair`,
+    /// `demo`, `gen`) unless it has `--json`.
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub(crate) quiet: bool,
+    /// Colour the output: `auto` when the stream is a terminal and NO_COLOR is not set.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN",
+        help_heading = "Global options"
+    )]
+    pub(crate) color: ColorWhen,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// When to colour the output (`--color`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorWhen {
+    /// When the stream is a terminal, NO_COLOR is unset and TERM is not `dumb`.
+    Auto,
+    /// Always (also into files and pipes).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `--data` and `--config` after a command's name (the same flags as before it).
+#[derive(clap::Args, Default)]
+pub(crate) struct DirArgs {
+    /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data.
+    #[arg(long, value_name = "DIR", help_heading = "Data directory")]
+    pub(crate) data: Option<PathBuf>,
+    /// A TOML file with the fold's rules; recorded in the data directory and used from then on.
+    #[arg(long, value_name = "FILE", help_heading = "Data directory")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// `--data` alone after a command's name, for the commands no fold config applies to.
+#[derive(clap::Args, Default)]
+pub(crate) struct DataArg {
+    /// The data directory (log/, snapshots/, store/, quarantine/).
+    #[arg(long, value_name = "DIR", help_heading = "Data directory")]
+    pub(crate) data: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -49,6 +94,8 @@ pub(crate) enum Command {
     /// Validates, then appends and folds NDJSON files (`-` is stdin); creates the data directory
     /// at a new or empty path.
     Ingest {
+        #[command(flatten)]
+        dir: DirArgs,
         /// The lines' format.
         #[arg(long, value_enum, default_value = "native")]
         format: InputFormat,
@@ -64,6 +111,8 @@ pub(crate) enum Command {
     },
     /// One profile.
     Profile {
+        #[command(flatten)]
+        dir: DirArgs,
         /// The customer's profile.
         #[arg(long, group = "key")]
         cid: Option<String>,
@@ -86,11 +135,15 @@ pub(crate) enum Command {
     /// A profile's events in LSN order.
     History {
         #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
         id: IdArgs,
     },
     /// Why an id is in its profile: the edge path, implicit resets, rejections; for a uid, every
     /// epoch with its profile.
     Explain {
+        #[command(flatten)]
+        dir: DirArgs,
         #[command(flatten)]
         id: IdArgs,
         /// With --uid: explain this epoch instead of the current one.
@@ -99,18 +152,24 @@ pub(crate) enum Command {
     },
     /// Every profile, one JSON object per line, sorted by profile id.
     Export {
+        #[command(flatten)]
+        dir: DirArgs,
         /// Accepted for symmetry: export always prints JSON.
         #[arg(long)]
         json: bool,
     },
     /// Every rejected record.
     Rejects {
+        #[command(flatten)]
+        dir: DirArgs,
         /// Print one JSON object per line instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Folds the log and prints records, profiles, rejections and the digest.
     Replay {
+        #[command(flatten)]
+        dir: DirArgs,
         /// Fold the whole log from LSN 0, ignoring snapshots.
         #[arg(long)]
         from_scratch: bool,
@@ -120,24 +179,32 @@ pub(crate) enum Command {
     },
     /// Checks every frame, replays from scratch and from every snapshot; exit 0 only if all agree.
     Verify {
+        #[command(flatten)]
+        dir: DirArgs,
         /// Print the report as one JSON object (docs/OPERATIONS.md) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Rebuilds the store and the snapshots from the log.
     Rebuild {
+        #[command(flatten)]
+        dir: DirArgs,
         /// Print the summary as one JSON object (docs/OPERATIONS.md) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Cuts the log after an LSN (after `verify` named damage).
     Repair {
+        #[command(flatten)]
+        dir: DataArg,
         /// The last LSN to keep (a batch boundary; `verify` names it).
         #[arg(long, value_name = "LSN")]
         truncate_after: u64,
     },
     /// Counts, sizes, LSN range.
     Stats {
+        #[command(flatten)]
+        dir: DirArgs,
         /// Print one JSON object (docs/OPERATIONS.md) instead of text.
         #[arg(long)]
         json: bool,
@@ -159,6 +226,8 @@ pub(crate) enum Command {
     },
     /// The main job: generate a workload, ingest it into a fresh data directory, summarise.
     Demo {
+        #[command(flatten)]
+        dir: DataArg,
         /// How many records to generate and ingest.
         #[arg(long, default_value_t = 200_000)]
         records: u64,
@@ -196,11 +265,78 @@ impl Cli {
     pub(crate) fn data(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(|| PathBuf::from("./idres-data"))
     }
+
+    /// Moves `--data` and `--config` given after the command's name to where the commands read
+    /// them (`self.data`, `self.config`). Refuses one given twice, and one given to a command it
+    /// does nothing for (`gen`, `completions`, `man`; `--config` to `repair` and `demo`): a
+    /// flag that is silently ignored is a mistake the user does not see.
+    pub(crate) fn normalise(mut self) -> Result<Cli, String> {
+        let name = self.command.name();
+        let (data, config) = match &mut self.command {
+            Command::Ingest { dir, .. }
+            | Command::Profile { dir, .. }
+            | Command::History { dir, .. }
+            | Command::Explain { dir, .. }
+            | Command::Export { dir, .. }
+            | Command::Rejects { dir, .. }
+            | Command::Replay { dir, .. }
+            | Command::Verify { dir, .. }
+            | Command::Rebuild { dir, .. }
+            | Command::Stats { dir, .. } => (Some(dir.data.take()), Some(dir.config.take())),
+            Command::Repair { dir, .. } | Command::Demo { dir, .. } => (Some(dir.data.take()), None),
+            Command::Gen { .. } | Command::Completions { .. } | Command::Man => (None, None),
+        };
+        merge_flag(&mut self.data, data, "--data", name)?;
+        merge_flag(&mut self.config, config, "--config", name)?;
+        Ok(self)
+    }
+}
+
+/// Puts `after` (the flag's value after the command's name; `None` when the command has no such
+/// flag) into `before` (its value before the name).
+fn merge_flag(
+    before: &mut Option<PathBuf>,
+    after: Option<Option<PathBuf>>,
+    flag: &str,
+    command: &str,
+) -> Result<(), String> {
+    match (before.is_some(), after) {
+        (true, None) => Err(format!("`{command}` takes no {flag}: it does nothing for it")),
+        (true, Some(Some(_))) => Err(format!("{flag} is given twice (before and after `{command}`)")),
+        (false, Some(Some(v))) => {
+            *before = Some(v);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Command {
+    /// The command's name as typed.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Ingest { .. } => "ingest",
+            Command::Profile { .. } => "profile",
+            Command::History { .. } => "history",
+            Command::Explain { .. } => "explain",
+            Command::Export { .. } => "export",
+            Command::Rejects { .. } => "rejects",
+            Command::Replay { .. } => "replay",
+            Command::Verify { .. } => "verify",
+            Command::Rebuild { .. } => "rebuild",
+            Command::Repair { .. } => "repair",
+            Command::Stats { .. } => "stats",
+            Command::Gen { .. } => "gen",
+            Command::Demo { .. } => "demo",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     use super::Cli;
 
@@ -219,6 +355,9 @@ mod tests {
                 }
                 if arg.is_global_set() && arg.get_help_heading() != Some("Global options") {
                     missing.push(format!("{path} --{id}: a global flag outside \"Global options\""));
+                }
+                if (id == "data" || id == "config") && arg.get_help_heading() != Some("Data directory") {
+                    missing.push(format!("{path} --{id}: outside \"Data directory\""));
                 }
                 for v in arg.get_possible_values() {
                     if v.get_help().is_none() {
@@ -241,5 +380,44 @@ mod tests {
         cmd.build();
         walk(&cmd, "idres", &mut missing);
         assert!(missing.is_empty(), "without a description: {missing:#?}");
+    }
+
+    /// A command lists only the flags that do something for it: `gen`, `completions` and `man`
+    /// read no data directory, `repair` and `demo` no fold config.
+    #[test]
+    fn commands_list_no_data_directory_flags_they_ignore() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let has = |sub: &str, flag: &str| {
+            cmd.find_subcommand(sub).is_some_and(|s| s.get_arguments().any(|a| a.get_id().as_str() == flag))
+        };
+        for sub in ["gen", "completions", "man"] {
+            assert!(!has(sub, "data") && !has(sub, "config"), "{sub} lists --data or --config");
+            assert!(has(sub, "quiet") && has(sub, "color"), "{sub} lacks the global flags");
+        }
+        for sub in ["repair", "demo"] {
+            assert!(has(sub, "data") && !has(sub, "config"), "{sub}: --data only");
+        }
+        for sub in ["ingest", "profile", "stats", "verify", "replay", "rebuild", "export", "rejects"] {
+            assert!(has(sub, "data") && has(sub, "config"), "{sub} lacks --data or --config");
+        }
+    }
+
+    #[test]
+    fn data_flags_after_the_command_move_before_it_and_ignored_ones_are_refused() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map_err(|e| e.to_string()).and_then(Cli::normalise);
+        let refused = |args: &[&str]| match parse(args) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => e,
+        };
+        let cli = parse(&["idres", "stats", "--data", "d"]).unwrap();
+        assert_eq!(cli.data(), std::path::PathBuf::from("d"));
+        let cli = parse(&["idres", "--data", "d", "--config", "c.toml", "stats"]).unwrap();
+        assert_eq!((cli.data(), cli.config), ("d".into(), Some("c.toml".into())));
+        assert!(refused(&["idres", "--data", "d", "stats", "--data", "e"]).contains("given twice"));
+        assert!(refused(&["idres", "--data", "d", "gen"]).contains("`gen` takes no --data"));
+        assert!(refused(&["idres", "--config", "c", "repair", "--truncate-after", "3"])
+            .contains("`repair` takes no --config"));
+        assert!(refused(&["idres", "gen", "--data", "d"]).contains("--data"), "clap refuses it after the name");
     }
 }

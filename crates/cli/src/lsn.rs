@@ -4,10 +4,7 @@
 /// The LSNs `start..end` (`end` one past the last, as counts and the engine's `folded_lsn` are)
 /// as the CLI prints them: `LSN 0..=13` (`LSN 5..=5` for one: the one form), `no records` for none.
 pub(crate) fn range(start: u64, end: u64) -> String {
-    match end.checked_sub(1) {
-        Some(last) if last >= start => format!("LSN {start}..={last}"),
-        _ => "no records".to_string(),
-    }
+    idres_log::lsn_range(start, end)
 }
 
 /// The first and last LSN of `0..end` for JSON: `(0, end - 1)`, or nulls for no records.

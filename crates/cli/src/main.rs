@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
 use idres::EngineError;
 use idres_cli::input::Format;
 
@@ -22,10 +21,20 @@ macro_rules! say {
     }};
 }
 
+/// `say!` unless `--quiet`: a summary of what a command that changes data did.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        if !crate::output::quiet() {
+            say!($($arg)*);
+        }
+    }};
+}
+
 mod cmd;
 mod data_dirs;
 mod flags;
 mod lsn;
+mod output;
 mod progress;
 mod session;
 mod version;
@@ -81,7 +90,18 @@ fn code_of(e: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = <Cli as clap::CommandFactory>::command().color(output::clap_color(&args)).get_matches_from(args);
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches).map(Cli::normalise) {
+        Ok(Ok(cli)) => cli,
+        Ok(Err(usage)) => {
+            output::init(false, flags::ColorWhen::Auto);
+            output::error(format!("{usage}; see `idres help`"));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
+    output::init(cli.quiet, cli.color);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`idres export | head`): not an error of ours.
@@ -93,14 +113,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("idres: {e:#}");
+            output::error(format_args!("{e:#}"));
             ExitCode::from(code_of(&e))
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let progress = cli.progress || std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = !cli.quiet && (cli.progress || std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // Said before anything is read or made in the data directory (`data_dirs`).
     match &cli.command {
         Command::Gen { .. } | Command::Completions { .. } | Command::Man => {}
@@ -128,21 +148,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
             Ok(())
         }
-        Command::Gen { records, seed, uids, out } => cmd::gen::run(*records, *seed, *uids, out.as_deref(), progress),
-        Command::Demo { records, seed } => {
+        Command::Gen { records, seed, uids, out, .. } => {
+            cmd::gen::run(*records, *seed, *uids, out.as_deref(), progress)
+        }
+        Command::Demo { records, seed, .. } => {
             let dir = cli.data.clone().unwrap_or_else(|| PathBuf::from("./idres-demo"));
             cmd::demo::run(&dir, *records, *seed, progress)
         }
-        Command::Repair { truncate_after } => cmd::repair::run(&cli.data(), *truncate_after),
-        Command::Verify { json } => cmd::verify::run(&cli.data(), &settings(&cli)?.0.fold, progress, *json),
-        Command::Replay { from_scratch: true, json } => {
+        Command::Repair { truncate_after, .. } => cmd::repair::run(&cli.data(), *truncate_after),
+        Command::Verify { json, .. } => cmd::verify::run(&cli.data(), &settings(&cli)?.0.fold, progress, *json),
+        Command::Replay { from_scratch: true, json, .. } => {
             cmd::replay::from_scratch(&cli.data(), settings(&cli)?.0.fold, progress, *json)
         }
-        Command::Replay { from_scratch: false, json } => {
+        Command::Replay { from_scratch: false, json, .. } => {
             with_reader(&cli, |engine, out| cmd::replay::run(engine, out, *json))
         }
-        Command::Rebuild { json } => cmd::rebuild::run(&cli, progress, *json),
-        Command::Ingest { format, skip_invalid, files, json } => {
+        Command::Rebuild { json, .. } => cmd::rebuild::run(&cli, progress, *json),
+        Command::Ingest { format, skip_invalid, files, json, .. } => {
             let format = match format {
                 InputFormat::Native => Format::Native,
                 InputFormat::Segment => Format::Segment,
@@ -153,7 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let data = cli.data();
                 let json = json.then_some(created.as_ref().map(|_| data.as_path()));
                 match &created {
-                    Some(created) if json.is_none() => say!("{}", created.announcement()),
+                    Some(created) if json.is_none() && !output::quiet() => say!("{}", created.announcement()),
                     _ => {}
                 }
                 cmd::ingest::ingest(engine, &data, format, *skip_invalid, files, progress, json)
@@ -163,17 +185,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (ingested, _) => ingested,
             }
         }
-        Command::Profile { cid, uid, epoch, id, as_of, json } => {
+        Command::Profile { cid, uid, epoch, id, as_of, json, .. } => {
             with_reader(&cli, |engine, out| cmd::profile::run(engine, out, cid, uid, *epoch, *id, *as_of, *json))
         }
-        Command::History { id: IdArgs { cid, uid, json } } => {
+        Command::History { id: IdArgs { cid, uid, json }, .. } => {
             with_reader(&cli, |engine, out| cmd::history::run(engine, out, cid, uid, *json))
         }
-        Command::Explain { id: IdArgs { cid, uid, json }, epoch } => {
+        Command::Explain { id: IdArgs { cid, uid, json }, epoch, .. } => {
             with_reader(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *epoch, *json))
         }
         Command::Export { .. } => with_reader(&cli, |engine, out| cmd::export::run(engine, out, progress)),
-        Command::Rejects { json } => with_reader(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),
-        Command::Stats { json } => with_reader(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data(), *json)),
+        Command::Rejects { json, .. } => with_reader(&cli, |engine, out| cmd::rejects::run(engine, out, *json)),
+        Command::Stats { json, .. } => {
+            with_reader(&cli, |engine, out| cmd::stats::run(engine, out, &cli.data(), *json))
+        }
     }
 }

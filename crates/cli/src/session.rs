@@ -61,7 +61,7 @@ pub(crate) fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
         record_config(&cli.data(), &text)?;
     }
     for event in &engine.open_report().events {
-        eprintln!("idres: {event}");
+        crate::output::note(event);
     }
     Ok(engine)
 }
@@ -96,13 +96,13 @@ fn open_read_only(cli: &Cli, why: String) -> anyhow::Result<Engine> {
     let engine = Engine::open_read_only(cli.data(), EngineConfig { fold, ..EngineConfig::default() })
         .with_context(|| format!("open {} read-only", cli.data().display()))?;
     let end = engine.stats().folded_lsn;
-    eprintln!(
-        "idres: {} {why}; reading it read-only ({end} records, no store): {}, from the newest snapshot and the log's tail",
+    crate::output::note(format_args!(
+        "{} {why}; reading it read-only ({end} records, no store): {}, from the newest snapshot and the log's tail",
         cli.data().display(),
         crate::lsn::range(0, end)
-    );
+    ));
     for event in &engine.open_report().events {
-        eprintln!("idres: {event}");
+        crate::output::note(event);
     }
     Ok(engine)
 }
@@ -140,7 +140,7 @@ fn run_on(
         // open brings the store (a cache of the log) up to date. A script must not redo the
         // command (an ingest would append everything twice), so this is a warning, not a failure.
         Err(e @ EngineError::StoreBehind { .. }) => {
-            eprintln!("idres: warning: {:#}", anyhow::Error::new(e));
+            crate::output::warning(format_args!("{:#}", anyhow::Error::new(e)));
             Ok(())
         }
         closed => Ok(closed?),
@@ -153,7 +153,7 @@ pub(crate) fn warn_about_snapshots(engine: &Engine) {
     let failures = engine.stats().snapshot_failures;
     if failures > 0 {
         let why = engine.last_snapshot_failure().map(|e| format!(": {:#}", anyhow::Error::new(ArcError(e))));
-        eprintln!("idres: warning: {failures} snapshot(s) could not be written{}", why.unwrap_or_default());
+        crate::output::warning(format_args!("{failures} snapshot(s) could not be written{}", why.unwrap_or_default()));
     }
 }
 

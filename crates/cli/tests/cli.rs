@@ -499,7 +499,8 @@ fn rejects_explain_and_stats_report_forgotten_rejections() {
     let text = ok(&data, &["rejects"]);
     let first = text.lines().next().unwrap();
     assert_eq!(first, format!("3 older rejections not kept (REJECTIONS_KEPT_MAX = {kept}): blocked_value 3"));
-    assert_eq!(text.lines().count(), kept + 1);
+    assert!(text.lines().nth(1).is_some_and(|h| h.split_whitespace().eq(["LSN", "RECORD", "REASON", "WHY"])));
+    assert_eq!(text.lines().count(), kept + 2, "the forgotten line, a header, one line a rejection");
     let j = json_lines(&ok(&data, &["rejects", "--json"]));
     assert_eq!(j.len(), kept + 1);
     assert_eq!(

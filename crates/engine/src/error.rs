@@ -67,7 +67,8 @@ pub enum EngineError {
     },
     /// The data directory lost acknowledged records: something has seen LSNs the log no longer
     /// holds (bit rot in the tail, a copied-over file). Run `idres verify`.
-    #[error("data damaged, acknowledged records lost: {what} has seen LSN {seen}, but the log ends at LSN {log_end}{}; run `idres verify`",
+    #[error("data damaged, acknowledged records lost: {what} holds {}, but the log holds {}{}; run `idres verify`",
+        idres_log::lsn_range(0, *seen), idres_log::lsn_range(0, *log_end),
         if log_recovery.is_empty() { String::new() } else { format!(" (log recovery on this open: {})", log_recovery.join("; ")) })]
     LostRecords {
         /// The snapshot or the store.

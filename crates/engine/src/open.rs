@@ -151,7 +151,12 @@ pub(crate) fn restore_snapshot(
     for (lsn, path) in snapshots {
         if lsn > log_end {
             if lenient {
-                report.events.push(format!("snapshot {} is past the log's end {log_end}; ignored", path.display()));
+                report.events.push(format!(
+                    "snapshot {} holds {}, past the log's {}; ignored",
+                    path.display(),
+                    idres_log::lsn_range(0, lsn),
+                    idres_log::lsn_range(0, log_end)
+                ));
                 continue;
             }
             return Err(EngineError::LostRecords {

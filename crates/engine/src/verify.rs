@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use crate::store_open::{recorded_backend, Recorded};
-use idres_log::{Lsn, ReadOnlyLog, VerifyReport as LogVerifyReport};
+use idres_log::{lsn_range, Lsn, ReadOnlyLog, VerifyReport as LogVerifyReport};
 use idres_model::CODEC_ID;
 use idres_resolve::{Config, Resolver, SnapshotError};
 
@@ -149,7 +149,9 @@ pub fn verify(
     };
     if seen > log_end {
         problems.push(format!(
-            "acknowledged records were lost: the snapshots or the store have seen LSN {seen}, but the log's valid frames end at LSN {log_end}, {where_it_ends}"
+            "acknowledged records were lost: the snapshots or the store hold {}, but the log's valid frames hold {}, ending {where_it_ends}",
+            lsn_range(0, seen),
+            lsn_range(0, log_end)
         ));
     } else if log.torn_tail.is_some() {
         // Not damage: a write that was never acknowledged (a crash mid-append); the next open cuts it.
@@ -163,7 +165,12 @@ pub fn verify(
     // 4. Each snapshot, oldest first.
     for (lsn, path) in snaps {
         if lsn > log_end {
-            problems.push(format!("snapshot {} has seen LSN {lsn}, past the log's end {log_end}", path.display()));
+            problems.push(format!(
+                "snapshot {} holds {}, past the log's {}",
+                path.display(),
+                lsn_range(0, lsn),
+                lsn_range(0, log_end)
+            ));
             continue;
         }
         let bytes = match std::fs::read(&path) {
@@ -215,7 +222,7 @@ pub fn verify(
     }
     // 5. The store's position.
     if let Some(a) = store_seen.filter(|&a| a <= log_end) {
-        notes.push(format!("store: at LSN {a}"));
+        notes.push(format!("store: holds {}", lsn_range(0, a)));
     }
     Ok(VerifyReport { log: frames, records, digest, notes, problems })
 }

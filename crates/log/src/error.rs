@@ -165,7 +165,8 @@ pub enum LogError {
     /// The log ends before records its owner knows were acknowledged
     /// ([`crate::LogOptions::keep_at_least`]): they were lost (bit rot at the tail, a missing or
     /// older file). Nothing was changed.
-    #[error("log {at} ends at LSN {end_lsn} (byte offset {offset}) but records up to LSN {required} were acknowledged: they were lost; nothing was changed (see verify and repair)")]
+    #[error("log {at} holds {} (its valid frames end at byte offset {offset}) but {} were acknowledged: {} were lost; nothing was changed (see verify and repair)",
+        crate::lsn_range(0, *end_lsn), crate::lsn_range(0, *required), crate::lsn_range(*end_lsn, *required))]
     LostRecords {
         /// The last segment (or the log directory, if it holds no segment).
         at: PathBuf,
@@ -203,8 +204,7 @@ pub enum LogError {
     #[error("invalid log options: {0}")]
     InvalidOptions(String),
     /// The requested LSN lies outside the log.
-    #[error("LSN {lsn} is outside the log (it holds {held})",
-        held = match end.checked_sub(1) { Some(last) if last >= *start => format!("LSN {start}..={last}"), _ => "no records".to_string() })]
+    #[error("LSN {lsn} is outside the log (it holds {})", crate::lsn_range(*start, *end))]
     LsnOutOfRange {
         /// The LSN asked for.
         lsn: Lsn,

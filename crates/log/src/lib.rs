@@ -64,6 +64,15 @@ pub use segment::{SegmentInfo, SEGMENT_BYTES_LIMIT};
 /// A log sequence number: the position of a record in the log, from 0.
 pub type Lsn = u64;
 
+/// The LSNs `start..end` (an exclusive end, as positions and counts are kept) as every message
+/// says them: the inclusive `LSN 3..=9`, or `no records` when the range is empty.
+pub fn lsn_range(start: Lsn, end: Lsn) -> String {
+    match end.checked_sub(1) {
+        Some(last) if last >= start => format!("LSN {start}..={last}"),
+        _ => "no records".to_string(),
+    }
+}
+
 /// The records of one batch, collected before they are appended as one frame.
 ///
 /// Records are stored back to back in one buffer; building a batch allocates only when the

@@ -406,6 +406,30 @@ impl Cid {
     pub fn as_str(&self) -> Option<&str> {
         std::str::from_utf8(&self.0).ok()
     }
+
+    /// The cid in double quotes for messages people read (`"ghost"`): `"` and `\` escaped with
+    /// a backslash, control characters (U+0000–U+001F, U+007F) as `\u{..}`, invalid UTF-8 as
+    /// U+FFFD; nothing else changes. Unlike `{:?}`, the output depends on no Unicode table, so the
+    /// words a fold keeps (rejection details in snapshots) are the same with every toolchain.
+    pub fn quoted(&self) -> String {
+        quote(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// `s` in double quotes, escaped as [`Cid::quoted`] says.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A cid hashes and compares as its bytes, so maps keyed by cids can be searched with bytes
@@ -441,6 +465,15 @@ impl fmt::Debug for Cid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_cids_escape_only_quotes_backslashes_and_controls() {
+        assert_eq!(Cid::parse("ghost").unwrap().quoted(), "\"ghost\"");
+        assert_eq!(Cid::from_wire_bytes(b"a\"b\\c".to_vec()).quoted(), "\"a\\\"b\\\\c\"");
+        assert_eq!(Cid::from_wire_bytes(b"a\nb\x7f".to_vec()).quoted(), "\"a\\u{a}b\\u{7f}\"");
+        assert_eq!(Cid::from_wire_bytes("é\u{200b}".as_bytes().to_vec()).quoted(), "\"é\u{200b}\"");
+        assert_eq!(Cid::from_wire_bytes(vec![b'x', 0xff]).quoted(), "\"x\u{fffd}\"");
+    }
 
     #[test]
     fn check_order_reports_the_first_broken_rule() {

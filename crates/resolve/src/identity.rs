@@ -36,9 +36,9 @@ fn uid_text_is(uid: UidView<'_>, bytes: &[u8]) -> bool {
     }
 }
 
-/// A cid as messages show it (its `Debug`: `Cid("…")`).
-fn cid_debug(bytes: &[u8]) -> String {
-    format!("{:?}", Cid::from_wire_bytes(bytes))
+/// A cid as messages show it: quoted (`"ghost"`, [`Cid::quoted`]).
+fn cid_quoted(bytes: &[u8]) -> String {
+    Cid::from_wire_bytes(bytes).quoted()
 }
 
 impl Resolver {
@@ -59,7 +59,7 @@ impl Resolver {
         shape?;
         if let Some(u) = uid {
             if uid_text_is(u.uid, cid.bytes) {
-                return Err((Reason::SelfLink, format!("uid and cid are the same string {}", cid_debug(cid.bytes))));
+                return Err((Reason::SelfLink, format!("uid and cid are the same string {}", cid_quoted(cid.bytes))));
             }
         }
         let existing = cid.node;
@@ -291,7 +291,7 @@ impl Resolver {
 
     fn node_label(&self, n: NodeId) -> String {
         match self.nodes[n as usize].kind() {
-            NodeKind::Customer { cid } => format!("cid {:?}", self.cids[cid as usize].cid),
+            NodeKind::Customer { cid } => format!("cid {}", self.cids[cid as usize].cid.quoted()),
             NodeKind::Device { uid, epoch } => format!("device {}#{epoch}", self.uids.uid(uid)),
         }
     }

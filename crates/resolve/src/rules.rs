@@ -161,7 +161,9 @@ impl Resolver {
     pub(crate) fn existing_customer(&self, cid: CheckedCid<'_>) -> Result<NodeId, Rejected> {
         match cid.node {
             Some(n) => Ok(n),
-            None => Err((Reason::UnknownCid, format!("cid {:?} does not exist", Cid::from_wire_bytes(cid.bytes)))),
+            None => {
+                Err((Reason::UnknownCid, format!("cid {} does not exist", Cid::from_wire_bytes(cid.bytes).quoted())))
+            }
         }
     }
 }

@@ -338,9 +338,11 @@ fn a_uid_naming_node_u32_max_is_refused() {
 
 /// The snapshot format is pinned: the fixed log's snapshot has these bytes (by length and
 /// CRC-32C). A change of layout must bump `SNAPSHOT_VERSION` (docs/FORMAT.md) and this pin; a
-/// change of the in-memory layout alone must not move it.
+/// change of the in-memory layout alone must not move it. (The rejections' words are in the
+/// bytes too: quoting cids with `Cid::quoted` instead of `{:?}` moved the pin from
+/// (12 953, 4 027 399 374) without changing the layout or any digest.)
 #[test]
 fn snapshot_bytes_are_pinned() {
     let snap = fold(config(false), &fixed_log()).snapshot().unwrap();
-    assert_eq!((snap.len(), crc32c(&snap)), (12_953, 4_027_399_374));
+    assert_eq!((snap.len(), crc32c(&snap)), (12_933, 3_534_148_938));
 }

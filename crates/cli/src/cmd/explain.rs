@@ -9,6 +9,7 @@ use idres_cli::time::format_rfc3339;
 use idres_model::IdExcerpt;
 use idres_resolve::Explanation;
 
+use crate::output::{paint, Paint};
 use crate::{bad_input, not_found};
 
 /// The explanation of `--cid` or `--uid`.
@@ -82,7 +83,14 @@ pub(crate) fn print_explanation(out: &mut impl Write, e: &Explanation) -> anyhow
         )?;
     }
     for r in &e.rejections {
-        writeln!(out, "  rejected at LSN {}: {} ({}) {}", r.lsn, r.kind.as_str(), r.reason.as_str(), r.detail)?;
+        writeln!(
+            out,
+            "  rejected at LSN {}: {} ({}) {}",
+            r.lsn,
+            r.kind.as_str(),
+            paint(Paint::Notice, r.reason.as_str()),
+            r.detail
+        )?;
     }
     let explained = match &e.node {
         Some(idres_resolve::NodeRef::Device(d)) => Some(d.epoch),

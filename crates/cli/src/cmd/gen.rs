@@ -59,14 +59,14 @@ pub(crate) fn run(
         }
     };
     bar.finish();
-    eprintln!("{}", summary(&stats));
+    crate::output::note(summary(&stats));
     Ok(())
 }
 
-/// What `gen` wrote, for people: `idres: generated 1000 records: 95 identify, …`.
+/// What `gen` wrote, for people (after `idres: `): `generated 1000 records: 95 identify, …`.
 fn summary(s: &GenStats) -> String {
     format!(
-        "idres: generated {} records: {} identify ({} with a placeholder cid), {} reset, {} event ({} late), \
+        "generated {} records: {} identify ({} with a placeholder cid), {} reset, {} event ({} late), \
          {} attributes, {} merge, {} unmerge, {} unlink; {} devices ({} shared by two customers), {} customers",
         s.records,
         s.identifies,

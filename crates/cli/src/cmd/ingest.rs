@@ -188,7 +188,7 @@ pub(crate) fn ingest(
                 "quarantined": s.quarantined,
             }));
         } else {
-            say!(
+            tell!(
                 "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
                 source.name(),
                 s.lines,
@@ -223,7 +223,7 @@ pub(crate) fn ingest(
         say!("{j}");
         return Ok(());
     }
-    say!(
+    tell!(
         "ingested {} records from {} lines in {:.2} s ({:.0} records/s){}; quarantined {}",
         total.records,
         total.lines,
@@ -232,7 +232,7 @@ pub(crate) fn ingest(
         skipped_words(&total.skipped),
         total.quarantined
     );
-    say!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
+    tell!("log holds {} records; {} profiles; {} rejections", stats.folded_lsn, stats.profiles, stats.rejections);
     Ok(())
 }
 
@@ -291,7 +291,7 @@ pub(crate) fn ingest_one(
             .map_err(|e| e.into_error())
             .and_then(|f| f.sync_all())
             .with_context(|| format!("write {}", path.display()))?;
-        eprintln!("idres: {} bad lines of {name} quarantined in {}", bad.len(), path.display());
+        crate::output::note(format_args!("{} bad lines of {name} quarantined in {}", bad.len(), path.display()));
     }
     // Pass 2: append the valid lines in batches, a few batches in flight.
     let mut bar = bar(progress, source.len(), &format!("ingest {name}"));

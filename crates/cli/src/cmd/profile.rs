@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use anyhow::Context;
 
+use crate::output::{paint, Paint};
 use crate::{bad_input, not_found};
 
 /// The profile named by the flags, as text or JSON.
@@ -85,29 +86,42 @@ fn ts_text(ts: Option<idres_model::Timestamp>) -> String {
     ts.map_or_else(|| "-".to_string(), |t| format_rfc3339(t.as_micros()))
 }
 
+/// A field's name in the text shape, padded to the column and bold when stdout is coloured.
+fn label(name: &str) -> String {
+    paint(Paint::Heading, &format!("{name:<10}"))
+}
+
 pub(crate) fn print_profile(out: &mut impl Write, p: &Profile) -> anyhow::Result<()> {
     let kind = match p.kind {
         ProfileKind::Customer => "customer",
         ProfileKind::Anonymous => "anonymous",
     };
-    writeln!(out, "profile    {} ({kind})", p.id)?;
+    writeln!(out, "{} {} ({kind})", label("profile"), p.id)?;
     if let Some(c) = &p.primary_cid {
-        writeln!(out, "primary    {c}")?;
+        writeln!(out, "{} {c}", label("primary"))?;
     }
     if p.cids.len() > 1 {
-        writeln!(out, "cids       {}", p.cids.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))?;
+        writeln!(out, "{} {}", label("cids"), p.cids.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))?;
     }
     writeln!(
         out,
-        "devices    {}",
+        "{} {}",
+        label("devices"),
         p.uids.iter().map(|d| format!("{}#{}", d.uid, d.epoch)).collect::<Vec<_>>().join(", ")
     )?;
-    writeln!(out, "events     {} (first {}, last {})", p.event_count, ts_text(p.first_seen), ts_text(p.last_seen))?;
+    writeln!(
+        out,
+        "{} {} (first {}, last {})",
+        label("events"),
+        p.event_count,
+        ts_text(p.first_seen),
+        ts_text(p.last_seen)
+    )?;
     for (name, n) in &p.events_by_name {
         writeln!(out, "  {n:>8}  {name}")?;
     }
     if !p.attributes.is_empty() {
-        writeln!(out, "attributes")?;
+        writeln!(out, "{}", paint(Paint::Heading, "attributes"))?;
         for (k, v) in &p.attributes {
             writeln!(out, "  {k} = {}", idres_cli::json::value_to_json(v))?;
         }

@@ -41,8 +41,11 @@ pub(crate) fn run(cli: &Cli, progress: bool, json: bool) -> anyhow::Result<()> {
         say!("{j}");
         return Ok(());
     }
+    if crate::output::quiet() {
+        return Ok(());
+    }
     for event in &report.open.events {
-        eprintln!("idres: {event}");
+        crate::output::note(event);
     }
     say!("rebuilt the store and a snapshot from {} records: {} profiles", s.folded_lsn, s.profiles);
     Ok(())

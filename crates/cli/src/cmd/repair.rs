@@ -9,20 +9,20 @@ use anyhow::Context;
 pub(crate) fn run(data: &Path, after: u64) -> anyhow::Result<()> {
     let report = idres::repair(data, after).context("repair (it can be run again: each step is idempotent)")?;
     for path in &report.removed_snapshots {
-        say!("removed snapshot {} (it had seen past the cut)", path.display());
+        tell!("removed snapshot {} (it had seen past the cut)", path.display());
     }
     if report.removed_marker {
-        say!("removed the store-rebuild marker");
+        tell!("removed the store-rebuild marker");
     }
     if report.removed_store {
-        say!("removed the store; the next open rebuilds it");
+        tell!("removed the store; the next open rebuilds it");
     }
     for path in &report.log.removed_segments {
-        say!("removed segment {}", path.display());
+        tell!("removed segment {}", path.display());
     }
     if let Some((segment, offset)) = &report.log.cut {
-        say!("cut {} at byte offset {offset}", segment.display());
+        tell!("cut {} at byte offset {offset}", segment.display());
     }
-    say!("the log now holds {} ({} records)", crate::lsn::range(0, report.log.end_lsn), report.log.end_lsn);
+    tell!("the log now holds {} ({} records)", crate::lsn::range(0, report.log.end_lsn), report.log.end_lsn);
     Ok(())
 }

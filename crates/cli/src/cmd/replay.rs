@@ -66,10 +66,10 @@ impl Summary {
 pub(crate) fn from_scratch(data: &Path, config: Config, progress: bool, json: bool) -> anyhow::Result<()> {
     let log = open_log_for_reading(data)?;
     if let Some((seg, offset, problem)) = &log.torn_tail {
-        eprintln!(
-            "idres: the log's valid frames end in {} at byte {offset} ({problem}); replaying what precedes it",
+        crate::output::warning(format_args!(
+            "the log's valid frames end in {} at byte {offset} ({problem}); replaying what precedes it",
             seg.display()
-        );
+        ));
     }
     let (r, records) = fold_from(&log, Resolver::new(config), progress)?;
     let summary = Summary {

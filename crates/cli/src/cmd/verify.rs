@@ -5,6 +5,7 @@ use std::path::Path;
 
 use idres_resolve::Config;
 
+use crate::output::{paint, Paint};
 use crate::session::{bar, hex};
 use crate::{exit, lsn};
 
@@ -52,11 +53,11 @@ pub(crate) fn run(data: &Path, config: &Config, progress: bool, json: bool) -> a
     }
     say!("digest {}", hex(&report.digest));
     if report.is_ok() {
-        say!("verify: ok");
+        say!("verify: {}", paint(Paint::Good, "ok"));
         Ok(())
     } else {
         for p in &report.problems {
-            say!("problem: {p}");
+            say!("{} {p}", paint(Paint::Bad, "problem:"));
         }
         Err(exit(3, format!("verify found {} problem(s): {}", report.problems.len(), report.problems.join("; "))))
     }

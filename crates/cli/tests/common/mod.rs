@@ -19,11 +19,15 @@ pub(crate) fn idres(data: &Path, args: &[&str]) -> Run {
     idres_stdin(data, args, None)
 }
 
-/// Runs `idres --data DATA ARGS…` with `stdin` (if any) written to its standard input. A failed
-/// run's output is printed (stderr shortened: some runs are about megabyte-long lines).
+/// Runs `idres --data DATA ARGS…` with `stdin` (if any) written to its standard input; `gen`,
+/// `completions` and `man` read no data directory and refuse `--data`, so they run without. A failed run's output is
+/// printed (stderr shortened: some runs are about megabyte-long lines).
 pub(crate) fn idres_stdin(data: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_idres"));
-    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if !args.iter().find(|a| !a.starts_with('-')).is_some_and(|c| ["gen", "completions", "man"].contains(c)) {
+        cmd.arg("--data").arg(data);
+    }
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let mut child = cmd.spawn().unwrap();
     if let Some(bytes) = stdin {
