@@ -52,6 +52,7 @@ pub fn sample_entries(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
                     cid: Cid::from_wire_bytes(format!("customer-{}", device / 2).into_bytes()),
                     attrs,
                     ts: Some(ts),
+                    message_id: None,
                 }
             } else {
                 let mut props = Map::new();
@@ -65,6 +66,8 @@ pub fn sample_entries(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
                     props,
                     session_id: Some(format!("s-{:016x}", rng.next_u64())),
                     ts: Some(ts),
+                    system: false,
+                    message_id: None,
                 }
             };
             Entry { appended_at: ts, record }
@@ -97,6 +100,7 @@ pub fn fold_workload(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
                     cid: Cid::from_wire_bytes(format!("customer-{}", device / 2).into_bytes()),
                     attrs,
                     ts: Some(Timestamp::from_micros(ts)),
+                    message_id: None,
                 }
             } else if roll < 93 {
                 let mut props = Map::new();
@@ -108,6 +112,8 @@ pub fn fold_workload(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
                     props,
                     session_id: Some(format!("s-{:08x}", rng.below(1 << 32))),
                     ts: Some(Timestamp::from_micros(ts)),
+                    system: false,
+                    message_id: None,
                 }
             } else if roll < 98 {
                 let mut set = Map::new();
@@ -123,6 +129,8 @@ pub fn fold_workload(n: usize, uids: u64, seed: u64) -> Vec<Entry> {
                     set_once,
                     unset: Vec::new(),
                     ts: Some(Timestamp::from_micros(ts)),
+                    system: false,
+                    message_id: None,
                 }
             } else {
                 Record::Reset { uid, ts: Some(Timestamp::from_micros(ts)) }
@@ -171,8 +179,10 @@ fn submit_one(engine: &idres::Engine, record: Record) -> Result<Option<idres::Ti
         Record::Identify { uid, cid, attrs, .. } => {
             engine.identify(uid.map(|u| u.to_string()).as_deref(), &cid.to_string(), attrs)?
         }
-        Record::Event { target, name, props, session_id, ts } => engine.track(target, &name, props, session_id, ts)?,
-        Record::Attributes { target, set, set_once, unset, ts } => {
+        Record::Event { target, name, props, session_id, ts, .. } => {
+            engine.track(target, &name, props, session_id, ts)?
+        }
+        Record::Attributes { target, set, set_once, unset, ts, .. } => {
             engine.attributes(target, set, set_once, unset, ts)?
         }
         Record::Reset { uid, .. } => engine.reset(&uid.to_string())?,

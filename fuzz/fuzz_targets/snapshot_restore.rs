@@ -18,8 +18,8 @@ fn cid(s: &str) -> Cid {
 }
 
 fn log() -> Vec<Record> {
-    let ev = |u: &str| Record::Event { target: Target::Uid(uid(u)), name: "view".into(), props: Map::new(), session_id: None, ts: None };
-    let id = |u: &str, c: &str| Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None };
+    let ev = |u: &str| Record::Event { target: Target::Uid(uid(u)), name: "view".into(), props: Map::new(), session_id: None, ts: None, system: false, message_id: None };
+    let id = |u: &str, c: &str| Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None, message_id: None };
     vec![
         ev("A"),
         id("A", "u1"),

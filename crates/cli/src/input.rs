@@ -144,6 +144,7 @@ fn native(o: &JsonMap<String, Json>) -> Result<Record, String> {
                 cid: cid(f.str("cid")?)?,
                 attrs: f.map("attrs")?,
                 ts: f.ts("ts")?,
+                message_id: None,
             }
         }
         "reset" => {
@@ -158,6 +159,8 @@ fn native(o: &JsonMap<String, Json>) -> Result<Record, String> {
                 props: f.map("props")?,
                 session_id: f.opt_str("session_id")?.map(str::to_string),
                 ts: f.ts("ts")?,
+                system: false,
+                message_id: None,
             }
         }
         "attributes" => {
@@ -179,6 +182,8 @@ fn native(o: &JsonMap<String, Json>) -> Result<Record, String> {
                 set_once: f.map("set_once")?,
                 unset,
                 ts: f.ts("ts")?,
+                system: false,
+                message_id: None,
             }
         }
         "merge" => {
@@ -262,9 +267,13 @@ fn segment(o: &JsonMap<String, Json>, literals: &[Literal<'_>]) -> Result<Parsed
         "identify" => {
             let traits = segment_map(o, "traits")?;
             match (anonymous, user) {
-                (a, Some(u)) => {
-                    Record::Identify { uid: a.as_deref().map(uid).transpose()?, cid: cid(&u)?, attrs: traits, ts }
-                }
+                (a, Some(u)) => Record::Identify {
+                    uid: a.as_deref().map(uid).transpose()?,
+                    cid: cid(&u)?,
+                    attrs: traits,
+                    ts,
+                    message_id: None,
+                },
                 (Some(a), None) if traits.is_empty() => {
                     uid(&a)?; // a malformed id is a bad line even where nothing is recorded
                     return Ok(Parsed::Skipped("identify without userId or traits"));
@@ -275,6 +284,8 @@ fn segment(o: &JsonMap<String, Json>, literals: &[Literal<'_>]) -> Result<Parsed
                     set_once: Map::new(),
                     unset: Vec::new(),
                     ts,
+                    system: false,
+                    message_id: None,
                 },
                 (None, None) => return Err("an identify needs anonymousId or userId".into()),
             }
@@ -298,12 +309,12 @@ fn segment(o: &JsonMap<String, Json>, literals: &[Literal<'_>]) -> Result<Parsed
                 }
                 kind.to_string()
             };
-            Record::Event { target, name, props, session_id: None, ts }
+            Record::Event { target, name, props, session_id: None, ts, system: false, message_id: None }
         }
         "alias" => {
             let previous = segment_id(o, literals, "previousId")?.ok_or("an alias needs previousId")?;
             let user = user.ok_or("an alias needs userId")?;
-            Record::Identify { uid: Some(uid(&previous)?), cid: cid(&user)?, attrs: Map::new(), ts }
+            Record::Identify { uid: Some(uid(&previous)?), cid: cid(&user)?, attrs: Map::new(), ts, message_id: None }
         }
         "group" => return Ok(Parsed::Skipped("group")),
         other => return Err(format!("unknown Segment call type {}", IdExcerpt::new(other.as_bytes()))),

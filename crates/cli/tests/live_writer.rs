@@ -32,6 +32,7 @@ fn batch(from: u64, n: u64) -> Vec<Record> {
                     cid: Cid::parse(&format!("live-{}", i % 17)).unwrap(),
                     attrs,
                     ts: None,
+                    message_id: None,
                 }
             } else {
                 Record::Event {
@@ -40,6 +41,8 @@ fn batch(from: u64, n: u64) -> Vec<Record> {
                     props: Map::new(),
                     session_id: None,
                     ts: None,
+                    system: false,
+                    message_id: None,
                 }
             }
         })

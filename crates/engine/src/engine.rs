@@ -228,7 +228,7 @@ impl Engine {
         ts: Option<Timestamp>,
     ) -> Result<Ticket, EngineError> {
         let uid = uid.map(Self::uid).transpose()?;
-        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts })
+        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts, message_id: None })
     }
 
     /// `resetCustomer`: the device's future records start a new epoch. At the append time;
@@ -257,7 +257,15 @@ impl Engine {
         ts: Option<Timestamp>,
     ) -> Result<Ticket, EngineError> {
         let target = self.checked_target(target)?;
-        self.submit(Record::Event { target, name: name.to_string(), props, session_id, ts })
+        self.submit(Record::Event {
+            target,
+            name: name.to_string(),
+            props,
+            session_id,
+            ts,
+            system: false,
+            message_id: None,
+        })
     }
 
     fn checked_target(&self, target: Target) -> Result<Target, EngineError> {
@@ -278,7 +286,7 @@ impl Engine {
         ts: Option<Timestamp>,
     ) -> Result<Ticket, EngineError> {
         let target = self.checked_target(target)?;
-        self.submit(Record::Attributes { target, set, set_once, unset, ts })
+        self.submit(Record::Attributes { target, set, set_once, unset, ts, system: false, message_id: None })
     }
 
     /// An operator merges customer `from` into `into`.

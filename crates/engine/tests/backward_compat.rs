@@ -74,12 +74,15 @@ fn records() -> Vec<Record> {
                 props: attrs(&[("n", Value::Int(i as i64))]),
                 session_id: Some(format!("s{}", i % 5)),
                 ts: Some(Timestamp::from_micros(1_700_000_000_000_000 + i as i64)),
+                system: false,
+                message_id: None,
             },
             3 => Record::Identify {
                 uid: Some(uid(i % 7)),
                 cid: cid(i % 4),
                 attrs: attrs(&[("plan", Value::from("pro")), ("seats", Value::Int((i % 3) as i64))]),
                 ts: None,
+                message_id: None,
             },
             4 => Record::Attributes {
                 target: Target::Cid(cid(i % 4)),
@@ -87,6 +90,8 @@ fn records() -> Vec<Record> {
                 set_once: attrs(&[("first_seen", Value::Int(i as i64))]),
                 unset: vec!["seats".into()],
                 ts: None,
+                system: false,
+                message_id: None,
             },
             5 => Record::Reset { uid: uid(i % 7), ts: None },
             6 => Record::Event {
@@ -95,10 +100,18 @@ fn records() -> Vec<Record> {
                 props: attrs(&[("amount", Value::Float(9.5))]),
                 session_id: None,
                 ts: None,
+                system: false,
+                message_id: None,
             },
             7 if i == 43 => Record::Merge { from: cid(1), into: cid(2) },
             7 if i == 70 => Record::Unmerge { cid: cid(2) },
-            _ => Record::Identify { uid: Some(uid((i + 3) % 7)), cid: cid((i + 1) % 4), attrs: Map::new(), ts: None },
+            _ => Record::Identify {
+                uid: Some(uid((i + 3) % 7)),
+                cid: cid((i + 1) % 4),
+                attrs: Map::new(),
+                ts: None,
+                message_id: None,
+            },
         };
         out.push(r);
     }
@@ -150,6 +163,7 @@ fn bless() {
         cid: idres_model::Cid::parse("torn@example.com").unwrap(),
         attrs: Map::new(),
         ts: None,
+        message_id: None,
     };
     encode_record_entry_into(Timestamp::from_micros(1_700_000_001_000_000), &never_acked, &mut bytes).unwrap();
     batch.push(&bytes).unwrap();
@@ -243,7 +257,8 @@ fn the_first_format_reads_without_writing() {
     reader
         .for_each_record(|lsn, bytes| {
             assert_eq!(lsn, n);
-            idres_model::decode_entry(bytes).unwrap();
+            // Written before schema 2: every frame of this directory says schema 1.
+            idres_model::decode_entry_with_schema(1, bytes).unwrap();
             n += 1;
         })
         .unwrap();

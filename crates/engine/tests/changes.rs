@@ -35,11 +35,19 @@ fn event(uid: &str) -> Record {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     }
 }
 
 fn identify(uid: &str, cid: &str) -> Record {
-    Record::Identify { uid: Some(Uid::parse(uid).unwrap()), cid: Cid::parse(cid).unwrap(), attrs: Map::new(), ts: None }
+    Record::Identify {
+        uid: Some(Uid::parse(uid).unwrap()),
+        cid: Cid::parse(cid).unwrap(),
+        attrs: Map::new(),
+        ts: None,
+        message_id: None,
+    }
 }
 
 /// Every event the subscription holds now.

@@ -42,10 +42,12 @@ fn workload() -> Vec<Record> {
             props: Map::new(),
             session_id: None,
             ts: None,
+            system: false,
+            message_id: None,
         });
         if u % 5 == 0 {
             let cid = idres_model::Cid::parse(&format!("c{}", u % CIDS)).unwrap();
-            records.push(Record::Identify { uid: Some(uid), cid, attrs: Map::new(), ts: None });
+            records.push(Record::Identify { uid: Some(uid), cid, attrs: Map::new(), ts: None, message_id: None });
         }
     }
     records

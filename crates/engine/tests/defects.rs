@@ -164,6 +164,8 @@ fn a_subscriber_that_falls_behind_is_not_buffered_without_bound() {
             props: Map::new(),
             session_id: None,
             ts: None,
+            system: false,
+            message_id: None,
         })
         .collect();
     for chunk in records.chunks(10_000) {
@@ -345,6 +347,8 @@ fn a_repair_that_cannot_go_ahead_removes_nothing() {
             props: Map::new(),
             session_id: None,
             ts: None,
+            system: false,
+            message_id: None,
         })
         .collect();
     assert_eq!(engine.write_batch(batch).unwrap().wait_range().unwrap(), 20..25);

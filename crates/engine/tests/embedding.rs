@@ -41,8 +41,15 @@ fn caller_write(engine: &Engine, uid: &str, when: &str, score: f64) -> Result<Ls
     let target = Target::uid(uid)?; // IdError
     let at = Timestamp::parse_rfc3339(when)?; // TimeError
     let score = Value::try_from(score)?; // ValueError
-    let record =
-        Record::Event { target, name: "scored".into(), props: map([("score", score)]), session_id: None, ts: Some(at) };
+    let record = Record::Event {
+        target,
+        name: "scored".into(),
+        props: map([("score", score)]),
+        session_id: None,
+        ts: Some(at),
+        system: false,
+        message_id: None,
+    };
     record.validate_shape()?; // RecordError
     engine.write_batch(vec![record])?.wait()
 }
@@ -68,6 +75,8 @@ fn model_errors_convert_into_engine_errors_with_question_mark() {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     };
     let shape: EngineError = record.validate_shape().unwrap_err().into();
     assert!(matches!(&shape, EngineError::Invalid(m) if m.contains("event name is empty")), "{shape:?}");

@@ -220,6 +220,8 @@ fn event(uid: &str, name: &str) -> Record {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     }
 }
 

@@ -59,10 +59,19 @@ fn record(i: u64) -> Record {
             cid: cid(i.wrapping_mul(31)),
             attrs: props,
             ts: None,
+            message_id: None,
         },
-        13 => Record::Identify { uid: None, cid: cid(i / 3), attrs: props, ts: None },
+        13 => Record::Identify { uid: None, cid: cid(i / 3), attrs: props, ts: None, message_id: None },
         3 if i % 60 == 3 => Record::Reset { uid: uid(i.wrapping_mul(7_919) + 1), ts: None },
-        _ => Record::Event { target: Target::Uid(uid(i)), name: "view".into(), props, session_id: None, ts: None },
+        _ => Record::Event {
+            target: Target::Uid(uid(i)),
+            name: "view".into(),
+            props,
+            session_id: None,
+            ts: None,
+            system: false,
+            message_id: None,
+        },
     }
 }
 

@@ -50,9 +50,10 @@ pub mod value;
 
 pub use codec::{
     decode_entry, decode_entry_with_schema, decode_profile, decode_value_prefix, encode_entry, encode_entry_into,
-    encode_profile_into, encode_profile_ref_into, encode_record_entry_into, encode_value_into, event_view, record_view,
-    set_encoded_appended_at, CodecError, EntryView, EventView, KeysView, KeysViewIter, MapView, MapViewIter,
-    RecordView, TargetView, ValueView, APPENDED_AT_BYTES, CODEC_ID, SCHEMA_VERSION,
+    encode_profile_into, encode_profile_ref_into, encode_record_entry_into, encode_value_into, event_view,
+    reads_schema, record_view, set_encoded_appended_at, CodecError, EntryView, EventView, KeysView, KeysViewIter,
+    MapView, MapViewIter, RecordView, TargetView, ValueView, APPENDED_AT_BYTES, CODEC_ID, SCHEMA_VERSION,
+    SCHEMA_VERSION_OLDEST,
 };
 pub use id::{Cid, IdError, IdExcerpt, IdKind, Uid, UidView, ID_EXCERPT_CHARS};
 pub use profile::{DeviceRef, Profile, ProfileKind, ProfileRef};

@@ -21,6 +21,10 @@ pub const EVENT_NAME_BYTES_MAX: usize = 128;
 /// Longest session id of an event, in bytes.
 pub const SESSION_ID_BYTES_MAX: usize = 128;
 
+/// Longest message id of a record (record schema 2: Segment `messageId`, PostHog `uuid`), in
+/// bytes (ids are 1..=this, without control characters).
+pub const MESSAGE_ID_BYTES_MAX: usize = 256;
+
 /// Deepest nesting of lists and maps inside one [`crate::Value`].
 ///
 /// Depth is the number of containers on the longest path from the value down to a leaf:

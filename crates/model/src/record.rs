@@ -10,7 +10,8 @@ use std::fmt;
 
 use crate::id::{Cid, Uid};
 use crate::limits::{
-    ATTRIBUTE_KEYS_PER_RECORD_MAX, EVENT_NAME_BYTES_MAX, SESSION_ID_BYTES_MAX, VALUE_ENTRIES_MAX, VALUE_KEY_BYTES_MAX,
+    ATTRIBUTE_KEYS_PER_RECORD_MAX, EVENT_NAME_BYTES_MAX, MESSAGE_ID_BYTES_MAX, SESSION_ID_BYTES_MAX, VALUE_ENTRIES_MAX,
+    VALUE_KEY_BYTES_MAX,
 };
 use crate::value::{Map, ValueError};
 
@@ -68,6 +69,9 @@ pub enum Record {
         attrs: Map,
         /// When the caller says it happened; `None` means the append time.
         ts: Option<Timestamp>,
+        /// The sender's id of the message (record schema 2), for de-duplication; 1..=
+        /// [`MESSAGE_ID_BYTES_MAX`] bytes when present.
+        message_id: Option<String>,
     },
     /// Starts the next epoch of a uid.
     Reset {
@@ -88,6 +92,10 @@ pub enum Record {
         session_id: Option<String>,
         /// When the caller says it happened; `None` means the append time.
         ts: Option<Timestamp>,
+        /// Collected by the SDK (app open, screen view, …), not the app's own (record schema 2).
+        system: bool,
+        /// The sender's id of the message (record schema 2), for de-duplication.
+        message_id: Option<String>,
     },
     /// Attribute writes on a device or a customer; applied set_once, then set, then unset.
     Attributes {
@@ -101,6 +109,11 @@ pub enum Record {
         unset: Vec<String>,
         /// When the caller says it happened; `None` means the append time.
         ts: Option<Timestamp>,
+        /// The device's system attributes (model, OS, app version, …), collected by the SDK
+        /// (record schema 2); the target must then be a uid.
+        system: bool,
+        /// The sender's id of the message (record schema 2), for de-duplication.
+        message_id: Option<String>,
     },
     /// An operator merges customer `from` into customer `into`.
     Merge {
@@ -232,6 +245,28 @@ pub enum RecordError {
         /// The limit ([`VALUE_ENTRIES_MAX`]).
         max: usize,
     },
+    /// A present but empty message id (absent is `None`).
+    #[error("message id is empty")]
+    MessageIdEmpty,
+    /// A message id over the limit.
+    #[error("message id is {len} bytes long, over the limit of {max}")]
+    MessageIdTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit ([`MESSAGE_ID_BYTES_MAX`]).
+        max: usize,
+    },
+    /// A message id with a control character.
+    #[error("message id contains control character U+{code_point:04X} at byte offset {offset}")]
+    MessageIdControlCharacter {
+        /// The first control character.
+        code_point: u32,
+        /// Its byte offset.
+        offset: usize,
+    },
+    /// System attributes written to a customer: they belong to a device.
+    #[error("system attributes belong to a device: the target must be a uid, not a cid")]
+    SystemAttributesOnCustomer,
     /// An empty attribute or property key.
     #[error("{field} has an empty key")]
     KeyEmpty {
@@ -286,14 +321,34 @@ impl Record {
         }
     }
 
+    /// The sender's message id (record schema 2), if the record carries one; operator records
+    /// and resets never do.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            Record::Identify { message_id, .. }
+            | Record::Event { message_id, .. }
+            | Record::Attributes { message_id, .. } => message_id.as_deref(),
+            Record::Reset { .. } | Record::Merge { .. } | Record::Unmerge { .. } | Record::Unlink { .. } => None,
+        }
+    }
+
+    /// True for a system event or a system attributes write (record schema 2).
+    pub fn is_system(&self) -> bool {
+        matches!(self, Record::Event { system: true, .. } | Record::Attributes { system: true, .. })
+    }
+
     /// Checks everything the edge refuses except ids: event name (1..=[`EVENT_NAME_BYTES_MAX`]
-    /// bytes, no control characters), session id (1..=[`SESSION_ID_BYTES_MAX`] bytes, no control characters), attribute
+    /// bytes, no control characters), session id (1..=[`SESSION_ID_BYTES_MAX`] bytes, no control characters), message id (1..=[`MESSAGE_ID_BYTES_MAX`] bytes, no control
+    /// characters), system attributes only on a uid, attribute
     /// keys per record ([`ATTRIBUTE_KEYS_PER_RECORD_MAX`]: identify attrs, or set + set_once +
     /// unset together), properties per event ([`VALUE_ENTRIES_MAX`]), every attribute, property
     /// and unset key (1..=[`VALUE_KEY_BYTES_MAX`] bytes) and every value
     /// ([`crate::Value::validate`]). A record that passes, with valid ids, always encodes unless
     /// it exceeds [`crate::limits::RECORD_BYTES_MAX`] as a whole.
     pub fn validate_shape(&self) -> Result<(), RecordError> {
+        if let Some(id) = self.message_id() {
+            check_message_id(id)?;
+        }
         match self {
             Record::Identify { attrs, .. } => {
                 check_attribute_count(attrs.len())?;
@@ -309,7 +364,10 @@ impl Record {
                 }
                 check_map("props", props)
             }
-            Record::Attributes { set, set_once, unset, .. } => {
+            Record::Attributes { target, set, set_once, unset, system, .. } => {
+                if *system && matches!(target, Target::Cid(_)) {
+                    return Err(RecordError::SystemAttributesOnCustomer);
+                }
                 check_attribute_count(set.len().saturating_add(set_once.len()).saturating_add(unset.len()))?;
                 check_map("set_once", set_once)?;
                 check_map("set", set)?;
@@ -349,6 +407,19 @@ fn check_session_id(session_id: &str) -> Result<(), RecordError> {
     }
     if let Some((offset, c)) = session_id.char_indices().find(|(_, c)| c.is_control()) {
         return Err(RecordError::SessionIdControlCharacter { code_point: u32::from(c), offset });
+    }
+    Ok(())
+}
+
+fn check_message_id(id: &str) -> Result<(), RecordError> {
+    if id.is_empty() {
+        return Err(RecordError::MessageIdEmpty);
+    }
+    if id.len() > MESSAGE_ID_BYTES_MAX {
+        return Err(RecordError::MessageIdTooLong { len: id.len(), max: MESSAGE_ID_BYTES_MAX });
+    }
+    if let Some((offset, c)) = id.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(RecordError::MessageIdControlCharacter { code_point: u32::from(c), offset });
     }
     Ok(())
 }
@@ -440,11 +511,21 @@ mod tests {
             props,
             session_id: session_id.map(str::to_owned),
             ts: None,
+            system: false,
+            message_id: None,
         }
     }
 
     fn attributes(set: Map, set_once: Map, unset: Vec<String>) -> Record {
-        Record::Attributes { target: Target::Uid(Uid::parse("d").unwrap()), set, set_once, unset, ts: None }
+        Record::Attributes {
+            target: Target::Uid(Uid::parse("d").unwrap()),
+            set,
+            set_once,
+            unset,
+            ts: None,
+            system: false,
+            message_id: None,
+        }
     }
 
     fn keys(prefix: &str, n: usize) -> Map {
@@ -496,7 +577,7 @@ mod tests {
             attributes(keys("s", 100), keys("o", 100), unset(max - 199)),
             Err(RecordError::TooManyAttributeKeys { count: max + 1, max }),
         );
-        let identify = |attrs: Map| Record::Identify { uid: None, cid: cid("c"), attrs, ts: None };
+        let identify = |attrs: Map| Record::Identify { uid: None, cid: cid("c"), attrs, ts: None, message_id: None };
         check(identify(keys("a", max)), Ok(()));
         check(identify(keys("a", max + 1)), Err(RecordError::TooManyAttributeKeys { count: max + 1, max }));
     }

@@ -143,14 +143,15 @@ impl HistoryEvent {
 }
 
 /// The history shape: `lsn`, `name`, `ts` (the caller's time, else the append time: RFC 3339),
-/// then `uid` + `epoch` (an event on a device) or `cid`, `session_id` (or null), `props`.
+/// then `uid` + `epoch` (an event on a device) or `cid`, `session_id` (or null), `props`, then
+/// (record schema 2) `system` (a system event) and `message_id` (or null).
 impl Serialize for HistoryEvent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Record::Event { target, name, props, session_id, ts } = &self.entry.record else {
+        let Record::Event { target, name, props, session_id, ts, system, message_id } = &self.entry.record else {
             // Not constructible: `new` takes events only.
             return s.serialize_unit();
         };
-        let mut o = s.serialize_map(Some(7))?;
+        let mut o = s.serialize_map(Some(9))?;
         o.serialize_entry("lsn", &self.lsn)?;
         o.serialize_entry("name", name)?;
         o.serialize_entry("ts", &TimeShape(Some(ts.unwrap_or(self.entry.appended_at))))?;
@@ -163,6 +164,8 @@ impl Serialize for HistoryEvent {
         }
         o.serialize_entry("session_id", session_id)?;
         o.serialize_entry("props", &MapShape(props))?;
+        o.serialize_entry("system", system)?;
+        o.serialize_entry("message_id", message_id)?;
         o.end()
     }
 }

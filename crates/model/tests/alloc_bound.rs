@@ -56,6 +56,8 @@ fn event(props: Map) -> Entry {
             props,
             session_id: None,
             ts: None,
+            system: false,
+            message_id: None,
         },
     }
 }
@@ -82,9 +84,10 @@ fn claimed_counts_without_bytes_reserve_little() {
     // A valid prefix up to the props map, then 16 nested lists each claiming 1024 entries, and
     // the input ends: every claim is a lie.
     let head = encode_entry(&event(Map::new())).unwrap();
-    // The props map is the last-but-two field: its count (8 bytes, 0) sits before the
-    // session-id and ts option tags (2 bytes). Replace from there.
-    let mut bytes = head[..head.len() - 10].to_vec();
+    // The props map is the last-but-four field: its count (8 bytes, 0) sits before the
+    // session-id and ts option tags, the system byte and the message-id option tag (4 bytes).
+    // Replace from there.
+    let mut bytes = head[..head.len() - 12].to_vec();
     bytes.extend_from_slice(&1u64.to_le_bytes()); // one prop
     bytes.extend_from_slice(&1u64.to_le_bytes());
     bytes.push(b'k');
@@ -104,7 +107,7 @@ fn claimed_counts_without_bytes_reserve_little() {
 fn long_strings_claimed_but_absent_allocate_nothing_big() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let head = encode_entry(&event(Map::new())).unwrap();
-    let mut bytes = head[..head.len() - 10].to_vec();
+    let mut bytes = head[..head.len() - 12].to_vec();
     bytes.extend_from_slice(&1u64.to_le_bytes());
     bytes.extend_from_slice(&1u64.to_le_bytes());
     bytes.push(b'k');

@@ -6,7 +6,7 @@ use idres_model::codec::tag;
 use idres_model::limits::{RECORD_BYTES_MAX, VALUE_DEPTH_MAX, VALUE_ENTRIES_MAX};
 use idres_model::{
     decode_entry, decode_entry_with_schema, encode_entry, encode_entry_into, Cid, CodecError, Entry, Map, Record,
-    Target, Timestamp, Uid, Value, SCHEMA_VERSION,
+    Target, Timestamp, Uid, Value, SCHEMA_VERSION, SCHEMA_VERSION_OLDEST,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -78,17 +78,37 @@ fn arb_ts() -> impl Strategy<Value = Option<Timestamp>> {
 
 fn arb_record() -> impl Strategy<Value = Record> {
     prop_oneof![
-        (option::of(arb_uid()), arb_cid(), arb_map(), arb_ts()).prop_map(|(uid, cid, attrs, ts)| Record::Identify {
-            uid,
-            cid,
-            attrs,
-            ts
-        }),
+        (option::of(arb_uid()), arb_cid(), arb_map(), arb_ts(), option::of("\\PC{0,20}"))
+            .prop_map(|(uid, cid, attrs, ts, message_id)| Record::Identify { uid, cid, attrs, ts, message_id }),
         (arb_uid(), arb_ts()).prop_map(|(uid, ts)| Record::Reset { uid, ts }),
-        (arb_target(), "\\PC{0,30}", arb_map(), option::of("\\PC{0,20}"), arb_ts())
-            .prop_map(|(target, name, props, session_id, ts)| Record::Event { target, name, props, session_id, ts }),
-        (arb_target(), arb_map(), arb_map(), vec(arb_key(), 0..5), arb_ts())
-            .prop_map(|(target, set, set_once, unset, ts)| Record::Attributes { target, set, set_once, unset, ts }),
+        (
+            arb_target(),
+            "\\PC{0,30}",
+            arb_map(),
+            option::of("\\PC{0,20}"),
+            arb_ts(),
+            any::<bool>(),
+            option::of("\\PC{0,20}")
+        )
+            .prop_map(|(target, name, props, session_id, ts, system, message_id)| Record::Event {
+                target,
+                name,
+                props,
+                session_id,
+                ts,
+                system,
+                message_id
+            }),
+        (arb_target(), arb_map(), arb_map(), vec(arb_key(), 0..5), arb_ts(), any::<bool>(), option::of("\\PC{0,20}"))
+            .prop_map(|(target, set, set_once, unset, ts, system, message_id)| Record::Attributes {
+                target,
+                set,
+                set_once,
+                unset,
+                ts,
+                system,
+                message_id
+            }),
         (arb_cid(), arb_cid()).prop_map(|(from, into)| Record::Merge { from, into }),
         arb_cid().prop_map(|cid| Record::Unmerge { cid }),
         (arb_uid(), arb_cid()).prop_map(|(uid, cid)| Record::Unlink { uid, cid }),
@@ -199,12 +219,12 @@ proptest! {
 
     #[test]
     fn unsupported_schemas_are_refused(schema in any::<u16>(), entry in arb_entry()) {
-        prop_assume!(schema != SCHEMA_VERSION);
+        prop_assume!(!(SCHEMA_VERSION_OLDEST..=SCHEMA_VERSION).contains(&schema));
         let bytes = encode_entry(&entry).unwrap();
         let result = decode_entry_with_schema(schema, &bytes);
         let is_unsupported = matches!(
             result,
-            Err(CodecError::UnsupportedSchema { found, supported: 1 }) if found == schema
+            Err(CodecError::UnsupportedSchema { found, supported: 2, oldest: 1 }) if found == schema
         );
         prop_assert!(is_unsupported);
     }
@@ -323,6 +343,7 @@ fn nested_lists(depth: usize) -> Vec<u8> {
     }
     bytes.push(tag::VALUE_NULL);
     bytes.push(tag::OPTION_NONE); // ts
+    bytes.push(tag::OPTION_NONE); // message id (schema 2)
     bytes
 }
 
@@ -365,7 +386,8 @@ fn map_keys_must_be_strictly_increasing() {
             bytes.extend_from_slice(key);
             bytes.push(tag::VALUE_NULL);
         }
-        bytes.push(tag::OPTION_NONE);
+        bytes.push(tag::OPTION_NONE); // ts
+        bytes.push(tag::OPTION_NONE); // message id (schema 2)
         bytes
     };
     assert!(decode_entry(&entry_with_keys(&[b"a", b"b"])).is_ok());
@@ -419,6 +441,7 @@ fn non_finite_floats_are_refused_both_ways() {
                 cid: Cid::parse("c").unwrap(),
                 attrs: Map::from([("k".to_owned(), Value::List(vec![Value::Float(f)]))]),
                 ts: None,
+                message_id: None,
             },
         };
         let mut buf = vec![9, 9];
@@ -436,6 +459,7 @@ fn values_over_the_limits_are_refused_when_encoding() {
             cid: Cid::parse("c").unwrap(),
             attrs: Map::from([("k".to_owned(), value)]),
             ts: None,
+            message_id: None,
         },
     };
     let too_deep = (0..=VALUE_DEPTH_MAX).fold(Value::Null, |v, _| Value::List(vec![v]));

@@ -59,15 +59,24 @@ fn arb_text() -> impl Strategy<Value = String> {
 }
 
 fn arb_entry() -> impl Strategy<Value = Entry> {
-    let event = (arb_target(), arb_text(), arb_map(), option::of(arb_text()), option::of(any::<i64>())).prop_map(
-        |(target, name, props, session_id, ts)| Record::Event {
+    let event = (
+        arb_target(),
+        arb_text(),
+        arb_map(),
+        option::of(arb_text()),
+        option::of(any::<i64>()),
+        any::<bool>(),
+        option::of(arb_text()),
+    )
+        .prop_map(|(target, name, props, session_id, ts, system, message_id)| Record::Event {
             target,
             name,
             props,
             session_id,
             ts: ts.map(Timestamp),
-        },
-    );
+            system,
+            message_id,
+        });
     let other = prop_oneof![
         (arb_uid(), option::of(any::<i64>())).prop_map(|(uid, ts)| Record::Reset { uid, ts: ts.map(Timestamp) }),
         (arb_target(), arb_map()).prop_map(|(target, set)| Record::Attributes {
@@ -75,7 +84,9 @@ fn arb_entry() -> impl Strategy<Value = Entry> {
             set,
             set_once: Map::new(),
             unset: Vec::new(),
-            ts: None
+            ts: None,
+            system: false,
+            message_id: None
         }),
     ];
     (any::<i64>(), prop_oneof![4 => event, 1 => other])
@@ -93,7 +104,9 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     };
     prop_assert_eq!(view.is_some(), valid_event, "view {:?} for {:?}", view, decoded);
     if let (Some(v), Ok(entry)) = (view, decoded) {
-        let Record::Event { target, name, ts, .. } = &entry.record else { unreachable!() };
+        let Record::Event { target, name, ts, system, message_id, .. } = &entry.record else { unreachable!() };
+        prop_assert_eq!(v.system, *system);
+        prop_assert_eq!(v.message_id, message_id.as_deref());
         prop_assert_eq!(v.appended_at, entry.appended_at);
         prop_assert_eq!(v.name, name.as_str());
         prop_assert_eq!(v.ts, *ts);
@@ -146,6 +159,8 @@ fn another_schema_has_no_view() {
             props: Map::new(),
             session_id: None,
             ts: Some(Timestamp(9)),
+            system: false,
+            message_id: None,
         },
     };
     let bytes = encode_entry(&entry).unwrap();
@@ -169,7 +184,7 @@ fn raw_event(name: &[u8], props: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     b.extend_from_slice(&(name.len() as u64).to_le_bytes());
     b.extend_from_slice(name);
     props(&mut b);
-    b.extend_from_slice(&[0, 0]); // no session id, no ts
+    b.extend_from_slice(&[0, 0, 0, 0]); // no session id, no ts, not system, no message id
     b
 }
 

@@ -75,11 +75,13 @@ fn arb_ts() -> impl Strategy<Value = Option<Timestamp>> {
 
 fn arb_entry() -> impl Strategy<Value = Entry> {
     let record = prop_oneof![
-        4 => (option::of(arb_uid()), arb_cid(), arb_map(), arb_ts())
-            .prop_map(|(uid, cid, attrs, ts)| Record::Identify { uid, cid, attrs, ts }),
+        4 => (option::of(arb_uid()), arb_cid(), arb_map(), arb_ts(), option::of("[a-z0-9-]{0,12}|\\PC{0,4}"))
+            .prop_map(|(uid, cid, attrs, ts, message_id)| Record::Identify { uid, cid, attrs, ts, message_id }),
         2 => (arb_uid(), arb_ts()).prop_map(|(uid, ts)| Record::Reset { uid, ts }),
-        3 => (arb_target(), arb_map(), arb_map(), arb_keys(), arb_ts())
-            .prop_map(|(target, set, set_once, unset, ts)| Record::Attributes { target, set, set_once, unset, ts }),
+        3 => (arb_target(), arb_map(), arb_map(), arb_keys(), arb_ts(), any::<bool>(), option::of("[a-z0-9-]{0,12}|\\PC{0,4}"))
+            .prop_map(|(target, set, set_once, unset, ts, system, message_id)| {
+                Record::Attributes { target, set, set_once, unset, ts, system, message_id }
+            }),
         1 => (arb_cid(), arb_cid()).prop_map(|(from, into)| Record::Merge { from, into }),
         1 => arb_cid().prop_map(|cid| Record::Unmerge { cid }),
         1 => (arb_uid(), arb_cid()).prop_map(|(uid, cid)| Record::Unlink { uid, cid }),
@@ -88,7 +90,7 @@ fn arb_entry() -> impl Strategy<Value = Entry> {
             name,
             props: Map::new(),
             session_id: None,
-            ts: None
+            ts: None, system: false, message_id: None
         }),
     ];
     (any::<i64>(), record).prop_map(|(at, record)| Entry { appended_at: Timestamp(at), record })
@@ -132,7 +134,11 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     prop_assert_eq!(v.record.kind(), entry.record.kind());
     prop_assert_eq!(v.record.ts(), entry.record.ts());
     match (v.record, &entry.record) {
-        (RecordView::Identify { uid: vu, cid: vc, attrs: va, ts: vt }, Record::Identify { uid, cid, attrs, ts }) => {
+        (
+            RecordView::Identify { uid: vu, cid: vc, attrs: va, ts: vt, message_id: vm },
+            Record::Identify { uid, cid, attrs, ts, message_id },
+        ) => {
+            prop_assert_eq!(vm, message_id.as_deref());
             prop_assert_eq!(vu, uid.as_ref().map(Uid::view));
             prop_assert_eq!(vc, cid.as_bytes());
             prop_assert_eq!(vt, *ts);
@@ -143,9 +149,19 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(vt, *ts);
         }
         (
-            RecordView::Attributes { target: vtg, set: vs, set_once: vo, unset: vn, ts: vt },
-            Record::Attributes { target, set, set_once, unset, ts },
+            RecordView::Attributes {
+                target: vtg,
+                set: vs,
+                set_once: vo,
+                unset: vn,
+                ts: vt,
+                system: vy,
+                message_id: vm,
+            },
+            Record::Attributes { target, set, set_once, unset, ts, system, message_id },
         ) => {
+            prop_assert_eq!(vy, *system);
+            prop_assert_eq!(vm, message_id.as_deref());
             prop_assert!(same_target(vtg, target), "{:?} vs {:?}", vtg, target);
             same_map(vs, set)?;
             same_map(vo, set_once)?;
@@ -237,6 +253,8 @@ fn another_schema_trailing_bytes_and_events_have_no_view() {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     });
     assert!(record_view(SCHEMA_VERSION, &event).is_none(), "events have event_view");
 }
@@ -244,7 +262,13 @@ fn another_schema_trailing_bytes_and_events_have_no_view() {
 #[test]
 fn attribute_keys_per_record_are_held_at_the_limit() {
     let keys = |n: usize, prefix: &str| (0..n).map(|i| (format!("{prefix}{i:04}"), Value::Int(1))).collect::<Map>();
-    let identify = |n| Record::Identify { uid: None, cid: Cid::parse("c").unwrap(), attrs: keys(n, "k"), ts: None };
+    let identify = |n| Record::Identify {
+        uid: None,
+        cid: Cid::parse("c").unwrap(),
+        attrs: keys(n, "k"),
+        ts: None,
+        message_id: None,
+    };
     assert!(record_view(SCHEMA_VERSION, &entry(identify(ATTRIBUTE_KEYS_PER_RECORD_MAX))).is_some());
     assert!(record_view(SCHEMA_VERSION, &entry(identify(ATTRIBUTE_KEYS_PER_RECORD_MAX + 1))).is_none());
     // set + set_once + unset together.
@@ -254,6 +278,8 @@ fn attribute_keys_per_record_are_held_at_the_limit() {
         set_once: keys(100, "o"),
         unset: (0..unset).map(|i| format!("u{i}")).collect(),
         ts: None,
+        system: false,
+        message_id: None,
     };
     let most = ATTRIBUTE_KEYS_PER_RECORD_MAX - 200;
     assert!(record_view(SCHEMA_VERSION, &entry(attributes(most))).is_some());
@@ -263,10 +289,11 @@ fn attribute_keys_per_record_are_held_at_the_limit() {
     nested.insert(String::new(), Value::Null);
     let mut attrs = Map::new();
     attrs.insert("a".into(), Value::Map(nested));
-    let ok = Record::Identify { uid: None, cid: Cid::parse("c").unwrap(), attrs: attrs.clone(), ts: None };
+    let ok =
+        Record::Identify { uid: None, cid: Cid::parse("c").unwrap(), attrs: attrs.clone(), ts: None, message_id: None };
     assert!(record_view(SCHEMA_VERSION, &entry(ok)).is_some());
     attrs.insert(String::new(), Value::Null);
-    let empty_key = Record::Identify { uid: None, cid: Cid::parse("c").unwrap(), attrs, ts: None };
+    let empty_key = Record::Identify { uid: None, cid: Cid::parse("c").unwrap(), attrs, ts: None, message_id: None };
     assert!(record_view(SCHEMA_VERSION, &entry(empty_key)).is_none());
     let empty_unset = Record::Attributes {
         target: Target::Cid(Cid::parse("c").unwrap()),
@@ -274,6 +301,8 @@ fn attribute_keys_per_record_are_held_at_the_limit() {
         set_once: Map::new(),
         unset: vec![String::new()],
         ts: None,
+        system: false,
+        message_id: None,
     };
     assert!(record_view(SCHEMA_VERSION, &entry(empty_unset)).is_none());
 }

@@ -313,8 +313,13 @@ mod tests {
     use crate::{Applied, Config, Reason, Resolver};
 
     fn identify(attrs: Map) -> Entry {
-        let record =
-            Record::Identify { uid: Some(Uid::parse("d1").unwrap()), cid: Cid::parse("c1").unwrap(), attrs, ts: None };
+        let record = Record::Identify {
+            uid: Some(Uid::parse("d1").unwrap()),
+            cid: Cid::parse("c1").unwrap(),
+            attrs,
+            ts: None,
+            message_id: None,
+        };
         Entry { appended_at: Timestamp(1), record }
     }
 

@@ -337,12 +337,20 @@ mod tests {
                     props: Map::new(),
                     session_id: None,
                     ts: Some(Timestamp(i as i64)),
+                    system: false,
+                    message_id: None,
                 });
             }
             for i in (round..12).step_by(4) {
                 let mut attrs = Map::new();
                 attrs.insert("plan".into(), Value::Int(round as i64));
-                records.push(Record::Identify { uid: Some(uid(i)), cid: cid(i + round), attrs, ts: None });
+                records.push(Record::Identify {
+                    uid: Some(uid(i)),
+                    cid: cid(i + round),
+                    attrs,
+                    ts: None,
+                    message_id: None,
+                });
             }
             records.push(Record::Reset { uid: uid(round), ts: None });
             records.push(Record::Unlink { uid: uid(round + 4), cid: cid(round + 4) });

@@ -17,7 +17,15 @@ fn fold(early: impl Fn(usize) -> Record) -> Resolver {
             early(i)
         } else {
             let target = Target::Uid(Uid::from_wire_bytes(b" bad".to_vec()));
-            Record::Event { target, name: "e".into(), props: Map::new(), session_id: None, ts: None }
+            Record::Event {
+                target,
+                name: "e".into(),
+                props: Map::new(),
+                session_id: None,
+                ts: None,
+                system: false,
+                message_id: None,
+            }
         };
         let e = Entry { appended_at: Timestamp(i as i64), record };
         assert!(matches!(r.apply(i as u64, &e), Ok(Applied::Rejected(_))), "record {i} is rejected");
@@ -33,6 +41,7 @@ fn blocked_then_unknown(i: usize) -> Record {
             cid: Cid::from_wire_bytes(b"null".to_vec()),
             attrs: Map::new(),
             ts: None,
+            message_id: None,
         }
     } else {
         Record::Merge { from: Cid::from_wire_bytes(b"c0".to_vec()), into: Cid::from_wire_bytes(b"c1".to_vec()) }

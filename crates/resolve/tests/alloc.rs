@@ -64,6 +64,8 @@ fn event(device: usize, name: &str, i: i64) -> Entry {
             props,
             session_id: Some("s-1".into()),
             ts: Some(Timestamp(i)),
+            system: false,
+            message_id: None,
         },
     }
 }

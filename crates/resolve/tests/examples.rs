@@ -24,7 +24,15 @@ fn map(pairs: &[(&str, i64)]) -> Map {
 }
 
 fn event(u: &str) -> Record {
-    Record::Event { target: Target::Uid(uid(u)), name: "view".into(), props: Map::new(), session_id: None, ts: None }
+    Record::Event {
+        target: Target::Uid(uid(u)),
+        name: "view".into(),
+        props: Map::new(),
+        session_id: None,
+        ts: None,
+        system: false,
+        message_id: None,
+    }
 }
 
 fn event_at(u: &str, ts: i64) -> Record {
@@ -34,15 +42,17 @@ fn event_at(u: &str, ts: i64) -> Record {
         props: Map::new(),
         session_id: None,
         ts: Some(Timestamp(ts)),
+        system: false,
+        message_id: None,
     }
 }
 
 fn identify(u: &str, c: &str) -> Record {
-    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None }
+    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None, message_id: None }
 }
 
 fn identify_attrs(u: &str, c: &str, attrs: &[(&str, i64)], ts: i64) -> Record {
-    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: map(attrs), ts: Some(Timestamp(ts)) }
+    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: map(attrs), ts: Some(Timestamp(ts)), message_id: None }
 }
 
 fn attrs(u: &str, set: &[(&str, i64)], ts: i64) -> Record {
@@ -52,6 +62,8 @@ fn attrs(u: &str, set: &[(&str, i64)], ts: i64) -> Record {
         set_once: Map::new(),
         unset: Vec::new(),
         ts: Some(Timestamp(ts)),
+        system: false,
+        message_id: None,
     }
 }
 
@@ -269,6 +281,8 @@ fn every_rejection_reason() {
                 props: Map::new(),
                 session_id: None,
                 ts: None,
+                system: false,
+                message_id: None,
             }],
             Reason::InvalidRecord,
         ),
@@ -383,6 +397,8 @@ fn attributes_set_once_then_set_then_unset_within_a_record() {
         set_once: map(&[("k", 1), ("first", 7)]),
         unset: vec!["k".into()],
         ts: Some(Timestamp(5)),
+        system: false,
+        message_id: None,
     };
     let (r, _) = fold(&[rec]);
     // unset (slot 2) wins over set (slot 1); no set_once is after it; "first" keeps its set_once.
@@ -560,6 +576,8 @@ fn events_and_attributes_on_a_cid_create_the_customer() {
         props: Map::new(),
         session_id: None,
         ts: Some(Timestamp(7)),
+        system: false,
+        message_id: None,
     };
     let server_attrs = Record::Attributes {
         target: Target::Cid(cid("u9")),
@@ -567,6 +585,8 @@ fn events_and_attributes_on_a_cid_create_the_customer() {
         set_once: Map::new(),
         unset: Vec::new(),
         ts: Some(Timestamp(8)),
+        system: false,
+        message_id: None,
     };
     let (r, out) = fold(&[server_event, server_attrs, identify("A", "u9")]);
     assert_eq!(out, vec![Applied::Accepted; 3]);

@@ -28,7 +28,15 @@ fn big_attrs(prefix: &str, len: usize) -> Map {
 }
 
 fn set_attrs(u: &str, set: Map) -> Record {
-    Record::Attributes { target: Target::Uid(uid(u)), set, set_once: Map::new(), unset: Vec::new(), ts: None }
+    Record::Attributes {
+        target: Target::Uid(uid(u)),
+        set,
+        set_once: Map::new(),
+        unset: Vec::new(),
+        ts: None,
+        system: false,
+        message_id: None,
+    }
 }
 
 /// Every profile encodes within the store's limit.
@@ -56,6 +64,7 @@ fn a_profile_the_fold_accepts_always_fits_the_store() {
         cid: cid("cust-1"),
         attrs: big_attrs("a00_", VALUE_STRING_BYTES_MAX - 100),
         ts: None,
+        message_id: None,
     }];
     for n in 1..21 {
         records.push(if n % 2 == 0 {
@@ -64,6 +73,7 @@ fn a_profile_the_fold_accepts_always_fits_the_store() {
                 cid: cid("cust-1"),
                 attrs: big_attrs(&format!("a{n:02}_"), VALUE_STRING_BYTES_MAX - 100),
                 ts: None,
+                message_id: None,
             }
         } else {
             Record::Attributes {
@@ -72,6 +82,8 @@ fn a_profile_the_fold_accepts_always_fits_the_store() {
                 set_once: Map::new(),
                 unset: Vec::new(),
                 ts: None,
+                system: false,
+                message_id: None,
             }
         });
     }
@@ -157,16 +169,22 @@ fn a_link_or_merge_whose_union_passes_the_attribute_limit_is_rejected() {
     assert_eq!(
         r.apply(
             r.next_lsn(),
-            &entry(Record::Identify { uid: Some(uid("d1")), cid: cid("c"), attrs: Map::new(), ts: None })
+            &entry(Record::Identify {
+                uid: Some(uid("d1")),
+                cid: cid("c"),
+                attrs: Map::new(),
+                ts: None,
+                message_id: None
+            })
         )
         .unwrap(),
         Applied::Accepted
     );
     let before = r.profiles();
-    let link = Record::Identify { uid: Some(uid("d2")), cid: cid("c"), attrs: Map::new(), ts: None };
+    let link = Record::Identify { uid: Some(uid("d2")), cid: cid("c"), attrs: Map::new(), ts: None, message_id: None };
     assert_eq!(r.apply(r.next_lsn(), &entry(link)).unwrap(), Applied::Rejected(Reason::Limit));
     assert_eq!(r.profiles(), before);
-    let link = Record::Identify { uid: Some(uid("d2")), cid: cid("c2"), attrs: Map::new(), ts: None };
+    let link = Record::Identify { uid: Some(uid("d2")), cid: cid("c2"), attrs: Map::new(), ts: None, message_id: None };
     assert_eq!(r.apply(r.next_lsn(), &entry(link)).unwrap(), Applied::Accepted);
     let before = r.profiles();
     let merge = Record::Merge { from: cid("c2"), into: cid("c") };

@@ -113,11 +113,24 @@ fn resolver_matches_reference_past_the_rejection_bound() {
     let config = Config::default();
     let (mut resolver, mut reference) = (Resolver::new(config.clone()), Reference::new(config));
     let device = |i: usize| uid(["A", "B", "0d"][i % 3]);
-    let event =
-        |u| Record::Event { target: Target::Uid(u), name: "e".into(), props: Map::new(), session_id: None, ts: None };
+    let event = |u| Record::Event {
+        target: Target::Uid(u),
+        name: "e".into(),
+        props: Map::new(),
+        session_id: None,
+        ts: None,
+        system: false,
+        message_id: None,
+    };
     let entry = |i: usize| {
         let record = match i % 5 {
-            0 => Record::Identify { uid: Some(device(i)), cid: cid("null"), attrs: Map::new(), ts: None },
+            0 => Record::Identify {
+                uid: Some(device(i)),
+                cid: cid("null"),
+                attrs: Map::new(),
+                ts: None,
+                message_id: None,
+            },
             1 => Record::Merge { from: cid("c0"), into: cid("c1") },
             // A few accepted records, early (each accepted one costs the reference a copy of
             // its state, which grows with them).
@@ -200,11 +213,13 @@ fn event(u: &str) -> Record {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     }
 }
 
 fn identify(u: &str, c: &str) -> Record {
-    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None }
+    Record::Identify { uid: Some(uid(u)), cid: cid(c), attrs: Map::new(), ts: None, message_id: None }
 }
 
 fn reset(u: &str) -> Record {
@@ -324,12 +339,15 @@ fn reference_example_6() {
         set_once: Map::new(),
         unset: vec![],
         ts: Some(Timestamp(t)),
+        system: false,
+        message_id: None,
     };
     let identify_at = |t: i64| Record::Identify {
         uid: Some(uid("A")),
         cid: cid("u1"),
         attrs: ints(&[("b", 3)]),
         ts: Some(Timestamp(t)),
+        message_id: None,
     };
     // t0 < t1 < t2; appended later than all of them.
     let (r, _) = fold_entries(Config::default(), vec![at(1000, attributes(20)), at(1001, identify_at(30))]);
@@ -362,6 +380,8 @@ fn reference_example_8() {
         set_once: Map::new(),
         unset: vec![],
         ts: None,
+        system: false,
+        message_id: None,
     };
     let base = vec![identify("A", "u1"), identify("B", "u2"), event("A"), attrs("A", 1), attrs("B", 2)];
     let mut merged = base.clone();
@@ -440,6 +460,8 @@ fn reference_check_order() {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     };
     let (_, results) = fold(vec![
         bad_shape("null"),
@@ -536,6 +558,8 @@ fn reference_attribute_rule() {
         set_once,
         unset: unset.into_iter().map(str::to_owned).collect(),
         ts: Some(Timestamp(t)),
+        system: false,
+        message_id: None,
     };
     let entries = vec![
         at(1000, attributes(50, Map::new(), ints(&[("k", 1)]), vec![])), // set_once @50

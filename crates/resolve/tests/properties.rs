@@ -49,13 +49,13 @@ fn is_content(record: &Record) -> bool {
 
 fn with_ts(record: Record, t: Option<Timestamp>) -> Record {
     match record {
-        Record::Identify { uid, cid, attrs, .. } => Record::Identify { uid, cid, attrs, ts: t },
+        Record::Identify { uid, cid, attrs, .. } => Record::Identify { uid, cid, attrs, ts: t, message_id: None },
         Record::Reset { uid, .. } => Record::Reset { uid, ts: t },
         Record::Event { target, name, props, session_id, .. } => {
-            Record::Event { target, name, props, session_id, ts: t }
+            Record::Event { target, name, props, session_id, ts: t, system: false, message_id: None }
         }
         Record::Attributes { target, set, set_once, unset, .. } => {
-            Record::Attributes { target, set, set_once, unset, ts: t }
+            Record::Attributes { target, set, set_once, unset, ts: t, system: false, message_id: None }
         }
         other => other,
     }
@@ -281,7 +281,8 @@ fn arb_link_case() -> impl Strategy<Value = LinkCase> {
 fn check_identify_then_unlink(case: &LinkCase) -> Result<bool, TestCaseError> {
     let LinkCase { config, entries, at, uid: u, cid: c, attrs, ts } = case;
     let at = *at;
-    let identify = Record::Identify { uid: Some(u.clone()), cid: c.clone(), attrs: attrs.clone(), ts: *ts };
+    let identify =
+        Record::Identify { uid: Some(u.clone()), cid: c.clone(), attrs: attrs.clone(), ts: *ts, message_id: None };
     let unlink = Record::Unlink { uid: u.clone(), cid: c.clone() };
     // Preconditions, from the oracle: the identify is accepted and makes the only link between
     // any epoch of u and c.
@@ -301,13 +302,15 @@ fn check_identify_then_unlink(case: &LinkCase) -> Result<bool, TestCaseError> {
         entries,
         at,
         [
-            Record::Identify { uid: None, cid: c.clone(), attrs: attrs.clone(), ts: *ts },
+            Record::Identify { uid: None, cid: c.clone(), attrs: attrs.clone(), ts: *ts, message_id: None },
             Record::Attributes {
                 target: Target::Uid(u.clone()),
                 set: Map::new(),
                 set_once: Map::new(),
                 unset: vec![],
                 ts: *ts,
+                system: false,
+                message_id: None,
             },
         ],
     );
@@ -340,6 +343,8 @@ fn shuffle_keeps_identity_records_in_place() {
         set_once: Map::new(),
         unset: vec![],
         ts: None,
+        system: false,
+        message_id: None,
     };
     let entries: Vec<Entry> = [attrs("1"), attrs("2"), Record::Unmerge { cid: cid("x") }, attrs("3"), attrs("4")]
         .into_iter()

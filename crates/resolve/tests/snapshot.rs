@@ -39,20 +39,20 @@ fn record() -> impl Strategy<Value = Record> {
             name: ["view", "buy", "open"][n].into(),
             props: Map::new(),
             session_id: None,
-            ts,
+            ts, system: false, message_id: None
         }),
         1 => (0usize..4, ts.clone()).prop_map(|(c, ts)| Record::Event {
             target: Target::Cid(cid(c)),
             name: "server".into(),
             props: Map::new(),
             session_id: None,
-            ts,
+            ts, system: false, message_id: None
         }),
         3 => (prop::option::of(0usize..4), 0usize..4, kv.clone(), ts.clone()).prop_map(|(u, c, a, ts)| Record::Identify {
             uid: u.map(uid),
             cid: cid(c),
             attrs: small_map(&a),
-            ts,
+            ts, message_id: None
         }),
         2 => (0usize..4, kv.clone(), kv.clone(), prop::collection::vec(0usize..3, 0..2), ts.clone(), any::<bool>())
             .prop_map(|(t, set, once, unset, ts, on_cid)| Record::Attributes {
@@ -60,7 +60,7 @@ fn record() -> impl Strategy<Value = Record> {
                 set: small_map(&set),
                 set_once: small_map(&once),
                 unset: unset.into_iter().map(|k| KEYS[k].to_string()).collect(),
-                ts,
+                ts, system: false, message_id: None
             }),
         1 => (0usize..4, ts).prop_map(|(u, ts)| Record::Reset { uid: uid(u), ts }),
         1 => (0usize..4, 0usize..4).prop_map(|(a, b)| Record::Merge { from: cid(a), into: cid(b) }),
@@ -149,7 +149,7 @@ proptest! {
                 rejected.push(i);
             }
         }
-        let trivial = Record::Identify { uid: None, cid: Cid::from_wire_bytes(b"null".to_vec()), attrs: Map::new(), ts: None };
+        let trivial = Record::Identify { uid: None, cid: Cid::from_wire_bytes(b"null".to_vec()), attrs: Map::new(), ts: None, message_id: None  };
         for k in rejected {
             let mut other = log.clone();
             other[k].record = trivial.clone();
@@ -186,7 +186,13 @@ proptest! {
 fn forged_bodies_with_valid_checksums_are_refused() {
     let records: Vec<Record> = (0..30)
         .map(|i| match i % 5 {
-            0 => Record::Identify { uid: Some(uid(i)), cid: cid(i / 2), attrs: small_map(&[(i, 1)]), ts: None },
+            0 => Record::Identify {
+                uid: Some(uid(i)),
+                cid: cid(i / 2),
+                attrs: small_map(&[(i, 1)]),
+                ts: None,
+                message_id: None,
+            },
             1 => Record::Merge { from: cid(i), into: cid(i + 1) },
             _ => Record::Event {
                 target: Target::Uid(uid(i)),
@@ -194,6 +200,8 @@ fn forged_bodies_with_valid_checksums_are_refused() {
                 props: Map::new(),
                 session_id: None,
                 ts: None,
+                system: false,
+                message_id: None,
             },
         })
         .collect();
@@ -248,7 +256,8 @@ fn another_config_is_refused() {
 
 #[test]
 fn digest_changes_with_the_log_and_the_config() {
-    let a = entries(&[Record::Identify { uid: Some(uid(0)), cid: cid(0), attrs: Map::new(), ts: None }]);
+    let a =
+        entries(&[Record::Identify { uid: Some(uid(0)), cid: cid(0), attrs: Map::new(), ts: None, message_id: None }]);
     let mut b = a.clone();
     b.push(Entry {
         appended_at: Timestamp(99),
@@ -258,6 +267,8 @@ fn digest_changes_with_the_log_and_the_config() {
             props: Map::new(),
             session_id: None,
             ts: None,
+            system: false,
+            message_id: None,
         },
     });
     let da = fold(config(false), &a).digest();
@@ -316,6 +327,8 @@ fn a_uid_naming_node_u32_max_is_refused() {
         props: Map::new(),
         session_id: None,
         ts: None,
+        system: false,
+        message_id: None,
     };
     // Uid A: epoch 1, device nodes (epoch 0, node 0) and (epoch 1, node 1).
     let r = fold(config(false), &entries(&[event(), Record::Reset { uid: uid(0), ts: None }, event()]));

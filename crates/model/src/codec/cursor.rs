@@ -83,6 +83,35 @@ impl<'a> Cursor<'a> {
     }
 
     /// A `u64` length of at most `max`.
+    /// What schema 2 appended to a record (`with_system`: a `bool` byte, 0 or 1; then the message
+    /// id, an option of UTF-8 bytes that passes the shape rule); `(false, None)` under schema 1.
+    pub(super) fn schema2_tail(&mut self, schema: u16, with_system: bool) -> Option<(bool, Option<&'a str>)> {
+        if schema < 2 {
+            return Some((false, None));
+        }
+        let system = if with_system {
+            match self.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            }
+        } else {
+            false
+        };
+        let message_id = match self.u8()? {
+            tag::OPTION_NONE => None,
+            tag::OPTION_SOME => {
+                let id = self.str(RECORD_BYTES_MAX)?;
+                if !shape_text_ok(id, crate::limits::MESSAGE_ID_BYTES_MAX) {
+                    return None;
+                }
+                Some(id)
+            }
+            _ => return None,
+        };
+        Some((system, message_id))
+    }
+
     pub(super) fn len(&mut self, max: usize) -> Option<usize> {
         let len = usize::try_from(u64::from_le_bytes(self.word()?)).ok()?;
         (len <= max).then_some(len)

@@ -33,9 +33,20 @@ use crate::limits::RECORD_BYTES_MAX;
 use crate::record::{Entry, Record, Timestamp};
 use crate::value::Value;
 
-/// Version of the record schema these functions read and write. Stored by the log beside each
-/// batch; any change of the encoded layout must bump it and keep reading the old one.
-pub const SCHEMA_VERSION: u16 = 1;
+/// Version of the record schema these functions write. Stored by the log beside each batch; any
+/// change of the encoded layout must bump it and keep reading the old ones
+/// ([`SCHEMA_VERSION_OLDEST`]..=[`SCHEMA_VERSION`]). Schema 2 added `message_id` to identify,
+/// event and attributes records and `system` to events and attributes (docs/FORMAT.md).
+pub const SCHEMA_VERSION: u16 = 2;
+
+/// The oldest record schema this build reads: a schema-1 record reads as the same record with
+/// `system: false, message_id: None`.
+pub const SCHEMA_VERSION_OLDEST: u16 = 1;
+
+/// True if this build reads records stored under `schema`.
+pub const fn reads_schema(schema: u16) -> bool {
+    schema >= SCHEMA_VERSION_OLDEST && schema <= SCHEMA_VERSION
+}
 
 /// Identifies the codec: 1 = bincode 2.0.1 native encoding with [`CONFIG`]. Stored in log
 /// segment headers.
@@ -148,12 +159,14 @@ pub enum CodecError {
         len: usize,
     },
     /// The bytes were written under a schema this build does not read.
-    #[error("unsupported record schema version {found} (this build reads version {supported})")]
+    #[error("unsupported record schema version {found} (this build reads versions {oldest}..={supported})")]
     UnsupportedSchema {
         /// The schema the bytes claim.
         found: u16,
-        /// The one this build reads.
+        /// The newest this build reads ([`SCHEMA_VERSION`]).
         supported: u16,
+        /// The oldest this build reads ([`SCHEMA_VERSION_OLDEST`]).
+        oldest: u16,
     },
 }
 
@@ -360,11 +373,16 @@ pub fn decode_profile(bytes: &[u8]) -> Result<crate::profile::Profile, CodecErro
     decode_exact(bytes, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |d| wire::decode_profile(d))
 }
 
-/// Decodes one entry whose bytes were stored as written under `schema`; only
-/// [`SCHEMA_VERSION`] is readable by this build.
+/// Decodes one entry whose bytes were stored as written under `schema`
+/// ([`SCHEMA_VERSION_OLDEST`]..=[`SCHEMA_VERSION`] are readable by this build), with the checks
+/// of [`decode_entry`]. Each schema's encoding is canonical in itself.
 pub fn decode_entry_with_schema(schema: u16, bytes: &[u8]) -> Result<Entry, CodecError> {
-    if schema != SCHEMA_VERSION {
-        return Err(CodecError::UnsupportedSchema { found: schema, supported: SCHEMA_VERSION });
+    if !reads_schema(schema) {
+        return Err(CodecError::UnsupportedSchema {
+            found: schema,
+            supported: SCHEMA_VERSION,
+            oldest: SCHEMA_VERSION_OLDEST,
+        });
     }
-    decode_entry(bytes)
+    decode_exact(bytes, RECORD_BYTES_MAX, CONFIG, |d| wire::decode_entry_of(d, schema))
 }

@@ -15,7 +15,7 @@
 
 use super::cursor::Cursor;
 use super::view::{read_target, TargetView};
-use super::{decode_value_prefix, tag, CodecError, SCHEMA_VERSION};
+use super::{decode_value_prefix, reads_schema, tag, CodecError};
 use crate::id::UidView;
 use crate::limits::{ATTRIBUTE_KEYS_PER_RECORD_MAX, RECORD_BYTES_MAX, VALUE_ENTRIES_MAX, VALUE_KEY_BYTES_MAX};
 use crate::record::{RecordKind, Timestamp};
@@ -158,6 +158,8 @@ pub enum RecordView<'a> {
         attrs: MapView<'a>,
         /// The caller's time, if any.
         ts: Option<Timestamp>,
+        /// The sender's message id (record schema 2).
+        message_id: Option<&'a str>,
     },
     /// [`crate::Record::Reset`].
     Reset {
@@ -178,6 +180,10 @@ pub enum RecordView<'a> {
         unset: KeysView<'a>,
         /// The caller's time, if any.
         ts: Option<Timestamp>,
+        /// The device's system attributes (record schema 2).
+        system: bool,
+        /// The sender's message id (record schema 2).
+        message_id: Option<&'a str>,
     },
     /// [`crate::Record::Merge`].
     Merge {
@@ -245,7 +251,7 @@ impl EntryView<'_> {
 /// attributes, merge, unmerge or unlink record that decodes and passes the shape rules; `None`
 /// otherwise (see the module docs).
 pub fn record_view(schema: u16, bytes: &[u8]) -> Option<EntryView<'_>> {
-    if schema != SCHEMA_VERSION || bytes.len() > RECORD_BYTES_MAX {
+    if !reads_schema(schema) || bytes.len() > RECORD_BYTES_MAX {
         return None;
     }
     let mut c = Cursor { bytes, pos: 0 };
@@ -262,7 +268,9 @@ pub fn record_view(schema: u16, bytes: &[u8]) -> Option<EntryView<'_>> {
             if attrs.len() > ATTRIBUTE_KEYS_PER_RECORD_MAX {
                 return None;
             }
-            RecordView::Identify { uid, cid, attrs, ts: c.ts()? }
+            let ts = c.ts()?;
+            let (_, message_id) = c.schema2_tail(schema, false)?;
+            RecordView::Identify { uid, cid, attrs, ts, message_id }
         }
         tag::RECORD_RESET => RecordView::Reset { uid: c.uid()?, ts: c.ts()? },
         tag::RECORD_ATTRIBUTES => {
@@ -273,7 +281,12 @@ pub fn record_view(schema: u16, bytes: &[u8]) -> Option<EntryView<'_>> {
             if set.len() + set_once.len() + unset.len() > ATTRIBUTE_KEYS_PER_RECORD_MAX {
                 return None;
             }
-            RecordView::Attributes { target, set, set_once, unset, ts: c.ts()? }
+            let ts = c.ts()?;
+            let (system, message_id) = c.schema2_tail(schema, true)?;
+            if system && matches!(target, TargetView::Cid(_)) {
+                return None;
+            }
+            RecordView::Attributes { target, set, set_once, unset, ts, system, message_id }
         }
         tag::RECORD_MERGE => RecordView::Merge { from: c.bytes(RECORD_BYTES_MAX)?, into: c.bytes(RECORD_BYTES_MAX)? },
         tag::RECORD_UNMERGE => RecordView::Unmerge { cid: c.bytes(RECORD_BYTES_MAX)? },

@@ -11,7 +11,7 @@
 //! and at every limit.
 
 use super::cursor::{shape_bytes_ok, shape_text_ok, Cursor};
-use super::{tag, SCHEMA_VERSION};
+use super::{reads_schema, tag};
 use crate::id::UidView;
 use crate::limits::{EVENT_NAME_BYTES_MAX, RECORD_BYTES_MAX, SESSION_ID_BYTES_MAX};
 use crate::record::Timestamp;
@@ -63,6 +63,10 @@ pub struct EventView<'a> {
     pub name: &'a str,
     /// The caller's time, if any.
     pub ts: Option<Timestamp>,
+    /// A system event (record schema 2; `false` under schema 1).
+    pub system: bool,
+    /// The sender's message id (record schema 2), shape-checked.
+    pub message_id: Option<&'a str>,
 }
 
 impl EventView<'_> {
@@ -78,7 +82,7 @@ impl EventView<'_> {
 /// Reads the record `bytes` (stored under `schema`) as an event, in place, if it is one that
 /// decodes and passes the shape rules; `None` otherwise (see the module docs).
 pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
-    if schema != SCHEMA_VERSION || bytes.len() > RECORD_BYTES_MAX {
+    if !reads_schema(schema) || bytes.len() > RECORD_BYTES_MAX {
         return None;
     }
     let mut c = Cursor { bytes, pos: 0 };
@@ -106,6 +110,7 @@ pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
         _ => return None,
     }
     let ts = c.ts()?;
+    let (system, message_id) = c.schema2_tail(schema, true)?;
     // Nothing may follow the entry.
-    (c.pos == bytes.len()).then_some(EventView { appended_at, target, name, ts })
+    (c.pos == bytes.len()).then_some(EventView { appended_at, target, name, ts, system, message_id })
 }

@@ -346,27 +346,30 @@ fn encode_key<E: Encoder>(encoder: &mut E, key: &str) -> Result<(), EncodeError>
 impl Encode for Record {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
         match self {
-            Record::Identify { uid, cid, attrs, ts } => {
+            Record::Identify { uid, cid, attrs, ts, message_id } => {
                 tag::RECORD_IDENTIFY.encode(encoder)?;
                 encode_option(encoder, uid.as_ref(), |e, uid| uid.encode(e))?;
                 cid.encode(encoder)?;
                 encode_map(encoder, attrs, 0)?;
-                encode_ts(encoder, *ts)
+                encode_ts(encoder, *ts)?;
+                encode_message_id(encoder, message_id.as_deref())
             }
             Record::Reset { uid, ts } => {
                 tag::RECORD_RESET.encode(encoder)?;
                 uid.encode(encoder)?;
                 encode_ts(encoder, *ts)
             }
-            Record::Event { target, name, props, session_id, ts } => {
+            Record::Event { target, name, props, session_id, ts, system, message_id } => {
                 tag::RECORD_EVENT.encode(encoder)?;
                 target.encode(encoder)?;
                 encode_bytes(encoder, name.as_bytes())?;
                 encode_map(encoder, props, 0)?;
                 encode_option(encoder, session_id.as_ref(), |e, s| encode_bytes(e, s.as_bytes()))?;
-                encode_ts(encoder, *ts)
+                encode_ts(encoder, *ts)?;
+                system.encode(encoder)?;
+                encode_message_id(encoder, message_id.as_deref())
             }
-            Record::Attributes { target, set, set_once, unset, ts } => {
+            Record::Attributes { target, set, set_once, unset, ts, system, message_id } => {
                 tag::RECORD_ATTRIBUTES.encode(encoder)?;
                 target.encode(encoder)?;
                 encode_map(encoder, set, 0)?;
@@ -376,7 +379,9 @@ impl Encode for Record {
                 }
                 encode_len(encoder, unset.len())?;
                 unset.iter().try_for_each(|key| encode_key(encoder, key))?;
-                encode_ts(encoder, *ts)
+                encode_ts(encoder, *ts)?;
+                system.encode(encoder)?;
+                encode_message_id(encoder, message_id.as_deref())
             }
             Record::Merge { from, into } => {
                 tag::RECORD_MERGE.encode(encoder)?;
@@ -396,44 +401,81 @@ impl Encode for Record {
     }
 }
 
-impl<Context> Decode<Context> for Record {
-    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
-        const ALLOWED: AllowedEnumVariants =
-            AllowedEnumVariants::Range { min: tag::RECORD_IDENTIFY as u32, max: tag::RECORD_UNLINK as u32 };
-        let found = u8::decode(decoder)?;
-        match found {
-            tag::RECORD_IDENTIFY => Ok(Record::Identify {
-                uid: decode_option(decoder, Uid::decode)?,
-                cid: Cid::decode(decoder)?,
-                attrs: decode_map(decoder, 0)?,
-                ts: decode_ts(decoder)?,
-            }),
-            tag::RECORD_RESET => Ok(Record::Reset { uid: Uid::decode(decoder)?, ts: decode_ts(decoder)? }),
-            tag::RECORD_EVENT => Ok(Record::Event {
-                target: Target::decode(decoder)?,
-                name: decode_string(decoder, RECORD_BYTES_MAX, "event name")?,
-                props: decode_map(decoder, 0)?,
-                session_id: decode_option(decoder, |d| decode_string(d, RECORD_BYTES_MAX, "session id"))?,
-                ts: decode_ts(decoder)?,
-            }),
-            tag::RECORD_ATTRIBUTES => {
-                let target = Target::decode(decoder)?;
-                let set = decode_map(decoder, 0)?;
-                let set_once = decode_map(decoder, 0)?;
-                let len = decode_len(decoder, VALUE_ENTRIES_MAX, "unset keys")?;
-                let mut unset = Vec::with_capacity(len.min(LIST_RESERVE_MAX));
-                for _ in 0..len {
-                    unset.push(decode_string(decoder, VALUE_KEY_BYTES_MAX, "unset key")?);
-                }
-                Ok(Record::Attributes { target, set, set_once, unset, ts: decode_ts(decoder)? })
-            }
-            tag::RECORD_MERGE => Ok(Record::Merge { from: Cid::decode(decoder)?, into: Cid::decode(decoder)? }),
-            tag::RECORD_UNMERGE => Ok(Record::Unmerge { cid: Cid::decode(decoder)? }),
-            tag::RECORD_UNLINK => Ok(Record::Unlink { uid: Uid::decode(decoder)?, cid: Cid::decode(decoder)? }),
-            _ => {
-                Err(DecodeError::UnexpectedVariant { type_name: "Record", allowed: &ALLOWED, found: u32::from(found) })
-            }
+/// The message id of a schema-2 record: an option of bytes, carried at any length up to the
+/// record size (the edge holds it to [`crate::limits::MESSAGE_ID_BYTES_MAX`]).
+fn encode_message_id<E: Encoder>(encoder: &mut E, id: Option<&str>) -> Result<(), EncodeError> {
+    match id {
+        None => tag::OPTION_NONE.encode(encoder),
+        Some(id) => {
+            tag::OPTION_SOME.encode(encoder)?;
+            encode_bytes(encoder, id.as_bytes())
         }
+    }
+}
+
+/// What schema 2 added to a record (`system`, `message_id`), read when the bytes are schema 2;
+/// a schema-1 record has none (`false`, `None`).
+fn decode_schema2<D: Decoder>(
+    decoder: &mut D,
+    schema: u16,
+    with_system: bool,
+) -> Result<(bool, Option<String>), DecodeError> {
+    if schema < 2 {
+        return Ok((false, None));
+    }
+    let system = if with_system { bool::decode(decoder)? } else { false };
+    let message_id = decode_option(decoder, |d| decode_string(d, RECORD_BYTES_MAX, "message id"))?;
+    Ok((system, message_id))
+}
+
+impl<Context> Decode<Context> for Record {
+    /// A record of the current schema ([`super::SCHEMA_VERSION`]).
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        decode_record(decoder, super::SCHEMA_VERSION)
+    }
+}
+
+/// A record written under `schema` (1 or 2: the caller has checked it is one this build reads).
+pub(crate) fn decode_record<D: Decoder>(decoder: &mut D, schema: u16) -> Result<Record, DecodeError> {
+    const ALLOWED: AllowedEnumVariants =
+        AllowedEnumVariants::Range { min: tag::RECORD_IDENTIFY as u32, max: tag::RECORD_UNLINK as u32 };
+    let found = u8::decode(decoder)?;
+    match found {
+        tag::RECORD_IDENTIFY => {
+            let uid = decode_option(decoder, Uid::decode)?;
+            let cid = Cid::decode(decoder)?;
+            let attrs = decode_map(decoder, 0)?;
+            let ts = decode_ts(decoder)?;
+            let (_, message_id) = decode_schema2(decoder, schema, false)?;
+            Ok(Record::Identify { uid, cid, attrs, ts, message_id })
+        }
+        tag::RECORD_RESET => Ok(Record::Reset { uid: Uid::decode(decoder)?, ts: decode_ts(decoder)? }),
+        tag::RECORD_EVENT => {
+            let target = Target::decode(decoder)?;
+            let name = decode_string(decoder, RECORD_BYTES_MAX, "event name")?;
+            let props = decode_map(decoder, 0)?;
+            let session_id = decode_option(decoder, |d| decode_string(d, RECORD_BYTES_MAX, "session id"))?;
+            let ts = decode_ts(decoder)?;
+            let (system, message_id) = decode_schema2(decoder, schema, true)?;
+            Ok(Record::Event { target, name, props, session_id, ts, system, message_id })
+        }
+        tag::RECORD_ATTRIBUTES => {
+            let target = Target::decode(decoder)?;
+            let set = decode_map(decoder, 0)?;
+            let set_once = decode_map(decoder, 0)?;
+            let len = decode_len(decoder, VALUE_ENTRIES_MAX, "unset keys")?;
+            let mut unset = Vec::with_capacity(len.min(LIST_RESERVE_MAX));
+            for _ in 0..len {
+                unset.push(decode_string(decoder, VALUE_KEY_BYTES_MAX, "unset key")?);
+            }
+            let ts = decode_ts(decoder)?;
+            let (system, message_id) = decode_schema2(decoder, schema, true)?;
+            Ok(Record::Attributes { target, set, set_once, unset, ts, system, message_id })
+        }
+        tag::RECORD_MERGE => Ok(Record::Merge { from: Cid::decode(decoder)?, into: Cid::decode(decoder)? }),
+        tag::RECORD_UNMERGE => Ok(Record::Unmerge { cid: Cid::decode(decoder)? }),
+        tag::RECORD_UNLINK => Ok(Record::Unlink { uid: Uid::decode(decoder)?, cid: Cid::decode(decoder)? }),
+        _ => Err(DecodeError::UnexpectedVariant { type_name: "Record", allowed: &ALLOWED, found: u32::from(found) }),
     }
 }
 bincode::impl_borrow_decode!(Record);
@@ -446,9 +488,15 @@ impl Encode for Entry {
 }
 
 impl<Context> Decode<Context> for Entry {
+    /// An entry of the current schema ([`super::SCHEMA_VERSION`]).
     fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
-        Ok(Entry { appended_at: Timestamp::decode(decoder)?, record: Record::decode(decoder)? })
+        decode_entry_of(decoder, super::SCHEMA_VERSION)
     }
+}
+
+/// An entry written under `schema` (one this build reads).
+pub(crate) fn decode_entry_of<D: Decoder>(decoder: &mut D, schema: u16) -> Result<Entry, DecodeError> {
+    Ok(Entry { appended_at: Timestamp::decode(decoder)?, record: decode_record(decoder, schema)? })
 }
 bincode::impl_borrow_decode!(Entry);
 

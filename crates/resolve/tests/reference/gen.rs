@@ -126,17 +126,17 @@ fn arb_name() -> impl Strategy<Value = String> {
 pub(crate) fn arb_record() -> impl Strategy<Value = Record> {
     prop_oneof![
         6 => (prop::option::weighted(0.85, arb_uid()), arb_cid(), arb_good_map(), arb_ts())
-            .prop_map(|(uid, cid, attrs, ts)| Record::Identify { uid, cid, attrs, ts }),
+            .prop_map(|(uid, cid, attrs, ts)| Record::Identify { uid, cid, attrs, ts, message_id: None  }),
         2 => (arb_uid(), arb_ts()).prop_map(|(uid, ts)| Record::Reset { uid, ts }),
         4 => (arb_target(), arb_name(), arb_ts()).prop_map(|(target, name, ts)| Record::Event {
             target,
             name,
             props: Map::new(),
             session_id: None,
-            ts,
+            ts, system: false, message_id: None
         }),
         4 => (arb_target(), arb_map(), arb_map(), prop::collection::vec(arb_key(), 0..=2), arb_ts()).prop_map(
-            |(target, set, set_once, unset, ts)| Record::Attributes { target, set, set_once, unset, ts }
+            |(target, set, set_once, unset, ts)| Record::Attributes { target, set, set_once, unset, ts, system: false, message_id: None  }
         ),
         3 => (arb_cid(), arb_cid()).prop_map(|(from, into)| Record::Merge { from, into }),
         2 => arb_cid().prop_map(|cid| Record::Unmerge { cid }),
