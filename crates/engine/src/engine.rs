@@ -217,7 +217,7 @@ impl Engine {
     /// and writes `attrs` on the customer. At the append time; [`Engine::at`] gives it the
     /// caller's.
     pub fn identify(&self, uid: Option<&str>, cid: &str, attrs: Map) -> Result<Ticket, EngineError> {
-        self.identify_with(uid, cid, attrs, None)
+        self.identify_with(uid, cid, attrs, None, None)
     }
 
     pub(crate) fn identify_with(
@@ -226,9 +226,10 @@ impl Engine {
         cid: &str,
         attrs: Map,
         ts: Option<Timestamp>,
+        message_id: Option<String>,
     ) -> Result<Ticket, EngineError> {
         let uid = uid.map(Self::uid).transpose()?;
-        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts, message_id: None })
+        self.submit(Record::Identify { uid, cid: Self::cid(cid)?, attrs, ts, message_id })
     }
 
     /// `resetCustomer`: the device's future records start a new epoch. At the append time;
@@ -266,6 +267,21 @@ impl Engine {
             system: false,
             message_id: None,
         })
+    }
+
+    /// A record whose target is checked first (a uid canonicalised, a cid validated).
+    pub(crate) fn submit_targeted(&self, record: Record) -> Result<Ticket, EngineError> {
+        match record {
+            Record::Event { target, name, props, session_id, ts, system, message_id } => {
+                let target = self.checked_target(target)?;
+                self.submit(Record::Event { target, name, props, session_id, ts, system, message_id })
+            }
+            Record::Attributes { target, set, set_once, unset, ts, system, message_id } => {
+                let target = self.checked_target(target)?;
+                self.submit(Record::Attributes { target, set, set_once, unset, ts, system, message_id })
+            }
+            other => self.submit(other),
+        }
     }
 
     fn checked_target(&self, target: Target) -> Result<Target, EngineError> {
