@@ -5,6 +5,8 @@
 //! on_cid_conflict = "implicit_reset"   # or "reject"
 //! max_devices_per_profile = 1000
 //! max_customers_per_profile = 100
+//! dedupe_window_seconds = 86400        # a resent message id within this is a duplicate; 0 = off
+//! dedupe_ids_max = 1000000             # the most message ids the window holds
 //!
 //! [blocked]
 //! mode = "extend"                      # add to the default list, or "replace" it
@@ -37,6 +39,8 @@ struct FileConfig {
     on_cid_conflict: Option<String>,
     max_devices_per_profile: Option<u32>,
     max_customers_per_profile: Option<u32>,
+    dedupe_window_seconds: Option<u64>,
+    dedupe_ids_max: Option<u32>,
     blocked: Option<FileBlocked>,
 }
 
@@ -93,6 +97,22 @@ pub fn parse_settings(path: &str, text: &str) -> Result<Settings, ConfigError> {
         }
         config.max_customers_per_profile = n;
     }
+    if let Some(secs) = file.dedupe_window_seconds {
+        // A year at most: longer windows would hold ids past any retry, and µs must fit an i64.
+        const MAX: u64 = 366 * 24 * 3600;
+        if secs > MAX {
+            return Err(err(format!("dedupe_window_seconds must be at most {MAX} (a year), not {secs}")));
+        }
+        config.dedupe_window_us = secs as i64 * 1_000_000;
+    }
+    if let Some(n) = file.dedupe_ids_max {
+        if n == 0 {
+            return Err(err(
+                "dedupe_ids_max must be at least 1 (dedupe_window_seconds = 0 turns de-duplication off)".into()
+            ));
+        }
+        config.dedupe_ids_max = n;
+    }
     if let Some(b) = file.blocked {
         match b.mode.as_deref() {
             None | Some("extend") => config.blocked.extend(&b.case_insensitive, &b.exact),
@@ -128,6 +148,15 @@ mod tests {
     }
 
     #[test]
+    fn the_dedupe_window_is_set_in_seconds_and_defaults_keep_the_hash() {
+        let c = parse_config("c", "dedupe_window_seconds = 0\ndedupe_ids_max = 5\n").unwrap();
+        assert_eq!((c.dedupe_window_us, c.dedupe_ids_max), (0, 5));
+        let same = parse_config("c", "dedupe_window_seconds = 86400\n").unwrap();
+        assert_eq!(same.hash(), Config::default().hash(), "the default written out is the default");
+        assert_ne!(c.hash(), Config::default().hash());
+    }
+
+    #[test]
     fn mistakes_are_errors() {
         for bad in [
             "on_cid_conflict = \"merge\"",
@@ -138,6 +167,9 @@ mod tests {
             "not toml",
             "store = \"rocksdb\"",
             "store = \"memory\"",
+            "dedupe_ids_max = 0",
+            "dedupe_window_seconds = 99999999999",
+            "dedupe_window_seconds = -1",
         ] {
             assert!(parse_config("c", bad).is_err(), "{bad}");
         }

@@ -57,6 +57,15 @@ pub enum ApplyError {
     LsnExhausted,
 }
 
+/// How a record was sent: what the dedupe window needs beside the record itself.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    /// When the engine appended it, µs.
+    appended_at: i64,
+    /// The sender's message id (record schema 2), if any.
+    message_id: Option<&'a str>,
+}
+
 impl Resolver {
     /// Applies the record at `lsn`. Records must come in LSN order, from 0, without gaps.
     pub fn apply(&mut self, lsn: Lsn, entry: &Entry) -> Result<Applied, ApplyError> {
@@ -65,7 +74,8 @@ impl Resolver {
         }
         self.next_lsn = lsn.checked_add(1).ok_or(ApplyError::LsnExhausted)?;
         let ts = entry.effective_ts().as_micros();
-        Ok(self.apply_ref(lsn, ts, RecordRef::of(&entry.record), check_shape(&entry.record)))
+        let sent = Sent { appended_at: entry.appended_at.as_micros(), message_id: entry.record.message_id() };
+        Ok(self.apply_ref(lsn, ts, RecordRef::of(&entry.record), check_shape(&entry.record), sent))
     }
 
     /// Applies the record at `lsn` as the log holds it (`bytes`, written under `schema`): the
@@ -83,13 +93,24 @@ impl Resolver {
         if let Some(view) = event_view(schema, bytes) {
             self.next_lsn = next;
             let ts = view.effective_ts().as_micros();
-            return Ok(self.apply_ref(lsn, ts, RecordRef::Event { target: view.target, name: view.name }, Ok(())));
+            let sent = Sent { appended_at: view.appended_at.as_micros(), message_id: view.message_id };
+            return Ok(self.apply_ref(
+                lsn,
+                ts,
+                RecordRef::Event { target: view.target, name: view.name },
+                Ok(()),
+                sent,
+            ));
         }
         if let Some(view) = record_view(schema, bytes) {
             // The values the fold keeps, decoded before anything changes (each was checked when
             // the view was made; were one not to decode, the record is refused as undecodable,
             // as decoding it whole would refuse it, and the LSN is not used up).
             let (first, second): (Decoded<'_>, Decoded<'_>);
+            let message_id = match view.record {
+                RecordView::Identify { message_id, .. } | RecordView::Attributes { message_id, .. } => message_id,
+                _ => None,
+            };
             let record = match view.record {
                 RecordView::Identify { uid, cid, attrs, .. } => {
                     first = decoded(attrs)?;
@@ -111,17 +132,50 @@ impl Resolver {
                 RecordView::Unlink { uid, cid } => RecordRef::Unlink { uid, cid },
             };
             self.next_lsn = next;
-            return Ok(self.apply_ref(lsn, view.effective_ts().as_micros(), record, Ok(())));
+            let sent = Sent { appended_at: view.appended_at.as_micros(), message_id };
+            return Ok(self.apply_ref(lsn, view.effective_ts().as_micros(), record, Ok(()), sent));
         }
         let entry = decode_entry_with_schema(schema, bytes).map_err(ApplyEncodedError::Decode)?;
         self.apply(lsn, &entry).map_err(ApplyEncodedError::Apply)
     }
 
-    /// Applies `record` (LSN `lsn`, effective time `ts`, whose shape check gave `shape`) and
-    /// keeps its rejection, if it is one. The caller has moved `next_lsn` on.
-    fn apply_ref(&mut self, lsn: Lsn, ts: i64, record: RecordRef<'_>, shape: Result<(), Rejected>) -> Applied {
-        match self.apply_record(lsn, ts, record, shape) {
-            Ok(()) => Applied::Accepted,
+    /// Applies `record` (LSN `lsn`, effective time `ts`, whose shape check gave `shape`, sent as
+    /// `sent` says) and keeps its rejection, if it is one. The caller has moved `next_lsn` on.
+    ///
+    /// A record of valid shape whose message id the dedupe window holds is rejected `duplicate`
+    /// before anything else is checked (docs/SEMANTICS.md, "Duplicates"); an accepted record's
+    /// message id enters the window.
+    fn apply_ref(
+        &mut self,
+        lsn: Lsn,
+        ts: i64,
+        record: RecordRef<'_>,
+        shape: Result<(), Rejected>,
+        sent: Sent<'_>,
+    ) -> Applied {
+        let window = self.config.dedupe_window_us;
+        if window > 0 {
+            // Before every record, accepted or not, with a message id or not.
+            self.dedupe.expire(sent.appended_at, window);
+        }
+        let dedupe = window > 0 && shape.is_ok();
+        let verdict = match sent.message_id {
+            Some(id) if dedupe => match self.dedupe.check(id.as_bytes(), sent.appended_at, window) {
+                Some(first) => Err((
+                    Reason::Duplicate,
+                    format!("message id {} was accepted at LSN {first}", idres_model::id::quote(id)),
+                )),
+                None => self.apply_record(lsn, ts, record, shape),
+            },
+            _ => self.apply_record(lsn, ts, record, shape),
+        };
+        match verdict {
+            Ok(()) => {
+                if let (Some(id), true) = (sent.message_id, dedupe) {
+                    self.dedupe.register(id.as_bytes(), lsn, sent.appended_at, self.config.dedupe_ids_max);
+                }
+                Applied::Accepted
+            }
             Err((reason, detail)) => {
                 let (uid, cids) = record.subjects();
                 self.keep_rejection(Rejection { lsn, kind: record.kind(), reason, detail, uid, cids });

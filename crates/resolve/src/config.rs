@@ -26,7 +26,19 @@ pub struct Config {
     pub max_devices_per_profile: u32,
     /// A link or merge that would give one profile more customer nodes is rejected (`limit`).
     pub max_customers_per_profile: u32,
+    /// A record whose message id was accepted at most this many µs of `appended_at` before it is
+    /// rejected `duplicate` (docs/SEMANTICS.md, "Duplicates"); 0 turns de-duplication off.
+    /// Default [`DEDUPE_WINDOW_DEFAULT`] (24 hours).
+    pub dedupe_window_us: i64,
+    /// The most message ids the dedupe window holds; past it the oldest leaves early (counted).
+    /// Default [`DEDUPE_IDS_MAX_DEFAULT`].
+    pub dedupe_ids_max: u32,
 }
+
+/// The default dedupe window: 24 hours, in µs.
+pub const DEDUPE_WINDOW_DEFAULT: i64 = 24 * 3_600 * 1_000_000;
+/// The default bound on the message ids the window holds (about 80 MB of 36-byte UUIDs).
+pub const DEDUPE_IDS_MAX_DEFAULT: u32 = 1_000_000;
 
 impl Default for Config {
     fn default() -> Config {
@@ -35,13 +47,17 @@ impl Default for Config {
             on_cid_conflict: OnCidConflict::ImplicitReset,
             max_devices_per_profile: 1000,
             max_customers_per_profile: 100,
+            dedupe_window_us: DEDUPE_WINDOW_DEFAULT,
+            dedupe_ids_max: DEDUPE_IDS_MAX_DEFAULT,
         }
     }
 }
 
 impl Config {
     /// The canonical bytes of this config: every rule in a fixed order. Equal configs have equal
-    /// bytes, however their blocked lists were built.
+    /// bytes, however their blocked lists were built. The rules added since the first version
+    /// follow only when they differ from their defaults, each after its own tag byte, so a config
+    /// that leaves them alone has the bytes (and the hash, and the digests) it always had.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = b"idres.config.1\n".to_vec();
         let blocked = self.blocked.canonical_bytes();
@@ -53,6 +69,14 @@ impl Config {
         });
         out.extend_from_slice(&self.max_devices_per_profile.to_le_bytes());
         out.extend_from_slice(&self.max_customers_per_profile.to_le_bytes());
+        if self.dedupe_window_us != DEDUPE_WINDOW_DEFAULT {
+            out.push(1);
+            out.extend_from_slice(&self.dedupe_window_us.to_le_bytes());
+        }
+        if self.dedupe_ids_max != DEDUPE_IDS_MAX_DEFAULT {
+            out.push(2);
+            out.extend_from_slice(&self.dedupe_ids_max.to_le_bytes());
+        }
         out
     }
 

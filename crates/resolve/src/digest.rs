@@ -213,8 +213,26 @@ impl Resolver {
         if let Some(newest) = f.newest_lsn {
             o.bytes(b"rejections-forgotten");
             o.u64(newest);
-            for c in f.counts {
-                o.u64(c);
+            // The seven reasons of the first version always; `duplicate` (code 7) only when some
+            // was forgotten, so that the digest of a state without duplicates is what it was.
+            for c in &f.counts[..7] {
+                o.u64(*c);
+            }
+            if f.counts[7] > 0 {
+                o.bytes(b"duplicate");
+                o.u64(f.counts[7]);
+            }
+        }
+        // Only when the fold holds message ids (or dropped some early): the digest of every
+        // state without them (every log of record schema 1) is what it was before.
+        if !self.dedupe.is_empty() {
+            o.bytes(b"dedupe");
+            o.u64(self.dedupe.evicted);
+            o.count(self.dedupe.len());
+            for l in self.dedupe.live_ids() {
+                o.bytes(l.id);
+                o.u64(l.lsn);
+                o.i64(l.appended_at);
             }
         }
         h.finalize().into()

@@ -20,6 +20,7 @@ mod cid_index;
 mod components;
 mod config;
 mod contents;
+mod dedupe;
 mod digest;
 mod events;
 mod explain;
@@ -43,7 +44,7 @@ mod uid_index;
 mod uids;
 
 pub use apply::{Applied, ApplyEncodedError, ApplyError};
-pub use config::{Config, OnCidConflict};
+pub use config::{Config, OnCidConflict, DEDUPE_IDS_MAX_DEFAULT, DEDUPE_WINDOW_DEFAULT};
 pub use events::NODE_EVENT_BYTES_MAX;
 pub use outcome::{
     Change, DeviceRef, EdgeKind, EpochProfile, Explanation, ForgottenRejections, ImplicitReset, NodeRef, PathStep,

@@ -29,6 +29,9 @@ pub enum Reason {
     /// A record whose shape breaks a rule of the edge (an event name over 128 bytes, an empty
     /// attribute key, …): only possible in a log written by something other than idres's edge.
     InvalidRecord,
+    /// A record whose message id was accepted within the dedupe window (docs/SEMANTICS.md,
+    /// "Duplicates"): a resend.
+    Duplicate,
 }
 
 impl Reason {
@@ -42,6 +45,7 @@ impl Reason {
             Reason::UnknownCid => "unknown_cid",
             Reason::Limit => "limit",
             Reason::InvalidRecord => "invalid_record",
+            Reason::Duplicate => "duplicate",
         }
     }
 }
@@ -89,7 +93,7 @@ pub struct ForgottenRejections {
 }
 
 /// The number of [`Reason`]s.
-pub(crate) const REASON_COUNT: usize = 7;
+pub(crate) const REASON_COUNT: usize = 8;
 
 impl ForgottenRejections {
     /// How many rejections were forgotten (0: none).

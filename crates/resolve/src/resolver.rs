@@ -68,6 +68,8 @@ pub struct Resolver {
     pub(crate) implicit_resets: Vec<ImplicitReset>,
     /// Changes since the last drain (not part of the state: snapshots and digests ignore it).
     pub(crate) changes: Vec<Change>,
+    /// The message ids accepted within the dedupe window.
+    pub(crate) dedupe: crate::dedupe::Dedupe,
 }
 
 impl Resolver {
@@ -95,6 +97,7 @@ impl Resolver {
             rejections_forgotten: ForgottenRejections::default(),
             implicit_resets: Vec::new(),
             changes: Vec::new(),
+            dedupe: crate::dedupe::Dedupe::default(),
         }
     }
 

@@ -18,8 +18,8 @@ use crate::node::{CidEntry, EdgeInfo, Graph, Node, NodeId, NodeKind};
 use crate::outcome::{EdgeKind, ForgottenRejections, ImplicitReset, Rejection, REJECTIONS_KEPT_MAX};
 use crate::resolver::Resolver;
 use crate::snapshot::{
-    check_header, SnapshotError, EDGE_CODES, REASON_CODES, SNAPSHOT_HEADER_BYTES, SNAPSHOT_VERSION,
-    SNAPSHOT_VERSION_OLDEST_READ,
+    check_header, SnapshotError, EDGE_CODES, REASON_CODES, SECTION_DEDUPE, SECTION_FORGOTTEN, SNAPSHOT_HEADER_BYTES,
+    SNAPSHOT_VERSION, SNAPSHOT_VERSION_FORGOTTEN, SNAPSHOT_VERSION_OLDEST_READ,
 };
 use crate::uid_index::UidIndex;
 use crate::uids::UidTable;
@@ -376,8 +376,29 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>, version: u16) -> Result<(), Snaps
         let cid = Cid::from_wire_bytes(i.bytes()?.to_vec());
         implicit_resets.push(ImplicitReset { lsn, uid, from_epoch, to_epoch, previous_cid, cid });
     }
-    if version == SNAPSHOT_VERSION {
+    if version == SNAPSHOT_VERSION_FORGOTTEN {
         forgotten = read_forgotten(i, &rejections, r.next_lsn)?;
+    }
+    if version == SNAPSHOT_VERSION {
+        // Tagged sections, ascending, each at most once; the dedupe window always (a state
+        // without one is written in an older version).
+        let sections = i.u8()?;
+        let mut last = 0u8;
+        for _ in 0..sections {
+            let tag = i.u8()?;
+            if tag <= last {
+                return Err(i.invalid("snapshot sections not ascending"));
+            }
+            last = tag;
+            match tag {
+                SECTION_FORGOTTEN => forgotten = read_forgotten(i, &rejections, r.next_lsn)?,
+                SECTION_DEDUPE => r.dedupe = read_dedupe(i, r.next_lsn, r.config.dedupe_ids_max)?,
+                _ => return Err(i.invalid(format!("unknown snapshot section {tag}"))),
+            }
+        }
+        if last != SECTION_DEDUPE {
+            return Err(i.invalid("a version-4 snapshot without its dedupe section"));
+        }
     }
     r.uid_index = UidIndex::build(&uids).ok_or_else(|| i.invalid("a uid appears twice"))?;
     r.cid_index = CidIndex::with_capacity(cids.len());
@@ -396,6 +417,37 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>, version: u16) -> Result<(), Snaps
     r.rejections_forgotten = forgotten;
     r.implicit_resets = implicit_resets;
     Ok(())
+}
+
+/// The dedupe section of a version-4 snapshot: the ids dropped early, then the live ids oldest
+/// first, each with its LSN (ascending, all folded) and `appended_at`; at most `max` of them,
+/// none twice.
+fn read_dedupe(i: &mut In<'_>, next_lsn: Lsn, max: u32) -> Result<crate::dedupe::Dedupe, SnapshotError> {
+    let evicted = i.u64()?;
+    let n = i.count(4 + 8 + 8)?;
+    if n > max as usize {
+        return Err(i.invalid(format!("{n} message ids, over dedupe_ids_max = {max}")));
+    }
+    let mut ids = Vec::with_capacity(n);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut prev: Option<Lsn> = None;
+    for _ in 0..n {
+        let id = i.bytes()?.to_vec();
+        let lsn = i.u64()?;
+        let at = i.i64()?;
+        if prev.is_some_and(|p| lsn <= p) || lsn >= next_lsn {
+            return Err(i.invalid("message id LSNs not ascending, or not yet folded"));
+        }
+        prev = Some(lsn);
+        if !seen.insert(id.clone()) {
+            return Err(i.invalid("a message id appears twice"));
+        }
+        ids.push((id, lsn, at));
+    }
+    if n == 0 && evicted == 0 {
+        return Err(i.invalid("an empty dedupe section"));
+    }
+    Ok(crate::dedupe::Dedupe::restore(ids, evicted))
 }
 
 /// Section 9 of a version-3 snapshot, which holds it only when some rejection was forgotten. It

@@ -3,6 +3,7 @@
 use idres_model::{Entry, Map, Record, Target, Timestamp};
 
 use super::*;
+use crate::outcome::REASON_COUNT;
 use crate::{Applied, Reason, REJECTIONS_KEPT_MAX};
 
 const EARLY: usize = 10;
@@ -95,7 +96,11 @@ fn the_fold_keeps_the_newest_rejections_and_counts_the_forgotten_by_reason() {
 fn forgotten_rejections_round_trip_through_a_snapshot_and_reach_the_digest() {
     let r = fold(blocked_then_unknown);
     let snap = r.snapshot().unwrap();
-    assert_eq!(u16::from_le_bytes([snap[8], snap[9]]), SNAPSHOT_VERSION, "version 3: something was forgotten");
+    assert_eq!(
+        u16::from_le_bytes([snap[8], snap[9]]),
+        SNAPSHOT_VERSION_FORGOTTEN,
+        "version 3: something was forgotten"
+    );
     let back = Resolver::restore(&snap, Config::default()).unwrap();
     assert_eq!(back.rejections_forgotten(), r.rejections_forgotten());
     assert_eq!(back.rejections(), r.rejections());
@@ -169,7 +174,7 @@ fn a_damaged_forgotten_section_is_a_typed_error() {
     invalid(edit(&|s| s[n..n + 4].copy_from_slice(&0u32.to_le_bytes())));
     invalid(edit(&|s| s[n..n + 4].copy_from_slice(&3u32.to_le_bytes())));
     // An unknown reason, reasons out of order or repeated, a zero count, too many in all.
-    invalid(edit(&|s| s[r2] = 7));
+    invalid(edit(&|s| s[r2] = REASON_COUNT as u8));
     invalid(edit(&|s| s[r2] = s[r1]));
     invalid(edit(&|s| s.swap(r1, r2)));
     invalid(edit(&|s| s[c1..c1 + 8].copy_from_slice(&0u64.to_le_bytes())));
@@ -179,6 +184,10 @@ fn a_damaged_forgotten_section_is_a_typed_error() {
     invalid(edit(&|s| s[8..10].copy_from_slice(&SNAPSHOT_VERSION_OLDEST_READ.to_le_bytes())));
     // A version-3 header over a state that forgot nothing: the section is missing.
     let young = Resolver::new(Config::default()).snapshot().unwrap();
+    let mut s = young.clone();
+    s[8..10].copy_from_slice(&SNAPSHOT_VERSION_FORGOTTEN.to_le_bytes());
+    invalid(Resolver::restore(&reseal(s), Config::default()).map(|_| ()).expect_err("refused"));
+    // A version-4 header over it: its sections are missing.
     let mut s = young.clone();
     s[8..10].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
     invalid(Resolver::restore(&reseal(s), Config::default()).map(|_| ()).expect_err("refused"));

@@ -25,10 +25,18 @@ use crate::Lsn;
 /// The first eight bytes of a snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"IDRESSNP";
 /// The newest snapshot layout this build writes and reads. Version 3 is version 2 with a last
-/// section, the rejections the fold no longer keeps ([`crate::REJECTIONS_KEPT_MAX`]); a state
-/// that forgot none is written as version 2, byte for byte what builds before version 3 wrote
-/// (docs/FORMAT.md, "Snapshot").
-pub const SNAPSHOT_VERSION: u16 = 3;
+/// section, the rejections the fold no longer keeps ([`crate::REJECTIONS_KEPT_MAX`]); version 4
+/// is version 2 with tagged last sections (the forgotten rejections, the dedupe window). Each
+/// state is written in the oldest version that holds it: one that forgot none and holds no
+/// message id as version 2, byte for byte what builds before version 3 wrote; one that only forgot
+/// rejections as version 3 (docs/FORMAT.md, "Snapshot").
+pub const SNAPSHOT_VERSION: u16 = 4;
+/// The version whose one last section is the forgotten rejections, untagged.
+pub(crate) const SNAPSHOT_VERSION_FORGOTTEN: u16 = 3;
+/// A version-4 section tag: the rejections the fold no longer keeps (version 3's section).
+pub(crate) const SECTION_FORGOTTEN: u8 = 1;
+/// A version-4 section tag: the dedupe window (ids dropped early, then the live ids oldest first).
+pub(crate) const SECTION_DEDUPE: u8 = 2;
 /// The oldest snapshot layout this build reads.
 pub const SNAPSHOT_VERSION_OLDEST_READ: u16 = 2;
 /// Size of the snapshot header.
@@ -175,6 +183,7 @@ pub(crate) const REASON_CODES: [Reason; REASON_COUNT] = [
     Reason::UnknownCid,
     Reason::Limit,
     Reason::InvalidRecord,
+    Reason::Duplicate,
 ];
 
 /// The codes of edge kinds in snapshots and the digest: a kind's code is its index here.
@@ -271,13 +280,30 @@ impl Resolver {
         }
         write_rejections(&mut o, &self.rejections, true);
         write_implicit_resets(&mut o, &self.implicit_resets);
-        // Version 2 while nothing was forgotten: the bytes of every state an older build could
+        // The oldest version that holds the state: the bytes of every state an older build could
         // hold stay what they were.
-        let version = if self.rejections_forgotten.is_empty() {
-            SNAPSHOT_VERSION_OLDEST_READ
-        } else {
-            write_forgotten(&mut o, &self.rejections_forgotten);
-            SNAPSHOT_VERSION
+        let version = match (self.rejections_forgotten.is_empty(), self.dedupe.is_empty()) {
+            (true, true) => SNAPSHOT_VERSION_OLDEST_READ,
+            (false, true) => {
+                write_forgotten(&mut o, &self.rejections_forgotten);
+                SNAPSHOT_VERSION_FORGOTTEN
+            }
+            (forgot_none, false) => {
+                o.u8(if forgot_none { 1 } else { 2 });
+                if !forgot_none {
+                    o.u8(SECTION_FORGOTTEN);
+                    write_forgotten(&mut o, &self.rejections_forgotten);
+                }
+                o.u8(SECTION_DEDUPE);
+                o.u64(self.dedupe.evicted);
+                o.count(self.dedupe.len());
+                for l in self.dedupe.live_ids() {
+                    o.bytes(l.id);
+                    o.u64(l.lsn);
+                    o.i64(l.appended_at);
+                }
+                SNAPSHOT_VERSION
+            }
         };
         let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
         out.extend_from_slice(&SNAPSHOT_MAGIC);
@@ -443,12 +469,22 @@ mod tests {
             | Reason::CidConflict
             | Reason::UnknownCid
             | Reason::Limit
-            | Reason::InvalidRecord => r,
+            | Reason::InvalidRecord
+            | Reason::Duplicate => r,
         };
         let names: Vec<&str> = REASON_CODES.iter().map(|r| every(*r).as_str()).collect();
         assert_eq!(
             names,
-            ["invalid_id", "blocked_value", "self_link", "cid_conflict", "unknown_cid", "limit", "invalid_record"]
+            [
+                "invalid_id",
+                "blocked_value",
+                "self_link",
+                "cid_conflict",
+                "unknown_cid",
+                "limit",
+                "invalid_record",
+                "duplicate"
+            ]
         );
         for (code, r) in REASON_CODES.iter().enumerate() {
             assert_eq!(reason_code(*r) as usize, code);

@@ -191,6 +191,8 @@ fn generator_coverage() {
             ("blocked_value", has(Reason::BlockedValue)),
             ("unknown_cid", has(Reason::UnknownCid)),
             ("invalid_record", has(Reason::InvalidRecord)),
+            ("duplicate", has(Reason::Duplicate)),
+            ("a message id left the window early", reference.dedupe_evicted > 0),
         ] {
             *counts.entry(name).or_default() += u32::from(hit);
         }

@@ -122,21 +122,30 @@ fn arb_name() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Mostly none; else one of three ids (so that resends happen), or an empty one (a bad shape).
+pub(crate) fn arb_message_id() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        6 => Just(None),
+        3 => (0u8..3).prop_map(|i| Some(format!("m{i}"))),
+        1 => Just(Some(String::new())),
+    ]
+}
+
 /// One record of any of the seven kinds.
 pub(crate) fn arb_record() -> impl Strategy<Value = Record> {
     prop_oneof![
-        6 => (prop::option::weighted(0.85, arb_uid()), arb_cid(), arb_good_map(), arb_ts())
-            .prop_map(|(uid, cid, attrs, ts)| Record::Identify { uid, cid, attrs, ts, message_id: None  }),
+        6 => (prop::option::weighted(0.85, arb_uid()), arb_cid(), arb_good_map(), arb_ts(), arb_message_id())
+            .prop_map(|(uid, cid, attrs, ts, message_id)| Record::Identify { uid, cid, attrs, ts, message_id }),
         2 => (arb_uid(), arb_ts()).prop_map(|(uid, ts)| Record::Reset { uid, ts }),
-        4 => (arb_target(), arb_name(), arb_ts()).prop_map(|(target, name, ts)| Record::Event {
+        4 => (arb_target(), arb_name(), arb_ts(), arb_message_id()).prop_map(|(target, name, ts, message_id)| Record::Event {
             target,
             name,
             props: Map::new(),
             session_id: None,
-            ts, system: false, message_id: None
+            ts, system: false, message_id
         }),
-        4 => (arb_target(), arb_map(), arb_map(), prop::collection::vec(arb_key(), 0..=2), arb_ts()).prop_map(
-            |(target, set, set_once, unset, ts)| Record::Attributes { target, set, set_once, unset, ts, system: false, message_id: None  }
+        4 => (arb_target(), arb_map(), arb_map(), prop::collection::vec(arb_key(), 0..=2), arb_ts(), arb_message_id()).prop_map(
+            |(target, set, set_once, unset, ts, message_id)| Record::Attributes { target, set, set_once, unset, ts, system: false, message_id }
         ),
         3 => (arb_cid(), arb_cid()).prop_map(|(from, into)| Record::Merge { from, into }),
         2 => arb_cid().prop_map(|cid| Record::Unmerge { cid }),
@@ -144,9 +153,10 @@ pub(crate) fn arb_record() -> impl Strategy<Value = Record> {
     ]
 }
 
-/// Stamps records with `appended_at` that starts at 1000 and grows by 0..=2 per record.
+/// Stamps records with `appended_at` that starts at 1000 and moves by -1..=2 per record (a clock
+/// that sometimes steps back).
 pub(crate) fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Entry>> {
-    prop::collection::vec((arb_record(), 0i64..3), len).prop_map(|records| {
+    prop::collection::vec((arb_record(), prop_oneof![1 => Just(-1i64), 8 => 0i64..3]), len).prop_map(|records| {
         let mut at = 1000;
         records
             .into_iter()
@@ -158,13 +168,18 @@ pub(crate) fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = 
     })
 }
 
-/// Small limits and either conflict policy.
+/// Small limits, either conflict policy, and a dedupe window of a few µs (0: off) holding at
+/// most 1..=3 ids, so that ids leave it by time and by count.
 pub(crate) fn arb_config() -> impl Strategy<Value = Config> {
-    (2u32..=3, 2u32..=3, any::<bool>()).prop_map(|(devices, customers, reject)| Config {
-        max_devices_per_profile: devices,
-        max_customers_per_profile: customers,
-        on_cid_conflict: if reject { OnCidConflict::Reject } else { OnCidConflict::ImplicitReset },
-        ..Config::default()
+    (2u32..=3, 2u32..=3, any::<bool>(), 0i64..=6, 1u32..=3).prop_map(|(devices, customers, reject, window, ids)| {
+        Config {
+            max_devices_per_profile: devices,
+            max_customers_per_profile: customers,
+            on_cid_conflict: if reject { OnCidConflict::Reject } else { OnCidConflict::ImplicitReset },
+            dedupe_window_us: window,
+            dedupe_ids_max: ids,
+            ..Config::default()
+        }
     })
 }
 

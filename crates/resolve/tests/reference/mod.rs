@@ -87,6 +87,16 @@ pub(crate) struct Reference {
     pub forgotten: BTreeMap<Reason, u64>,
     pub forgotten_newest: Option<Lsn>,
     pub stats: Stats,
+    /// The dedupe window, oldest first: (message id, LSN, appended_at, still held). A plain list
+    /// scanned from the front (the fold keeps a hash table and a byte buffer).
+    seen: Vec<(String, Lsn, i64, bool)>,
+    /// Ids that left the window early (past `dedupe_ids_max`).
+    pub dedupe_evicted: u64,
+}
+
+/// `at` is more than `window` after `then`.
+fn older(then: i64, at: i64, window: i64) -> bool {
+    i128::from(at) - i128::from(then) > i128::from(window)
 }
 
 fn reason_of(rejection: &IdRejection) -> Reason {
@@ -114,6 +124,8 @@ impl Reference {
             forgotten: BTreeMap::new(),
             forgotten_newest: None,
             stats: Stats::default(),
+            seen: Vec::new(),
+            dedupe_evicted: 0,
         }
     }
 
@@ -257,6 +269,14 @@ impl Reference {
         // The rejection list stays out of the copy (a long one would make every record cost
         // its length).
         let mut rejections = std::mem::take(&mut self.rejections);
+        // Before every record, accepted or not: what is more than the window older than it
+        // leaves from the front (a dropped id and everything dropped ahead of it).
+        let (window, at) = (self.config.dedupe_window_us, entry.appended_at.as_micros());
+        if window > 0 {
+            while self.seen.first().is_some_and(|(_, _, t, held)| !held || older(*t, at, window)) {
+                self.seen.remove(0);
+            }
+        }
         let before = self.clone();
         let result = self.apply_inner(lsn, entry);
         match result {
@@ -276,6 +296,18 @@ impl Reference {
             }
             Ok(()) => {
                 self.rejections = rejections;
+                if let (Some(id), true) = (entry.record.message_id(), window > 0) {
+                    for s in self.seen.iter_mut().filter(|s| s.0 == id) {
+                        s.3 = false;
+                    }
+                    self.seen.push((id.to_string(), lsn, at, true));
+                    while self.seen.iter().filter(|s| s.3).count() > self.config.dedupe_ids_max as usize {
+                        let (_, _, _, held) = self.seen.remove(0);
+                        if held {
+                            self.dedupe_evicted += 1;
+                        }
+                    }
+                }
                 for comp in self.components() {
                     match comp.as_slice() {
                         [n @ Node::Device(u, e)] => {
@@ -323,7 +355,15 @@ impl Reference {
     }
 
     fn apply_inner(&mut self, lsn: Lsn, entry: &Entry) -> Result<(), Reason> {
-        // Ids first, then the record's shape, then its rules.
+        // A resend of a message the window holds, first (when its shape is valid); then ids,
+        // then the record's shape, then its rules.
+        let window = self.config.dedupe_window_us;
+        if let (Some(id), true) = (entry.record.message_id(), window > 0 && entry.record.validate_shape().is_ok()) {
+            let at = entry.appended_at.as_micros();
+            if self.seen.iter().any(|(s, _, t, held)| *held && s == id && !older(*t, at, window)) {
+                return Err(Reason::Duplicate);
+            }
+        }
         self.check_ids(&entry.record)?;
         if entry.record.validate_shape().is_err() {
             return Err(Reason::InvalidRecord);
