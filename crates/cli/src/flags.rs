@@ -102,6 +102,11 @@ pub(crate) enum Command {
         /// Append the valid lines and quarantine the bad ones instead of refusing the file.
         #[arg(long)]
         skip_invalid: bool,
+        /// Continue each file after its lines that are already in the log (a killed ingest): its
+        /// checkpoint says where its records begin, the log is checked for which lines are in, and
+        /// only the rest is appended. A file without a checkpoint is ingested from line 1.
+        #[arg(long)]
+        resume: bool,
         /// The NDJSON files, in order (`-` is stdin).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

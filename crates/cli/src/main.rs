@@ -164,7 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             with_reader(&cli, |engine, out| cmd::replay::run(engine, out, *json))
         }
         Command::Rebuild { json, .. } => cmd::rebuild::run(&cli, progress, *json),
-        Command::Ingest { format, skip_invalid, files, json, .. } => {
+        Command::Ingest { format, skip_invalid, resume, files, json, .. } => {
             let format = match format {
                 InputFormat::Native => Format::Native,
                 InputFormat::Segment => Format::Segment,
@@ -178,7 +178,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(created) if json.is_none() && !output::quiet() => say!("{}", created.announcement()),
                     _ => {}
                 }
-                cmd::ingest::ingest(engine, &data, format, *skip_invalid, files, progress, json)
+                let opts = cmd::ingest::Options {
+                    format,
+                    skip_invalid: *skip_invalid,
+                    resume: *resume,
+                    progress,
+                    json: json.is_some(),
+                };
+                cmd::ingest::ingest(engine, &data, opts, files, json)
             });
             match (ingested, created) {
                 (Err(e), Some(created)) => Err(created.undo(e)),

@@ -118,7 +118,21 @@ fn stats_and_replay_print_their_documented_json_shapes() {
     );
     assert_eq!(i["created"].as_str(), Some(fresh.to_str().unwrap()));
     let f = &i["files"][0];
-    assert_eq!(keys(f), ["file", "lines", "records", "first_lsn", "last_lsn", "skipped", "quarantined"]);
+    assert_eq!(
+        keys(f),
+        [
+            "file",
+            "lines",
+            "records",
+            "first_lsn",
+            "last_lsn",
+            "skipped",
+            "quarantined",
+            "resumed_after_line",
+            "already_in"
+        ]
+    );
+    assert_eq!((f["resumed_after_line"].is_null(), f["already_in"].as_bool()), (true, Some(false)));
     assert_eq!((f["records"].as_u64(), f["first_lsn"].as_u64(), f["last_lsn"].as_u64()), (Some(14), Some(0), Some(13)));
     let again = &json_lines(&ok(&fresh, &["ingest", "--json", fixture("small.ndjson").to_str().unwrap()]))[0];
     assert!(again["created"].is_null(), "an existing directory is not created");

@@ -13,6 +13,7 @@
 //!   store/                  the read model (fjall or sled): a cache of the log
 //!   store-backend           which backend wrote store/ (`fjall`, `sled`; none: sled, from before)
 //!   quarantine/             lines `idres ingest --skip-invalid` refused, per input file
+//!   ingest/                 `idres ingest`'s checkpoints: per input, how many lines are in
 //!   fold-config.sha256      the hash of the fold config the store was written under
 //!   store-rebuild.lsn       while a store rebuild runs: how many records had been acknowledged
 //!   config.toml             the fold config text `idres` records (`--config`)
@@ -85,6 +86,12 @@ impl DataDir {
     /// `quarantine/`.
     pub fn quarantine_dir(&self) -> PathBuf {
         self.root.join("quarantine")
+    }
+
+    /// `ingest/`: the command line's ingest checkpoints, one small file per input (which of its
+    /// lines are in the log, for `idres ingest --resume`).
+    pub fn ingest_checkpoints_dir(&self) -> PathBuf {
+        self.root.join("ingest")
     }
 
     /// `fold-config.sha256`.
@@ -223,6 +230,35 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     write_atomically_parts(Site::Marker, path, &[bytes])
 }
 
+/// [`write_atomically`] for a file only its owner may read (mode 0600 on Unix: it names inputs
+/// or holds personal data): the temp file is made anew with that mode (a leftover one is removed
+/// first, never written through), so the file is never readable by others, not even for a moment.
+pub fn write_atomically_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    let site = Site::Marker;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    match idres_io::remove_file(site, &tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove", &tmp)(e)),
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp).map_err(io("create", &tmp))?;
+    idres_io::write_all(site, &mut f, &tmp, bytes).map_err(io("write", &tmp))?;
+    idres_io::sync_all(site, &f, &tmp).map_err(io("fsync", &tmp))?;
+    drop(f);
+    idres_io::rename(site, &tmp, path).map_err(io("rename", &tmp))?;
+    sync_dir(dir)
+}
+
 /// Removes `path` if it exists and fsyncs its directory. Returns whether it existed. `site`
 /// names the fail point of the removal.
 pub fn remove_file_durably(site: Site, path: &Path) -> Result<bool, DataDirError> {
@@ -275,6 +311,20 @@ mod tests {
         assert!(!tmp.path().join("marker.tmp").exists());
         assert!(remove_file_durably(Site::Marker, &path).unwrap());
         assert!(!remove_file_durably(Site::Marker, &path).unwrap(), "removing a missing file is not an error");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_atomic_write_is_owner_only_and_replaces_a_leftover_temp_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("checkpoint.json");
+        fs::write(tmp.path().join("checkpoint.json.tmp"), b"left by a kill").unwrap();
+        write_atomically_private(&path, b"one").unwrap();
+        write_atomically_private(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!tmp.path().join("checkpoint.json.tmp").exists());
     }
 
     #[test]

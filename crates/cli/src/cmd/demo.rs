@@ -14,7 +14,7 @@ use idres_model::ProfileKind;
 
 use crate::bad_input;
 use crate::cmd::explain::print_explanation;
-use crate::cmd::ingest::{ingest_one, Source};
+use crate::cmd::ingest::{ingest_one, Options, Source};
 use crate::cmd::profile::print_profile;
 use crate::session::hex;
 
@@ -57,15 +57,8 @@ pub(crate) fn run(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow
     );
     let engine = Engine::open(dir, EngineConfig::default()).with_context(|| format!("open {}", dir.display()))?;
     let t = Instant::now();
-    let s = ingest_one(
-        &engine,
-        dir,
-        Format::Native,
-        false,
-        &Source::File(input.clone()),
-        progress,
-        &mut std::collections::BTreeSet::new(),
-    )?;
+    let opts = Options { format: Format::Native, skip_invalid: false, resume: false, progress, json: false };
+    let s = ingest_one(&engine, dir, opts, &Source::File(input.clone()), &mut std::collections::BTreeSet::new())?;
     let secs = t.elapsed().as_secs_f64();
     tell!(
         "ingested {} records in {:.2} s ({:.0} records/s, durable: one fdatasync per batch)",

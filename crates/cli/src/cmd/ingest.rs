@@ -1,6 +1,8 @@
 //! The `ingest` command of the binary (not of the library: errors here are `anyhow`): reads each
-//! input twice in bounded memory (validate, then append), quarantines bad lines, spools stdin.
-//! Line reading is `idres_cli::lines`, parsing `idres_cli::input`.
+//! input twice in bounded memory (validate, then append), quarantines bad lines, spools stdin,
+//! keeps each input's checkpoint and resumes after the lines that are in (`--resume`). Line
+//! reading is `idres_cli::lines`, parsing `idres_cli::input`, the checkpoint `cmd/checkpoint.rs`,
+//! which lines are in `cmd/resume.rs`.
 
 use std::fs;
 use std::io::{BufRead, BufWriter, Write};
@@ -14,6 +16,8 @@ use idres_cli::lines::{Line, LineReader, LINE_BYTES_MAX};
 use idres_model::Record;
 
 use crate::bad_input;
+use crate::cmd::checkpoint;
+use crate::cmd::resume::{LogCursor, Matcher, Stop};
 use crate::session::bar;
 
 /// Records per `write_batch` when ingesting.
@@ -150,25 +154,63 @@ pub(crate) struct IngestSummary {
     quarantined: u64,
     first_lsn: Option<u64>,
     end_lsn: u64,
+    /// With `--resume` and a checkpoint: the lines `1..=L` found in the log, not appended again.
+    resumed_after_line: Option<u64>,
+    /// With `--resume`: every line was in already; nothing was appended.
+    already_in: bool,
+}
+
+/// How to ingest (the command's flags but the files).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) format: Format,
+    pub(crate) skip_invalid: bool,
+    /// Continue after the lines of each input that are in the log (its checkpoint, checked).
+    pub(crate) resume: bool,
+    pub(crate) progress: bool,
+    /// The summary is one JSON object on stdout: what else is said goes to stderr.
+    pub(crate) json: bool,
+}
+
+/// Says `what` about an input: on stdout with the text summary, on stderr (a note) beside
+/// `--json`; nothing under `--quiet`.
+fn say_about(json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        crate::output::note(what);
+    } else {
+        tell!("{what}");
+    }
+    Ok(())
 }
 
 pub(crate) fn ingest(
     engine: &Engine,
     data: &Path,
-    format: Format,
-    skip_invalid: bool,
+    opts: Options,
     files: &[PathBuf],
-    progress: bool,
     json: Option<Option<&Path>>,
 ) -> anyhow::Result<()> {
+    let opts = Options { json: json.is_some(), ..opts };
     let started = Instant::now();
+    if opts.resume {
+        // A checkpoint that cannot serve a resume refuses the command before anything of any file
+        // is appended (stdin's is checked once it is spooled).
+        for file in files.iter().filter(|f| f.as_path() != Path::new("-")) {
+            let name = file.display().to_string();
+            let prior = checkpoint::look_up(data, file, &name)?;
+            prior.refuse_damaged(&name)?;
+            if let Some(c) = prior.found {
+                c.check_resumable(&name, opts.format, engine.stats().folded_lsn)?;
+            }
+        }
+    }
     let mut total = IngestSummary::default();
     let mut per_file: Vec<serde_json::Value> = Vec::new();
     let mut quarantined = std::collections::BTreeSet::new();
     for (i, file) in files.iter().enumerate() {
         let source =
             if file == Path::new("-") { Source::Stdin(Spool::of_stdin(data)?) } else { Source::File(file.clone()) };
-        let s = ingest_one(engine, data, format, skip_invalid, &source, progress, &mut quarantined).map_err(|e| {
+        let s = ingest_one(engine, data, opts, &source, &mut quarantined).map_err(|e| {
             if i > 0 {
                 e.context(format!("the {i} file(s) before {} stay appended", source.name()))
             } else {
@@ -186,8 +228,10 @@ pub(crate) fn ingest(
                 "last_lsn": last,
                 "skipped": s.skipped,
                 "quarantined": s.quarantined,
+                "resumed_after_line": s.resumed_after_line,
+                "already_in": s.already_in,
             }));
-        } else {
+        } else if !s.already_in {
             tell!(
                 "{}: {} lines, {} records appended{}, {} skipped, {} quarantined",
                 source.name(),
@@ -239,13 +283,30 @@ pub(crate) fn ingest(
 pub(crate) fn ingest_one(
     engine: &Engine,
     data: &Path,
-    format: Format,
-    skip_invalid: bool,
+    opts: Options,
     source: &Source,
-    progress: bool,
     quarantined: &mut std::collections::BTreeSet<String>,
 ) -> anyhow::Result<IngestSummary> {
+    let Options { format, skip_invalid, resume, progress, json } = opts;
     let name = source.name();
+    // The input's checkpoint; with --resume, pass 1 also finds which lines the log holds.
+    let prior = checkpoint::look_up(data, source.path(), &name)?;
+    match &prior.damaged {
+        Some(_) if resume => prior.refuse_damaged(&name)?,
+        Some(d) => crate::output::warning(format_args!("{d}; this ingest replaces it")),
+        None => {}
+    }
+    let log_end = engine.stats().folded_lsn;
+    let mut matching = None;
+    match &prior.found {
+        None if resume => say_about(json, &format!("no checkpoint for {name}: ingesting from line 1"))?,
+        None => {}
+        Some(c) if resume => {
+            c.check_resumable(&name, format, log_end)?;
+            matching = Some((Matcher::new(c.anchor_lsn, &c.continued), LogCursor::open(data)?));
+        }
+        Some(c) => crate::output::note(c.note(&name)),
+    }
     // Pass 1: validate every line; without --skip-invalid the first bad line refuses the file.
     // With it, each bad line goes to the quarantine file as it is found; only its number stays
     // in memory (8 bytes a bad line), for pass 2 to skip it.
@@ -262,8 +323,20 @@ pub(crate) fn ingest_one(
         Ok(parsed)
     };
     let lines = for_each_line(source.reader()?, |n, line| match check(line) {
-        Ok(_) => Ok(()),
+        Ok(parsed) => {
+            if let Some((m, log)) = matching.as_mut() {
+                let records = match &parsed {
+                    Parsed::Records(records) => records.as_slice(),
+                    Parsed::Skipped(_) => &[],
+                };
+                m.line(n, records, log)?;
+            }
+            Ok(())
+        }
         Err(reason) if skip_invalid => {
+            if let Some((m, log)) = matching.as_mut() {
+                m.line(n, &[], log)?;
+            }
             if quarantine.is_none() {
                 quarantine = Some(open_quarantine(data, source, quarantined)?);
             }
@@ -293,20 +366,67 @@ pub(crate) fn ingest_one(
             .with_context(|| format!("write {}", path.display()))?;
         crate::output::note(format_args!("{} bad lines of {name} quarantined in {}", bad.len(), path.display()));
     }
+    // Which lines are in already (with --resume); the checkpoint, durable before any append.
+    let (skip_through, mut recorder) = match matching {
+        None => (0, prior.start(&name, format, log_end)?),
+        Some((m, _)) => {
+            let verified = m.finish(lines);
+            let recorded = prior.found.as_ref().map_or(0, |c| c.lines_done);
+            let l = verified.lines_in;
+            if l < recorded.min(lines) {
+                crate::output::warning(format_args!(
+                    "the log holds lines 1..={l} of {name}, fewer than its checkpoint recorded \
+                     (1..={recorded}): the log was cut or changed since"
+                ));
+            }
+            if let (Some(Stop::Other { lsn }), true) = (verified.stop, l < lines) {
+                crate::output::note(format_args!(
+                    "note: the log holds other records from LSN {lsn} on, where line {} of {name} would be: \
+                     lines {} on are appended after them",
+                    l + 1,
+                    l + 1
+                ));
+            }
+            summary.resumed_after_line = Some(l);
+            if l >= lines {
+                say_about(json, &format!("{name}: all {lines} lines were already in ({})", verified.lsn_words()))?;
+                if let Err(e) = prior.all_in(&verified) {
+                    crate::output::warning(format_args!("could not mark {name}'s checkpoint complete: {e:#}"));
+                }
+                summary.already_in = true;
+                return Ok(summary);
+            }
+            if l == 0 {
+                say_about(json, &format!("{name}: none of its lines are in: appending from line 1"))?;
+            } else {
+                say_about(
+                    json,
+                    &format!("{name}: lines 1..={l} are in ({}); appending from line {}", verified.lsn_words(), l + 1),
+                )?;
+            }
+            (l, prior.resume(&name, format, &verified, log_end)?)
+        }
+    };
     // Pass 2: append the valid lines in batches, a few batches in flight.
     let mut bar = bar(progress, source.len(), &format!("ingest {name}"));
     let mut bad_lines = bad.iter().copied().peekable();
     let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
-    let mut inflight: std::collections::VecDeque<Ticket> = std::collections::VecDeque::new();
-    let settle = |t: Ticket, summary: &mut IngestSummary| -> anyhow::Result<()> {
+    // Each batch in flight with its last line.
+    let mut inflight: std::collections::VecDeque<(Ticket, u64)> = std::collections::VecDeque::new();
+    let settle = |(t, line): (Ticket, u64),
+                  summary: &mut IngestSummary,
+                  recorder: &mut checkpoint::Recorder|
+     -> anyhow::Result<()> {
         let lsns = t.wait_range().with_context(|| format!("appending {name}: earlier lines may have been appended"))?;
         if !lsns.is_empty() {
             summary.first_lsn.get_or_insert(lsns.start);
             summary.end_lsn = lsns.end;
         }
+        recorder.settled(line, lsns.end);
         Ok(())
     };
     let mut read = 0u64;
+    let mut last_line = 0u64;
     for_each_line(source.reader()?, |n, line| {
         read += match line {
             Line::Text(text) => text.len() as u64 + 1,
@@ -316,6 +436,10 @@ pub(crate) fn ingest_one(
             bad_lines.next();
             return Ok(());
         }
+        if n <= skip_through {
+            return Ok(());
+        }
+        last_line = n;
         let parsed = match line {
             Line::Text(text) => parse_line(text, format),
             Line::TooLong { .. } => Err(too_long()),
@@ -334,30 +458,33 @@ pub(crate) fn ingest_one(
             }
         }
         if batch.len() >= INGEST_BATCH {
-            inflight.push_back(
+            inflight.push_back((
                 engine
                     .write_batch(std::mem::take(&mut batch))
                     .with_context(|| format!("appending {name} at line {n}: earlier lines may have been appended"))?,
-            );
+                n,
+            ));
             bar.set_position(read);
             if inflight.len() >= INGEST_IN_FLIGHT {
                 if let Some(t) = inflight.pop_front() {
-                    settle(t, &mut summary)?;
+                    settle(t, &mut summary, &mut recorder)?;
                 }
             }
         }
         Ok(())
     })?;
     if !batch.is_empty() {
-        inflight.push_back(
+        inflight.push_back((
             engine
                 .write_batch(batch)
                 .with_context(|| format!("appending {name}: earlier lines may have been appended"))?,
-        );
+            last_line,
+        ));
     }
     for t in inflight {
-        settle(t, &mut summary)?;
+        settle(t, &mut summary, &mut recorder)?;
     }
+    recorder.complete(lines, engine.stats().folded_lsn);
     bar.set_position(read);
     bar.finish();
     Ok(summary)
