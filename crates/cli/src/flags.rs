@@ -9,7 +9,7 @@ use uuid::Uuid;
 #[derive(Parser)]
 #[command(name = "idres", version = crate::version::VERSION.as_str(), about = "Event-sourced identity resolution: ingest, query, replay, audit")]
 pub(crate) struct Cli {
-    /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data
+    /// The data directory (log/, snapshots/, store/, quarantine/, ingest/); default ./idres-data
     /// (./idres-demo for `demo`). Also accepted after the command's name.
     #[arg(long, value_name = "DIR", help_heading = "Data directory")]
     pub(crate) data: Option<PathBuf>,
@@ -54,7 +54,7 @@ pub(crate) enum ColorWhen {
 /// `--data` and `--config` after a command's name (the same flags as before it).
 #[derive(clap::Args, Default)]
 pub(crate) struct DirArgs {
-    /// The data directory (log/, snapshots/, store/, quarantine/); default ./idres-data.
+    /// The data directory (log/, snapshots/, store/, quarantine/, ingest/); default ./idres-data.
     #[arg(long, value_name = "DIR", help_heading = "Data directory")]
     pub(crate) data: Option<PathBuf>,
     /// A TOML file with the fold's rules; recorded in the data directory and used from then on.
@@ -65,7 +65,7 @@ pub(crate) struct DirArgs {
 /// `--data` alone after a command's name, for the commands no fold config applies to.
 #[derive(clap::Args, Default)]
 pub(crate) struct DataArg {
-    /// The data directory (log/, snapshots/, store/, quarantine/).
+    /// The data directory (log/, snapshots/, store/, quarantine/, ingest/).
     #[arg(long, value_name = "DIR", help_heading = "Data directory")]
     pub(crate) data: Option<PathBuf>,
 }

@@ -89,6 +89,21 @@ fn code_of(e: &anyhow::Error) -> u8 {
     3
 }
 
+/// A command that needs the data directory's lock met another process holding it (the log's,
+/// or the store's first): says who holds it, from the pid the writer put in the log's lock file,
+/// and that nothing was changed.
+fn in_use(data: &Path, e: anyhow::Error) -> anyhow::Error {
+    let who = match idres_log::lock_holder(idres::data_dir::DataDir::new(data).log_dir()) {
+        Ok(Some(Some(pid))) => format!("process {pid} holds its log's lock"),
+        Ok(Some(None)) => "another process holds its log's lock".to_string(),
+        _ => "another process holds it".to_string(),
+    };
+    e.context(format!(
+        "{} is in use ({who}); nothing was changed: stop that process first (read commands work beside it)",
+        data.display()
+    ))
+}
+
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let matches = <Cli as clap::CommandFactory>::command().color(output::clap_color(&args)).get_matches_from(args);
@@ -102,7 +117,9 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     output::init(cli.quiet, cli.color);
-    match run(cli) {
+    let data = cli.data();
+    let ran = run(cli).map_err(|e| if code_of(&e) == 4 { in_use(&data, e) } else { e });
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`idres export | head`): not an error of ours.
         Err(e)

@@ -46,19 +46,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Folds the read-only `log` from `r`'s next LSN to its end (an audit replay: no change stream),
-/// calling `progress(done, total)` per frame. Returns the fold and the records folded.
+/// Folds the read-only `log` from `r`'s next LSN to its end as it was opened (an audit replay:
+/// no change stream), calling `progress(done, total)` per frame. Returns the fold and the records
+/// folded. A writer that appends meanwhile is not followed: what was checked is what is folded,
+/// and a frame it is still writing is never read.
 pub fn fold_to_end(
     log: &ReadOnlyLog,
     mut r: Resolver,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Resolver, u64), EngineError> {
-    let total = log.end_lsn().saturating_sub(r.next_lsn());
+    let end = log.end_lsn();
+    let total = end.saturating_sub(r.next_lsn());
     // An audit reads the result, not the change stream.
     r.set_change_tracking(false);
     let mut reader = log.reader(r.next_lsn())?;
     let mut n = 0u64;
-    while let Some(frame) = reader.next_frame()? {
+    // Frames are whole batches and the end as opened lies between two of them.
+    while r.next_lsn() < end {
+        let Some(frame) = reader.next_frame()? else { break };
         for (lsn, bytes) in frame.records() {
             r.apply_encoded(lsn, frame.schema, bytes).map_err(|e| encoded_error(lsn, e))?;
             n += 1;

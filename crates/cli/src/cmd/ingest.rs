@@ -18,7 +18,6 @@ use idres_model::Record;
 use crate::bad_input;
 use crate::cmd::checkpoint;
 use crate::cmd::resume::{LogCursor, Matcher, Stop};
-use crate::session::bar;
 
 /// Records per `write_batch` when ingesting.
 const INGEST_BATCH: usize = 4096;
@@ -408,7 +407,7 @@ pub(crate) fn ingest_one(
         }
     };
     // Pass 2: append the valid lines in batches, a few batches in flight.
-    let mut bar = bar(progress, source.len(), &format!("ingest {name}"));
+    let mut bar = crate::progress::Progress::bytes(progress, source.len(), &format!("ingest {name}"));
     let mut bad_lines = bad.iter().copied().peekable();
     let mut batch: Vec<Record> = Vec::with_capacity(INGEST_BATCH);
     // Each batch in flight with its last line.
