@@ -28,7 +28,7 @@
 //!
 //! let entry = Entry {
 //!     appended_at: Timestamp::from_micros(1_700_000_000_000_000),
-//!     record: Record::Identify { uid: Some(uid), cid, attrs: Map::new(), ts: None },
+//!     record: Record::Identify { uid: Some(uid), cid, attrs: Map::new(), ts: None, message_id: None },
 //! };
 //! let bytes = encode_entry(&entry).unwrap();
 //! assert_eq!(decode_entry(&bytes).unwrap(), entry);
