@@ -52,10 +52,21 @@ fn hex(bytes: &[u8]) -> String {
 /// and a frame it is still writing is never read.
 pub fn fold_to_end(
     log: &ReadOnlyLog,
-    mut r: Resolver,
+    r: Resolver,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Resolver, u64), EngineError> {
-    let end = log.end_lsn();
+    fold_to(log, r, log.end_lsn(), progress)
+}
+
+/// [`fold_to_end`], but only up to `end` (at most the log's end as opened; a frame boundary, as
+/// an end some earlier open of the same log found is).
+fn fold_to(
+    log: &ReadOnlyLog,
+    mut r: Resolver,
+    end: Lsn,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(Resolver, u64), EngineError> {
+    let end = end.min(log.end_lsn());
     let total = end.saturating_sub(r.next_lsn());
     // An audit reads the result, not the change stream.
     r.set_change_tracking(false);
@@ -143,7 +154,9 @@ pub fn verify(
         ));
     }
     let log = ReadOnlyLog::open(&log_dir, Some(CODEC_ID))?;
-    let log_end = log.end_lsn();
+    // The end the frame check saw: a writer may have appended since, and what is folded and
+    // compared must be what was checked.
+    let log_end = log.end_lsn().min(frames.end_lsn);
     let log_id = log.log_id();
     // 2. What the snapshots and the store have seen was acknowledged: the log must still hold it.
     let store_seen = store_seen(&dir, &mut notes, &mut problems);
@@ -163,7 +176,7 @@ pub fn verify(
         notes.push(format!("the log ends {where_it_ends}: an unacknowledged write, cut on the next open"));
     }
     // 3. The fold from scratch.
-    let (scratch, records) = fold_to_end(&log, Resolver::new(fold.clone()), progress)?;
+    let (scratch, records) = fold_to(&log, Resolver::new(fold.clone()), log_end, progress)?;
     let digest = scratch.digest();
     drop(scratch);
     notes.push(format!("from scratch: {records} records, digest {}", hex(&digest)));
@@ -206,7 +219,7 @@ pub fn verify(
         }
         match Resolver::restore(file.snapshot(), fold.clone()) {
             Ok(r) => {
-                let (r, _) = fold_to_end(&log, r, &mut |_, _| {})?;
+                let (r, _) = fold_to(&log, r, log_end, &mut |_, _| {})?;
                 let d = r.digest();
                 if d == digest {
                     notes.push(format!("snapshot {}: digest agrees", path.display()));
