@@ -15,6 +15,7 @@
 //! `encode(decode(bytes)) == bytes` for every input that decodes.
 
 mod cursor;
+mod profile_wire;
 mod record_view;
 mod view;
 mod wire;
@@ -365,12 +366,12 @@ pub fn encode_profile_into(profile: &crate::profile::Profile, buf: &mut Vec<u8>)
 /// [`encode_profile_into`] writes for the equal [`crate::Profile`]. Fails as it does, and on
 /// attributes or event names out of order; on error `buf` is unchanged.
 pub fn encode_profile_ref_into(profile: &crate::profile::ProfileRef<'_>, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode_bounded(buf, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |e| wire::encode_profile(e, profile))
+    encode_bounded(buf, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |e| profile_wire::encode_profile(e, profile))
 }
 
 /// Decodes a stored profile that fills `bytes` exactly; its `history` is empty.
 pub fn decode_profile(bytes: &[u8]) -> Result<crate::profile::Profile, CodecError> {
-    decode_exact(bytes, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |d| wire::decode_profile(d))
+    decode_exact(bytes, crate::limits::PROFILE_BYTES_MAX, PROFILE_CONFIG, |d| profile_wire::decode_profile(d))
 }
 
 /// Decodes one entry whose bytes were stored as written under `schema`

@@ -28,24 +28,24 @@ use crate::value::{check_container, check_float, check_key, check_string, Map, V
 // Primitives
 
 /// Entries a list reserves before its values are read.
-const LIST_RESERVE_MAX: usize = 64;
+pub(super) const LIST_RESERVE_MAX: usize = 64;
 
-fn value_error(e: ValueError) -> EncodeError {
+pub(super) fn value_error(e: ValueError) -> EncodeError {
     EncodeError::OtherString(e.to_string())
 }
 
-fn encode_len<E: Encoder>(encoder: &mut E, len: usize) -> Result<(), EncodeError> {
+pub(super) fn encode_len<E: Encoder>(encoder: &mut E, len: usize) -> Result<(), EncodeError> {
     u64::try_from(len).map_err(|_| EncodeError::Other("length does not fit in u64"))?.encode(encoder)
 }
 
 /// A `u64` length followed by the bytes.
-fn encode_bytes<E: Encoder>(encoder: &mut E, bytes: &[u8]) -> Result<(), EncodeError> {
+pub(super) fn encode_bytes<E: Encoder>(encoder: &mut E, bytes: &[u8]) -> Result<(), EncodeError> {
     encode_len(encoder, bytes.len())?;
     encoder.writer().write(bytes)
 }
 
 /// Reads a `u64` length and checks it against `max` before anyone allocates for it.
-fn decode_len<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> Result<usize, DecodeError> {
+pub(super) fn decode_len<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> Result<usize, DecodeError> {
     let len = u64::decode(decoder)?;
     match usize::try_from(len) {
         Ok(len) if len <= max => Ok(len),
@@ -54,7 +54,11 @@ fn decode_len<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> Re
 }
 
 /// Reads a length-prefixed byte string of at most `max` bytes.
-fn decode_bytes<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> Result<Vec<u8>, DecodeError> {
+pub(super) fn decode_bytes<D: Decoder>(
+    decoder: &mut D,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<u8>, DecodeError> {
     let len = decode_len(decoder, max, what)?;
     // Counts against the decoder's byte limit before the copy, like bincode's own containers.
     decoder.claim_bytes_read(len)?;
@@ -69,12 +73,16 @@ fn decode_bytes<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> 
     Err(DecodeError::UnexpectedEnd { additional: len })
 }
 
-fn decode_string<D: Decoder>(decoder: &mut D, max: usize, what: &'static str) -> Result<String, DecodeError> {
+pub(super) fn decode_string<D: Decoder>(
+    decoder: &mut D,
+    max: usize,
+    what: &'static str,
+) -> Result<String, DecodeError> {
     let bytes = decode_bytes(decoder, max, what)?;
     String::from_utf8(bytes).map_err(|e| DecodeError::Utf8 { inner: e.utf8_error() })
 }
 
-fn decode_tag<D: Decoder>(
+pub(super) fn decode_tag<D: Decoder>(
     decoder: &mut D,
     type_name: &'static str,
     allowed: &'static AllowedEnumVariants,
@@ -87,7 +95,7 @@ fn decode_tag<D: Decoder>(
     Ok(found)
 }
 
-fn encode_option<E: Encoder, T>(
+pub(super) fn encode_option<E: Encoder, T>(
     encoder: &mut E,
     option: Option<&T>,
     encode_some: impl FnOnce(&mut E, &T) -> Result<(), EncodeError>,
@@ -101,7 +109,7 @@ fn encode_option<E: Encoder, T>(
     }
 }
 
-fn decode_option<D: Decoder, T>(
+pub(super) fn decode_option<D: Decoder, T>(
     decoder: &mut D,
     decode_some: impl FnOnce(&mut D) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
@@ -116,7 +124,7 @@ fn decode_option<D: Decoder, T>(
 // Values
 
 /// `level` is the number of containers enclosing `value`.
-fn encode_value<E: Encoder>(encoder: &mut E, value: &Value, level: usize) -> Result<(), EncodeError> {
+pub(super) fn encode_value<E: Encoder>(encoder: &mut E, value: &Value, level: usize) -> Result<(), EncodeError> {
     match value {
         Value::Null => tag::VALUE_NULL.encode(encoder),
         Value::Bool(b) => {
@@ -151,7 +159,7 @@ fn encode_value<E: Encoder>(encoder: &mut E, value: &Value, level: usize) -> Res
     }
 }
 
-fn decode_value<D: Decoder>(decoder: &mut D, level: usize) -> Result<Value, DecodeError> {
+pub(super) fn decode_value<D: Decoder>(decoder: &mut D, level: usize) -> Result<Value, DecodeError> {
     const ALLOWED: AllowedEnumVariants =
         AllowedEnumVariants::Range { min: tag::VALUE_NULL as u32, max: tag::VALUE_MAP as u32 };
     match decode_tag(decoder, "Value", &ALLOWED, tag::VALUE_MAP)? {
@@ -186,7 +194,7 @@ fn decode_value<D: Decoder>(decoder: &mut D, level: usize) -> Result<Value, Deco
 
 /// Refuses a container enclosed by `level` others before recursing into it: this bound, not the
 /// input's length, is what limits the decoder's stack.
-fn check_depth(level: usize) -> Result<(), DecodeError> {
+pub(super) fn check_depth(level: usize) -> Result<(), DecodeError> {
     if level >= VALUE_DEPTH_MAX {
         return Err(DecodeError::Other("value nests lists/maps deeper than VALUE_DEPTH_MAX"));
     }
@@ -194,7 +202,7 @@ fn check_depth(level: usize) -> Result<(), DecodeError> {
 }
 
 /// Count, then (key, value) pairs in increasing key order; values sit at `value_level`.
-fn encode_map<E: Encoder>(encoder: &mut E, map: &Map, value_level: usize) -> Result<(), EncodeError> {
+pub(super) fn encode_map<E: Encoder>(encoder: &mut E, map: &Map, value_level: usize) -> Result<(), EncodeError> {
     if map.len() > VALUE_ENTRIES_MAX {
         return Err(value_error(ValueError::TooManyEntries { len: map.len(), max: VALUE_ENTRIES_MAX }));
     }
@@ -207,7 +215,7 @@ fn encode_map<E: Encoder>(encoder: &mut E, map: &Map, value_level: usize) -> Res
     Ok(())
 }
 
-fn decode_map<D: Decoder>(decoder: &mut D, value_level: usize) -> Result<Map, DecodeError> {
+pub(super) fn decode_map<D: Decoder>(decoder: &mut D, value_level: usize) -> Result<Map, DecodeError> {
     let len = decode_len(decoder, VALUE_ENTRIES_MAX, "map entries")?;
     let mut map = Map::new();
     for _ in 0..len {
@@ -266,7 +274,7 @@ impl Encode for Cid {
 }
 
 /// A uid as [`Uid`] encodes: its form's tag, then 16 bytes or the text's length and bytes.
-fn encode_uid_view<E: Encoder>(encoder: &mut E, uid: UidView<'_>) -> Result<(), EncodeError> {
+pub(super) fn encode_uid_view<E: Encoder>(encoder: &mut E, uid: UidView<'_>) -> Result<(), EncodeError> {
     match uid {
         UidView::Uuid(bytes) => {
             tag::UID_UUID.encode(encoder)?;
@@ -329,16 +337,16 @@ impl<Context> Decode<Context> for Timestamp {
 }
 bincode::impl_borrow_decode!(Timestamp);
 
-fn encode_ts<E: Encoder>(encoder: &mut E, ts: Option<Timestamp>) -> Result<(), EncodeError> {
+pub(super) fn encode_ts<E: Encoder>(encoder: &mut E, ts: Option<Timestamp>) -> Result<(), EncodeError> {
     encode_option(encoder, ts.as_ref(), |e, ts| ts.encode(e))
 }
 
-fn decode_ts<D: Decoder>(decoder: &mut D) -> Result<Option<Timestamp>, DecodeError> {
+pub(super) fn decode_ts<D: Decoder>(decoder: &mut D) -> Result<Option<Timestamp>, DecodeError> {
     decode_option(decoder, |d| i64::decode(d).map(Timestamp))
 }
 
 /// An attribute key outside a map (the `unset` list): the same limit as map keys.
-fn encode_key<E: Encoder>(encoder: &mut E, key: &str) -> Result<(), EncodeError> {
+pub(super) fn encode_key<E: Encoder>(encoder: &mut E, key: &str) -> Result<(), EncodeError> {
     check_key(key).map_err(value_error)?;
     encode_bytes(encoder, key.as_bytes())
 }
@@ -403,7 +411,7 @@ impl Encode for Record {
 
 /// The message id of a schema-2 record: an option of bytes, carried at any length up to the
 /// record size (the edge holds it to [`crate::limits::MESSAGE_ID_BYTES_MAX`]).
-fn encode_message_id<E: Encoder>(encoder: &mut E, id: Option<&str>) -> Result<(), EncodeError> {
+pub(super) fn encode_message_id<E: Encoder>(encoder: &mut E, id: Option<&str>) -> Result<(), EncodeError> {
     match id {
         None => tag::OPTION_NONE.encode(encoder),
         Some(id) => {
@@ -415,7 +423,7 @@ fn encode_message_id<E: Encoder>(encoder: &mut E, id: Option<&str>) -> Result<()
 
 /// What schema 2 added to a record (`system`, `message_id`), read when the bytes are schema 2;
 /// a schema-1 record has none (`false`, `None`).
-fn decode_schema2<D: Decoder>(
+pub(super) fn decode_schema2<D: Decoder>(
     decoder: &mut D,
     schema: u16,
     with_system: bool,
@@ -499,132 +507,3 @@ pub(crate) fn decode_entry_of<D: Decoder>(decoder: &mut D, schema: u16) -> Resul
     Ok(Entry { appended_at: Timestamp::decode(decoder)?, record: decode_record(decoder, schema)? })
 }
 bincode::impl_borrow_decode!(Entry);
-
-// ---------------------------------------------------------------------------------------------
-// Stored profiles (the store's values): every field of a profile but its history.
-
-use crate::limits::{PROFILE_ATTRIBUTES_MAX, PROFILE_EVENT_NAMES_MAX, PROFILE_IDS_MAX};
-use crate::profile::{DeviceRef, Profile, ProfileKind, ProfileRef};
-
-/// Version byte that starts a stored profile.
-pub(crate) const PROFILE_LAYOUT_VERSION: u8 = 1;
-
-pub(crate) fn encode_profile<E: Encoder>(encoder: &mut E, p: &ProfileRef<'_>) -> Result<(), EncodeError> {
-    PROFILE_LAYOUT_VERSION.encode(encoder)?;
-    encoder.writer().write(p.id.as_bytes())?;
-    match p.kind {
-        ProfileKind::Customer => 0u8,
-        ProfileKind::Anonymous => 1u8,
-    }
-    .encode(encoder)?;
-    encode_option(encoder, p.primary_cid, |e, c| c.encode(e))?;
-    let too_many = |n: usize, max: usize, what: &'static str| {
-        if n > max {
-            Err(EncodeError::OtherString(format!("profile has {n} {what}, over the limit of {max}")))
-        } else {
-            Ok(())
-        }
-    };
-    // The decoder reads maps into `BTreeMap`s: one encoding per profile needs their keys in
-    // order, which a `Profile`'s maps are and a `ProfileRef`'s must be.
-    let ascending = |keys: &mut dyn Iterator<Item = &str>, what: &'static str| {
-        let mut last: Option<&str> = None;
-        for k in keys {
-            if last.is_some_and(|l| l >= k) {
-                return Err(EncodeError::OtherString(format!("profile's {what} are not in ascending order at {k:?}")));
-            }
-            last = Some(k);
-        }
-        Ok(())
-    };
-    too_many(p.cids.len(), PROFILE_IDS_MAX, "cids")?;
-    encode_len(encoder, p.cids.len())?;
-    for c in &p.cids {
-        c.encode(encoder)?;
-    }
-    too_many(p.uids.len(), PROFILE_IDS_MAX, "devices")?;
-    encode_len(encoder, p.uids.len())?;
-    for (uid, epoch) in &p.uids {
-        encode_uid_view(encoder, *uid)?;
-        epoch.encode(encoder)?;
-    }
-    too_many(p.attributes.len(), PROFILE_ATTRIBUTES_MAX, "attributes")?;
-    ascending(&mut p.attributes.iter().map(|&(k, _)| k), "attributes")?;
-    encode_len(encoder, p.attributes.len())?;
-    for (k, v) in &p.attributes {
-        check_key(k).map_err(value_error)?;
-        encode_bytes(encoder, k.as_bytes())?;
-        encode_value(encoder, v, 0)?;
-    }
-    p.event_count.encode(encoder)?;
-    too_many(p.events_by_name.len(), PROFILE_EVENT_NAMES_MAX, "event names")?;
-    ascending(&mut p.events_by_name.iter().map(|&(n, _)| n), "event names")?;
-    encode_len(encoder, p.events_by_name.len())?;
-    for (n, c) in &p.events_by_name {
-        encode_bytes(encoder, n.as_bytes())?;
-        c.encode(encoder)?;
-    }
-    encode_option(encoder, p.first_seen.as_ref(), |e, t| t.0.encode(e))?;
-    encode_option(encoder, p.last_seen.as_ref(), |e, t| t.0.encode(e))
-}
-
-pub(crate) fn decode_profile<D: Decoder>(decoder: &mut D) -> Result<Profile, DecodeError> {
-    let version = u8::decode(decoder)?;
-    if version != PROFILE_LAYOUT_VERSION {
-        return Err(DecodeError::OtherString(format!("stored profile layout {version}, this build reads 1")));
-    }
-    let id = uuid::Uuid::from_bytes(<[u8; 16]>::decode(decoder)?);
-    const KINDS: AllowedEnumVariants = AllowedEnumVariants::Range { min: 0, max: 1 };
-    let kind = match decode_tag(decoder, "ProfileKind", &KINDS, 1)? {
-        0 => ProfileKind::Customer,
-        _ => ProfileKind::Anonymous,
-    };
-    let primary_cid = decode_option(decoder, |d| Cid::decode(d))?;
-    let n = decode_len(decoder, PROFILE_IDS_MAX, "profile cids")?;
-    let mut cids = Vec::with_capacity(n.min(LIST_RESERVE_MAX));
-    for _ in 0..n {
-        cids.push(Cid::decode(decoder)?);
-    }
-    let n = decode_len(decoder, PROFILE_IDS_MAX, "profile devices")?;
-    let mut uids = Vec::with_capacity(n.min(LIST_RESERVE_MAX));
-    for _ in 0..n {
-        let uid = Uid::decode(decoder)?;
-        uids.push(DeviceRef { uid, epoch: u32::decode(decoder)? });
-    }
-    let n = decode_len(decoder, PROFILE_ATTRIBUTES_MAX, "profile attributes")?;
-    let mut attributes = Map::new();
-    for _ in 0..n {
-        let key = decode_string(decoder, VALUE_KEY_BYTES_MAX, "attribute key")?;
-        if attributes.last_key_value().is_some_and(|(last, _)| key.as_str() <= last.as_str()) {
-            return Err(DecodeError::Other("profile attribute keys are not strictly increasing"));
-        }
-        let value = decode_value(decoder, 0)?;
-        attributes.insert(key, value);
-    }
-    let event_count = u64::decode(decoder)?;
-    let n = decode_len(decoder, PROFILE_EVENT_NAMES_MAX, "profile event names")?;
-    let mut events_by_name = std::collections::BTreeMap::new();
-    for _ in 0..n {
-        let name = decode_string(decoder, RECORD_BYTES_MAX, "event name")?;
-        if events_by_name.last_key_value().is_some_and(|(last, _): (&String, _)| name.as_str() <= last.as_str()) {
-            return Err(DecodeError::Other("profile event names are not strictly increasing"));
-        }
-        let count = u64::decode(decoder)?;
-        events_by_name.insert(name, count);
-    }
-    let first_seen = decode_option(decoder, |d| i64::decode(d).map(Timestamp))?;
-    let last_seen = decode_option(decoder, |d| i64::decode(d).map(Timestamp))?;
-    Ok(Profile {
-        id,
-        kind,
-        primary_cid,
-        cids,
-        uids,
-        attributes,
-        event_count,
-        events_by_name,
-        first_seen,
-        last_seen,
-        history: Vec::new(),
-    })
-}
