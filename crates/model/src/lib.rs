@@ -43,6 +43,7 @@ pub mod id;
 pub mod limits;
 pub mod profile;
 pub mod record;
+mod record_shape;
 pub mod shapes;
 pub mod time;
 pub mod validate;
