@@ -57,7 +57,7 @@ pub use codec::{
     SCHEMA_VERSION_OLDEST,
 };
 pub use id::{Cid, IdError, IdExcerpt, IdKind, Uid, UidView, ID_EXCERPT_CHARS};
-pub use profile::{DeviceRef, Profile, ProfileKind, ProfileRef};
+pub use profile::{DeviceInfo, DeviceInfoRef, DeviceRef, Profile, ProfileKind, ProfileRef, SessionsSummary};
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};
 pub use shapes::HistoryEvent;
 pub use time::TimeError;

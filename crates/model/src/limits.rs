@@ -92,10 +92,12 @@ pub const PROFILE_IDS_MAX: usize = 1 << 20;
 /// customers and 1000 devices per profile (each id charged its longest length and an overhead),
 /// every attribute byte, and every event name at its longest with its count. Tested against the
 /// profile codec in `tests/profile_codec.rs`.
-/// (Fixed fields: version, id, kind, option tags, counts and times: under 128 bytes.)
+/// (Fixed fields: version, id, kind, option tags, counts and times, the sessions summary: under
+/// 128 bytes. Each device's first / last seen and event count: three overheads. Its system
+/// attributes are in the attribute bytes: the fold counts them in the same budget.)
 pub const PROFILE_WORST_CASE_BYTES: usize = 128
     + 100 * (CID_BYTES_MAX + ID_OVERHEAD_BYTES)
-    + 1000 * (UID_BYTES_MAX + ID_OVERHEAD_BYTES)
+    + 1000 * (UID_BYTES_MAX + 4 * ID_OVERHEAD_BYTES)
     + PROFILE_ATTRIBUTE_BYTES_MAX
     + PROFILE_EVENT_NAMES_MAX * (EVENT_NAME_BYTES_MAX + ID_OVERHEAD_BYTES);
 

@@ -42,6 +42,47 @@ pub struct DeviceRef {
     pub epoch: u32,
 }
 
+/// A profile's sessions summarised (docs/SEMANTICS.md, "Sessions"): the full list is
+/// `Resolver::sessions_of` / `Engine::sessions`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionsSummary {
+    /// Number of sessions (explicit ones held by several devices count once).
+    pub count: u64,
+    /// Start of the earliest session.
+    pub first_start: Option<Timestamp>,
+    /// Start of the latest session.
+    pub last_start: Option<Timestamp>,
+    /// Median length (end − start) in µs; for an even count the lower of the two middle ones.
+    pub median_micros: Option<u64>,
+}
+
+/// One device of a profile with what the fold keeps of it alone: when it was seen, its event
+/// count and its system attributes (docs/SEMANTICS.md, "System and custom data").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceInfo {
+    /// Earliest effective time of the device's events.
+    pub first_seen: Option<Timestamp>,
+    /// Latest effective time of the device's events.
+    pub last_seen: Option<Timestamp>,
+    /// Number of the device's events.
+    pub event_count: u64,
+    /// The device's system attributes (model, OS, app version, …).
+    pub system_attributes: BTreeMap<String, Value>,
+}
+
+/// As [`DeviceInfo`], its attributes borrowed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceInfoRef<'a> {
+    /// As [`DeviceInfo::first_seen`].
+    pub first_seen: Option<Timestamp>,
+    /// As [`DeviceInfo::last_seen`].
+    pub last_seen: Option<Timestamp>,
+    /// As [`DeviceInfo::event_count`].
+    pub event_count: u64,
+    /// As [`DeviceInfo::system_attributes`], strictly ascending by key.
+    pub system_attributes: Vec<(&'a str, &'a Value)>,
+}
+
 /// A profile as it stands: the join of its nodes' contents (SEMANTICS §4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
@@ -68,6 +109,12 @@ pub struct Profile {
     pub last_seen: Option<Timestamp>,
     /// LSNs of the profile's events, ascending.
     pub history: Vec<u64>,
+    /// How many of `event_count` are system events.
+    pub system_event_count: u64,
+    /// The profile's sessions, summarised.
+    pub sessions: SessionsSummary,
+    /// Per device, in the order of `uids` (one entry each): what the fold keeps of it alone.
+    pub devices: Vec<DeviceInfo>,
 }
 
 /// A profile's stored fields borrowed from where they are kept: what a [`Profile`] holds but its
@@ -95,6 +142,36 @@ pub struct ProfileRef<'a> {
     pub first_seen: Option<Timestamp>,
     /// As [`Profile::last_seen`].
     pub last_seen: Option<Timestamp>,
+    /// As [`Profile::system_event_count`].
+    pub system_event_count: u64,
+    /// As [`Profile::sessions`].
+    pub sessions: SessionsSummary,
+    /// As [`Profile::devices`], in the order of `uids`.
+    pub devices: Vec<DeviceInfoRef<'a>>,
+}
+
+impl DeviceInfo {
+    /// Borrowed.
+    pub fn borrowed(&self) -> DeviceInfoRef<'_> {
+        DeviceInfoRef {
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            event_count: self.event_count,
+            system_attributes: self.system_attributes.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        }
+    }
+}
+
+impl DeviceInfoRef<'_> {
+    /// Owned.
+    pub fn to_owned_info(&self) -> DeviceInfo {
+        DeviceInfo {
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            event_count: self.event_count,
+            system_attributes: self.system_attributes.iter().map(|&(k, v)| (k.to_owned(), v.clone())).collect(),
+        }
+    }
 }
 
 impl Profile {
@@ -111,6 +188,9 @@ impl Profile {
             events_by_name: self.events_by_name.iter().map(|(n, c)| (n.as_str(), *c)).collect(),
             first_seen: self.first_seen,
             last_seen: self.last_seen,
+            system_event_count: self.system_event_count,
+            sessions: self.sessions,
+            devices: self.devices.iter().map(DeviceInfo::borrowed).collect(),
         }
     }
 }
@@ -130,6 +210,9 @@ impl ProfileRef<'_> {
             first_seen: self.first_seen,
             last_seen: self.last_seen,
             history,
+            system_event_count: self.system_event_count,
+            sessions: self.sessions,
+            devices: self.devices.iter().map(DeviceInfoRef::to_owned_info).collect(),
         }
     }
 }

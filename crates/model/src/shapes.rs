@@ -69,7 +69,9 @@ impl Serialize for CidShape<'_> {
 
 /// The profile shape: `id`, `kind` (`"customer"` / `"anonymous"`), `primary_cid` (text or null),
 /// `cids`, `uids` (`{"uid", "epoch"}`), `attributes`, `event_count`, `events_by_name`,
-/// `first_seen`, `last_seen` (RFC 3339 or null). The history is not part of it (`history` reads
+/// `first_seen`, `last_seen` (RFC 3339 or null), `system_event_count`, `sessions` (`{"count",
+/// "first_start", "last_start", "median_seconds"}`), `devices` (per uid, in `uids`' order:
+/// `{"uid", "epoch", "first_seen", "last_seen", "event_count", "system_attributes"}`). The history is not part of it (`history` reads
 /// the events themselves: [`HistoryEvent`]).
 impl Serialize for Profile {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -94,7 +96,39 @@ impl Serialize for Profile {
                 s.collect_seq(self.0.iter().map(Device))
             }
         }
-        let mut o = s.serialize_struct("Profile", 10)?;
+        struct Sessions<'a>(&'a crate::profile::SessionsSummary);
+        impl Serialize for Sessions<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut o = s.serialize_struct("Sessions", 4)?;
+                o.serialize_field("count", &self.0.count)?;
+                o.serialize_field("first_start", &TimeShape(self.0.first_start))?;
+                o.serialize_field("last_start", &TimeShape(self.0.last_start))?;
+                o.serialize_field("median_seconds", &self.0.median_micros.map(|m| m as f64 / 1e6))?;
+                o.end()
+            }
+        }
+        struct Info<'a>(&'a crate::profile::DeviceRef, Option<&'a crate::profile::DeviceInfo>);
+        impl Serialize for Info<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let empty = crate::profile::DeviceInfo::default();
+                let i = self.1.unwrap_or(&empty);
+                let mut o = s.serialize_struct("DeviceInfo", 6)?;
+                o.serialize_field("uid", &self.0.uid.to_string())?;
+                o.serialize_field("epoch", &self.0.epoch)?;
+                o.serialize_field("first_seen", &TimeShape(i.first_seen))?;
+                o.serialize_field("last_seen", &TimeShape(i.last_seen))?;
+                o.serialize_field("event_count", &i.event_count)?;
+                o.serialize_field("system_attributes", &MapShape(&i.system_attributes))?;
+                o.end()
+            }
+        }
+        struct Infos<'a>(&'a Profile);
+        impl Serialize for Infos<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.uids.iter().enumerate().map(|(i, d)| Info(d, self.0.devices.get(i))))
+            }
+        }
+        let mut o = s.serialize_struct("Profile", 13)?;
         o.serialize_field("id", &self.id.to_string())?;
         o.serialize_field("kind", self.kind.as_str())?;
         o.serialize_field("primary_cid", &self.primary_cid.as_ref().map(CidShape))?;
@@ -105,6 +139,9 @@ impl Serialize for Profile {
         o.serialize_field("events_by_name", &self.events_by_name)?;
         o.serialize_field("first_seen", &TimeShape(self.first_seen))?;
         o.serialize_field("last_seen", &TimeShape(self.last_seen))?;
+        o.serialize_field("system_event_count", &self.system_event_count)?;
+        o.serialize_field("sessions", &Sessions(&self.sessions))?;
+        o.serialize_field("devices", &Infos(self))?;
         o.end()
     }
 }

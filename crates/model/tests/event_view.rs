@@ -104,7 +104,10 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     };
     prop_assert_eq!(view.is_some(), valid_event, "view {:?} for {:?}", view, decoded);
     if let (Some(v), Ok(entry)) = (view, decoded) {
-        let Record::Event { target, name, ts, system, message_id, .. } = &entry.record else { unreachable!() };
+        let Record::Event { target, name, ts, system, message_id, session_id, .. } = &entry.record else {
+            unreachable!()
+        };
+        prop_assert_eq!(v.session_id, session_id.as_deref());
         prop_assert_eq!(v.system, *system);
         prop_assert_eq!(v.message_id, message_id.as_deref());
         prop_assert_eq!(v.appended_at, entry.appended_at);

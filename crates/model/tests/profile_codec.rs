@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use idres_model::{
-    decode_profile, encode_profile_into, encode_profile_ref_into, Cid, DeviceRef, Map, Profile, ProfileKind, Timestamp,
-    Uid, Value,
+    decode_profile, encode_profile_into, encode_profile_ref_into, Cid, DeviceInfo, DeviceRef, Map, Profile, ProfileKind,
+    SessionsSummary, Timestamp, Uid, Value,
 };
 use proptest::prelude::*;
 
@@ -31,7 +31,33 @@ fn sample() -> Profile {
         first_seen: Some(Timestamp(1_700_000_000_000_000)),
         last_seen: Some(Timestamp(1_700_000_100_000_000)),
         history: vec![1, 2, 3],
+        system_event_count: 0,
+        sessions: SessionsSummary::default(),
+        devices: vec![DeviceInfo::default(); 2],
     }
+}
+
+/// [`sample`] with what layout 2 adds: system events, sessions, devices seen and their system
+/// attributes.
+fn sample_v2() -> Profile {
+    let mut p = sample();
+    p.system_event_count = 7;
+    p.sessions = SessionsSummary {
+        count: 3,
+        first_start: Some(Timestamp(1_700_000_000_000_000)),
+        last_start: Some(Timestamp(1_700_000_090_000_000)),
+        median_micros: Some(600_000_000),
+    };
+    p.devices[0] = DeviceInfo {
+        first_seen: Some(Timestamp(1_700_000_000_000_000)),
+        last_seen: Some(Timestamp(1_700_000_100_000_000)),
+        event_count: 40,
+        system_attributes: BTreeMap::from([
+            ("device.model".to_string(), Value::String("Pixel 8".into())),
+            ("os.name".to_string(), Value::String("Android".into())),
+        ]),
+    };
+    p
 }
 
 fn without_history(p: &Profile) -> Profile {
@@ -40,21 +66,42 @@ fn without_history(p: &Profile) -> Profile {
 
 #[test]
 fn fixture_pins_the_stored_bytes() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/profile.bin");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/profile-v2.bin");
     let mut bytes = Vec::new();
-    encode_profile_into(&sample(), &mut bytes).unwrap();
+    encode_profile_into(&sample_v2(), &mut bytes).unwrap();
     if std::env::var("IDRES_BLESS").is_ok() {
         std::fs::write(path, &bytes).unwrap();
     }
     let fixture = std::fs::read(path).expect("fixture exists (IDRES_BLESS=1 writes it)");
-    assert_eq!(decode_profile(&fixture).unwrap(), without_history(&sample()));
+    assert_eq!(decode_profile(&fixture).unwrap(), without_history(&sample_v2()));
     assert_eq!(bytes, fixture, "the stored profile layout changed: bump its version");
+}
+
+/// A profile stored by layout 1 (before sessions and devices: the fixture was written by that
+/// build and is never re-blessed) still reads, its devices with nothing known of them alone.
+#[test]
+fn a_layout_1_profile_still_reads() {
+    let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/profile.bin")).unwrap();
+    assert_eq!(fixture[0], 1, "layout 1");
+    assert_eq!(decode_profile(&fixture).unwrap(), without_history(&sample()));
+    for cut in 0..fixture.len() {
+        assert!(decode_profile(&fixture[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn devices_must_match_uids() {
+    let mut p = sample_v2();
+    p.devices.pop();
+    let mut out = vec![7u8];
+    assert!(encode_profile_into(&p, &mut out).is_err());
+    assert_eq!(out, vec![7u8]);
 }
 
 #[test]
 fn over_limit_and_trailing_bytes_are_refused() {
     let mut bytes = Vec::new();
-    encode_profile_into(&sample(), &mut bytes).unwrap();
+    encode_profile_into(&sample_v2(), &mut bytes).unwrap();
     bytes.push(0);
     assert!(decode_profile(&bytes).is_err());
     bytes.pop();
@@ -79,8 +126,19 @@ fn profile() -> impl Strategy<Value = Profile> {
         prop::collection::btree_map("[a-z]{1,6}", any::<i64>().prop_map(Value::Int), 0..5),
         prop::collection::btree_map("[a-z]{1,6}", 1u64..100, 0..4),
         prop::option::of(any::<i64>()),
+        (any::<u64>(), any::<u64>(), prop::option::of(any::<u64>())),
+        prop::collection::btree_map("[a-z.]{1,6}", any::<bool>().prop_map(Value::Bool), 0..3),
     )
-        .prop_map(|(id, customer, cids, uids, attributes, names, seen)| Profile {
+        .prop_map(|(id, customer, cids, uids, attributes, names, seen, (system, sessions, median), system_attributes)| {
+            let devices = (0..uids.len())
+                .map(|i| DeviceInfo {
+                    first_seen: seen.map(Timestamp),
+                    last_seen: seen.map(|s| Timestamp(s.saturating_add(i as i64))),
+                    event_count: i as u64,
+                    system_attributes: if i == 0 { system_attributes.clone() } else { BTreeMap::new() },
+                })
+                .collect();
+            Profile {
             id: uuid::Uuid::from_u128(id),
             kind: if customer { ProfileKind::Customer } else { ProfileKind::Anonymous },
             primary_cid: cids.first().map(|c| Cid::parse(c).unwrap()),
@@ -92,7 +150,15 @@ fn profile() -> impl Strategy<Value = Profile> {
             first_seen: seen.map(Timestamp),
             last_seen: seen.map(Timestamp),
             history: vec![9],
-        })
+            system_event_count: system,
+            sessions: SessionsSummary {
+                count: sessions,
+                first_start: seen.map(Timestamp),
+                last_start: seen.map(Timestamp),
+                median_micros: median,
+            },
+            devices,
+        }})
 }
 
 proptest! {
@@ -168,6 +234,21 @@ fn a_profile_at_every_limit_at_once_encodes_within_profile_bytes_max() {
         i += 1;
     }
     assert_eq!(bytes, PROFILE_ATTRIBUTE_BYTES_MAX);
+    // The fold counts system attributes in the same budget: move every other one to a device.
+    let mut devices = vec![
+        DeviceInfo {
+            first_seen: Some(Timestamp(i64::MIN)),
+            last_seen: Some(Timestamp(i64::MAX)),
+            event_count: u64::MAX,
+            system_attributes: BTreeMap::new(),
+        };
+        1000
+    ];
+    let keys: Vec<String> = attributes.keys().step_by(2).cloned().collect();
+    for (i, key) in keys.into_iter().enumerate() {
+        let value = attributes.remove(&key).unwrap();
+        devices[i % 1000].system_attributes.insert(key, value);
+    }
     let p = Profile {
         id: uuid::Uuid::from_u128(1),
         kind: ProfileKind::Customer,
@@ -182,6 +263,14 @@ fn a_profile_at_every_limit_at_once_encodes_within_profile_bytes_max() {
         first_seen: Some(Timestamp(i64::MIN)),
         last_seen: Some(Timestamp(i64::MAX)),
         history: Vec::new(),
+        system_event_count: u64::MAX,
+        sessions: SessionsSummary {
+            count: u64::MAX,
+            first_start: Some(Timestamp(i64::MIN)),
+            last_start: Some(Timestamp(i64::MAX)),
+            median_micros: Some(u64::MAX),
+        },
+        devices,
     };
     let mut buf = Vec::new();
     encode_profile_into(&p, &mut buf).unwrap();

@@ -13,12 +13,13 @@ use idres_model::{
 use petgraph::stable_graph::NodeIndex;
 
 use crate::components::node_attrs;
-use crate::contents::{WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET};
+use crate::contents::{WriteKey, SLOT_SET, SLOT_SET_ONCE, SLOT_UNSET, SYSTEM_KEY};
 use crate::node::{EdgeInfo, NodeId};
 use crate::outcome::{Change, EdgeKind, Reason, Rejection};
 use crate::record_ref::{Attrs, Keys, RecordRef};
 use crate::resolver::Resolver;
 use crate::rules::{check_shape, Rejected};
+use crate::sessions::{NodeSessions, Slot, NODE_SESSIONS_MAX};
 use crate::Lsn;
 
 /// Why [`Resolver::apply_encoded`] could not apply a record.
@@ -97,7 +98,12 @@ impl Resolver {
             return Ok(self.apply_ref(
                 lsn,
                 ts,
-                RecordRef::Event { target: view.target, name: view.name },
+                RecordRef::Event {
+                    target: view.target,
+                    name: view.name,
+                    session_id: view.session_id,
+                    system: view.system,
+                },
                 Ok(()),
                 sent,
             ));
@@ -117,7 +123,7 @@ impl Resolver {
                     RecordRef::Identify { uid, cid, attrs: Attrs::Decoded(&first) }
                 }
                 RecordView::Reset { uid, .. } => RecordRef::Reset { uid },
-                RecordView::Attributes { target, set, set_once, unset, .. } => {
+                RecordView::Attributes { target, set, set_once, unset, system, .. } => {
                     first = decoded(set)?;
                     second = decoded(set_once)?;
                     RecordRef::Attributes {
@@ -125,6 +131,7 @@ impl Resolver {
                         set: Attrs::Decoded(&first),
                         set_once: Attrs::Decoded(&second),
                         unset: Keys::View(unset),
+                        system,
                     }
                 }
                 RecordView::Merge { from, into } => RecordRef::Merge { from, into },
@@ -199,7 +206,7 @@ impl Resolver {
         shape: Result<(), Rejected>,
     ) -> Result<(), Rejected> {
         match record {
-            RecordRef::Event { target, name } => {
+            RecordRef::Event { target, name, session_id, system } => {
                 let node = self.checked_target_node(target, shape)?;
                 if self.events_full(node) {
                     return Err((
@@ -210,24 +217,26 @@ impl Resolver {
                         ),
                     ));
                 }
-                self.add_event(node, name, lsn, ts);
+                let slot = self.session_slot(node, session_id, ts)?;
+                self.add_event(node, name, system, lsn, ts);
+                self.add_to_session(node, slot, session_id, ts);
                 Ok(())
             }
-            RecordRef::Attributes { target, set, set_once, unset } => {
+            RecordRef::Attributes { target, set, set_once, unset, system } => {
                 let node = self.checked_target_node(target, shape)?;
                 let writes = set_once.iter().chain(set.iter()).map(|(k, v)| (k, Some(v)));
-                let added = self.attrs_added(node, writes.chain(unset.iter().map(|k| (k, None))));
+                let added = self.attrs_added(node, system, writes.chain(unset.iter().map(|k| (k, None))));
                 let (keys, bytes) = self.comp_attrs(self.find_ro(node));
                 self.check_attr_limit(keys + added.0, bytes + added.1)?;
                 let before = node_attrs(&self.nodes[node as usize]);
                 for (k, v) in set_once.iter() {
-                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
+                    self.write_attr(node, k, system, WriteKey { ts, lsn, slot: SLOT_SET_ONCE }, Some(v), true);
                 }
                 for (k, v) in set.iter() {
-                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
+                    self.write_attr(node, k, system, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
                 }
                 for k in unset.iter() {
-                    self.write_attr(node, k, WriteKey { ts, lsn, slot: SLOT_UNSET }, None, false);
+                    self.write_attr(node, k, system, WriteKey { ts, lsn, slot: SLOT_UNSET }, None, false);
                 }
                 self.attrs_written(node, before);
                 self.note_changed(node);
@@ -270,10 +279,56 @@ impl Resolver {
     /// Counts an accepted event on its node. Only the node changes: a profile's contents are
     /// joined from its nodes when it is read, so the event path touches one node and its
     /// component's id.
-    fn add_event(&mut self, node: NodeId, name: &str, lsn: Lsn, ts: i64) {
-        let name = self.names.intern(name);
+    ///
+    /// A system event's name is interned as `"\0"` + its name: an event name cannot hold a
+    /// control character, so the two never meet, and a log without system events interns, counts
+    /// and digests exactly what it did before system events existed.
+    fn add_event(&mut self, node: NodeId, name: &str, system: bool, lsn: Lsn, ts: i64) {
+        let name = if system {
+            self.name_buf.clear();
+            self.name_buf.push('\0');
+            self.name_buf.push_str(name);
+            self.names.intern(&self.name_buf)
+        } else {
+            self.names.intern(name)
+        };
         self.events.push(&mut self.nodes[node as usize].contents.events, lsn, name, ts);
         self.note_changed(node);
+    }
+
+    /// Where an event at `ts` with `session_id` goes among `node`'s sessions, checking
+    /// [`NODE_SESSIONS_MAX`] (nothing changes: a new session id is only looked up).
+    fn session_slot(&self, node: NodeId, session_id: Option<&str>, ts: i64) -> Result<Option<Slot>, Rejected> {
+        let gap = self.config.session_gap();
+        let id = match session_id {
+            // An id never interned is in no node: a new session wherever it goes.
+            Some(s) => Some(self.session_ids.index.get(s).copied().unwrap_or(u32::MAX - 1)),
+            None => None,
+        };
+        let at = self.nodes[node as usize].sessions;
+        let empty = NodeSessions::default();
+        let sessions = if at == 0 { &empty } else { &self.sessions[at as usize - 1] };
+        let slot = sessions.slot(ts, id, gap);
+        if slot.is_some_and(Slot::opens) && sessions.list.len() >= NODE_SESSIONS_MAX {
+            return Err((
+                Reason::Limit,
+                format!("the node holds {NODE_SESSIONS_MAX} sessions, the most one node can (NODE_SESSIONS_MAX)"),
+            ));
+        }
+        Ok(slot)
+    }
+
+    /// Counts an accepted event in its session (`slot`, from [`Self::session_slot`] before the
+    /// event was added).
+    fn add_to_session(&mut self, node: NodeId, slot: Option<Slot>, session_id: Option<&str>, ts: i64) {
+        let Some(slot) = slot else { return };
+        let id = session_id.map(|s| self.session_ids.intern(s));
+        let n = &mut self.nodes[node as usize];
+        if n.sessions == 0 {
+            self.sessions.push(NodeSessions::default());
+            n.sessions = self.sessions.len() as u32;
+        }
+        self.sessions[n.sessions as usize - 1].add(slot, ts, id);
     }
 
     /// Keeps the attribute sums of `node`'s component once attributes were written on it
@@ -288,8 +343,18 @@ impl Resolver {
 
     /// Writes attribute `key` on `node`; the caller keeps the component's sums
     /// ([`Self::attrs_written`]).
-    pub(crate) fn write_attr(&mut self, node: NodeId, key: &str, wk: WriteKey, value: Option<&Value>, once: bool) {
-        let k = self.keys.intern(key);
+    /// A system attribute (`system`) is a cell of its own, its key id marked with
+    /// [`SYSTEM_KEY`].
+    pub(crate) fn write_attr(
+        &mut self,
+        node: NodeId,
+        key: &str,
+        system: bool,
+        wk: WriteKey,
+        value: Option<&Value>,
+        once: bool,
+    ) {
+        let k = self.keys.intern(key) | if system { SYSTEM_KEY } else { 0 };
         let contents = &mut self.nodes[node as usize].contents;
         let total = contents.attr_bytes();
         let cell = contents.cell(k);

@@ -33,12 +33,19 @@ pub struct Config {
     /// The most message ids the dedupe window holds; past it the oldest leaves early (counted).
     /// Default [`DEDUPE_IDS_MAX_DEFAULT`].
     pub dedupe_ids_max: u32,
+    /// Events without a session id fall into sessions inferred per node: a gap of more than this
+    /// many µs between two of a node's events (by effective time) starts a new one
+    /// (docs/SEMANTICS.md, "Sessions"); 0 turns inferring off. Default [`SESSION_GAP_DEFAULT`]
+    /// (30 minutes).
+    pub session_gap_us: i64,
 }
 
 /// The default dedupe window: 24 hours, in µs.
 pub const DEDUPE_WINDOW_DEFAULT: i64 = 24 * 3_600 * 1_000_000;
 /// The default bound on the message ids the window holds (about 80 MB of 36-byte UUIDs).
 pub const DEDUPE_IDS_MAX_DEFAULT: u32 = 1_000_000;
+/// The default inactivity gap of inferred sessions: 30 minutes, in µs.
+pub const SESSION_GAP_DEFAULT: i64 = 30 * 60 * 1_000_000;
 
 impl Default for Config {
     fn default() -> Config {
@@ -49,6 +56,7 @@ impl Default for Config {
             max_customers_per_profile: 100,
             dedupe_window_us: DEDUPE_WINDOW_DEFAULT,
             dedupe_ids_max: DEDUPE_IDS_MAX_DEFAULT,
+            session_gap_us: SESSION_GAP_DEFAULT,
         }
     }
 }
@@ -77,12 +85,22 @@ impl Config {
             out.push(2);
             out.extend_from_slice(&self.dedupe_ids_max.to_le_bytes());
         }
+        if self.session_gap_us != SESSION_GAP_DEFAULT {
+            out.push(3);
+            out.extend_from_slice(&self.session_gap_us.to_le_bytes());
+        }
         out
+    }
+
+    /// The inactivity gap of inferred sessions, `None` when inferring is off (a gap of 0 or less).
+    pub fn session_gap(&self) -> Option<i64> {
+        (self.session_gap_us > 0).then_some(self.session_gap_us)
     }
 
     /// SHA-256 of [`Config::canonical_bytes`]: stored in every snapshot; a snapshot folded under
     /// another config is refused.
     pub fn hash(&self) -> [u8; 32] {
+        // (The canonical bytes' tags so far: 1 dedupe window, 2 dedupe ids, 3 session gap.)
         Sha256::digest(self.canonical_bytes()).into()
     }
 }

@@ -28,6 +28,12 @@ pub(crate) const SLOT_SET_ONCE: u8 = 0;
 pub(crate) const SLOT_SET: u8 = 1;
 pub(crate) const SLOT_UNSET: u8 = 2;
 
+/// The mark of a system attribute's key id in a node's cells (docs/SEMANTICS.md, "System and
+/// custom data"): its cell is `keys`' id of the key with this bit set, beside the custom
+/// attribute's cell of the same key. Ids stay below it: an interner of 2^31 keys would not fit
+/// in memory first (a restore refuses ids past it).
+pub(crate) const SYSTEM_KEY: u32 = 1 << 31;
+
 /// One attribute key's writes, reduced to what can still decide its value. A node's cells own
 /// their values (`V = Value`); a profile being materialised joins them into cells that borrow
 /// (`V = &Value`), so that a value is copied only if the profile is wanted owned.
@@ -244,7 +250,8 @@ pub(crate) struct Joined<'a> {
 impl<'a> Joined<'a> {
     /// Joins a node's contents in (`e`: its events, read from the arena).
     pub(crate) fn add(&mut self, c: &'a Contents, e: EventsView<'_>) {
-        for (k, cell) in c.attrs.iter() {
+        // A device's system attributes stay its own (the profile lists them per device).
+        for (k, cell) in c.attrs.iter().filter(|(k, _)| **k & SYSTEM_KEY == 0) {
             self.attrs.entry_or_insert_with(*k, AttrCell::default).join_stored(cell);
         }
         self.event_count += e.count();

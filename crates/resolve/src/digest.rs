@@ -16,7 +16,8 @@ use idres_model::Value;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use sha2::{Digest, Sha256};
 
-use crate::contents::AttrCell;
+use crate::contents::{AttrCell, Contents, SYSTEM_KEY};
+use crate::sessions::INFERRED;
 use crate::hash::FastMap;
 use crate::node::{NodeId, NodeKind};
 use crate::resolver::Resolver;
@@ -133,29 +134,8 @@ impl Resolver {
             let node = &self.nodes[*n as usize];
             o.bytes(label);
             let c = &node.contents;
-            let mut attrs: Vec<(&str, &AttrCell)> = c.attrs.iter().map(|(k, cell)| (self.keys.get(*k), cell)).collect();
-            attrs.sort_by(|a, b| a.0.cmp(b.0));
-            o.count(attrs.len());
-            for (k, cell) in attrs {
-                o.bytes(k.as_bytes());
-                match &cell.latest {
-                    None => o.u8(0),
-                    Some((wk, None)) => {
-                        o.u8(2);
-                        o.wk(*wk);
-                    }
-                    Some((wk, Some(v))) => {
-                        o.u8(1);
-                        o.wk(*wk);
-                        digest_value(&mut o, v);
-                    }
-                }
-                o.count(cell.set_once.len());
-                for (wk, v) in &cell.set_once {
-                    o.wk(*wk);
-                    digest_value(&mut o, v);
-                }
-            }
+            // Custom attributes here; system ones in their own section below.
+            self.digest_cells(&mut o, c, false);
             let e = self.events.view(c.events);
             o.u64(e.count());
             let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -235,6 +215,117 @@ impl Resolver {
                 o.i64(l.appended_at);
             }
         }
+        // Only when some node holds a system attribute or an explicit session: the digest of every
+        // state without them (every log of record schema 1) is what it was before. (System
+        // events are in the nodes' event names above, as "\0" + name.) Inferred sessions follow
+        // from the events' times and the config alone: [`Resolver::sessions_digest`].
+        let extra: Vec<(usize, NodeId)> = labels
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, n))| {
+                let node = &self.nodes[*n as usize];
+                node.contents.attrs.iter().any(|(k, _)| *k & SYSTEM_KEY != 0)
+                    || self.node_sessions(*n).iter().any(|s| s.id != INFERRED)
+            })
+            .map(|(i, (_, n))| (i, *n))
+            .collect();
+        if !extra.is_empty() {
+            o.bytes(b"system-and-sessions");
+            o.count(extra.len());
+            for (label, n) in extra {
+                o.u32(label as u32);
+                self.digest_cells(&mut o, &self.nodes[n as usize].contents, true);
+                self.digest_sessions(&mut o, n, false);
+            }
+        }
         h.finalize().into()
+    }
+
+    /// SHA-256 over every node's sessions, explicit and inferred (nodes by label, as in the
+    /// digest): what the state digest leaves out because it follows from the events' times and
+    /// the config. `verify` compares it between a snapshot's state and a replay's.
+    pub fn sessions_digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut o = Out(&mut h);
+        o.bytes(b"idres.sessions-digest.1");
+        let mut labels: Vec<(Vec<u8>, NodeId)> = (0..self.nodes.len() as NodeId)
+            .filter(|&n| !self.node_sessions(n).is_empty())
+            .map(|n| {
+                let mut l = Vec::new();
+                self.label_bytes(n, &mut l);
+                (l, n)
+            })
+            .collect();
+        labels.sort();
+        o.count(labels.len());
+        for (label, n) in labels {
+            o.bytes(&label);
+            self.digest_sessions(&mut o, n, true);
+        }
+        h.finalize().into()
+    }
+
+    /// Node `n`'s sessions as it keeps them (empty for none).
+    pub(crate) fn node_sessions(&self, n: NodeId) -> &[crate::sessions::Session] {
+        match self.nodes[n as usize].sessions {
+            0 => &[],
+            s => &self.sessions[s as usize - 1].list,
+        }
+    }
+
+    /// Node `n`'s explicit sessions by id (as text), then, if `inferred`, its inferred ones.
+    fn digest_sessions(&self, o: &mut Out<'_, Sha256>, n: NodeId, inferred: bool) {
+        let list = self.node_sessions(n);
+        let mut explicit: Vec<(&str, &crate::sessions::Session)> =
+            list.iter().filter(|s| s.id != INFERRED).map(|s| (self.session_ids.get(s.id), s)).collect();
+        explicit.sort_by(|a, b| a.0.cmp(b.0));
+        o.count(explicit.len());
+        for (id, s) in explicit {
+            o.bytes(id.as_bytes());
+            o.i64(s.start);
+            o.i64(s.end);
+            o.u32(s.count);
+        }
+        if inferred {
+            let spans: Vec<_> = list.iter().filter(|s| s.id == INFERRED).collect();
+            o.count(spans.len());
+            for s in spans {
+                o.i64(s.start);
+                o.i64(s.end);
+                o.u32(s.count);
+            }
+        }
+    }
+
+    /// A node's attribute cells, custom ones or (`system`) system ones, by key.
+    fn digest_cells(&self, o: &mut Out<'_, Sha256>, c: &Contents, system: bool) {
+        let mut attrs: Vec<(&str, &AttrCell)> = c
+            .attrs
+            .iter()
+            .filter(|(k, _)| (**k & SYSTEM_KEY != 0) == system)
+            .map(|(k, cell)| (self.keys.get(*k & !SYSTEM_KEY), cell))
+            .collect();
+        attrs.sort_by(|a, b| a.0.cmp(b.0));
+        o.count(attrs.len());
+        for (k, cell) in attrs {
+            o.bytes(k.as_bytes());
+            match &cell.latest {
+                None => o.u8(0),
+                Some((wk, None)) => {
+                    o.u8(2);
+                    o.wk(*wk);
+                }
+                Some((wk, Some(v))) => {
+                    o.u8(1);
+                    o.wk(*wk);
+                    digest_value(o, v);
+                }
+            }
+            o.count(cell.set_once.len());
+            for (wk, v) in &cell.set_once {
+                o.wk(*wk);
+                digest_value(o, v);
+            }
+        }
     }
 }

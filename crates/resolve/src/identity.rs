@@ -66,7 +66,7 @@ impl Resolver {
         let added = match existing {
             // Most identifies carry no attributes: the customer's node is not read for them.
             _ if attrs.is_empty() => (0, 0),
-            Some(c) => self.attrs_added(c, attrs.iter().map(|(k, v)| (k, Some(v)))),
+            Some(c) => self.attrs_added(c, false, attrs.iter().map(|(k, v)| (k, Some(v)))),
             None => attrs.iter().fold((0, 0), |(n, b), (k, v)| (n + 1, b + attribute_bytes(k, v) as u64)),
         };
         let customer = match uid {
@@ -80,7 +80,7 @@ impl Resolver {
         if !attrs.is_empty() {
             let before = node_attrs(&self.nodes[customer as usize]);
             for (k, v) in attrs.iter() {
-                self.write_attr(customer, k, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
+                self.write_attr(customer, k, false, WriteKey { ts, lsn, slot: SLOT_SET }, Some(v), false);
             }
             self.attrs_written(customer, before);
             self.note_changed(customer);

@@ -36,6 +36,8 @@ mod record_ref;
 mod resolver;
 mod restore;
 mod rules;
+mod session_reads;
+mod sessions;
 mod shapes;
 mod snapshot;
 mod store_rows;
@@ -44,7 +46,7 @@ mod uid_index;
 mod uids;
 
 pub use apply::{Applied, ApplyEncodedError, ApplyError};
-pub use config::{Config, OnCidConflict, DEDUPE_IDS_MAX_DEFAULT, DEDUPE_WINDOW_DEFAULT};
+pub use config::{Config, OnCidConflict, DEDUPE_IDS_MAX_DEFAULT, DEDUPE_WINDOW_DEFAULT, SESSION_GAP_DEFAULT};
 pub use events::NODE_EVENT_BYTES_MAX;
 pub use outcome::{
     Change, DeviceRef, EdgeKind, EpochProfile, Explanation, ForgottenRejections, ImplicitReset, NodeRef, PathStep,
@@ -52,6 +54,7 @@ pub use outcome::{
 };
 pub use profile_id::{anonymous_profile_id, customer_profile_id, profile_namespace};
 pub use resolver::Resolver;
+pub use sessions::{SessionInfo, NODE_SESSIONS_MAX};
 pub use snapshot::{
     SnapshotError, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SNAPSHOT_VERSION_OLDEST_READ,
 };

@@ -42,6 +42,9 @@ pub(crate) struct Node {
     /// Its outgoing edge, at most one: a device's link edge, or a customer's merge edge (only a
     /// customer merged into another has one); `NO_EDGE` for none.
     out: u32,
+    /// Its sessions: 0 for none, else the index + 1 of its entry in the resolver's
+    /// `sessions` (in the 4 bytes the struct would pad anyway).
+    pub(crate) sessions: u32,
     /// Its attribute writes and events (with their LSNs: the node's history).
     pub(crate) contents: Contents,
 }
@@ -58,7 +61,7 @@ impl Node {
             NodeKind::Device { uid, epoch } => (uid, epoch),
             NodeKind::Customer { cid } => (CUSTOMER, cid),
         };
-        Node { kind, out: NO_EDGE, contents }
+        Node { kind, out: NO_EDGE, sessions: 0, contents }
     }
 
     pub(crate) fn kind(&self) -> NodeKind {

@@ -4,11 +4,12 @@
 
 use std::collections::VecDeque;
 
-use idres_model::{Cid, ProfileRef, Uid, UidView, Value};
+use idres_model::{Cid, DeviceInfoRef, ProfileRef, Uid, UidView, Value};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use uuid::Uuid;
 
-use crate::contents::Joined;
+use crate::contents::{Contents, Joined, SYSTEM_KEY};
+use crate::events::EventsView;
 use crate::node::{NodeId, NodeKind};
 use crate::outcome::{EdgeKind, ForgottenRejections, ImplicitReset, NodeRef, Profile, ProfileKind, Rejection};
 use crate::resolver::Resolver;
@@ -50,13 +51,16 @@ impl Resolver {
     pub(crate) fn materialise_ref(&self, root: NodeId, history: bool) -> (ProfileRef<'_>, Vec<Lsn>) {
         let comp = self.comp(root);
         let mut cids: Vec<&Cid> = Vec::new();
-        let mut uids: Vec<(UidView<'_>, u32)> = Vec::new();
+        let mut uids: Vec<(UidView<'_>, u32, DeviceInfoRef<'_>)> = Vec::new();
         let mut joined = Joined { without_history: !history, ..Joined::default() };
         for &m in comp.members {
             let node = &self.nodes[m as usize];
-            joined.add(&node.contents, self.events.view(node.contents.events));
+            let events = self.events.view(node.contents.events);
+            joined.add(&node.contents, events);
             match node.kind() {
-                NodeKind::Device { uid, epoch } => uids.push((self.uids.view(uid), epoch)),
+                NodeKind::Device { uid, epoch } => {
+                    uids.push((self.uids.view(uid), epoch, self.device_info(&node.contents, events)))
+                }
                 NodeKind::Customer { cid } => {
                     if Some(m) != comp.primary {
                         cids.push(&self.cids[cid as usize].cid);
@@ -73,15 +77,38 @@ impl Resolver {
             cids.insert(0, p);
         }
         if uids.len() > 1 {
-            uids.sort_by_cached_key(|&(uid, epoch)| (uid.to_string(), epoch));
+            uids.sort_by_cached_key(|(uid, epoch, _)| (uid.to_string(), *epoch));
         }
+        let (uids, devices) = uids.into_iter().map(|(u, e, d)| ((u, e), d)).unzip();
         joined.finish();
         let mut attributes: Vec<(&str, &Value)> =
             joined.attrs.iter().filter_map(|(k, cell)| cell.value().map(|&v| (self.keys.get(*k), v))).collect();
         attributes.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut events_by_name: Vec<(&str, u64)> =
-            joined.by_name.iter().map(|(n, count)| (self.names.get(*n), *count)).collect();
+        // System events are interned as "\0" + name (apply.rs): counted apart, and by name with
+        // the custom events of the same name.
+        let mut system_event_count = 0;
+        let mut events_by_name: Vec<(&str, u64)> = joined
+            .by_name
+            .iter()
+            .map(|(n, count)| {
+                let name = self.names.get(*n);
+                match name.strip_prefix('\0') {
+                    Some(name) => {
+                        system_event_count += *count;
+                        (name, *count)
+                    }
+                    None => (name, *count),
+                }
+            })
+            .collect();
         events_by_name.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        events_by_name.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
         let profile = ProfileRef {
             id: self.comp_id(root),
             kind: if primary_cid.is_some() { ProfileKind::Customer } else { ProfileKind::Anonymous },
@@ -93,8 +120,29 @@ impl Resolver {
             events_by_name,
             first_seen: joined.first_seen.map(idres_model::Timestamp::from_micros),
             last_seen: joined.last_seen.map(idres_model::Timestamp::from_micros),
+            system_event_count,
+            sessions: self.sessions_summary(comp.members),
+            devices,
         };
         (profile, joined.history)
+    }
+
+    /// What a profile lists of one device node alone: when it was seen, its events, its system
+    /// attributes (ascending by key).
+    fn device_info<'a>(&'a self, c: &'a Contents, events: EventsView<'_>) -> DeviceInfoRef<'a> {
+        let mut system_attributes: Vec<(&str, &Value)> = c
+            .attrs
+            .iter()
+            .filter(|(k, _)| **k & SYSTEM_KEY != 0)
+            .filter_map(|(k, cell)| cell.value().map(|v| (self.keys.get(*k & !SYSTEM_KEY), v)))
+            .collect();
+        system_attributes.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        DeviceInfoRef {
+            first_seen: events.first_seen().map(idres_model::Timestamp::from_micros),
+            last_seen: events.last_seen().map(idres_model::Timestamp::from_micros),
+            event_count: events.count(),
+            system_attributes,
+        }
     }
 
     /// Number of device nodes (a uid's epochs that saw a record) and customer nodes.

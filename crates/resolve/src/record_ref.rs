@@ -88,14 +88,13 @@ impl<'a> Iterator for KeysIter<'a> {
 }
 
 /// What the handlers read of a record (its time aside: the caller passes the effective time).
-/// The fields are [`Record`]'s, ids as written; an event's properties and session id are not
-/// read by the fold.
+/// The fields are [`Record`]'s, ids as written; an event's properties are not read by the fold.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum RecordRef<'a> {
     Identify { uid: Option<UidView<'a>>, cid: &'a [u8], attrs: Attrs<'a> },
     Reset { uid: UidView<'a> },
-    Event { target: TargetView<'a>, name: &'a str },
-    Attributes { target: TargetView<'a>, set: Attrs<'a>, set_once: Attrs<'a>, unset: Keys<'a> },
+    Event { target: TargetView<'a>, name: &'a str, session_id: Option<&'a str>, system: bool },
+    Attributes { target: TargetView<'a>, set: Attrs<'a>, set_once: Attrs<'a>, unset: Keys<'a>, system: bool },
     Merge { from: &'a [u8], into: &'a [u8] },
     Unmerge { cid: &'a [u8] },
     Unlink { uid: UidView<'a>, cid: &'a [u8] },
@@ -120,12 +119,18 @@ impl<'a> RecordRef<'a> {
                 attrs: Attrs::Map(attrs),
             },
             Record::Reset { uid, .. } => RecordRef::Reset { uid: uid.view() },
-            Record::Event { target, name, .. } => RecordRef::Event { target: target_view(target), name },
-            Record::Attributes { target, set, set_once, unset, .. } => RecordRef::Attributes {
+            Record::Event { target, name, session_id, system, .. } => RecordRef::Event {
+                target: target_view(target),
+                name,
+                session_id: session_id.as_deref(),
+                system: *system,
+            },
+            Record::Attributes { target, set, set_once, unset, system, .. } => RecordRef::Attributes {
                 target: target_view(target),
                 set: Attrs::Map(set),
                 set_once: Attrs::Map(set_once),
                 unset: Keys::List(unset),
+                system: *system,
             },
             Record::Merge { from, into } => RecordRef::Merge { from: from.as_bytes(), into: into.as_bytes() },
             Record::Unmerge { cid } => RecordRef::Unmerge { cid: cid.as_bytes() },

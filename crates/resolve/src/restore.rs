@@ -11,15 +11,16 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use crate::cid_index::CidIndex;
 use crate::components::Components;
 use crate::config::Config;
-use crate::contents::{AttrCell, Contents, WriteKey};
+use crate::contents::{AttrCell, Contents, WriteKey, SYSTEM_KEY};
 use crate::events::EventArena;
 use crate::interner::Interner;
 use crate::node::{CidEntry, EdgeInfo, Graph, Node, NodeId, NodeKind};
 use crate::outcome::{EdgeKind, ForgottenRejections, ImplicitReset, Rejection, REJECTIONS_KEPT_MAX};
 use crate::resolver::Resolver;
 use crate::snapshot::{
-    check_header, SnapshotError, EDGE_CODES, REASON_CODES, SECTION_DEDUPE, SECTION_FORGOTTEN, SNAPSHOT_HEADER_BYTES,
-    SNAPSHOT_VERSION, SNAPSHOT_VERSION_FORGOTTEN, SNAPSHOT_VERSION_OLDEST_READ,
+    check_header, SnapshotError, EDGE_CODES, REASON_CODES, SECTION_DEDUPE, SECTION_FORGOTTEN, SECTION_SESSIONS,
+    SNAPSHOT_HEADER_BYTES, SNAPSHOT_VERSION, SNAPSHOT_VERSION_DEDUPE, SNAPSHOT_VERSION_FORGOTTEN,
+    SNAPSHOT_VERSION_OLDEST_READ,
 };
 use crate::uid_index::UidIndex;
 use crate::uids::UidTable;
@@ -170,7 +171,12 @@ fn read_contents(
     let mut c = Contents::default();
     let n = i.count(5)?;
     for _ in 0..n {
-        let k = i.index(keys, "attribute key")?;
+        // A system attribute's cell carries the mark on its key id (version 5; a device's only:
+        // the caller checks).
+        let k = i.u32()?;
+        if (k & !SYSTEM_KEY) as usize >= keys {
+            return Err(i.invalid(format!("attribute key {} out of range (there are {keys})", k & !SYSTEM_KEY)));
+        }
         let latest = match i.u8()? {
             0 => None,
             1 => {
@@ -264,6 +270,13 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>, version: u16) -> Result<(), Snaps
             t => return Err(i.invalid(format!("node tag {t}"))),
         };
         let mut contents = read_contents(i, &mut r.events, r.keys.list.len(), r.names.list.len(), r.next_lsn)?;
+        let system = contents.attrs.iter().any(|(k, _)| *k & SYSTEM_KEY != 0);
+        if system && (version < SNAPSHOT_VERSION || matches!(kind, NodeKind::Customer { .. })) {
+            return Err(i.invalid("a system attribute on a customer node, or before version 5"));
+        }
+        if version < SNAPSHOT_VERSION && r.events.view(contents.events).count() > 0 {
+            return Err(SnapshotError::WithoutSessions { found: version });
+        }
         recount_attr_bytes(&r.keys, &mut contents);
         nodes.push(Node::new(kind, contents));
     }
@@ -379,9 +392,9 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>, version: u16) -> Result<(), Snaps
     if version == SNAPSHOT_VERSION_FORGOTTEN {
         forgotten = read_forgotten(i, &rejections, r.next_lsn)?;
     }
-    if version == SNAPSHOT_VERSION {
-        // Tagged sections, ascending, each at most once; the dedupe window always (a state
-        // without one is written in an older version).
+    if version >= SNAPSHOT_VERSION_DEDUPE {
+        // Tagged sections, ascending, each at most once; in version 4 the dedupe window always
+        // (a state without one is written in an older version), in version 5 any.
         let sections = i.u8()?;
         let mut last = 0u8;
         for _ in 0..sections {
@@ -393,10 +406,25 @@ fn read_body(r: &mut Resolver, i: &mut In<'_>, version: u16) -> Result<(), Snaps
             match tag {
                 SECTION_FORGOTTEN => forgotten = read_forgotten(i, &rejections, r.next_lsn)?,
                 SECTION_DEDUPE => r.dedupe = read_dedupe(i, r.next_lsn, r.config.dedupe_ids_max)?,
+                SECTION_SESSIONS if version >= SNAPSHOT_VERSION => read_sessions(r, i, &mut nodes)?,
                 _ => return Err(i.invalid(format!("unknown snapshot section {tag}"))),
             }
         }
-        if last != SECTION_DEDUPE {
+        if version == SNAPSHOT_VERSION && r.config.session_gap().is_some() {
+            // Inferring on: every event is in a session of its node.
+            let all = nodes.iter().all(|n| {
+                let count = r.events.view(n.contents.events).count();
+                let counted: u64 = match n.sessions {
+                    0 => 0,
+                    s => r.sessions[s as usize - 1].list.iter().map(|x| u64::from(x.count)).sum(),
+                };
+                counted == count
+            });
+            if !all {
+                return Err(i.invalid("a node's sessions do not count its events"));
+            }
+        }
+        if version == SNAPSHOT_VERSION_DEDUPE && last != SECTION_DEDUPE {
             return Err(i.invalid("a version-4 snapshot without its dedupe section"));
         }
     }
@@ -500,9 +528,48 @@ fn read_forgotten(
     Ok(f)
 }
 
+/// The sessions section of a version-5 snapshot: the session ids, then each node that holds
+/// sessions, ascending, with its sessions in their canonical order; every node with events holds
+/// sessions when inferring is on, and none holds any it could not have made.
+fn read_sessions(r: &mut Resolver, i: &mut In<'_>, nodes: &mut [Node]) -> Result<(), SnapshotError> {
+    r.session_ids = read_interner(i)?;
+    let gap = r.config.session_gap();
+    let n = i.count(8)?;
+    let mut last: Option<u32> = None;
+    for _ in 0..n {
+        let node = i.index(nodes.len(), "node")?;
+        if last.is_some_and(|l| l >= node) {
+            return Err(i.invalid("nodes with sessions not ascending"));
+        }
+        last = Some(node);
+        let m = i.count(24)?;
+        if m == 0 || m > crate::sessions::NODE_SESSIONS_MAX {
+            return Err(i.invalid(format!("node {node} holds {m} sessions")));
+        }
+        let mut s = crate::sessions::NodeSessions { list: Vec::with_capacity(m) };
+        for _ in 0..m {
+            let id = i.u32()?;
+            let (start, end) = (i.i64()?, i.i64()?);
+            let count = i.u32()?;
+            s.list.push(crate::sessions::Session { start, end, id, count });
+        }
+        let events = r.events.view(nodes[node as usize].contents.events);
+        let counted: u64 = s.list.iter().map(|x| u64::from(x.count)).sum();
+        let within = events.first_seen().zip(events.last_seen()).is_some_and(|(f, l)| {
+            s.list.iter().all(|x| f <= x.start && x.end <= l)
+        });
+        if !s.is_canonical(r.session_ids.list.len(), gap) || counted > events.count() || !within {
+            return Err(i.invalid(format!("node {node}: sessions out of order or not of its events")));
+        }
+        r.sessions.push(s);
+        nodes[node as usize].sessions = r.sessions.len() as u32;
+    }
+    Ok(())
+}
+
 /// Recomputes node contents' attribute bytes from its cells (a restored node's).
 fn recount_attr_bytes(keys: &Interner, c: &mut Contents) {
-    let total = c.attrs.iter().map(|(k, cell)| cell.bytes(keys.get(*k))).sum();
+    let total = c.attrs.iter().map(|(k, cell)| cell.bytes(keys.get(*k & !SYSTEM_KEY))).sum();
     if c.attrs.len() > 0 {
         c.attrs.set_total(total);
     }

@@ -128,11 +128,13 @@ impl Resolver {
     pub(crate) fn attrs_added<'a>(
         &self,
         n: NodeId,
+        system: bool,
         writes: impl Iterator<Item = (&'a str, Option<&'a Value>)>,
     ) -> (u64, u64) {
         let attrs = &self.nodes[n as usize].contents.attrs;
+        let mark = if system { crate::contents::SYSTEM_KEY } else { 0 };
         writes.fold((0, 0), |(k, b), (key, v)| {
-            let new = self.keys.index.get(key).is_none_or(|&id| attrs.get(id).is_none());
+            let new = self.keys.index.get(key).is_none_or(|&id| attrs.get(id | mark).is_none());
             (k + u64::from(new), b + v.map_or(0, |v| attribute_bytes(key, v) as u64))
         })
     }

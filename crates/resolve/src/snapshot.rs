@@ -29,8 +29,16 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"IDRESSNP";
 /// is version 2 with tagged last sections (the forgotten rejections, the dedupe window). Each
 /// state is written in the oldest version that holds it: one that forgot none and holds no
 /// message id as version 2, byte for byte what builds before version 3 wrote; one that only forgot
-/// rejections as version 3 (docs/FORMAT.md, "Snapshot").
-pub const SNAPSHOT_VERSION: u16 = 4;
+/// rejections as version 3 (docs/FORMAT.md, "Snapshot"). Version 5 is version 4 whose tagged
+/// sections are each optional, with a sessions section, and whose nodes' attribute key ids may
+/// carry the system mark: every state with events or system attributes is written as version 5
+/// (so a snapshot of an older version that holds events was written by a build that kept no
+/// sessions: it is not used, and the log is replayed).
+pub const SNAPSHOT_VERSION: u16 = 5;
+/// The version whose tagged sections end with the dedupe window, always present.
+pub(crate) const SNAPSHOT_VERSION_DEDUPE: u16 = 4;
+/// A version-5 section tag: the session ids, then every node's sessions.
+pub(crate) const SECTION_SESSIONS: u8 = 3;
 /// The version whose one last section is the forgotten rejections, untagged.
 pub(crate) const SNAPSHOT_VERSION_FORGOTTEN: u16 = 3;
 /// A version-4 section tag: the rejections the fold no longer keeps (version 3's section).
@@ -67,6 +75,13 @@ pub enum SnapshotError {
         found: u16,
         /// The newest version this build reads and writes.
         supported: u16,
+    },
+    /// A snapshot of an older layout (before version 5) of a state with events: written by a
+    /// build that kept no sessions, so not this build's state; the log is replayed instead.
+    #[error("snapshot layout version {found} holds events but not their sessions (written before version 5)")]
+    WithoutSessions {
+        /// The version in the header.
+        found: u16,
     },
     /// A snapshot of a build that keeps another number of rejections
     /// ([`crate::REJECTIONS_KEPT_MAX`]): not damage, but its kept and forgotten rejections are
@@ -218,6 +233,7 @@ impl Resolver {
             || too_many(self.rejections.len())
             || too_many(self.implicit_resets.len())
             || self.nodes.iter().any(|n| too_many(self.events.view(n.contents.events).packed().len()))
+            || too_many(self.session_ids.list.len())
         {
             return Err(SnapshotError::Encode("a count does not fit the snapshot format's u32".into()));
         }
@@ -282,27 +298,40 @@ impl Resolver {
         write_implicit_resets(&mut o, &self.implicit_resets);
         // The oldest version that holds the state: the bytes of every state an older build could
         // hold stay what they were.
-        let version = match (self.rejections_forgotten.is_empty(), self.dedupe.is_empty()) {
-            (true, true) => SNAPSHOT_VERSION_OLDEST_READ,
-            (false, true) => {
+        let newer = self.holds_events_or_system_data();
+        let version = match (self.rejections_forgotten.is_empty(), self.dedupe.is_empty(), newer) {
+            (true, true, false) => SNAPSHOT_VERSION_OLDEST_READ,
+            (false, true, false) => {
                 write_forgotten(&mut o, &self.rejections_forgotten);
                 SNAPSHOT_VERSION_FORGOTTEN
             }
-            (forgot_none, false) => {
-                o.u8(if forgot_none { 1 } else { 2 });
+            (forgot_none, no_dedupe, newer) => {
+                let sessions = newer && !self.sessions.is_empty();
+                let sections = u8::from(!forgot_none) + u8::from(!no_dedupe) + u8::from(sessions);
+                o.u8(sections);
                 if !forgot_none {
                     o.u8(SECTION_FORGOTTEN);
                     write_forgotten(&mut o, &self.rejections_forgotten);
                 }
-                o.u8(SECTION_DEDUPE);
-                o.u64(self.dedupe.evicted);
-                o.count(self.dedupe.len());
-                for l in self.dedupe.live_ids() {
-                    o.bytes(l.id);
-                    o.u64(l.lsn);
-                    o.i64(l.appended_at);
+                if !no_dedupe {
+                    o.u8(SECTION_DEDUPE);
+                    o.u64(self.dedupe.evicted);
+                    o.count(self.dedupe.len());
+                    for l in self.dedupe.live_ids() {
+                        o.bytes(l.id);
+                        o.u64(l.lsn);
+                        o.i64(l.appended_at);
+                    }
                 }
-                SNAPSHOT_VERSION
+                if sessions {
+                    o.u8(SECTION_SESSIONS);
+                    self.write_sessions(&mut o);
+                }
+                if newer {
+                    SNAPSHOT_VERSION
+                } else {
+                    SNAPSHOT_VERSION_DEDUPE
+                }
             }
         };
         let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
@@ -317,6 +346,43 @@ impl Resolver {
         out.extend_from_slice(&header_crc.to_le_bytes());
         out.extend_from_slice(&body);
         Ok(out)
+    }
+
+    /// True if some node holds events or a system attribute: such a state is written as
+    /// version 5, whose readers know it keeps sessions.
+    pub(crate) fn holds_events_or_system_data(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            n.sessions != 0
+                || self.events.view(n.contents.events).count() > 0
+                || n.contents.attrs.iter().any(|(k, _)| *k & crate::contents::SYSTEM_KEY != 0)
+        })
+    }
+
+    /// The sessions section: the session ids, then each node with sessions (ascending) with
+    /// its sessions as the node keeps them (docs/FORMAT.md, "Snapshot").
+    fn write_sessions(&self, o: &mut Out<'_, Vec<u8>>) {
+        o.count(self.session_ids.list.len());
+        for s in &self.session_ids.list {
+            o.bytes(s.as_bytes());
+        }
+        let with: Vec<(usize, &crate::sessions::NodeSessions)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.sessions != 0)
+            .map(|(i, n)| (i, &self.sessions[n.sessions as usize - 1]))
+            .collect();
+        o.count(with.len());
+        for (n, s) in with {
+            o.u32(n as u32);
+            o.count(s.list.len());
+            for x in &s.list {
+                o.u32(x.id);
+                o.i64(x.start);
+                o.i64(x.end);
+                o.u32(x.count);
+            }
+        }
     }
 
     /// The LSN a snapshot continues at (the number of records folded into it), read from its

@@ -101,17 +101,17 @@ fn the_window_survives_a_snapshot_and_leaves_old_digests_alone() {
     let log = [(0, event("A", Some("m1"))), (1, event("A", Some("m2")))];
     let (r, _) = fold(Config::default(), &log);
     let snap = r.snapshot().unwrap();
-    assert_eq!(u16::from_le_bytes([snap[8], snap[9]]), 4, "a window is a version-4 snapshot");
+    assert_eq!(u16::from_le_bytes([snap[8], snap[9]]), 5, "events (their sessions): a version-5 snapshot");
     let mut back = Resolver::restore(&snap, Config::default()).unwrap();
     assert_eq!(back.digest(), r.digest());
     let again = Entry { appended_at: Timestamp(2 * HOUR), record: event("A", Some("m1")) };
     assert_eq!(back.apply(2, &again).unwrap(), Applied::Rejected(Reason::Duplicate));
-    // The same events without message ids: a state with no window, an older snapshot version,
-    // and a digest that does not depend on the dedupe config.
+    // The same events without message ids: a state with no window, and a digest that does not
+    // depend on the dedupe config.
     let plain = [(0, event("A", None)), (1, event("A", None))];
     let (a, _) = fold(Config::default(), &plain);
     let (b, _) = fold(Config { dedupe_window_us: 0, ..Config::default() }, &plain);
-    assert_eq!(u16::from_le_bytes([a.snapshot().unwrap()[8], a.snapshot().unwrap()[9]]), 2);
+    assert_eq!(u16::from_le_bytes([a.snapshot().unwrap()[8], a.snapshot().unwrap()[9]]), 5);
     assert_eq!(Config::default().dedupe_window_us, DEDUPE_WINDOW_DEFAULT);
     assert_ne!(a.digest(), b.digest(), "the config is in the digest");
     assert_eq!(a.profiles(), b.profiles());

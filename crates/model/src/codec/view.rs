@@ -10,7 +10,7 @@
 //! decode to a valid event with the same fields, which `tests/event_view.rs` checks on arbitrary input
 //! and at every limit.
 
-use super::cursor::{shape_bytes_ok, shape_text_ok, Cursor};
+use super::cursor::{shape_text_ok, Cursor};
 use super::{reads_schema, tag};
 use crate::id::UidView;
 use crate::limits::{EVENT_NAME_BYTES_MAX, RECORD_BYTES_MAX, SESSION_ID_BYTES_MAX};
@@ -61,6 +61,8 @@ pub struct EventView<'a> {
     pub target: TargetView<'a>,
     /// The event's name (shape-checked: 1..=128 bytes, no control characters).
     pub name: &'a str,
+    /// The session id, if any (shape-checked: 1..=128 bytes, no control characters).
+    pub session_id: Option<&'a str>,
     /// The caller's time, if any.
     pub ts: Option<Timestamp>,
     /// A system event (record schema 2; `false` under schema 1).
@@ -99,18 +101,19 @@ pub fn event_view(schema: u16, bytes: &[u8]) -> Option<EventView<'_>> {
     if !c.map(0, true)? {
         return None;
     }
-    match c.u8()? {
-        tag::OPTION_NONE => {}
+    let session_id = match c.u8()? {
+        tag::OPTION_NONE => None,
         tag::OPTION_SOME => {
-            // Only checked, never read: its bytes need not become a `str`.
-            if !shape_bytes_ok(c.utf8(RECORD_BYTES_MAX)?, SESSION_ID_BYTES_MAX) {
+            let s = c.str(RECORD_BYTES_MAX)?;
+            if !shape_text_ok(s, SESSION_ID_BYTES_MAX) {
                 return None;
             }
+            Some(s)
         }
         _ => return None,
-    }
+    };
     let ts = c.ts()?;
     let (system, message_id) = c.schema2_tail(schema, true)?;
     // Nothing may follow the entry.
-    (c.pos == bytes.len()).then_some(EventView { appended_at, target, name, ts, system, message_id })
+    (c.pos == bytes.len()).then_some(EventView { appended_at, target, name, session_id, ts, system, message_id })
 }

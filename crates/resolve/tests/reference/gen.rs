@@ -131,22 +131,49 @@ pub(crate) fn arb_message_id() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
+/// Mostly none; else one of two session ids, or an empty one (a bad shape).
+pub(crate) fn arb_session_id() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        6 => Just(None),
+        4 => (0u8..2).prop_map(|i| Some(format!("s{i}"))),
+        1 => Just(Some(String::new())),
+    ]
+}
+
 /// One record of any of the seven kinds.
 pub(crate) fn arb_record() -> impl Strategy<Value = Record> {
     prop_oneof![
         6 => (prop::option::weighted(0.85, arb_uid()), arb_cid(), arb_good_map(), arb_ts(), arb_message_id())
             .prop_map(|(uid, cid, attrs, ts, message_id)| Record::Identify { uid, cid, attrs, ts, message_id }),
         2 => (arb_uid(), arb_ts()).prop_map(|(uid, ts)| Record::Reset { uid, ts }),
-        4 => (arb_target(), arb_name(), arb_ts(), arb_message_id()).prop_map(|(target, name, ts, message_id)| Record::Event {
-            target,
-            name,
-            props: Map::new(),
-            session_id: None,
-            ts, system: false, message_id
-        }),
-        4 => (arb_target(), arb_map(), arb_map(), prop::collection::vec(arb_key(), 0..=2), arb_ts(), arb_message_id()).prop_map(
-            |(target, set, set_once, unset, ts, message_id)| Record::Attributes { target, set, set_once, unset, ts, system: false, message_id }
-        ),
+        4 => (arb_target(), arb_name(), arb_ts(), arb_message_id(), arb_session_id(), prop::bool::weighted(0.2))
+            .prop_map(|(target, name, ts, message_id, session_id, system)| Record::Event {
+                target,
+                name,
+                props: Map::new(),
+                session_id,
+                ts,
+                system,
+                message_id,
+            }),
+        4 => (
+            arb_target(),
+            arb_map(),
+            arb_map(),
+            prop::collection::vec(arb_key(), 0..=2),
+            arb_ts(),
+            arb_message_id(),
+            prop::bool::weighted(0.25)
+        )
+            .prop_map(|(target, set, set_once, unset, ts, message_id, system)| Record::Attributes {
+                target,
+                set,
+                set_once,
+                unset,
+                ts,
+                system,
+                message_id
+            }),
         3 => (arb_cid(), arb_cid()).prop_map(|(from, into)| Record::Merge { from, into }),
         2 => arb_cid().prop_map(|cid| Record::Unmerge { cid }),
         2 => (arb_uid(), arb_cid()).prop_map(|(uid, cid)| Record::Unlink { uid, cid }),
@@ -169,18 +196,20 @@ pub(crate) fn arb_entries(len: std::ops::Range<usize>) -> impl Strategy<Value = 
 }
 
 /// Small limits, either conflict policy, and a dedupe window of a few µs (0: off) holding at
-/// most 1..=3 ids, so that ids leave it by time and by count.
+/// most 1..=3 ids, so that ids leave it by time and by count; a session gap of a few µs (0: off),
+/// so that events a few µs apart fall into one inferred session or several.
 pub(crate) fn arb_config() -> impl Strategy<Value = Config> {
-    (2u32..=3, 2u32..=3, any::<bool>(), 0i64..=6, 1u32..=3).prop_map(|(devices, customers, reject, window, ids)| {
-        Config {
+    (2u32..=3, 2u32..=3, any::<bool>(), 0i64..=6, 1u32..=3, 0i64..=4).prop_map(
+        |(devices, customers, reject, window, ids, gap)| Config {
             max_devices_per_profile: devices,
             max_customers_per_profile: customers,
             on_cid_conflict: if reject { OnCidConflict::Reject } else { OnCidConflict::ImplicitReset },
             dedupe_window_us: window,
             dedupe_ids_max: ids,
+            session_gap_us: gap,
             ..Config::default()
-        }
-    })
+        },
+    )
 }
 
 /// The number of cases: `PROPTEST_CASES` if set, else `default`.

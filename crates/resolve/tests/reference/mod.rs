@@ -11,7 +11,10 @@ pub(crate) mod gen;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use idres_model::{Cid, Entry, IdRejection, IdValidator, Record, RecordKind, Target, Timestamp, Uid, Value};
+use idres_model::{
+    Cid, DeviceInfo, Entry, IdRejection, IdValidator, Record, RecordKind, SessionsSummary, Target, Timestamp, Uid,
+    Value,
+};
 use idres_resolve::{
     anonymous_profile_id, customer_profile_id, Config, DeviceRef, Lsn, OnCidConflict, Profile, ProfileKind, Reason,
     REJECTIONS_KEPT_MAX,
@@ -36,6 +39,8 @@ pub(crate) struct Write {
     pub lsn: Lsn,
     pub slot: u8,
     pub value: Option<Value>,
+    /// A system attribute (the device's own; never joined into the profile's attributes).
+    pub system: bool,
 }
 
 /// One event.
@@ -45,6 +50,8 @@ pub(crate) struct Event {
     pub lsn: Lsn,
     pub name: String,
     pub ts: Timestamp,
+    pub session_id: Option<String>,
+    pub system: bool,
 }
 
 /// What the accepted records did, for coverage checks.
@@ -395,6 +402,7 @@ impl Reference {
                         lsn,
                         slot: 1,
                         value: Some(value.clone()),
+                        system: false,
                     });
                 }
                 Ok(())
@@ -405,13 +413,21 @@ impl Reference {
                 self.epochs.insert(uid, next);
                 Ok(())
             }
-            Record::Event { target, name, .. } => {
+            Record::Event { target, name, session_id, system, .. } => {
                 let node = self.check_target(target)?;
                 self.create(node.clone());
-                self.events.push(Event { node, lsn, name: name.clone(), ts });
+                self.events.push(Event {
+                    node,
+                    lsn,
+                    name: name.clone(),
+                    ts,
+                    session_id: session_id.clone(),
+                    system: *system,
+                });
                 Ok(())
             }
-            Record::Attributes { target, set, set_once, unset, .. } => {
+            Record::Attributes { target, set, set_once, unset, system, .. } => {
+                let system = *system;
                 let node = self.check_target(target)?;
                 self.create(node.clone());
                 for (key, value) in set_once {
@@ -422,6 +438,7 @@ impl Reference {
                         lsn,
                         slot: 0,
                         value: Some(value.clone()),
+                        system,
                     });
                 }
                 for (key, value) in set {
@@ -432,10 +449,19 @@ impl Reference {
                         lsn,
                         slot: 1,
                         value: Some(value.clone()),
+                        system,
                     });
                 }
                 for key in unset {
-                    self.writes.push(Write { node: node.clone(), key: key.clone(), ts, lsn, slot: 2, value: None });
+                    self.writes.push(Write {
+                        node: node.clone(),
+                        key: key.clone(),
+                        ts,
+                        lsn,
+                        slot: 2,
+                        value: None,
+                        system,
+                    });
                 }
                 Ok(())
             }
@@ -592,7 +618,7 @@ impl Reference {
             (customer_profile_id(&primary), ProfileKind::Customer, Some(primary), cids)
         };
 
-        let writes: Vec<&Write> = self.writes.iter().filter(|w| comp.contains(&w.node)).collect();
+        let writes: Vec<&Write> = self.writes.iter().filter(|w| !w.system && comp.contains(&w.node)).collect();
         let keys: BTreeSet<&String> = writes.iter().map(|w| &w.key).collect();
         let mut attributes = BTreeMap::new();
         for key in keys {
@@ -607,6 +633,28 @@ impl Reference {
         for e in &events {
             *events_by_name.entry(e.name.clone()).or_insert(0u64) += 1;
         }
+        let devices: Vec<DeviceInfo> = uids
+            .iter()
+            .map(|d| {
+                let node = Node::Device(d.uid.clone(), d.epoch);
+                let own: Vec<&&Event> = events.iter().filter(|e| e.node == node).collect();
+                let system: Vec<&Write> = self.writes.iter().filter(|w| w.system && w.node == node).collect();
+                let keys: BTreeSet<&String> = system.iter().map(|w| &w.key).collect();
+                let mut system_attributes = BTreeMap::new();
+                for key in keys {
+                    let of_key: Vec<&Write> = system.iter().filter(|w| &w.key == key).copied().collect();
+                    if let Some(v) = Self::attribute(&of_key) {
+                        system_attributes.insert(key.clone(), v);
+                    }
+                }
+                DeviceInfo {
+                    first_seen: own.iter().map(|e| e.ts).min(),
+                    last_seen: own.iter().map(|e| e.ts).max(),
+                    event_count: own.len() as u64,
+                    system_attributes,
+                }
+            })
+            .collect();
         let mut history: Vec<Lsn> = events.iter().map(|e| e.lsn).collect();
         history.sort_unstable();
         Profile {
@@ -621,6 +669,62 @@ impl Reference {
             first_seen: events.iter().map(|e| e.ts).min(),
             last_seen: events.iter().map(|e| e.ts).max(),
             history,
+            system_event_count: events.iter().filter(|e| e.system).count() as u64,
+            sessions: Self::summary(&self.sessions(comp)),
+            devices,
+        }
+    }
+
+    /// The sessions of a component as `(id, start, end, events)` (SEMANTICS, "Sessions"), by the
+    /// definition: explicit ones grouped by id over the whole component; the rest per node, its
+    /// event times sorted and cut where neighbours are more than the gap apart (none when the
+    /// gap is 0).
+    pub(crate) fn sessions(&self, comp: &[Node]) -> Vec<(Option<String>, i64, i64, u64)> {
+        let events: Vec<&Event> = self.events.iter().filter(|e| comp.contains(&e.node)).collect();
+        let mut out = Vec::new();
+        let ids: BTreeSet<&String> = events.iter().filter_map(|e| e.session_id.as_ref()).collect();
+        for id in ids {
+            let times: Vec<i64> =
+                events.iter().filter(|e| e.session_id.as_ref() == Some(id)).map(|e| e.ts.as_micros()).collect();
+            let (start, end) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+            out.push((Some(id.clone()), start, end, times.len() as u64));
+        }
+        let gap = self.config.session_gap_us;
+        if gap > 0 {
+            for node in comp {
+                let mut times: Vec<i64> = events
+                    .iter()
+                    .filter(|e| &e.node == node && e.session_id.is_none())
+                    .map(|e| e.ts.as_micros())
+                    .collect();
+                times.sort_unstable();
+                let mut current: Option<(i64, i64, u64)> = None;
+                for t in times {
+                    current = match current {
+                        Some((s, e, n)) if t - e <= gap => Some((s, t, n + 1)),
+                        Some((s, e, n)) => {
+                            out.push((None, s, e, n));
+                            Some((t, t, 1))
+                        }
+                        None => Some((t, t, 1)),
+                    };
+                }
+                if let Some((s, e, n)) = current {
+                    out.push((None, s, e, n));
+                }
+            }
+        }
+        out
+    }
+
+    fn summary(sessions: &[(Option<String>, i64, i64, u64)]) -> SessionsSummary {
+        let mut lengths: Vec<u64> = sessions.iter().map(|s| (s.2 - s.1) as u64).collect();
+        lengths.sort_unstable();
+        SessionsSummary {
+            count: sessions.len() as u64,
+            first_start: sessions.iter().map(|s| Timestamp(s.1)).min(),
+            last_start: sessions.iter().map(|s| Timestamp(s.1)).max(),
+            median_micros: if lengths.is_empty() { None } else { Some(lengths[(lengths.len() - 1) / 2]) },
         }
     }
 

@@ -1,0 +1,278 @@
+//! A node's sessions (docs/SEMANTICS.md, "Sessions"): what one node keeps of them as its events
+//! arrive, and the join that lists a profile's sessions.
+//!
+//! An event with a session id counts in that **explicit** session of its node: the session's
+//! start and end are the least and greatest effective time of its events. Events without one
+//! make **inferred** sessions: the node's event times cut wherever two neighbours (by time) are
+//! more than the inactivity gap apart. Both are functions of the set of (time, session id) of a
+//! node's events, so arrival order cannot change them: an inferred session is kept as a span,
+//! and an event inside a span or within the gap of one extends it, joining two spans it
+//! bridges. Nodes never split (unmerge, unlink and reset only regroup whole nodes), so a
+//! profile's sessions are its nodes' sessions joined, exactly.
+
+/// The most sessions one node may hold: an event that would open one more is rejected with
+/// reason `limit` (a server-side device sending events hours apart for years stays under it).
+pub const NODE_SESSIONS_MAX: usize = 100_000;
+
+/// The id of an inferred session (explicit ones are indexes of the resolver's session-id interner).
+pub(crate) const INFERRED: u32 = u32::MAX;
+
+/// One session of one node: 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// Least effective time of its events, µs.
+    pub start: i64,
+    /// Greatest effective time of its events, µs.
+    pub end: i64,
+    /// The interned session id, or [`INFERRED`].
+    pub id: u32,
+    /// Its events.
+    pub count: u32,
+}
+
+/// A node's sessions: explicit ones ascending by id, then inferred ones ascending by start
+/// (disjoint, each more than the gap from the next). Empty for a node without events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NodeSessions {
+    pub(crate) list: Vec<Session>,
+}
+
+/// Where an event goes among a node's sessions, found before anything changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Into the explicit session at this index.
+    Explicit(usize),
+    /// A new explicit session inserted at this index.
+    NewExplicit(usize),
+    /// Into inferred spans `lo..hi` (one or two: an event can bridge two), or a new span at
+    /// `lo` when `lo == hi`.
+    Inferred { lo: usize, hi: usize },
+}
+
+impl Slot {
+    /// True if the event opens a session.
+    pub(crate) fn opens(self) -> bool {
+        match self {
+            Slot::Explicit(_) => false,
+            Slot::NewExplicit(_) => true,
+            Slot::Inferred { lo, hi } => lo == hi,
+        }
+    }
+}
+
+impl NodeSessions {
+    /// Index of the first inferred session.
+    fn inferred_from(&self) -> usize {
+        self.list.partition_point(|s| s.id != INFERRED)
+    }
+
+    /// Where an event at `ts` of explicit session `id` (or none, under inactivity gap `gap` µs;
+    /// `None` when inferring is off) goes. `None`: it counts in no session.
+    pub(crate) fn slot(&self, ts: i64, id: Option<u32>, gap: Option<i64>) -> Option<Slot> {
+        let split = self.inferred_from();
+        if let Some(id) = id {
+            return Some(match self.list[..split].binary_search_by_key(&id, |s| s.id) {
+                Ok(at) => Slot::Explicit(at),
+                Err(at) => Slot::NewExplicit(at),
+            });
+        }
+        let gap = gap?;
+        let spans = &self.list[split..];
+        // Spans whose reach [start - gap, end + gap] holds ts: contiguous, at most two (spans
+        // are more than the gap apart, so a point is within the gap of at most the two beside it).
+        let lo = spans.partition_point(|s| s.end.saturating_add(gap) < ts);
+        let mut hi = lo;
+        while hi < spans.len() && spans[hi].start.saturating_sub(gap) <= ts {
+            hi += 1;
+        }
+        Some(Slot::Inferred { lo: split + lo, hi: split + hi })
+    }
+
+    /// Counts an event at `ts` into `slot` (from [`NodeSessions::slot`] on this state).
+    pub(crate) fn add(&mut self, slot: Slot, ts: i64, id: Option<u32>) {
+        match slot {
+            Slot::Explicit(at) => {
+                let s = &mut self.list[at];
+                s.start = s.start.min(ts);
+                s.end = s.end.max(ts);
+                s.count = s.count.saturating_add(1);
+            }
+            Slot::NewExplicit(at) => {
+                grow(&mut self.list);
+                self.list.insert(at, Session { start: ts, end: ts, id: id.unwrap_or(INFERRED), count: 1 });
+            }
+            Slot::Inferred { lo, hi } if lo == hi => {
+                grow(&mut self.list);
+                self.list.insert(lo, Session { start: ts, end: ts, id: INFERRED, count: 1 });
+            }
+            Slot::Inferred { lo, hi } => {
+                let mut joined = self.list[lo];
+                for s in &self.list[lo + 1..hi] {
+                    joined.start = joined.start.min(s.start);
+                    joined.end = joined.end.max(s.end);
+                    joined.count = joined.count.saturating_add(s.count);
+                }
+                joined.start = joined.start.min(ts);
+                joined.end = joined.end.max(ts);
+                joined.count = joined.count.saturating_add(1);
+                self.list[lo] = joined;
+                self.list.drain(lo + 1..hi);
+            }
+        }
+    }
+
+    /// True if the list is in its canonical order (what a restore checks): explicit sessions
+    /// strictly ascending by id below `ids`, then inferred ones ascending and more than `gap`
+    /// apart (`None`: there can be none), every start no later than its end, no empty session.
+    pub(crate) fn is_canonical(&self, ids: usize, gap: Option<i64>) -> bool {
+        let split = self.inferred_from();
+        let (explicit, inferred) = self.list.split_at(split);
+        let sane = |s: &Session| s.start <= s.end && s.count > 0;
+        explicit.iter().all(|s| (s.id as usize) < ids && sane(s))
+            && explicit.windows(2).all(|w| w[0].id < w[1].id)
+            && inferred.iter().all(sane)
+            && match gap {
+                None => inferred.is_empty(),
+                Some(g) => inferred.windows(2).all(|w| w[0].end.saturating_add(g) < w[1].start),
+            }
+    }
+}
+
+/// Room for one more, growing by half: most nodes hold one or two sessions.
+fn grow(v: &mut Vec<Session>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 2).max(1));
+    }
+}
+
+/// One session of a profile as listed: an explicit session joined over the profile's nodes
+/// that hold its id, or one inferred session of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session id; `None` for an inferred session.
+    pub id: Option<String>,
+    /// The nodes that hold it, as `(uid, epoch)` in canonical text; a customer node (events sent
+    /// to a cid) as `None`.
+    pub devices: Vec<Option<(String, u32)>>,
+    /// Least effective time of its events, µs.
+    pub start: i64,
+    /// Greatest effective time of its events, µs.
+    pub end: i64,
+    /// Its events.
+    pub events: u64,
+}
+
+impl SessionInfo {
+    /// Its length, µs.
+    pub fn length(&self) -> u64 {
+        self.end.abs_diff(self.start)
+    }
+}
+
+/// The summary of a profile's sessions, given as `(start, end)` in any order: the count, the
+/// earliest and latest start, the median length (the lower middle one of an even count).
+pub(crate) fn summary(sessions: &[(i64, i64)]) -> idres_model::SessionsSummary {
+    let mut lengths: Vec<u64> = sessions.iter().map(|(s, e)| e.abs_diff(*s)).collect();
+    lengths.sort_unstable();
+    idres_model::SessionsSummary {
+        count: sessions.len() as u64,
+        first_start: sessions.iter().map(|s| s.0).min().map(idres_model::Timestamp::from_micros),
+        last_start: sessions.iter().map(|s| s.0).max().map(idres_model::Timestamp::from_micros),
+        median_micros: (!lengths.is_empty()).then(|| lengths[(lengths.len() - 1) / 2]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inferred sessions of `times` arriving in that order, gap `gap`.
+    fn infer(times: &[i64], gap: i64) -> Vec<(i64, i64, u32)> {
+        let mut s = NodeSessions::default();
+        for &t in times {
+            let slot = s.slot(t, None, Some(gap)).unwrap();
+            s.add(slot, t, None);
+            assert!(s.is_canonical(0, Some(gap)), "{:?}", s.list);
+        }
+        s.list.iter().map(|x| (x.start, x.end, x.count)).collect()
+    }
+
+    /// The naive definition: sort, cut where neighbours are more than `gap` apart.
+    fn naive(times: &[i64], gap: i64) -> Vec<(i64, i64, u32)> {
+        let mut t = times.to_vec();
+        t.sort_unstable();
+        let mut out: Vec<(i64, i64, u32)> = Vec::new();
+        for x in t {
+            match out.last_mut() {
+                Some(last) if x - last.1 <= gap => {
+                    last.1 = x;
+                    last.2 += 1;
+                }
+                _ => out.push((x, x, 1)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn inferred_sessions_do_not_depend_on_arrival_order() {
+        let times = [100, 10, 55, 40, 200, 170, 135, 0, 100, 300];
+        assert_eq!(infer(&times, 30), naive(&times, 30));
+        let mut rev = times;
+        rev.reverse();
+        assert_eq!(infer(&rev, 30), naive(&times, 30));
+        // 135 arriving last bridges (100..100) and (170..170) exactly at the gap's edge.
+        assert_eq!(infer(&[100, 170, 135], 35), vec![(100, 170, 3)]);
+        assert_eq!(infer(&[100, 170, 135], 34), naive(&[100, 170, 135], 34));
+    }
+
+    #[test]
+    fn every_order_of_a_small_set_gives_the_naive_sessions() {
+        // Deterministic pseudo-random sets, each folded in several orders.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..300 {
+            let n = (next() % 12) as usize + 1;
+            let mut times: Vec<i64> = (0..n).map(|_| (next() % 200) as i64).collect();
+            let gap = (next() % 40) as i64;
+            let want = naive(&times, gap);
+            for _ in 0..4 {
+                assert_eq!(infer(&times, gap), want, "{times:?} gap {gap}");
+                let (a, b) = ((next() as usize) % n, (next() as usize) % n);
+                times.swap(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_sessions_by_id_then_inferred() {
+        let mut s = NodeSessions::default();
+        for (t, id) in [(50, Some(7)), (10, None), (40, Some(2)), (20, Some(7)), (500, None)] {
+            let slot = s.slot(t, id, Some(60)).unwrap();
+            assert_eq!(slot.opens(), !matches!((t, id), (20, Some(7))));
+            s.add(slot, t, id);
+        }
+        let got: Vec<_> = s.list.iter().map(|x| (x.id, x.start, x.end, x.count)).collect();
+        assert_eq!(got, vec![(2, 40, 40, 1), (7, 20, 50, 2), (INFERRED, 10, 10, 1), (INFERRED, 500, 500, 1)]);
+        assert!(s.is_canonical(8, Some(60)));
+        assert!(!s.is_canonical(7, Some(60)), "an id past the interner");
+        assert!(!s.is_canonical(8, None), "inferred sessions with inferring off");
+        assert!(!s.is_canonical(8, Some(490)), "spans within the gap of each other");
+        assert_eq!(s.slot(5, None, None), None, "no session when inferring is off");
+    }
+
+    #[test]
+    fn summary_counts_first_last_and_lower_median() {
+        let s = summary(&[(10, 20), (0, 100), (50, 51), (60, 90)]);
+        assert_eq!(s.count, 4);
+        assert_eq!(s.first_start.map(|t| t.as_micros()), Some(0));
+        assert_eq!(s.last_start.map(|t| t.as_micros()), Some(60));
+        assert_eq!(s.median_micros, Some(10), "lengths 1, 10, 30, 100: the lower middle");
+        assert_eq!(summary(&[]), idres_model::SessionsSummary::default());
+    }
+}
