@@ -7,6 +7,7 @@
 //! max_customers_per_profile = 100
 //! dedupe_window_seconds = 86400        # a resent message id within this is a duplicate; 0 = off
 //! dedupe_ids_max = 1000000             # the most message ids the window holds
+//! session_gap_seconds = 1800           # inactivity that ends an inferred session; 0 = off
 //!
 //! [blocked]
 //! mode = "extend"                      # add to the default list, or "replace" it
@@ -41,6 +42,7 @@ struct FileConfig {
     max_customers_per_profile: Option<u32>,
     dedupe_window_seconds: Option<u64>,
     dedupe_ids_max: Option<u32>,
+    session_gap_seconds: Option<u64>,
     blocked: Option<FileBlocked>,
 }
 
@@ -113,6 +115,14 @@ pub fn parse_settings(path: &str, text: &str) -> Result<Settings, ConfigError> {
         }
         config.dedupe_ids_max = n;
     }
+    if let Some(secs) = file.session_gap_seconds {
+        // A year at most, as the dedupe window: µs must fit an i64, and a longer gap is no gap.
+        const MAX: u64 = 366 * 24 * 3600;
+        if secs > MAX {
+            return Err(err(format!("session_gap_seconds must be at most {MAX} (a year), not {secs}")));
+        }
+        config.session_gap_us = secs as i64 * 1_000_000;
+    }
     if let Some(b) = file.blocked {
         match b.mode.as_deref() {
             None | Some("extend") => config.blocked.extend(&b.case_insensitive, &b.exact),
@@ -157,6 +167,17 @@ mod tests {
     }
 
     #[test]
+    fn the_session_gap_is_set_in_seconds_and_the_default_keeps_the_hash() {
+        let c = parse_config("c", "session_gap_seconds = 0\n").unwrap();
+        assert_eq!((c.session_gap_us, c.session_gap()), (0, None), "0 turns inferring off");
+        let c = parse_config("c", "session_gap_seconds = 600\n").unwrap();
+        assert_eq!(c.session_gap(), Some(600_000_000));
+        assert_ne!(c.hash(), Config::default().hash());
+        let same = parse_config("c", "session_gap_seconds = 1800\n").unwrap();
+        assert_eq!(same.hash(), Config::default().hash(), "the default written out is the default");
+    }
+
+    #[test]
     fn mistakes_are_errors() {
         for bad in [
             "on_cid_conflict = \"merge\"",
@@ -170,6 +191,8 @@ mod tests {
             "dedupe_ids_max = 0",
             "dedupe_window_seconds = 99999999999",
             "dedupe_window_seconds = -1",
+            "session_gap_seconds = -5",
+            "session_gap_seconds = 99999999999",
         ] {
             assert!(parse_config("c", bad).is_err(), "{bad}");
         }

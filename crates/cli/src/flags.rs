@@ -144,6 +144,14 @@ pub(crate) enum Command {
         #[command(flatten)]
         id: IdArgs,
     },
+    /// A profile's sessions by start: explicit ones (by session id) and those inferred from
+    /// inactivity gaps, each with its devices, start, end and events.
+    Sessions {
+        #[command(flatten)]
+        dir: DirArgs,
+        #[command(flatten)]
+        id: IdArgs,
+    },
     /// Why an id is in its profile: the edge path, implicit resets, rejections; for a uid, every
     /// epoch with its profile.
     Explain {
@@ -281,6 +289,7 @@ impl Cli {
             Command::Ingest { dir, .. }
             | Command::Profile { dir, .. }
             | Command::History { dir, .. }
+            | Command::Sessions { dir, .. }
             | Command::Explain { dir, .. }
             | Command::Export { dir, .. }
             | Command::Rejects { dir, .. }
@@ -323,6 +332,7 @@ impl Command {
             Command::Ingest { .. } => "ingest",
             Command::Profile { .. } => "profile",
             Command::History { .. } => "history",
+            Command::Sessions { .. } => "sessions",
             Command::Explain { .. } => "explain",
             Command::Export { .. } => "export",
             Command::Rejects { .. } => "rejects",

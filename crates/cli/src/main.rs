@@ -215,6 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { id: IdArgs { cid, uid, json }, .. } => {
             with_reader(&cli, |engine, out| cmd::history::run(engine, out, cid, uid, *json))
         }
+        Command::Sessions { id: IdArgs { cid, uid, json }, .. } => {
+            with_reader(&cli, |engine, out| cmd::sessions::run(engine, out, cid, uid, *json))
+        }
         Command::Explain { id: IdArgs { cid, uid, json }, epoch, .. } => {
             with_reader(&cli, |engine, out| cmd::explain::run(engine, out, cid, uid, *epoch, *json))
         }

@@ -68,7 +68,16 @@ fn the_crates_serialize_is_the_clis_json() {
             "event_count",
             "events_by_name",
             "first_seen",
-            "last_seen"
+            "last_seen",
+            "system_event_count",
+            "sessions",
+            "devices"
         ]
     );
+    let device_keys: Vec<String> =
+        serde_json::to_value(&p).unwrap()["devices"][0].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(device_keys, ["uid", "epoch", "first_seen", "last_seen", "event_count", "system_attributes"]);
+    let session_keys: Vec<String> =
+        serde_json::to_value(&p).unwrap()["sessions"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(session_keys, ["count", "first_start", "last_start", "median_seconds"]);
 }

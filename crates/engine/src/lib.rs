@@ -144,12 +144,13 @@ pub use write_at::WriteAt;
 // What the engine's API mentions, from the crates below it: a caller depends on `idres` alone.
 pub use idres_log::{Durability, LogError, Lsn, ReadOnlyLog, TailRecovery, VerifyReport as LogVerifyReport};
 pub use idres_model::{
-    limits, Cid, CodecError, DeviceRef, Entry, HistoryEvent, IdError, IdKind, Map, Profile, ProfileKind, Record,
-    RecordError, RecordKind, Target, TimeError, Timestamp, Uid, Value, ValueError,
+    limits, Cid, CodecError, DeviceInfo, DeviceRef, Entry, HistoryEvent, IdError, IdKind, Map, Profile, ProfileKind,
+    Record, RecordError, RecordKind, SessionsSummary, Target, TimeError, Timestamp, Uid, Value, ValueError,
 };
 pub use idres_resolve::{
     ApplyError, Change, Config as FoldConfig, EdgeKind, Explanation, ForgottenRejections, ImplicitReset, NodeRef,
-    OnCidConflict, PathStep, ProfileSummary, Reason, Rejection, Resolver, REJECTIONS_KEPT_MAX,
+    OnCidConflict, PathStep, ProfileSummary, Reason, Rejection, Resolver, SessionInfo, NODE_SESSIONS_MAX,
+    REJECTIONS_KEPT_MAX, SESSION_GAP_DEFAULT,
 };
 pub use idres_store::{FjallOptions, SledOptions, StoreBackend, StoreError};
 pub use uuid::Uuid;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use idres_log::{LogError, Lsn, Reader};
 use idres_model::{decode_entry_with_schema, Entry, HistoryEvent, Profile, Record, Target, Uid};
-use idres_resolve::{Explanation, Resolver};
+use idres_resolve::{Explanation, Resolver, SessionInfo};
 use uuid::Uuid;
 
 use crate::error::encoded_error;
@@ -62,6 +62,17 @@ impl Engine {
     /// The profile of `uid`'s current epoch.
     pub fn profile_by_uid(&self, uid: &str) -> Result<Option<Profile>, EngineError> {
         Ok(self.handle.shared.resolver().profile_by_uid(&Self::uid(uid)?))
+    }
+
+    /// The sessions of the profile that holds customer `cid`, by start (docs/SEMANTICS.md,
+    /// "Sessions"); `None` for an unknown cid.
+    pub fn sessions_by_cid(&self, cid: &str) -> Result<Option<Vec<SessionInfo>>, EngineError> {
+        Ok(self.handle.shared.resolver().sessions_by_cid(&Self::cid(cid)?))
+    }
+
+    /// The sessions of the profile of `uid`'s current epoch, by start.
+    pub fn sessions_by_uid(&self, uid: &str) -> Result<Option<Vec<SessionInfo>>, EngineError> {
+        Ok(self.handle.shared.resolver().sessions_by_uid(&Self::uid(uid)?))
     }
 
     /// The profile with this id (retired ids lead to the survivor).

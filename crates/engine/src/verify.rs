@@ -178,6 +178,8 @@ pub fn verify(
     // 3. The fold from scratch.
     let (scratch, records) = fold_to(&log, Resolver::new(fold.clone()), log_end, progress)?;
     let digest = scratch.digest();
+    // Sessions are outside the state digest (old logs keep their pinned digests): compared apart.
+    let sessions_digest = scratch.sessions_digest();
     drop(scratch);
     notes.push(format!("from scratch: {records} records, digest {}", hex(&digest)));
     // 4. Each snapshot, oldest first.
@@ -221,18 +223,22 @@ pub fn verify(
             Ok(r) => {
                 let (r, _) = fold_to(&log, r, log_end, &mut |_, _| {})?;
                 let d = r.digest();
-                if d == digest {
-                    notes.push(format!("snapshot {}: digest agrees", path.display()));
-                } else {
+                if d != digest {
                     problems.push(format!("snapshot {}: digest {} differs", path.display(), hex(&d)));
+                } else if r.sessions_digest() != sessions_digest {
+                    problems.push(format!("snapshot {}: its sessions differ from the replay's", path.display()));
+                } else {
+                    notes.push(format!("snapshot {}: digest agrees", path.display()));
                 }
             }
             Err(e @ SnapshotError::ConfigMismatch { .. }) => {
                 notes.push(format!("snapshot {}: folded under another config; not used ({e})", path.display()))
             }
-            Err(e @ (SnapshotError::Version { .. } | SnapshotError::RejectionsKeptMax { .. })) => {
-                notes.push(format!("snapshot {}: written by another build; not used ({e})", path.display()))
-            }
+            Err(
+                e @ (SnapshotError::Version { .. }
+                | SnapshotError::RejectionsKeptMax { .. }
+                | SnapshotError::WithoutSessions { .. }),
+            ) => notes.push(format!("snapshot {}: written by another build; not used ({e})", path.display())),
             Err(e) => {
                 problems.push(format!("snapshot {} is damaged: {e} (a cache: rebuild replaces it)", path.display()))
             }

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use idres_model::{
-    decode_profile, encode_profile_into, encode_profile_ref_into, Cid, DeviceInfo, DeviceRef, Map, Profile, ProfileKind,
-    SessionsSummary, Timestamp, Uid, Value,
+    decode_profile, encode_profile_into, encode_profile_ref_into, Cid, DeviceInfo, DeviceRef, Map, Profile,
+    ProfileKind, SessionsSummary, Timestamp, Uid, Value,
 };
 use proptest::prelude::*;
 
@@ -129,36 +129,39 @@ fn profile() -> impl Strategy<Value = Profile> {
         (any::<u64>(), any::<u64>(), prop::option::of(any::<u64>())),
         prop::collection::btree_map("[a-z.]{1,6}", any::<bool>().prop_map(Value::Bool), 0..3),
     )
-        .prop_map(|(id, customer, cids, uids, attributes, names, seen, (system, sessions, median), system_attributes)| {
-            let devices = (0..uids.len())
-                .map(|i| DeviceInfo {
+        .prop_map(
+            |(id, customer, cids, uids, attributes, names, seen, (system, sessions, median), system_attributes)| {
+                let devices = (0..uids.len())
+                    .map(|i| DeviceInfo {
+                        first_seen: seen.map(Timestamp),
+                        last_seen: seen.map(|s| Timestamp(s.saturating_add(i as i64))),
+                        event_count: i as u64,
+                        system_attributes: if i == 0 { system_attributes.clone() } else { BTreeMap::new() },
+                    })
+                    .collect();
+                Profile {
+                    id: uuid::Uuid::from_u128(id),
+                    kind: if customer { ProfileKind::Customer } else { ProfileKind::Anonymous },
+                    primary_cid: cids.first().map(|c| Cid::parse(c).unwrap()),
+                    cids: cids.iter().map(|c| Cid::parse(c).unwrap()).collect(),
+                    uids: uids.into_iter().map(|(u, e)| DeviceRef { uid: Uid::parse(&u).unwrap(), epoch: e }).collect(),
+                    attributes,
+                    event_count: names.values().sum(),
+                    events_by_name: names,
                     first_seen: seen.map(Timestamp),
-                    last_seen: seen.map(|s| Timestamp(s.saturating_add(i as i64))),
-                    event_count: i as u64,
-                    system_attributes: if i == 0 { system_attributes.clone() } else { BTreeMap::new() },
-                })
-                .collect();
-            Profile {
-            id: uuid::Uuid::from_u128(id),
-            kind: if customer { ProfileKind::Customer } else { ProfileKind::Anonymous },
-            primary_cid: cids.first().map(|c| Cid::parse(c).unwrap()),
-            cids: cids.iter().map(|c| Cid::parse(c).unwrap()).collect(),
-            uids: uids.into_iter().map(|(u, e)| DeviceRef { uid: Uid::parse(&u).unwrap(), epoch: e }).collect(),
-            attributes,
-            event_count: names.values().sum(),
-            events_by_name: names,
-            first_seen: seen.map(Timestamp),
-            last_seen: seen.map(Timestamp),
-            history: vec![9],
-            system_event_count: system,
-            sessions: SessionsSummary {
-                count: sessions,
-                first_start: seen.map(Timestamp),
-                last_start: seen.map(Timestamp),
-                median_micros: median,
+                    last_seen: seen.map(Timestamp),
+                    history: vec![9],
+                    system_event_count: system,
+                    sessions: SessionsSummary {
+                        count: sessions,
+                        first_start: seen.map(Timestamp),
+                        last_start: seen.map(Timestamp),
+                        median_micros: median,
+                    },
+                    devices,
+                }
             },
-            devices,
-        }})
+        )
 }
 
 proptest! {

@@ -300,11 +300,9 @@ impl Resolver {
     /// [`NODE_SESSIONS_MAX`] (nothing changes: a new session id is only looked up).
     fn session_slot(&self, node: NodeId, session_id: Option<&str>, ts: i64) -> Result<Option<Slot>, Rejected> {
         let gap = self.config.session_gap();
-        let id = match session_id {
-            // An id never interned is in no node: a new session wherever it goes.
-            Some(s) => Some(self.session_ids.index.get(s).copied().unwrap_or(u32::MAX - 1)),
-            None => None,
-        };
+        // An id never interned is in no node: a new session wherever it goes (after every
+        // explicit one, as the id it will get is the largest).
+        let id = session_id.map(|s| self.session_ids.index.get(s).copied().unwrap_or(u32::MAX - 1));
         let at = self.nodes[node as usize].sessions;
         let empty = NodeSessions::default();
         let sessions = if at == 0 { &empty } else { &self.sessions[at as usize - 1] };

@@ -17,10 +17,10 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use sha2::{Digest, Sha256};
 
 use crate::contents::{AttrCell, Contents, SYSTEM_KEY};
-use crate::sessions::INFERRED;
 use crate::hash::FastMap;
 use crate::node::{NodeId, NodeKind};
 use crate::resolver::Resolver;
+use crate::sessions::INFERRED;
 use crate::snapshot::{edge_code, write_implicit_resets, write_rejections, Out, Sink};
 use crate::Lsn;
 
@@ -215,35 +215,32 @@ impl Resolver {
                 o.i64(l.appended_at);
             }
         }
-        // Only when some node holds a system attribute or an explicit session: the digest of every
+        // Only when some node holds a system attribute (record schema 2): the digest of every
         // state without them (every log of record schema 1) is what it was before. (System
-        // events are in the nodes' event names above, as "\0" + name.) Inferred sessions follow
-        // from the events' times and the config alone: [`Resolver::sessions_digest`].
-        let extra: Vec<(usize, NodeId)> = labels
+        // events are in the nodes' event names above, as "\0" + name.) Sessions are not here:
+        // logs of schema 1 carry session ids, and their digests are pinned; they are in
+        // [`Resolver::sessions_digest`].
+        let system: Vec<(usize, NodeId)> = labels
             .iter()
             .enumerate()
-            .filter(|(_, (_, n))| {
-                let node = &self.nodes[*n as usize];
-                node.contents.attrs.iter().any(|(k, _)| *k & SYSTEM_KEY != 0)
-                    || self.node_sessions(*n).iter().any(|s| s.id != INFERRED)
-            })
+            .filter(|(_, (_, n))| self.nodes[*n as usize].contents.attrs.iter().any(|(k, _)| *k & SYSTEM_KEY != 0))
             .map(|(i, (_, n))| (i, *n))
             .collect();
-        if !extra.is_empty() {
-            o.bytes(b"system-and-sessions");
-            o.count(extra.len());
-            for (label, n) in extra {
+        if !system.is_empty() {
+            o.bytes(b"system-attributes");
+            o.count(system.len());
+            for (label, n) in system {
                 o.u32(label as u32);
                 self.digest_cells(&mut o, &self.nodes[n as usize].contents, true);
-                self.digest_sessions(&mut o, n, false);
             }
         }
         h.finalize().into()
     }
 
     /// SHA-256 over every node's sessions, explicit and inferred (nodes by label, as in the
-    /// digest): what the state digest leaves out because it follows from the events' times and
-    /// the config. `verify` compares it between a snapshot's state and a replay's.
+    /// digest): what the state digest leaves out, so that the digests of logs written before
+    /// sessions existed stay what they were. `verify` compares it between a snapshot's state and
+    /// a replay's.
     pub fn sessions_digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         let mut o = Out(&mut h);
@@ -260,7 +257,7 @@ impl Resolver {
         o.count(labels.len());
         for (label, n) in labels {
             o.bytes(&label);
-            self.digest_sessions(&mut o, n, true);
+            self.digest_sessions(&mut o, n);
         }
         h.finalize().into()
     }
@@ -273,8 +270,8 @@ impl Resolver {
         }
     }
 
-    /// Node `n`'s explicit sessions by id (as text), then, if `inferred`, its inferred ones.
-    fn digest_sessions(&self, o: &mut Out<'_, Sha256>, n: NodeId, inferred: bool) {
+    /// Node `n`'s explicit sessions by id (as text), then its inferred ones.
+    fn digest_sessions(&self, o: &mut Out<'_, Sha256>, n: NodeId) {
         let list = self.node_sessions(n);
         let mut explicit: Vec<(&str, &crate::sessions::Session)> =
             list.iter().filter(|s| s.id != INFERRED).map(|s| (self.session_ids.get(s.id), s)).collect();
@@ -286,14 +283,12 @@ impl Resolver {
             o.i64(s.end);
             o.u32(s.count);
         }
-        if inferred {
-            let spans: Vec<_> = list.iter().filter(|s| s.id == INFERRED).collect();
-            o.count(spans.len());
-            for s in spans {
-                o.i64(s.start);
-                o.i64(s.end);
-                o.u32(s.count);
-            }
+        let spans: Vec<_> = list.iter().filter(|s| s.id == INFERRED).collect();
+        o.count(spans.len());
+        for s in spans {
+            o.i64(s.start);
+            o.i64(s.end);
+            o.u32(s.count);
         }
     }
 

@@ -555,9 +555,10 @@ fn read_sessions(r: &mut Resolver, i: &mut In<'_>, nodes: &mut [Node]) -> Result
         }
         let events = r.events.view(nodes[node as usize].contents.events);
         let counted: u64 = s.list.iter().map(|x| u64::from(x.count)).sum();
-        let within = events.first_seen().zip(events.last_seen()).is_some_and(|(f, l)| {
-            s.list.iter().all(|x| f <= x.start && x.end <= l)
-        });
+        let within = events
+            .first_seen()
+            .zip(events.last_seen())
+            .is_some_and(|(f, l)| s.list.iter().all(|x| f <= x.start && x.end <= l));
         if !s.is_canonical(r.session_ids.list.len(), gap) || counted > events.count() || !within {
             return Err(i.invalid(format!("node {node}: sessions out of order or not of its events")));
         }

@@ -7,11 +7,14 @@ use crate::node::{NodeId, NodeKind};
 use crate::resolver::Resolver;
 use crate::sessions::{SessionInfo, INFERRED};
 
+/// A node as a session lists it: `(uid, epoch)`, or `None` for a customer.
+type Device = Option<(String, u32)>;
+
 impl Resolver {
     /// The sessions of the profile whose members are `members`, ordered by start, then id (an
     /// inferred session after the explicit ones that start with it), then devices.
     pub(crate) fn component_sessions(&self, members: &[NodeId]) -> Vec<SessionInfo> {
-        let mut explicit: Vec<(u32, Option<(String, u32)>, i64, i64, u64)> = Vec::new();
+        let mut explicit: Vec<(u32, Device, i64, i64, u64)> = Vec::new();
         let mut out: Vec<SessionInfo> = Vec::new();
         for &m in members {
             let node = &self.nodes[m as usize];

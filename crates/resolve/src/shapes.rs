@@ -115,3 +115,35 @@ impl Serialize for ForgottenRejections {
         o.end()
     }
 }
+
+/// The sessions shape (`idres sessions --json`, one per line): `id` (null for an inferred
+/// session), `inferred`, `devices` (`{"uid", "epoch"}` each; null for events sent to a customer
+/// id), `start` and `end` (RFC 3339), `length_seconds`, `events`.
+impl Serialize for crate::sessions::SessionInfo {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Device<'a>(&'a Option<(String, u32)>);
+        impl Serialize for Device<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self.0 {
+                    None => s.serialize_unit(),
+                    Some((uid, epoch)) => {
+                        let mut o = s.serialize_struct("Device", 2)?;
+                        o.serialize_field("uid", uid)?;
+                        o.serialize_field("epoch", epoch)?;
+                        o.end()
+                    }
+                }
+            }
+        }
+        let time = |us: i64| idres_model::Timestamp::from_micros(us).to_rfc3339();
+        let mut o = s.serialize_struct("Session", 7)?;
+        o.serialize_field("id", &self.id)?;
+        o.serialize_field("inferred", &self.id.is_none())?;
+        o.serialize_field("devices", &self.devices.iter().map(Device).collect::<Vec<_>>())?;
+        o.serialize_field("start", &time(self.start))?;
+        o.serialize_field("end", &time(self.end))?;
+        o.serialize_field("length_seconds", &(self.length() as f64 / 1e6))?;
+        o.serialize_field("events", &self.events)?;
+        o.end()
+    }
+}

@@ -49,6 +49,20 @@ fn check_against_reference(config: &Config, entries: &[Entry]) -> Result<(), Tes
             "counts after lsn {}",
             lsn
         );
+        // Sessions, listed: the fold's join against the definition.
+        let listed = |s: Option<Vec<idres_resolve::SessionInfo>>| {
+            s.map(|s| {
+                let mut v: Vec<_> = s.into_iter().map(|s| (s.id, s.start, s.end, s.events)).collect();
+                v.sort();
+                v
+            })
+        };
+        for c in &cids {
+            prop_assert_eq!(listed(resolver.sessions_by_cid(c)), reference.sessions_by_cid(c), "sessions of {:?}", c);
+        }
+        for u in &uids {
+            prop_assert_eq!(listed(resolver.sessions_by_uid(u)), reference.sessions_by_uid(u), "sessions of {:?}", u);
+        }
         for c in &cids {
             prop_assert_eq!(
                 resolver.profile_by_cid(c),
@@ -98,6 +112,11 @@ fn check_against_reference(config: &Config, entries: &[Entry]) -> Result<(), Tes
             );
         }
     }
+    // The state through a snapshot: the same profiles, digest and sessions.
+    let back = Resolver::restore(&resolver.snapshot().unwrap(), config.clone()).unwrap();
+    prop_assert_eq!(back.profiles(), resolver.profiles());
+    prop_assert_eq!(back.digest(), resolver.digest());
+    prop_assert_eq!(back.sessions_digest(), resolver.sessions_digest());
     let got: Vec<_> = resolver.rejections().iter().map(|r| (r.lsn, r.kind, r.reason)).collect();
     prop_assert_eq!(got, reference.rejections.clone(), "rejections");
     let forgotten = resolver.rejections_forgotten();

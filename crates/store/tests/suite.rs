@@ -40,6 +40,9 @@ fn profile(n: u8, cids: &[&str], uids: &[(&str, u32)], events: u64) -> Profile {
         first_seen: (events > 0).then_some(Timestamp(1)),
         last_seen: (events > 0).then_some(Timestamp(2)),
         history: Vec::new(),
+        system_event_count: events / 2,
+        sessions: idres_model::SessionsSummary { count: events.min(1), ..Default::default() },
+        devices: vec![idres_model::DeviceInfo::default(); uids.len()],
     }
 }
 

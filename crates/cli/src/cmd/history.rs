@@ -24,9 +24,10 @@ pub(crate) fn run(
             writeln!(out, "{j}")?;
         } else {
             let who = j.get("uid").or_else(|| j.get("cid")).map(|v| v.to_string()).unwrap_or_default();
+            let system = if j["system"] == serde_json::Value::Bool(true) { " (system)" } else { "" };
             writeln!(
                 out,
-                "{lsn:>10}  {}  {:<20} {who}  {}",
+                "{lsn:>10}  {}  {:<20} {who}  {}{system}",
                 j["ts"].as_str().unwrap_or("-"),
                 j["name"].as_str().unwrap_or(""),
                 j["props"]

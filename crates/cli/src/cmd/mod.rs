@@ -15,5 +15,6 @@ pub(crate) mod rejects;
 pub(crate) mod repair;
 pub(crate) mod replay;
 pub(crate) mod resume;
+pub(crate) mod sessions;
 pub(crate) mod stats;
 pub(crate) mod verify;

@@ -111,18 +111,49 @@ pub(crate) fn print_profile(out: &mut impl Write, p: &Profile) -> anyhow::Result
     )?;
     writeln!(
         out,
-        "{} {} (first {}, last {})",
+        "{} {} (first {}, last {}; {} system)",
         label("events"),
         p.event_count,
         ts_text(p.first_seen),
-        ts_text(p.last_seen)
+        ts_text(p.last_seen),
+        p.system_event_count
     )?;
+    let s = &p.sessions;
+    if s.count > 0 {
+        writeln!(
+            out,
+            "{} {} (first {}, last {}, median {:.1}s)",
+            label("sessions"),
+            s.count,
+            ts_text(s.first_start),
+            ts_text(s.last_start),
+            s.median_micros.unwrap_or(0) as f64 / 1e6
+        )?;
+    }
     for (name, n) in &p.events_by_name {
         writeln!(out, "  {n:>8}  {name}")?;
     }
     if !p.attributes.is_empty() {
         writeln!(out, "{}", paint(Paint::Heading, "attributes"))?;
         for (k, v) in &p.attributes {
+            writeln!(out, "  {k} = {}", idres_cli::json::value_to_json(v))?;
+        }
+    }
+    for (d, info) in p.uids.iter().zip(&p.devices) {
+        if info.event_count == 0 && info.system_attributes.is_empty() {
+            continue;
+        }
+        writeln!(
+            out,
+            "{} {}#{}: {} events (first {}, last {})",
+            paint(Paint::Heading, "device"),
+            d.uid,
+            d.epoch,
+            info.event_count,
+            ts_text(info.first_seen),
+            ts_text(info.last_seen)
+        )?;
+        for (k, v) in &info.system_attributes {
             writeln!(out, "  {k} = {}", idres_cli::json::value_to_json(v))?;
         }
     }

@@ -21,6 +21,9 @@ use idres_resolve::{
 };
 use uuid::Uuid;
 
+/// A session as the reference lists it: `(id, start, end, events)`; id `None` when inferred.
+pub(crate) type RefSession = (Option<String>, i64, i64, u64);
+
 /// A node of the identity graph.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Node {
@@ -679,7 +682,7 @@ impl Reference {
     /// definition: explicit ones grouped by id over the whole component; the rest per node, its
     /// event times sorted and cut where neighbours are more than the gap apart (none when the
     /// gap is 0).
-    pub(crate) fn sessions(&self, comp: &[Node]) -> Vec<(Option<String>, i64, i64, u64)> {
+    pub(crate) fn sessions(&self, comp: &[Node]) -> Vec<RefSession> {
         let events: Vec<&Event> = self.events.iter().filter(|e| comp.contains(&e.node)).collect();
         let mut out = Vec::new();
         let ids: BTreeSet<&String> = events.iter().filter_map(|e| e.session_id.as_ref()).collect();
@@ -717,7 +720,7 @@ impl Reference {
         out
     }
 
-    fn summary(sessions: &[(Option<String>, i64, i64, u64)]) -> SessionsSummary {
+    fn summary(sessions: &[RefSession]) -> SessionsSummary {
         let mut lengths: Vec<u64> = sessions.iter().map(|s| (s.2 - s.1) as u64).collect();
         lengths.sort_unstable();
         SessionsSummary {
@@ -740,6 +743,26 @@ impl Reference {
             return None;
         }
         Some(self.build_profile(&self.component_of(node)))
+    }
+
+    /// The sessions of the component of `node`, as `(id, start, end, events)` sorted.
+    fn sessions_of_node(&self, node: &Node) -> Option<Vec<RefSession>> {
+        if !self.exists(node) {
+            return None;
+        }
+        let mut s = self.sessions(&self.component_of(node));
+        s.sort();
+        Some(s)
+    }
+
+    pub(crate) fn sessions_by_cid(&self, cid: &Cid) -> Option<Vec<RefSession>> {
+        self.sessions_of_node(&Node::Customer(cid.clone()))
+    }
+
+    pub(crate) fn sessions_by_uid(&self, uid: &Uid) -> Option<Vec<RefSession>> {
+        let uid = uid.canonical().ok()?;
+        let epoch = self.epoch(&uid);
+        self.sessions_of_node(&Node::Device(uid, epoch))
     }
 
     pub(crate) fn profile_by_cid(&self, cid: &Cid) -> Option<Profile> {
