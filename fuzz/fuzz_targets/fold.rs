@@ -38,7 +38,7 @@ fn record(b: &mut Bytes<'_>) -> Option<Record> {
             target: if op & 0x40 != 0 { Target::Cid(cid(x)) } else { Target::Uid(uid(x)) },
             name: ["view", "buy"][y % 2].into(),
             props: Map::new(),
-            session_id: None,
+            session_id: (x & 0x80 != 0).then(|| format!("s{}", y % 3)),
             ts,
             system: op & 0x20 != 0,
             message_id: (y & 0x40 != 0).then(|| format!("m{}", x % 4)),
@@ -73,6 +73,8 @@ fuzz_target!(|data: &[u8]| {
         max_devices_per_profile: u32::from(setup % 4) + 1,
         max_customers_per_profile: u32::from((setup >> 2) % 4) + 1,
         on_cid_conflict: if setup & 0x10 != 0 { OnCidConflict::Reject } else { OnCidConflict::ImplicitReset },
+        // Times are 0..64 µs: a gap of 0 (off), 3 or 9 µs makes several inferred sessions.
+        session_gap_us: [0, 3, 9, 3][usize::from(setup >> 5) % 4],
         ..Config::default()
     };
     let mut b = Bytes(rest);
@@ -100,6 +102,7 @@ fuzz_target!(|data: &[u8]| {
         restored.apply(i as u64, e).expect("in order");
     }
     assert_eq!(restored.digest(), digest, "restore at {cut} then fold differs");
+    assert_eq!(restored.sessions_digest(), full.sessions_digest(), "restore at {cut}: sessions differ");
     let mut encoded = Resolver::new(config.clone());
     for (i, e) in log.iter().enumerate() {
         if i == cut {
@@ -111,8 +114,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = encoded.drain_changes().count();
     }
     assert_eq!(encoded.digest(), digest, "the encoded fold differs");
+    assert_eq!(encoded.sessions_digest(), full.sessions_digest(), "the encoded fold's sessions differ");
     let last = Resolver::restore(&full.snapshot().expect("snapshot"), config).expect("restore");
     assert_eq!(last.digest(), digest);
+    assert_eq!(last.sessions_digest(), full.sessions_digest());
+    assert_eq!(last.profiles(), full.profiles());
     for u in UIDS {
         let _ = full.explain_uid(&Uid::from_wire_bytes(u.as_bytes().to_vec()));
     }

@@ -31,6 +31,25 @@ fn log() -> Vec<Record> {
         ev("B"),
         Record::Unmerge { cid: cid("u1") },
         Record::Unlink { uid: uid("A"), cid: cid("u3") },
+        // Version 5's parts: an explicit session, a system event, system attributes.
+        Record::Event {
+            target: Target::Uid(uid("B")),
+            name: "screen".into(),
+            props: Map::new(),
+            session_id: Some("s1".into()),
+            ts: None,
+            system: true,
+            message_id: None,
+        },
+        Record::Attributes {
+            target: Target::Uid(uid("B")),
+            set: [("os.name".to_string(), idres_model::Value::Bool(true))].into_iter().collect(),
+            set_once: Map::new(),
+            unset: Vec::new(),
+            ts: None,
+            system: true,
+            message_id: None,
+        },
     ]
 }
 

@@ -16,6 +16,7 @@ use crate::bad_input;
 use crate::cmd::explain::print_explanation;
 use crate::cmd::ingest::{ingest_one, Options, Source};
 use crate::cmd::profile::print_profile;
+use crate::cmd::sessions::print_sessions;
 use crate::session::hex;
 
 /// Marks a data directory the demo made (and may wipe on its next run).
@@ -101,6 +102,20 @@ pub(crate) fn run(dir: &Path, records: u64, seed: u64, progress: bool) -> anyhow
     if let Some(p) = pick {
         writeln!(out, "\none multi-device customer:")?;
         print_profile(&mut out, &p)?;
+        if let Some(cid) = &p.primary_cid {
+            let sessions = engine.read(|r| r.sessions_by_cid(cid)).unwrap_or_default();
+            const SHOWN: usize = 5;
+            writeln!(
+                out,
+                "\nits sessions (`idres sessions --cid {cid}`{}):",
+                if sessions.len() > SHOWN {
+                    format!(", the first {SHOWN} of {}", sessions.len())
+                } else {
+                    String::new()
+                }
+            )?;
+            print_sessions(&mut out, &sessions[..sessions.len().min(SHOWN)])?;
+        }
         if let Some(d) = p.uids.last() {
             if let Some(e) = engine.read(|r| r.explain_uid(&d.uid)) {
                 writeln!(out, "\nwhy {} belongs to it (`idres explain --uid {}`):", d.uid, d.uid)?;

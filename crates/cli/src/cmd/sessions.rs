@@ -6,6 +6,7 @@ use std::io::Write;
 use idres::Engine;
 use idres_cli::time::format_rfc3339;
 use idres_model::{Cid, IdExcerpt, Uid};
+use idres_resolve::SessionInfo;
 
 use crate::{bad_input, not_found};
 
@@ -34,26 +35,33 @@ pub(crate) fn run(
         }
         _ => Err(bad_input("name one of --cid, --uid")),
     })?;
-    for s in &sessions {
-        if json {
+    if json {
+        for s in &sessions {
             writeln!(out, "{}", serde_json::to_value(s)?)?;
-        } else {
-            let devices: Vec<String> = s
-                .devices
-                .iter()
-                .map(|d| d.as_ref().map_or_else(|| "(customer)".to_string(), |(u, e)| format!("{u}#{e}")))
-                .collect();
-            writeln!(
-                out,
-                "{}  {}  {:>9.1}s  {:>6} events  {:<24} {}",
-                format_rfc3339(s.start),
-                format_rfc3339(s.end),
-                s.length() as f64 / 1e6,
-                s.events,
-                s.id.as_deref().unwrap_or("(inferred)"),
-                devices.join(", ")
-            )?;
         }
+        return Ok(());
+    }
+    print_sessions(out, &sessions)
+}
+
+/// Sessions as text, one a line: start, end, length, events, id (or `(inferred)`), devices.
+pub(crate) fn print_sessions(out: &mut impl Write, sessions: &[SessionInfo]) -> anyhow::Result<()> {
+    for s in sessions {
+        let devices: Vec<String> = s
+            .devices
+            .iter()
+            .map(|d| d.as_ref().map_or_else(|| "(customer)".to_string(), |(u, e)| format!("{u}#{e}")))
+            .collect();
+        writeln!(
+            out,
+            "{}  {}  {:>9.1}s  {:>6} events  {:<24} {}",
+            format_rfc3339(s.start),
+            format_rfc3339(s.end),
+            s.length() as f64 / 1e6,
+            s.events,
+            s.id.as_deref().unwrap_or("(inferred)"),
+            devices.join(", ")
+        )?;
     }
     Ok(())
 }
