@@ -300,13 +300,10 @@ impl Resolver {
     /// [`NODE_SESSIONS_MAX`] (nothing changes: a new session id is only looked up).
     fn session_slot(&self, node: NodeId, session_id: Option<&str>, ts: i64) -> Result<Option<Slot>, Rejected> {
         let gap = self.config.session_gap();
-        // An id never interned is in no node: a new session wherever it goes (after every
-        // explicit one, as the id it will get is the largest).
-        let id = session_id.map(|s| self.session_ids.index.get(s).copied().unwrap_or(u32::MAX - 1));
         let at = self.nodes[node as usize].sessions;
         let empty = NodeSessions::default();
         let sessions = if at == 0 { &empty } else { &self.sessions[at as usize - 1] };
-        let slot = sessions.slot(ts, id, gap);
+        let slot = sessions.slot(ts, session_id, &self.session_texts, gap);
         if slot.is_some_and(Slot::opens) && sessions.list.len() >= NODE_SESSIONS_MAX {
             return Err((
                 Reason::Limit,
@@ -320,7 +317,11 @@ impl Resolver {
     /// event was added).
     fn add_to_session(&mut self, node: NodeId, slot: Option<Slot>, session_id: Option<&str>, ts: i64) {
         let Some(slot) = slot else { return };
-        let id = session_id.map(|s| self.session_ids.intern(s));
+        // A new explicit session keeps its id's text; an existing one has it already.
+        let id = match (slot, session_id) {
+            (Slot::NewExplicit(_), Some(text)) => Some(self.session_texts.push(text)),
+            _ => None,
+        };
         let n = &mut self.nodes[node as usize];
         if n.sessions == 0 {
             self.sessions.push(NodeSessions::default());

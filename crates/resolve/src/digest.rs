@@ -274,7 +274,7 @@ impl Resolver {
     fn digest_sessions(&self, o: &mut Out<'_, Sha256>, n: NodeId) {
         let list = self.node_sessions(n);
         let mut explicit: Vec<(&str, &crate::sessions::Session)> =
-            list.iter().filter(|s| s.id != INFERRED).map(|s| (self.session_ids.get(s.id), s)).collect();
+            list.iter().filter(|s| s.id != INFERRED).map(|s| (self.session_texts.get(s.id), s)).collect();
         explicit.sort_by(|a, b| a.0.cmp(b.0));
         o.count(explicit.len());
         for (id, s) in explicit {

@@ -70,8 +70,8 @@ pub struct Resolver {
     pub(crate) changes: Vec<Change>,
     /// The message ids accepted within the dedupe window.
     pub(crate) dedupe: crate::dedupe::Dedupe,
-    /// Session ids, interned (docs/SEMANTICS.md, "Sessions").
-    pub(crate) session_ids: Interner,
+    /// The session ids' text (docs/SEMANTICS.md, "Sessions").
+    pub(crate) session_texts: crate::sessions::SessionTexts,
     /// The nodes' sessions: node `n` with `nodes[n].sessions == i + 1` holds `sessions[i]`.
     pub(crate) sessions: Vec<crate::sessions::NodeSessions>,
     /// A buffer for system event names (`"\0"` + the name: see `apply.rs`).
@@ -104,7 +104,7 @@ impl Resolver {
             implicit_resets: Vec::new(),
             changes: Vec::new(),
             dedupe: crate::dedupe::Dedupe::default(),
-            session_ids: Interner::default(),
+            session_texts: crate::sessions::SessionTexts::default(),
             sessions: Vec::new(),
             name_buf: String::new(),
         }

@@ -532,7 +532,18 @@ fn read_forgotten(
 /// sessions, ascending, with its sessions in their canonical order; every node with events holds
 /// sessions when inferring is on, and none holds any it could not have made.
 fn read_sessions(r: &mut Resolver, i: &mut In<'_>, nodes: &mut [Node]) -> Result<(), SnapshotError> {
-    r.session_ids = read_interner(i)?;
+    let n = i.count(4)?;
+    for _ in 0..n {
+        let text = i.str()?;
+        // What the fold accepts as a session id (docs/SEMANTICS.md, "Limits").
+        if text.is_empty()
+            || text.len() > idres_model::limits::SESSION_ID_BYTES_MAX
+            || text.chars().any(char::is_control)
+        {
+            return Err(i.invalid("a session id that no record could carry"));
+        }
+        r.session_texts.push(text);
+    }
     let gap = r.config.session_gap();
     let n = i.count(8)?;
     let mut last: Option<u32> = None;
@@ -559,7 +570,7 @@ fn read_sessions(r: &mut Resolver, i: &mut In<'_>, nodes: &mut [Node]) -> Result
             .first_seen()
             .zip(events.last_seen())
             .is_some_and(|(f, l)| s.list.iter().all(|x| f <= x.start && x.end <= l));
-        if !s.is_canonical(r.session_ids.list.len(), gap) || counted > events.count() || !within {
+        if !s.is_canonical(&r.session_texts, gap) || counted > events.count() || !within {
             return Err(i.invalid(format!("node {node}: sessions out of order or not of its events")));
         }
         r.sessions.push(s);

@@ -14,7 +14,7 @@ impl Resolver {
     /// The sessions of the profile whose members are `members`, ordered by start, then id (an
     /// inferred session after the explicit ones that start with it), then devices.
     pub(crate) fn component_sessions(&self, members: &[NodeId]) -> Vec<SessionInfo> {
-        let mut explicit: Vec<(u32, Device, i64, i64, u64)> = Vec::new();
+        let mut explicit: Vec<(&str, Device, i64, i64, u64)> = Vec::new();
         let mut out: Vec<SessionInfo> = Vec::new();
         for &m in members {
             let node = &self.nodes[m as usize];
@@ -35,7 +35,7 @@ impl Resolver {
                         events: u64::from(s.count),
                     });
                 } else {
-                    explicit.push((s.id, device.clone(), s.start, s.end, u64::from(s.count)));
+                    explicit.push((self.session_texts.get(s.id), device.clone(), s.start, s.end, u64::from(s.count)));
                 }
             }
         }
@@ -44,7 +44,7 @@ impl Resolver {
         while i < explicit.len() {
             let id = explicit[i].0;
             let mut info = SessionInfo {
-                id: Some(self.session_ids.get(id).to_string()),
+                id: Some(id.to_string()),
                 devices: Vec::new(),
                 start: i64::MAX,
                 end: i64::MIN,
@@ -71,7 +71,7 @@ impl Resolver {
     /// profile the read model stores).
     pub(crate) fn sessions_summary(&self, members: &[NodeId]) -> SessionsSummary {
         let mut spans: Vec<(i64, i64)> = Vec::new();
-        let mut explicit: Vec<(u32, i64, i64)> = Vec::new();
+        let mut explicit: Vec<(&str, i64, i64)> = Vec::new();
         for &m in members {
             let at = self.nodes[m as usize].sessions;
             if at == 0 {
@@ -81,7 +81,7 @@ impl Resolver {
                 if s.id == INFERRED {
                     spans.push((s.start, s.end));
                 } else {
-                    explicit.push((s.id, s.start, s.end));
+                    explicit.push((self.session_texts.get(s.id), s.start, s.end));
                 }
             }
         }

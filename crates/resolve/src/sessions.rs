@@ -14,8 +14,42 @@
 /// reason `limit` (a server-side device sending events hours apart for years stays under it).
 pub const NODE_SESSIONS_MAX: usize = 100_000;
 
-/// The id of an inferred session (explicit ones are indexes of the resolver's session-id interner).
+/// The id of an inferred session (explicit ones are indexes into [`SessionTexts`]).
 pub(crate) const INFERRED: u32 = u32::MAX;
+
+/// The session ids' text, each once per node session that names it, in one byte buffer: no
+/// hash table and no allocation per id (a workload with a session id per visit has about as many
+/// ids as sessions, and a table of owned strings cost ~150 bytes an id). A node finds its own
+/// sessions by binary search over their texts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionTexts {
+    bytes: Vec<u8>,
+    /// End offset of each text in `bytes`.
+    ends: Vec<u64>,
+}
+
+impl SessionTexts {
+    /// Adds `text`, returning its index.
+    pub(crate) fn push(&mut self, text: &str) -> u32 {
+        self.bytes.extend_from_slice(text.as_bytes());
+        self.ends.push(self.bytes.len() as u64);
+        (self.ends.len() - 1) as u32
+    }
+
+    /// The text of index `i` (an index `push` handed out: a restore checks the ones it reads).
+    pub(crate) fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) as usize };
+        // Every text was a `&str` pushed whole, so its bytes are UTF-8.
+        std::str::from_utf8(self.bytes.get(start..end).unwrap_or(&[])).unwrap_or("")
+    }
+
+    /// Number of texts.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
 
 /// One session of one node: 24 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +64,7 @@ pub(crate) struct Session {
     pub count: u32,
 }
 
-/// A node's sessions: explicit ones ascending by id, then inferred ones ascending by start
+/// A node's sessions: explicit ones ascending by id text, then inferred ones ascending by start
 /// (disjoint, each more than the gap from the next). Empty for a node without events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NodeSessions {
@@ -66,12 +100,12 @@ impl NodeSessions {
         self.list.partition_point(|s| s.id != INFERRED)
     }
 
-    /// Where an event at `ts` of explicit session `id` (or none, under inactivity gap `gap` µs;
-    /// `None` when inferring is off) goes. `None`: it counts in no session.
-    pub(crate) fn slot(&self, ts: i64, id: Option<u32>, gap: Option<i64>) -> Option<Slot> {
+    /// Where an event at `ts` of explicit session `id` (its text; or none, under inactivity gap
+    /// `gap` µs; `None` when inferring is off) goes. `None`: it counts in no session.
+    pub(crate) fn slot(&self, ts: i64, id: Option<&str>, texts: &SessionTexts, gap: Option<i64>) -> Option<Slot> {
         let split = self.inferred_from();
         if let Some(id) = id {
-            return Some(match self.list[..split].binary_search_by_key(&id, |s| s.id) {
+            return Some(match self.list[..split].binary_search_by(|s| texts.get(s.id).cmp(id)) {
                 Ok(at) => Slot::Explicit(at),
                 Err(at) => Slot::NewExplicit(at),
             });
@@ -122,14 +156,15 @@ impl NodeSessions {
     }
 
     /// True if the list is in its canonical order (what a restore checks): explicit sessions
-    /// strictly ascending by id below `ids`, then inferred ones ascending and more than `gap`
-    /// apart (`None`: there can be none), every start no later than its end, no empty session.
-    pub(crate) fn is_canonical(&self, ids: usize, gap: Option<i64>) -> bool {
+    /// strictly ascending by their text in `texts`, then inferred ones ascending and more than
+    /// `gap` apart (`None`: there can be none), every start no later than its end, no empty
+    /// session.
+    pub(crate) fn is_canonical(&self, texts: &SessionTexts, gap: Option<i64>) -> bool {
         let split = self.inferred_from();
         let (explicit, inferred) = self.list.split_at(split);
         let sane = |s: &Session| s.start <= s.end && s.count > 0;
-        explicit.iter().all(|s| (s.id as usize) < ids && sane(s))
-            && explicit.windows(2).all(|w| w[0].id < w[1].id)
+        explicit.iter().all(|s| (s.id as usize) < texts.len() && sane(s))
+            && explicit.windows(2).all(|w| texts.get(w[0].id) < texts.get(w[1].id))
             && inferred.iter().all(sane)
             && match gap {
                 None => inferred.is_empty(),
@@ -189,10 +224,11 @@ mod tests {
     /// Inferred sessions of `times` arriving in that order, gap `gap`.
     fn infer(times: &[i64], gap: i64) -> Vec<(i64, i64, u32)> {
         let mut s = NodeSessions::default();
+        let texts = SessionTexts::default();
         for &t in times {
-            let slot = s.slot(t, None, Some(gap)).unwrap();
+            let slot = s.slot(t, None, &texts, Some(gap)).unwrap();
             s.add(slot, t, None);
-            assert!(s.is_canonical(0, Some(gap)), "{:?}", s.list);
+            assert!(s.is_canonical(&texts, Some(gap)), "{:?}", s.list);
         }
         s.list.iter().map(|x| (x.start, x.end, x.count)).collect()
     }
@@ -252,18 +288,27 @@ mod tests {
     #[test]
     fn explicit_sessions_by_id_then_inferred() {
         let mut s = NodeSessions::default();
-        for (t, id) in [(50, Some(7)), (10, None), (40, Some(2)), (20, Some(7)), (500, None)] {
-            let slot = s.slot(t, id, Some(60)).unwrap();
-            assert_eq!(slot.opens(), !matches!((t, id), (20, Some(7))));
-            s.add(slot, t, id);
+        let mut texts = SessionTexts::default();
+        for (t, id) in [(50, Some("s7")), (10, None), (40, Some("s2")), (20, Some("s7")), (500, None)] {
+            let slot = s.slot(t, id, &texts, Some(60)).unwrap();
+            assert_eq!(slot.opens(), !matches!((t, id), (20, Some("s7"))));
+            let index = match (slot, id) {
+                (Slot::NewExplicit(_), Some(text)) => Some(texts.push(text)),
+                _ => None,
+            };
+            s.add(slot, t, index);
         }
-        let got: Vec<_> = s.list.iter().map(|x| (x.id, x.start, x.end, x.count)).collect();
-        assert_eq!(got, vec![(2, 40, 40, 1), (7, 20, 50, 2), (INFERRED, 10, 10, 1), (INFERRED, 500, 500, 1)]);
-        assert!(s.is_canonical(8, Some(60)));
-        assert!(!s.is_canonical(7, Some(60)), "an id past the interner");
-        assert!(!s.is_canonical(8, None), "inferred sessions with inferring off");
-        assert!(!s.is_canonical(8, Some(490)), "spans within the gap of each other");
-        assert_eq!(s.slot(5, None, None), None, "no session when inferring is off");
+        let got: Vec<_> = s
+            .list
+            .iter()
+            .map(|x| (if x.id == INFERRED { "~" } else { texts.get(x.id) }, x.start, x.end, x.count))
+            .collect();
+        assert_eq!(got, vec![("s2", 40, 40, 1), ("s7", 20, 50, 2), ("~", 10, 10, 1), ("~", 500, 500, 1)]);
+        assert!(s.is_canonical(&texts, Some(60)));
+        assert!(!s.is_canonical(&SessionTexts::default(), Some(60)), "an id past the texts");
+        assert!(!s.is_canonical(&texts, None), "inferred sessions with inferring off");
+        assert!(!s.is_canonical(&texts, Some(490)), "spans within the gap of each other");
+        assert_eq!(s.slot(5, None, &texts, None), None, "no session when inferring is off");
     }
 
     #[test]

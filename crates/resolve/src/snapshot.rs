@@ -233,7 +233,7 @@ impl Resolver {
             || too_many(self.rejections.len())
             || too_many(self.implicit_resets.len())
             || self.nodes.iter().any(|n| too_many(self.events.view(n.contents.events).packed().len()))
-            || too_many(self.session_ids.list.len())
+            || too_many(self.session_texts.len())
         {
             return Err(SnapshotError::Encode("a count does not fit the snapshot format's u32".into()));
         }
@@ -361,9 +361,9 @@ impl Resolver {
     /// The sessions section: the session ids, then each node with sessions (ascending) with
     /// its sessions as the node keeps them (docs/FORMAT.md, "Snapshot").
     fn write_sessions(&self, o: &mut Out<'_, Vec<u8>>) {
-        o.count(self.session_ids.list.len());
-        for s in &self.session_ids.list {
-            o.bytes(s.as_bytes());
+        o.count(self.session_texts.len());
+        for i in 0..self.session_texts.len() as u32 {
+            o.bytes(self.session_texts.get(i).as_bytes());
         }
         let with: Vec<(usize, &crate::sessions::NodeSessions)> = self
             .nodes
