@@ -10,16 +10,23 @@
 //! session_gap_seconds = 1800           # inactivity that ends an inferred session; 0 = off
 //!
 //! [blocked]
-//! mode = "extend"                      # add to the default list, or "replace" it
-//! case_insensitive = ["n/a", "unknown"]
+//! mode = "extend"                      # add to the default list, "replace" its values, or
+//!                                      # "extend_v1": add to the first release's default
+//! case_insensitive = ["n/a-user", "unknown_user"]
 //! exact = ["Test"]
+//! uid_patterns = ["^[0-]*$"]           # regexes, anchored as written, per kind of id
+//! cid_patterns = ["^test-[0-9]+$"]
+//! block_nil_uuid = true                # the nil UUID as a uid (default true)
 //! ```
 //!
 //! Every key is optional (the default rules apply); an unknown key is an error, so a typo never
-//! silently leaves a rule at its default. `store` is not a rule of the fold (its hash, the
+//! silently leaves a rule at its default. A blocked entry that could never take effect (empty,
+//! not a valid id, already on the list, a pattern that does not compile or can never match an
+//! id) is an error naming it (`idres_model::BlockedEntryError`), never silently ignored. `store` is not a rule of the fold (its hash, the
 //! snapshots and the digests do not depend on it): changing it rebuilds the store from the log.
 
 use idres::StoreBackend;
+use idres_model::{BlockedList, IdKind};
 use idres_resolve::{Config, OnCidConflict};
 use serde::Deserialize;
 
@@ -54,6 +61,11 @@ struct FileBlocked {
     case_insensitive: Vec<String>,
     #[serde(default)]
     exact: Vec<String>,
+    #[serde(default)]
+    uid_patterns: Vec<String>,
+    #[serde(default)]
+    cid_patterns: Vec<String>,
+    block_nil_uuid: Option<bool>,
 }
 
 /// What a config file sets.
@@ -124,13 +136,43 @@ pub fn parse_settings(path: &str, text: &str) -> Result<Settings, ConfigError> {
         config.session_gap_us = secs as i64 * 1_000_000;
     }
     if let Some(b) = file.blocked {
-        match b.mode.as_deref() {
-            None | Some("extend") => config.blocked.extend(&b.case_insensitive, &b.exact),
-            Some("replace") => config.blocked.replace(&b.case_insensitive, &b.exact),
-            Some(other) => return Err(err(format!("blocked.mode must be \"extend\" or \"replace\", not {other:?}"))),
-        }
+        config.blocked = blocked_list(b).map_err(err)?;
     }
     Ok(Settings { fold: config, store })
+}
+
+/// The blocked list a `[blocked]` table asks for, every entry checked as it is added.
+fn blocked_list(b: FileBlocked) -> Result<BlockedList, String> {
+    let mut list = match b.mode.as_deref() {
+        None | Some("extend") => BlockedList::default(),
+        // The first release's default (no `distinctid`, the nil UUID not blocked): the old hash,
+        // for a deployment that upgrades without replaying (docs/OPERATIONS.md).
+        Some("extend_v1") => BlockedList::default_v1(),
+        Some("replace") => {
+            let mut list = BlockedList::empty();
+            list.set_block_nil_uuid(BlockedList::default().block_nil_uuid());
+            list
+        }
+        Some(other) => {
+            return Err(format!("blocked.mode must be \"extend\", \"extend_v1\" or \"replace\", not {other:?}"))
+        }
+    };
+    let named = |e: idres_model::BlockedEntryError| format!("blocked.{e}");
+    for entry in &b.case_insensitive {
+        list.try_add_case_insensitive(entry).map_err(named)?;
+    }
+    for entry in &b.exact {
+        list.try_add_exact(entry).map_err(named)?;
+    }
+    for (kind, patterns) in [(IdKind::Uid, &b.uid_patterns), (IdKind::Cid, &b.cid_patterns)] {
+        for pattern in patterns {
+            list.try_add_pattern(kind, pattern).map_err(named)?;
+        }
+    }
+    if let Some(on) = b.block_nil_uuid {
+        list.set_block_nil_uuid(on);
+    }
+    Ok(list)
 }
 
 #[cfg(test)]
@@ -175,6 +217,61 @@ mod tests {
         assert_ne!(c.hash(), Config::default().hash());
         let same = parse_config("c", "session_gap_seconds = 1800\n").unwrap();
         assert_eq!(same.hash(), Config::default().hash(), "the default written out is the default");
+    }
+
+    #[test]
+    fn patterns_and_the_nil_uuid_switch_are_read() {
+        let c = parse_config(
+            "c",
+            "[blocked]\nuid_patterns = [\"^[0-]*$\"]\ncid_patterns = [\"^qa-\", \"^test$\"]\nblock_nil_uuid = false\n",
+        )
+        .unwrap();
+        assert!(c.blocked.is_blocked_as(IdKind::Uid, b"0-0") && !c.blocked.is_blocked_as(IdKind::Cid, b"0-0"));
+        assert!(c.blocked.is_blocked_as(IdKind::Cid, b"qa-1") && !c.blocked.is_blocked_as(IdKind::Uid, b"qa-1"));
+        assert!(!c.blocked.block_nil_uuid());
+        assert!(c.blocked.is_blocked(b"null"), "extend keeps the default values");
+        // The default written out is the default (the same hash), and the order of patterns
+        // does not reach the hash.
+        let same = parse_config("c", "[blocked]\nblock_nil_uuid = true\n").unwrap();
+        assert_eq!(same.hash(), Config::default().hash());
+        let a = parse_config("c", "[blocked]\ncid_patterns = [\"^a$\", \"^b$\"]\n").unwrap();
+        let b = parse_config("c", "[blocked]\ncid_patterns = [\"^b$\", \"^a$\"]\n").unwrap();
+        assert_eq!(a.hash(), b.hash());
+        assert_ne!(a.hash(), Config::default().hash());
+        // Replace drops the default values, keeps the nil UUID's default and takes patterns.
+        let r =
+            parse_config("c", "[blocked]\nmode = \"replace\"\nexact = [\"x\"]\nuid_patterns = [\"^0+$\"]\n").unwrap();
+        assert!(!r.blocked.is_blocked(b"null") && r.blocked.is_blocked(b"x") && r.blocked.block_nil_uuid());
+        assert!(r.blocked.is_blocked_as(IdKind::Uid, b"000"));
+        // The first release's default, written out, has its hash.
+        let v1 = parse_config("c", "[blocked]\nmode = \"extend_v1\"\n").unwrap();
+        assert_eq!(v1.hash(), Config::default_v1().hash());
+        assert!(!v1.blocked.is_blocked(b"distinctid") && !v1.blocked.block_nil_uuid());
+    }
+
+    /// Each entry that could never take effect is refused at load, and the message names it.
+    #[test]
+    fn blocked_entries_that_cannot_take_effect_are_refused_by_name() {
+        for (text, named) in [
+            ("[blocked]\nexact = [\"\"]", "blocked.exact entry \"\" is empty"),
+            ("[blocked]\ncase_insensitive = [\" x\"]", "blocked.case_insensitive entry \" x\" is not a valid id"),
+            ("[blocked]\nexact = [\"a\\u0007\"]", "blocked.exact entry \"a\\u{7}\" is not a valid id"),
+            ("[blocked]\nexact = [\"Test\", \"Test\"]", "blocked.exact entry \"Test\" is already blocked"),
+            ("[blocked]\ncase_insensitive = [\"Null\"]", "blocked.case_insensitive entry \"Null\" is already blocked"),
+            ("[blocked]\nexact = [\"NULL\"]", "blocked.exact entry \"NULL\" is already blocked"),
+            ("[blocked]\nuid_patterns = [\"(\"]", "blocked.uid_patterns pattern \"(\" does not compile"),
+            ("[blocked]\ncid_patterns = [\"^$\"]", "blocked.cid_patterns pattern \"^$\" can never match a valid cid"),
+            ("[blocked]\nuid_patterns = [\"a{200}\"]", "blocked.uid_patterns pattern \"a{200}\" can never match"),
+            ("[blocked]\ncid_patterns = [\".*\"]", "blocked.cid_patterns pattern \".*\" matches every id"),
+            ("[blocked]\nuid_patterns = [\"\"]", "blocked.uid_patterns entry \"\" is empty"),
+            ("[blocked]\npatterns = [\"^x$\"]", "unknown field `patterns`"),
+            ("[blocked]\nblock_nil_uuids = true", "unknown field `block_nil_uuids`"),
+            ("[blocked]\nblock_nil_uuid = \"yes\"", "block_nil_uuid"),
+        ] {
+            let e = parse_config("my.toml", text).unwrap_err().to_string();
+            assert!(e.starts_with("config my.toml: "), "{e}");
+            assert!(e.contains(named), "{text:?}: {e}");
+        }
     }
 
     #[test]

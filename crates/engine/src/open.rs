@@ -148,6 +148,7 @@ pub(crate) fn restore_snapshot(
     report: &mut OpenReport,
 ) -> Result<Option<Resolver>, EngineError> {
     let lenient = config.durability == Durability::Never;
+    let mut passed_over = false;
     for (lsn, path) in snapshots {
         if lsn > log_end {
             if lenient {
@@ -171,8 +172,14 @@ pub(crate) fn restore_snapshot(
                 report.snapshot_lsn = Some(r.next_lsn());
                 return Ok(Some(r));
             }
-            Err(why) => report.events.push(format!("snapshot {} ignored: {why}", path.display())),
+            Err(why) => {
+                report.events.push(format!("snapshot {} ignored: {why}", path.display()));
+                passed_over = true;
+            }
         }
+    }
+    if passed_over {
+        report.events.push("no usable snapshot: replaying the whole log".into());
     }
     Ok(None)
 }

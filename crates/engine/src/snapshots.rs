@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use idres_io::Site;
 use idres_log::Lsn;
-use idres_resolve::{Config, Resolver};
+use idres_resolve::{Config, Resolver, SnapshotError};
 
 use crate::data_dir::{sync_dir, write_atomically_parts, DataDir};
 use crate::engine::Shared;
@@ -174,5 +174,11 @@ pub(crate) fn restore(
             });
         }
     }
-    Ok(Resolver::restore(file.snapshot(), fold.clone()).map_err(|e| e.to_string()))
+    Ok(Resolver::restore(file.snapshot(), fold.clone()).map_err(|e| match e {
+        SnapshotError::ConfigMismatch { found, expected } => format!(
+            "folded under another fold config (config hash {found}, this config {expected}): a changed rule, or an \
+             upgrade's new default (docs/OPERATIONS.md), applies to all history, so the log is folded again"
+        ),
+        e => e.to_string(),
+    }))
 }

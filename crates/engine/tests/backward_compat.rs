@@ -25,6 +25,13 @@ const ACKNOWLEDGED: u64 = 90;
 /// The state digest after folding those records.
 const DIGEST: &str = "f3d455d905af80ff02bbc3f3cc315580403e1b6bae7218d55dd705a6c4bdb20b";
 
+/// The engine config the fixture was written under: the default of its day, whose blocked list
+/// had neither `distinctid` nor the nil UUID (`Config::default_v1`). Its digest is pinned under
+/// that config; today's default opens it too, by replaying (below).
+fn config_of_the_fixture() -> EngineConfig {
+    EngineConfig { fold: idres_resolve::Config::default_v1(), ..EngineConfig::default() }
+}
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datadir-1")
 }
@@ -129,7 +136,7 @@ fn bless() {
         snapshot_every_records: 40,
         snapshots_keep: 2,
         store: StoreBackend::Memory,
-        ..EngineConfig::default()
+        ..config_of_the_fixture()
     };
     let engine = Engine::open(&out, config).unwrap();
     for r in records() {
@@ -184,7 +191,8 @@ fn bless() {
         }
     }
     fs::write(out.join("store-rebuild.lsn"), format!("{ACKNOWLEDGED}\n")).unwrap();
-    fs::write(out.join("fold-config.sha256"), format!("{}\n", hex(&idres_resolve::Config::default().hash()))).unwrap();
+    fs::write(out.join("fold-config.sha256"), format!("{}\n", hex(&idres_resolve::Config::default_v1().hash())))
+        .unwrap();
     // The digest to pin: a blessing run prints it, and the tests below fail until it is pinned.
     #[allow(clippy::print_stderr)]
     {
@@ -205,7 +213,7 @@ fn snapshots(dir: &Path) -> Vec<u64> {
 fn the_first_format_opens_cuts_its_torn_tail_and_rebuilds_its_store() {
     let dir = copy_of_fixture();
     assert_eq!(snapshots(dir.path()), vec![80, ACKNOWLEDGED], "the fixture as committed");
-    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let engine = Engine::open(dir.path(), config_of_the_fixture()).unwrap();
     let report = engine.open_report().clone();
     // Its snapshots (layout version 2) hold events but not their sessions, which the first
     // format's build did not keep: they are not this build's state, and the log is replayed.
@@ -233,7 +241,7 @@ fn the_first_format_opens_cuts_its_torn_tail_and_rebuilds_its_store() {
 
     // Open again: the store is at the log's end, nothing is rebuilt, and the snapshot this build
     // wrote on close restores.
-    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let engine = Engine::open(dir.path(), config_of_the_fixture()).unwrap();
     assert!(!engine.open_report().store_rebuilt);
     assert_eq!(engine.open_report().snapshot_lsn, Some(ACKNOWLEDGED));
     assert_eq!(hex(&engine.digest()), DIGEST);
@@ -243,12 +251,45 @@ fn the_first_format_opens_cuts_its_torn_tail_and_rebuilds_its_store() {
 #[test]
 fn the_first_format_folds_from_scratch_to_the_same_digest() {
     let dir = copy_of_fixture();
-    let engine = Engine::open(dir.path(), EngineConfig { rebuild: true, ..EngineConfig::default() }).unwrap();
+    let engine = Engine::open(dir.path(), EngineConfig { rebuild: true, ..config_of_the_fixture() }).unwrap();
     assert_eq!(engine.open_report().snapshot_lsn, None, "a rebuild folds the whole log");
     assert_eq!(engine.open_report().folded_records, ACKNOWLEDGED);
     assert_eq!(hex(&engine.digest()), DIGEST);
     engine.close().unwrap();
     assert_eq!(snapshots(dir.path()), vec![ACKNOWLEDGED], "the old snapshots replaced by the rebuild's");
+}
+
+/// The upgrade: today's default config (its blocked list holds `distinctid` and the nil UUID, so
+/// its hash differs from the one recorded beside the store and in the snapshots) opens the
+/// fixture without an error: the snapshots are passed over, saying why, the whole log is folded
+/// again and the store rebuilt; the digest is the one a rebuild under today's default gives.
+#[test]
+fn a_data_directory_of_the_old_default_config_is_replayed_under_the_new_one() {
+    assert_ne!(idres_resolve::Config::default().hash(), idres_resolve::Config::default_v1().hash());
+    let rebuilt = {
+        let dir = copy_of_fixture();
+        let engine = Engine::open(dir.path(), EngineConfig { rebuild: true, ..EngineConfig::default() }).unwrap();
+        let d = hex(&engine.digest());
+        engine.close().unwrap();
+        d
+    };
+    assert_ne!(rebuilt, DIGEST, "the digest covers the config");
+    let dir = copy_of_fixture();
+    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let report = engine.open_report().clone();
+    assert_eq!(report.snapshot_lsn, None, "no snapshot folded under the old config is used");
+    assert_eq!(report.folded_records, ACKNOWLEDGED, "the whole log is replayed");
+    assert!(report.store_rebuilt);
+    let said = report.events.join("\n");
+    assert!(said.contains("folded under another fold config") && said.contains("replaying"), "{said}");
+    assert_eq!(hex(&engine.digest()), rebuilt);
+    engine.close().unwrap();
+    // Recorded now: the next open restores its own snapshot and rebuilds nothing.
+    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    assert_eq!(engine.open_report().snapshot_lsn, Some(ACKNOWLEDGED));
+    assert!(!engine.open_report().store_rebuilt);
+    assert_eq!(hex(&engine.digest()), rebuilt);
+    engine.close().unwrap();
 }
 
 #[test]

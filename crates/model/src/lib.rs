@@ -61,5 +61,5 @@ pub use profile::{DeviceInfo, DeviceInfoRef, DeviceRef, Profile, ProfileKind, Pr
 pub use record::{Entry, Record, RecordError, RecordKind, Target, Timestamp};
 pub use shapes::HistoryEvent;
 pub use time::TimeError;
-pub use validate::{BlockedList, IdRejection, IdValidator};
+pub use validate::{BlockedEntryError, BlockedList, IdRejection, IdValidator, NIL_UUID};
 pub use value::{Map, Value, ValueError};

@@ -62,6 +62,13 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The default config of the releases before `distinctid` and the nil UUID joined the
+    /// default blocked list ([`BlockedList::default_v1`]): its hash is the one the old default
+    /// had, for pinned digests and for data directories written under the old default.
+    pub fn default_v1() -> Config {
+        Config { blocked: BlockedList::default_v1(), ..Config::default() }
+    }
+
     /// The canonical bytes of this config: every rule in a fixed order. Equal configs have equal
     /// bytes, however their blocked lists were built. The rules added since the first version
     /// follow only when they differ from their defaults, each after its own tag byte, so a config
