@@ -171,9 +171,9 @@ fn s5_sessions_per_node_are_bounded() {
     assert!(r.rejections().back().unwrap().detail.contains("NODE_SESSIONS_MAX"));
 }
 
-/// S6: sessions survive a snapshot, and the state digest of a log of events with session ids
-/// does not depend on the session gap (so logs written before sessions keep their digests);
-/// the sessions digest does.
+/// S6: sessions survive a snapshot; sessions are outside the state digest (so logs written
+/// before sessions keep their digests under the default gap) and in the sessions digest, which
+/// another gap changes.
 #[test]
 fn s6_snapshots_keep_sessions_and_the_digests_split() {
     let log = [view("A", T10), event("A", "view", T10 + MIN, Some("s1"), false), view("A", T10 + 90 * MIN)];
