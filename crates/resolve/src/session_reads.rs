@@ -60,8 +60,17 @@ impl Resolver {
             }
             out.push(info);
         }
+        // A total order on what a session shows: member order (which merges and restores change)
+        // never decides a tie.
         out.sort_by(|a, b| {
-            (a.start, a.id.is_none(), &a.id, &a.devices).cmp(&(b.start, b.id.is_none(), &b.id, &b.devices))
+            (a.start, a.id.is_none(), &a.id, &a.devices, a.end, a.events).cmp(&(
+                b.start,
+                b.id.is_none(),
+                &b.id,
+                &b.devices,
+                b.end,
+                b.events,
+            ))
         });
         out
     }

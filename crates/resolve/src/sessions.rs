@@ -165,7 +165,8 @@ impl NodeSessions {
         let sane = |s: &Session| s.start <= s.end && s.count > 0;
         explicit.iter().all(|s| (s.id as usize) < texts.len() && sane(s))
             && explicit.windows(2).all(|w| texts.get(w[0].id) < texts.get(w[1].id))
-            && inferred.iter().all(sane)
+            // The split is a binary search: it proves nothing about the sessions after it.
+            && inferred.iter().all(|s| s.id == INFERRED && sane(s))
             && match gap {
                 None => inferred.is_empty(),
                 Some(g) => inferred.windows(2).all(|w| w[0].end.saturating_add(g) < w[1].start),
@@ -308,6 +309,9 @@ mod tests {
         assert!(!s.is_canonical(&SessionTexts::default(), Some(60)), "an id past the texts");
         assert!(!s.is_canonical(&texts, None), "inferred sessions with inferring off");
         assert!(!s.is_canonical(&texts, Some(490)), "spans within the gap of each other");
+        let mut forged = s.clone();
+        forged.list.push(Session { start: 900, end: 900, id: 0, count: 1 });
+        assert!(!forged.is_canonical(&texts, Some(60)), "an explicit session among the inferred ones");
         assert_eq!(s.slot(5, None, &texts, None), None, "no session when inferring is off");
     }
 
